@@ -1,0 +1,41 @@
+# mailmover — `make demo` runs the main job, `make test` installs what the tests need and runs them.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test lint typecheck unit sysdeps venv clean bench
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+# Dovecot (IMAP server for the tests and the demo) and isync (mbsync, for the benchmark).
+sysdeps:
+	@bash scripts/install-sysdeps.sh
+
+demo: venv sysdeps
+	$(BIN)/python -m mailmover.demo
+
+lint: venv
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+
+typecheck: venv
+	$(BIN)/mypy --strict src
+
+unit: venv
+	$(BIN)/pytest -q tests/unit
+
+test: venv sysdeps lint typecheck
+	$(BIN)/pytest -q -p no:cacheprovider
+
+bench: venv sysdeps
+	$(BIN)/python bench/run_all.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info .mypy_cache .ruff_cache .pytest_cache

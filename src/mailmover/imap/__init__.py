@@ -1,0 +1,1 @@
+"""IMAP: a sans-IO protocol layer (``proto``) and an asyncio client (``client``)."""
