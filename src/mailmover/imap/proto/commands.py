@@ -8,9 +8,28 @@ waits for a ``+`` continuation before sending the next. With LITERAL+
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+
+from mailmover.imap.proto.dates import imap_date, imap_datetime, parse_imap_datetime
+from mailmover.imap.proto.utf7 import encode as utf7_encode
+
+__all__ = [
+    "Arg",
+    "Atom",
+    "Literal",
+    "Mailbox",
+    "ParenList",
+    "imap_date",
+    "imap_datetime",
+    "parse_imap_datetime",
+    "parse_sequence_set",
+    "quote",
+    "sequence_set",
+    "serialize",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +66,20 @@ Arg = str | int | bytes | Atom | Literal | Mailbox | ParenList | datetime | None
 bytes: literal; datetime: quoted IMAP date-time; None: NIL."""
 
 
+# A conservative subset of RFC 3501 ATOM-CHAR: no atom-specials ("(", ")", "{",
+# SP, CTL, "%", "*", DQUOTE, "\", "]") and nothing else a server might misread.
+_ATOM = re.compile(r"[A-Za-z0-9!#$&'+,\-./:;<=>?@^_`|~]+", re.ASCII)
+# RFC 3501 tag: ASTRING-CHAR except "+".
+_TAG = re.compile(r"[A-Za-z0-9!#$&',\-./:;<=>?@^_`|~]+", re.ASCII)
+_QUOTABLE = re.compile(r"[\x20-\x7e]*", re.ASCII)
+_QUOTABLE_UTF8 = re.compile(r"[^\x00-\x1f\x7f]*")
+_UNSAFE_VERBATIM = re.compile(r"[\x00\r\n]")
+#: Strings this long or longer go as literals (RFC 7162 3.2.1 asks to keep lines short).
+MAX_QUOTED = 1000
+#: RFC 7888 LITERAL-: the largest non-synchronising literal.
+LITERAL_MINUS_MAX = 4096
+
+
 def serialize(
     tag: str,
     name: str,
@@ -59,30 +92,152 @@ def serialize(
     """Serialise ``tag name args...`` into parts (see module docstring).
 
     ``literal_minus`` (RFC 7888 LITERAL-) allows ``{n+}`` only up to 4096 bytes.
+    ``utf8`` (after ``ENABLE UTF8=ACCEPT``, RFC 6855) sends mailbox names and
+    strings as UTF-8. ValueError (TypeError for an unknown type) when an
+    argument cannot be sent.
     """
-    raise NotImplementedError
+    if not _TAG.fullmatch(tag):
+        raise ValueError(f"not a valid IMAP tag: {tag!r}")
+    writer = _Writer(literal_plus=literal_plus, literal_minus=literal_minus, utf8=utf8)
+    writer.out += tag.encode("ascii") + b" " + _verbatim(name)
+    for arg in args:
+        writer.out += b" "
+        writer.write(arg)
+    writer.out += b"\r\n"
+    writer.parts.append(bytes(writer.out))
+    return writer.parts
 
 
-def quote(value: str) -> bytes:
-    """An IMAP quoted string; ValueError when it cannot be one (CR, LF, NUL)."""
-    raise NotImplementedError
+class _Writer:
+    def __init__(self, *, literal_plus: bool, literal_minus: bool, utf8: bool) -> None:
+        self.literal_plus = literal_plus
+        self.literal_minus = literal_minus
+        self.utf8 = utf8
+        self.parts: list[bytes] = []
+        self.out = bytearray()
+
+    def write(self, arg: Arg) -> None:
+        # bool before int: True is an int but never meant as a number.
+        if isinstance(arg, bool):
+            raise TypeError(f"cannot send a bool as an IMAP argument: {arg!r}")
+        if arg is None:
+            self.out += b"NIL"
+        elif isinstance(arg, str):
+            self.astring(arg)
+        elif isinstance(arg, int):
+            if arg < 0:
+                raise ValueError(f"IMAP numbers are not negative: {arg}")
+            self.out += str(arg).encode("ascii")
+        elif isinstance(arg, bytes):
+            self.literal(arg, binary=False)
+        elif isinstance(arg, Literal):
+            self.literal(arg.data, binary=arg.binary)
+        elif isinstance(arg, Mailbox):
+            self.astring(arg.name if self.utf8 else utf7_encode(arg.name))
+        elif isinstance(arg, Atom):
+            self.out += _verbatim(arg.value)
+        elif isinstance(arg, datetime):
+            self.out += quote(imap_datetime(arg))
+        elif isinstance(arg, ParenList):
+            self.out += b"("
+            for index, item in enumerate(arg.items):
+                if index:
+                    self.out += b" "
+                self.write(item)
+            self.out += b")"
+        else:
+            raise TypeError(f"cannot send {type(arg).__name__} as an IMAP argument")
+
+    def astring(self, value: str) -> None:
+        if "\x00" in value:
+            raise ValueError("IMAP strings cannot contain NUL")
+        data = value.encode("utf-8")
+        if len(data) >= MAX_QUOTED:
+            self.literal(data, binary=False)
+        elif _ATOM.fullmatch(value) and value.upper() != "NIL":
+            self.out += data
+        elif _QUOTABLE.fullmatch(value) or (self.utf8 and _QUOTABLE_UTF8.fullmatch(value)):
+            self.out += quote(value, utf8=self.utf8)
+        else:
+            self.literal(data, binary=False)
+
+    def literal(self, data: bytes, *, binary: bool) -> None:
+        size = len(data)
+        nonsync = self.literal_plus or (self.literal_minus and size <= LITERAL_MINUS_MAX)
+        self.out += b"~{" if binary else b"{"
+        self.out += str(size).encode("ascii")
+        if nonsync:
+            self.out += b"+}\r\n"
+        else:
+            self.out += b"}\r\n"
+            self.parts.append(bytes(self.out))
+            self.out = bytearray()
+        self.out += data
+
+
+def _verbatim(value: str) -> bytes:
+    if not value or not value.isascii() or _UNSAFE_VERBATIM.search(value):
+        raise ValueError(f"cannot send verbatim: {value!r}")
+    return value.encode("ascii")
+
+
+def quote(value: str, *, utf8: bool = False) -> bytes:
+    """An IMAP quoted string; ValueError when it cannot be one (CR, LF, NUL).
+
+    Non-ASCII is allowed only with ``utf8`` (RFC 6855) and is sent as UTF-8.
+    """
+    if _UNSAFE_VERBATIM.search(value):
+        raise ValueError("an IMAP quoted string cannot contain CR, LF or NUL")
+    if not utf8 and not value.isascii():
+        raise ValueError("non-ASCII needs a literal unless UTF8=ACCEPT is enabled")
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"')
+    return b'"' + escaped.encode("utf-8") + b'"'
+
+
+_SEQ_ITEM = re.compile(r"([0-9]+)(?::([0-9]+))?", re.ASCII)
+_MAX_NZ = 0xFFFFFFFF
 
 
 def sequence_set(numbers: Iterable[int]) -> str:
-    """Compress numbers into an IMAP sequence set: ``[1,2,3,7,9,10]`` → ``1:3,7,9:10``."""
-    raise NotImplementedError
+    """Compress numbers into an IMAP sequence set: ``[1,2,3,7,9,10]`` → ``1:3,7,9:10``.
+
+    Sorted, without duplicates. ValueError when empty or a number is not 1..2**32-1.
+    """
+    ordered = sorted(set(numbers))
+    if not ordered:
+        raise ValueError("an IMAP sequence set cannot be empty")
+    if ordered[0] < 1 or ordered[-1] > _MAX_NZ:
+        raise ValueError(f"sequence numbers are 1..{_MAX_NZ}: {ordered[0]}, {ordered[-1]}")
+    ranges: list[str] = []
+    start = previous = ordered[0]
+    for number in [*ordered[1:], None]:
+        if number is not None and number == previous + 1:
+            previous = number
+            continue
+        ranges.append(str(start) if start == previous else f"{start}:{previous}")
+        if number is not None:
+            start = previous = number
+    return ",".join(ranges)
 
 
-def parse_sequence_set(text: str) -> list[int]:
-    """Expand ``1:3,7`` into ``[1, 2, 3, 7]`` (``*`` is not allowed)."""
-    raise NotImplementedError
+def parse_sequence_set(text: str, *, limit: int = 1_000_000) -> list[int]:
+    """Expand ``1:3,7`` into ``[1, 2, 3, 7]`` (``*`` is not allowed).
 
-
-def imap_datetime(value: datetime) -> str:
-    """``17-Jul-1996 02:44:25 -0700`` (RFC 3501 date-time, without quotes); naive means UTC."""
-    raise NotImplementedError
-
-
-def imap_date(value: datetime) -> str:
-    """``17-Jul-1996`` for SEARCH SINCE/BEFORE."""
-    raise NotImplementedError
+    Items keep the order they are written in (COPYUID pairs UIDs by position);
+    a range is ascending whichever way it is written (RFC 4315: ``4:2`` is
+    ``2:4``). ValueError on anything else, or beyond ``limit`` numbers.
+    """
+    numbers: list[int] = []
+    for item in text.split(","):
+        match = _SEQ_ITEM.fullmatch(item)
+        if match is None:
+            raise ValueError(f"not an IMAP sequence set: {text!r}")
+        first = int(match.group(1))
+        last = int(match.group(2)) if match.group(2) is not None else first
+        low, high = min(first, last), max(first, last)
+        if low < 1 or high > _MAX_NZ:
+            raise ValueError(f"sequence numbers are 1..{_MAX_NZ}: {item!r}")
+        if len(numbers) + high - low + 1 > limit:
+            raise ValueError(f"sequence set expands beyond {limit} numbers")
+        numbers.extend(range(low, high + 1))
+    return numbers
