@@ -1,0 +1,578 @@
+"""The asyncio IMAP client: connect, authenticate, and run commands pipelined.
+
+Every method that sends one command has a ``*_nowait`` twin or returns quickly
+enough to be gathered: several calls without awaiting in between are sent
+back to back, within the connection's window, without a round trip each.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from mailmover.errors import (
+    AuthenticationFailed,
+    CapabilityMissing,
+    ConnectionLost,
+    IMAPTimeout,
+    ProtocolError,
+    TLSFailed,
+)
+from mailmover.imap import sasl
+from mailmover.imap.connection import Command, Connection, Result, UidRange
+from mailmover.imap.proto.commands import (
+    Arg,
+    Atom,
+    Literal,
+    Mailbox,
+    ParenList,
+    sequence_set,
+    serialize,
+)
+from mailmover.imap.proto.parser import ResponseParser
+from mailmover.imap.proto.responses import (
+    Capability,
+    Enabled,
+    Exists,
+    Fetch,
+    Flags,
+    ListMailbox,
+    MailboxStatus,
+    Namespace,
+    Recent,
+    Response,
+    Search,
+    Tagged,
+    Untagged,
+    UntaggedOther,
+    UntaggedStatus,
+)
+from mailmover.imap.trace import ProtocolTrace
+from mailmover.imap.transport import Security, TLSSettings, open_stream, start_tls
+
+DEFAULT_PORTS = {"tls": 993, "starttls": 143, "plain": 143}
+# Above this size a message goes as a synchronising literal so that a refusal
+# costs one round trip instead of the whole upload (mbsync does the same).
+SYNC_LITERAL_ABOVE = 4 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class SelectedMailbox:
+    """What SELECT/EXAMINE told us about a mailbox."""
+
+    name: str
+    readonly: bool
+    uidvalidity: int
+    uidnext: int | None
+    exists: int
+    flags: tuple[str, ...]
+    permanentflags: tuple[str, ...] | None
+    highestmodseq: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class AppendResult:
+    """The destination UID of an appended message, when the server has UIDPLUS."""
+
+    uidvalidity: int | None
+    uid: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """A message to APPEND."""
+
+    data: bytes
+    flags: Sequence[str] = ()
+    internaldate: datetime | None = None
+
+
+class IMAPClient:
+    """One authenticated-or-not IMAP session. Build it with :meth:`connect`."""
+
+    def __init__(self, connection: Connection, parser: ResponseParser, host: str, port: int):
+        self._conn = connection
+        self._parser = parser
+        self.host = host
+        self.port = port
+        self.capabilities: frozenset[str] = frozenset()
+        self.selected: SelectedMailbox | None = None
+        self.utf8 = False
+        self._tags = (f"M{n}" for n in itertools.count(1))
+
+    # -- connecting --------------------------------------------------------------------
+
+    @classmethod
+    async def connect(
+        cls,
+        host: str,
+        port: int | None = None,
+        *,
+        security: Security = "tls",
+        tls: TLSSettings | None = None,
+        connect_timeout: float = 20.0,
+        read_timeout: float = 120.0,
+        window: int = 64,
+        trace: ProtocolTrace | None = None,
+    ) -> IMAPClient:
+        """Connect, read the greeting, do STARTTLS when asked, learn the capabilities."""
+        port = port or DEFAULT_PORTS[security]
+        tls = tls or TLSSettings()
+        reader, writer = await open_stream(
+            host, port, security=security, tls=tls, timeout=connect_timeout
+        )
+        parser = ResponseParser()
+        where = f"{host}:{port}"
+        shake = _Handshake(reader, writer, parser, where, connect_timeout, trace)
+        try:
+            greeting = await shake.next()
+            if isinstance(greeting, UntaggedStatus) and greeting.status == "BYE":
+                raise ConnectionLost(f"{where} refused the session: {greeting.text}")
+            if not isinstance(greeting, UntaggedStatus) or greeting.status not in {"OK", "PREAUTH"}:
+                raise ProtocolError(f"{where} did not greet like an IMAP server")
+            caps = _caps_from_code(greeting)
+            if security == "starttls":
+                if caps is None:
+                    _, untagged = await shake.command(b"S0 CAPABILITY\r\n")
+                    found = [r.capabilities for r in untagged if isinstance(r, Capability)]
+                    caps = found[-1] if found else frozenset()
+                if "STARTTLS" not in caps:
+                    raise TLSFailed(
+                        f"{where} does not offer STARTTLS; use imaps:// or its IMAPS port"
+                    )
+                reply, _ = await shake.command(b"S1 STARTTLS\r\n")
+                if reply.status != "OK":
+                    raise TLSFailed(f"{where} refused STARTTLS: {reply.text}")
+                await start_tls(writer, host, port, tls, connect_timeout)
+                caps = None  # ask again after TLS (RFC 3501 6.2.1)
+            elif shake.backlog or parser.pending:
+                raise ProtocolError(f"{where} sent more than a greeting unasked")
+        except BaseException:
+            writer.close()
+            raise
+        client = cls(
+            Connection(
+                reader, writer, parser, window=window, read_timeout=read_timeout, trace=trace
+            ),
+            parser,
+            host,
+            port,
+        )
+        if caps is None:
+            await client.capability()
+        else:
+            client.capabilities = caps
+        return client
+
+    def has(self, capability: str) -> bool:
+        return capability.upper() in self.capabilities
+
+    # -- running commands --------------------------------------------------------------
+
+    def submit(
+        self,
+        name: str,
+        args: Sequence[Arg] = (),
+        *,
+        collects: Iterable[type] = (),
+        literal_plus: bool | None = None,
+        uids: UidRange | None = None,
+        status_mailbox: str | None = None,
+        barrier: bool = False,
+        secret: bool = False,
+        on_continuation: Callable[[str], bytes | None] | None = None,
+        on_fetch: Callable[[Fetch], None] | None = None,
+        after_ok: Callable[[], None] | None = None,
+    ) -> asyncio.Future[Result]:
+        """Serialise and queue one command; returns its future without waiting."""
+        tag = next(self._tags)
+        if literal_plus is None:
+            literal_plus = self.has("LITERAL+")
+        parts = serialize(
+            tag,
+            name,
+            args,
+            literal_plus=literal_plus,
+            literal_minus=not literal_plus and self.has("LITERAL-"),
+            utf8=self.utf8,
+        )
+        command = Command(
+            tag,
+            name.removeprefix("UID "),
+            parts,
+            collects=frozenset(collects),
+            uids=uids,
+            status_mailbox=status_mailbox,
+            barrier=barrier,
+            secret=secret,
+            on_continuation=on_continuation,
+            on_fetch=on_fetch,
+            after_ok=after_ok,
+        )
+        return self._conn.submit(command)
+
+    async def run(
+        self,
+        name: str,
+        args: Sequence[Arg] = (),
+        *,
+        collects: Iterable[type] = (),
+        status_mailbox: str | None = None,
+        barrier: bool = False,
+        secret: bool = False,
+        on_continuation: Callable[[str], bytes | None] | None = None,
+        after_ok: Callable[[], None] | None = None,
+    ) -> Result:
+        """Run one command and wait for its completion."""
+        return await self.submit(
+            name,
+            args,
+            collects=collects,
+            status_mailbox=status_mailbox,
+            barrier=barrier,
+            secret=secret,
+            on_continuation=on_continuation,
+            after_ok=after_ok,
+        )
+
+    async def capability(self) -> frozenset[str]:
+        result = await self.run("CAPABILITY", collects=[Capability])
+        caps = [r.capabilities for r in result.untagged if isinstance(r, Capability)]
+        if not caps:
+            raise ProtocolError("CAPABILITY returned no capabilities")
+        self.capabilities = caps[-1]
+        return self.capabilities
+
+    async def _after_auth(self, result: Result) -> None:
+        code = result.tagged.code
+        if code is not None and code.name == "CAPABILITY" and isinstance(code.value, frozenset):
+            self.capabilities = code.value
+        else:
+            await self.capability()
+
+    async def login(self, user: str, password: str) -> None:
+        """LOGIN (the password is never traced)."""
+        if self.has("LOGINDISABLED"):
+            raise AuthenticationFailed(
+                f"{self.host} refuses LOGIN on an unencrypted connection; use TLS"
+            )
+        await self._after_auth(await self.run("LOGIN", [user, password], secret=True, barrier=True))
+
+    async def authenticate(
+        self, mechanism: str, user: str, secret: str, *, authzid: str = ""
+    ) -> None:
+        """AUTHENTICATE PLAIN, XOAUTH2 or OAUTHBEARER (``secret`` is the password or token)."""
+        mechanism = mechanism.upper()
+        if mechanism == "PLAIN":
+            response = sasl.plain(user, secret, authzid)
+        elif mechanism == "XOAUTH2":
+            response = sasl.xoauth2(user, secret)
+        elif mechanism == "OAUTHBEARER":
+            response = sasl.oauthbearer(user, secret, self.host, self.port)
+        else:
+            raise CapabilityMissing(f"unsupported SASL mechanism {mechanism}")
+        if not self.has(f"AUTH={mechanism}"):
+            raise CapabilityMissing(f"{self.host} does not offer AUTH={mechanism}")
+        initial = self.has("SASL-IR")
+        sent = [initial]
+        errors: list[str] = []
+
+        def reply(challenge: str) -> bytes | None:
+            if not sent[0]:
+                sent[0] = True
+                return response
+            # A challenge after our response is an error report (RFC 7628 3.2.3);
+            # answer with an empty line so the server completes with NO.
+            errors.append(sasl.error_reply(challenge))
+            return b""
+
+        args: list[Arg] = [Atom(mechanism)]
+        if initial:
+            args.append(Atom(response.decode() or "="))
+        try:
+            result = await self.run(
+                "AUTHENTICATE", args, secret=True, barrier=True, on_continuation=reply
+            )
+        except AuthenticationFailed as exc:
+            detail = f" ({errors[0]})" if errors else ""
+            raise AuthenticationFailed(f"{exc.message}{detail}") from None
+        await self._after_auth(result)
+
+    async def id(self, **fields: str) -> bytes | None:
+        """ID (RFC 2971): tell the server who we are; returns its raw answer."""
+        items: list[Arg] = []
+        for key, value in fields.items():
+            items += [key, value]
+        result = await self.run(
+            "ID", [ParenList(items) if items else None], collects=[UntaggedOther]
+        )
+        for r in result.untagged:
+            if isinstance(r, UntaggedOther) and r.name == "ID":
+                return r.raw
+        return None
+
+    async def enable(self, *capabilities: str) -> frozenset[str]:
+        result = await self.run("ENABLE", [Atom(c) for c in capabilities], collects=[Enabled])
+        enabled = frozenset().union(
+            *(r.capabilities for r in result.untagged if isinstance(r, Enabled))
+        )
+        if "UTF8=ACCEPT" in enabled:
+            self.utf8 = self._parser.utf8_names = True
+        return enabled
+
+    async def namespace(self) -> Namespace | None:
+        result = await self.run("NAMESPACE", collects=[Namespace])
+        found = [r for r in result.untagged if isinstance(r, Namespace)]
+        return found[-1] if found else None
+
+    async def compress(self) -> bool:
+        """COMPRESS=DEFLATE when offered; returns whether compression is on."""
+        if not self.has("COMPRESS=DEFLATE"):
+            return False
+        await self.run(
+            "COMPRESS", [Atom("DEFLATE")], barrier=True, after_ok=self._conn.start_compression
+        )
+        return True
+
+    async def noop(self) -> None:
+        await self.run("NOOP")
+
+    async def logout(self) -> None:
+        """LOGOUT and close; never raises for a connection that is already gone."""
+        if self._conn.broken is None:
+            self._conn.expect_close()
+            with contextlib.suppress(ConnectionLost, IMAPTimeout, ProtocolError, TimeoutError):
+                await asyncio.wait_for(
+                    self.run("LOGOUT", barrier=True, collects=[UntaggedStatus]), 10
+                )
+        await self._conn.close()
+
+    async def close(self) -> None:
+        """Drop the connection without LOGOUT."""
+        await self._conn.close()
+
+    @property
+    def broken(self) -> bool:
+        return self._conn.broken is not None
+
+    # -- mailboxes ---------------------------------------------------------------------
+
+    async def list_mailboxes(
+        self, reference: str = "", pattern: str = "*", *, lsub: bool = False
+    ) -> list[ListMailbox]:
+        """LIST (or LSUB); with SPECIAL-USE and LIST-EXTENDED the roles come back too."""
+        name = "LSUB" if lsub else "LIST"
+        args: list[Arg] = [Mailbox(reference), Mailbox(pattern)]
+        if not lsub and self.has("SPECIAL-USE") and self.has("LIST-EXTENDED"):
+            args.append(Atom("RETURN (SPECIAL-USE)"))
+        result = await self.run(name, args, collects=[ListMailbox])
+        return [r for r in result.untagged if isinstance(r, ListMailbox)]
+
+    async def status(self, mailbox: str, items: Sequence[str]) -> dict[str, int]:
+        result = await self.run(
+            "STATUS",
+            [Mailbox(mailbox), ParenList([Atom(i) for i in items])],
+            collects=[MailboxStatus],
+            status_mailbox=mailbox,
+        )
+        found = [r for r in result.untagged if isinstance(r, MailboxStatus)]
+        return found[-1].items if found else {}
+
+    async def select(self, mailbox: str, *, readonly: bool = False) -> SelectedMailbox:
+        """SELECT, or EXAMINE when ``readonly`` (sources are always examined)."""
+        self.selected = None
+        args: list[Arg] = [Mailbox(mailbox)]
+        if self.has("CONDSTORE"):
+            args.append(ParenList([Atom("CONDSTORE")]))
+        result = await self.run(
+            "EXAMINE" if readonly else "SELECT",
+            args,
+            barrier=True,
+            collects=[Flags, Exists, Recent, UntaggedStatus],
+        )
+        codes = {
+            r.code.name: r.code.value
+            for r in result.untagged
+            if isinstance(r, UntaggedStatus) and r.code is not None
+        }
+        if "UIDVALIDITY" not in codes:
+            raise ProtocolError(f"SELECT {mailbox!r} gave no UIDVALIDITY")
+        exists = [r.count for r in result.untagged if isinstance(r, Exists)]
+        flags = [r.flags for r in result.untagged if isinstance(r, Flags)]
+        perm = codes.get("PERMANENTFLAGS")
+        modseq = codes.get("HIGHESTMODSEQ")
+        uidnext = codes.get("UIDNEXT")
+        tagged_code = result.tagged.code.name if result.tagged.code else ""
+        self.selected = SelectedMailbox(
+            name=mailbox,
+            readonly=readonly or tagged_code == "READ-ONLY",
+            uidvalidity=int(codes["UIDVALIDITY"]),  # type: ignore[call-overload]
+            uidnext=uidnext if isinstance(uidnext, int) else None,
+            exists=exists[-1] if exists else 0,
+            flags=flags[-1] if flags else (),
+            permanentflags=perm if isinstance(perm, tuple) else None,
+            highestmodseq=modseq if isinstance(modseq, int) else None,
+        )
+        return self.selected
+
+    async def examine(self, mailbox: str) -> SelectedMailbox:
+        return await self.select(mailbox, readonly=True)
+
+    async def create(self, mailbox: str) -> None:
+        await self.run("CREATE", [Mailbox(mailbox)])
+
+    async def subscribe(self, mailbox: str) -> None:
+        await self.run("SUBSCRIBE", [Mailbox(mailbox)])
+
+    async def delete(self, mailbox: str) -> None:
+        await self.run("DELETE", [Mailbox(mailbox)])
+
+    # -- messages ----------------------------------------------------------------------
+
+    async def uid_search(self, *criteria: Arg) -> list[int]:
+        result = await self.run("UID SEARCH", list(criteria) or [Atom("ALL")], collects=[Search])
+        return [n for r in result.untagged if isinstance(r, Search) for n in r.numbers]
+
+    def uid_fetch_nowait(
+        self,
+        uids: Sequence[int] | range,
+        items: str,
+        *,
+        on_fetch: Callable[[Fetch], None] | None = None,
+    ) -> asyncio.Future[Result]:
+        """Queue ``UID FETCH uids (items)``; responses are routed here by UID."""
+        return self.submit(
+            "UID FETCH",
+            [Atom(_uid_set(uids)), Atom(items)],
+            uids=UidRange.of(uids),
+            on_fetch=on_fetch,
+        )
+
+    async def uid_fetch(self, uids: Sequence[int] | range, items: str) -> list[Fetch]:
+        return (await self.uid_fetch_nowait(uids, items)).fetches
+
+    def uid_store_nowait(
+        self, uids: Sequence[int], operation: str, flags: Sequence[str]
+    ) -> asyncio.Future[Result]:
+        """``UID STORE uids operation (flags)``, e.g. operation ``FLAGS.SILENT``."""
+        return self.submit(
+            "UID STORE",
+            [Atom(_uid_set(uids)), Atom(operation), ParenList([Atom(f) for f in flags])],
+            uids=UidRange.of(uids),
+        )
+
+    def append_nowait(self, mailbox: str, message: Message) -> asyncio.Future[Result]:
+        """Queue an APPEND; pipelined with LITERAL+, one round trip each otherwise."""
+        args: list[Arg] = [Mailbox(mailbox), ParenList([Atom(f) for f in message.flags])]
+        if message.internaldate is not None:
+            args.append(message.internaldate)
+        args.append(Literal(message.data))
+        plus = self.has("LITERAL+") and len(message.data) <= SYNC_LITERAL_ABOVE
+        return self.submit("APPEND", args, literal_plus=plus)
+
+    async def append(self, mailbox: str, message: Message) -> AppendResult:
+        return append_result(await self.append_nowait(mailbox, message))
+
+    async def multiappend(self, mailbox: str, messages: Sequence[Message]) -> list[AppendResult]:
+        """One MULTIAPPEND (RFC 3502): all or none are stored."""
+        if not self.has("MULTIAPPEND"):
+            raise CapabilityMissing(f"{self.host} does not offer MULTIAPPEND")
+        args: list[Arg] = [Mailbox(mailbox)]
+        for message in messages:
+            args.append(ParenList([Atom(f) for f in message.flags]))
+            if message.internaldate is not None:
+                args.append(message.internaldate)
+            args.append(Literal(message.data))
+        result = await self.submit("APPEND", args)
+        code = result.tagged.code
+        if code is not None and code.name == "APPENDUID" and isinstance(code.value, tuple):
+            validity, uids = code.value
+            return [AppendResult(validity, uid) for uid in uids]
+        return [AppendResult(None, None) for _ in messages]
+
+
+def append_result(result: Result) -> AppendResult:
+    """The APPENDUID of a completed APPEND, when the server sent one (RFC 4315)."""
+    code = result.tagged.code
+    if code is not None and code.name == "APPENDUID" and isinstance(code.value, tuple):
+        validity, uids = code.value
+        return AppendResult(validity, uids[0] if uids else None)
+    return AppendResult(None, None)
+
+
+def _uid_set(uids: Sequence[int] | range) -> str:
+    if isinstance(uids, range):
+        stop = "*" if uids.stop >= 2**32 else str(uids.stop - 1)
+        return f"{uids.start}:{stop}"
+    return sequence_set(uids)
+
+
+def _caps_from_code(response: UntaggedStatus) -> frozenset[str] | None:
+    code = response.code
+    if code is not None and code.name == "CAPABILITY" and isinstance(code.value, frozenset):
+        return code.value
+    return None
+
+
+class _Handshake:
+    """Reads responses one at a time before the connection's tasks start."""
+
+    def __init__(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        parser: ResponseParser,
+        where: str,
+        timeout: float,
+        trace: ProtocolTrace | None,
+    ) -> None:
+        self.reader, self.writer, self.parser = reader, writer, parser
+        self.where, self.timeout, self.trace = where, timeout, trace
+        self.backlog: deque[Response] = deque()
+
+    async def next(self) -> Response:
+        while not self.backlog:
+            try:
+                data = await asyncio.wait_for(self.reader.read(65536), self.timeout)
+            except TimeoutError:
+                raise IMAPTimeout(
+                    f"{self.where} sent no IMAP answer within {self.timeout:g} s; "
+                    "is this an IMAPS port? try imaps://"
+                ) from None
+            except (ConnectionError, OSError) as exc:
+                raise ConnectionLost(f"{self.where} closed the connection: {exc}") from exc
+            if not data:
+                raise ConnectionLost(f"{self.where} closed the connection")
+            self.backlog.extend(self.parser.feed(data))
+        response = self.backlog.popleft()
+        if self.trace:
+            self.trace.received(response)
+        return response
+
+    async def command(self, line: bytes) -> tuple[Tagged, list[Response]]:
+        """Send one command line and read up to its tagged completion."""
+        self.writer.write(line)
+        untagged: list[Response] = []
+        while True:
+            response = await self.next()
+            if isinstance(response, Tagged):
+                if self.backlog or self.parser.pending:
+                    raise ProtocolError(f"{self.where} sent data past {line!r}")
+                return response, untagged
+            untagged.append(response)
+
+
+__all__ = [
+    "AppendResult",
+    "IMAPClient",
+    "Message",
+    "Result",
+    "SelectedMailbox",
+    "Untagged",
+    "append_result",
+]

@@ -1,0 +1,387 @@
+"""One IMAP connection with several commands in flight (pipelining, as in mbsync).
+
+A queue of commands not yet sent and a table of commands in flight, matched by
+tag. The writer releases the next command only when the previous one does not
+await a ``+`` continuation and the window is not full. One reader parses
+responses and routes them: tagged completions by tag, FETCH data by UID (or
+sequence number) to the command that asked for it, other untagged data to the
+oldest command in flight that collects that kind. Two commands that would
+collect the same kind of untagged data are never in flight together, so
+routing cannot guess wrong.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import zlib
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from mailmover.errors import ConnectionLost, IMAPTimeout, MailmoverError, ProtocolError
+from mailmover.imap.failures import error_for
+from mailmover.imap.proto.parser import ResponseParser
+from mailmover.imap.proto.responses import (
+    Continuation,
+    Fetch,
+    MailboxStatus,
+    Response,
+    Tagged,
+    Untagged,
+    UntaggedStatus,
+)
+from mailmover.imap.trace import ProtocolTrace, summarize_part
+
+log = logging.getLogger(__name__)
+
+_WRITE_CHUNK = 256 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class UidRange:
+    """The UIDs (or sequence numbers) a FETCH-producing command asked for."""
+
+    low: int
+    high: int
+    members: frozenset[int] | None = None  # None: every number in [low, high]
+
+    def __contains__(self, n: object) -> bool:
+        if not isinstance(n, int) or not self.low <= n <= self.high:
+            return False
+        return self.members is None or n in self.members
+
+    def overlaps(self, other: UidRange) -> bool:
+        return self.low <= other.high and other.low <= self.high
+
+    @classmethod
+    def of(cls, numbers: Sequence[int] | range) -> UidRange:
+        if isinstance(numbers, range):
+            return cls(numbers.start, numbers.stop - 1)
+        lo, hi = min(numbers), max(numbers)
+        dense = hi - lo + 1 == len(set(numbers))
+        return cls(lo, hi, None if dense else frozenset(numbers))
+
+
+@dataclass(slots=True)
+class Result:
+    """What a completed command returned."""
+
+    tagged: Tagged
+    untagged: list[Untagged] = field(default_factory=list)
+    fetches: list[Fetch] = field(default_factory=list)
+
+
+ContinuationHandler = Callable[[str], bytes | None]
+
+
+@dataclass(eq=False)
+class Command:
+    """A serialised command and how to route its responses."""
+
+    tag: str
+    name: str
+    parts: list[bytes]
+    collects: frozenset[type] = frozenset()
+    uids: UidRange | None = None
+    seqs: UidRange | None = None
+    status_mailbox: str | None = None
+    barrier: bool = False  # nothing else in flight before or while it runs
+    secret: bool = False  # trace its name only
+    on_continuation: ContinuationHandler | None = None
+    on_fetch: Callable[[Fetch], None] | None = None
+    after_ok: Callable[[], None] | None = None  # runs in the reader, before any later byte
+    untagged: list[Untagged] = field(default_factory=list)
+    fetches: list[Fetch] = field(default_factory=list)
+    result: Result | None = None
+    future: asyncio.Future[Result] = field(init=False)
+
+    def conflicts(self, other: Command) -> bool:
+        if self.barrier or other.barrier:
+            return True
+        shared = self.collects & other.collects
+        if shared == {MailboxStatus} and self.status_mailbox != other.status_mailbox:
+            shared = frozenset()
+        if shared:
+            return True
+        for mine, theirs in ((self.uids, other.uids), (self.seqs, other.seqs)):
+            if mine and theirs and mine.overlaps(theirs):
+                return True
+        return False
+
+
+class Connection:
+    """Runs commands over a connected stream; see the module docstring."""
+
+    def __init__(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        parser: ResponseParser,
+        *,
+        window: int = 64,
+        read_timeout: float = 120.0,
+        trace: ProtocolTrace | None = None,
+        on_unsolicited: Callable[[Untagged], None] | None = None,
+    ) -> None:
+        self._reader = reader
+        self._writer = writer
+        self._parser = parser
+        self.window = window
+        self.read_timeout = read_timeout
+        self._trace = trace
+        self._on_unsolicited = on_unsolicited
+        self._queue: deque[Command] = deque()
+        self._inflight: dict[str, Command] = {}
+        self._wakeup = asyncio.Event()
+        self._continuation: asyncio.Future[str | None] | None = None
+        self._inflate: zlib._Decompress | None = None
+        self._deflate: zlib._Compress | None = None
+        self._error: MailmoverError | None = None
+        self._bye: str | None = None
+        self._closing = False
+        self._last_io = asyncio.get_running_loop().time()
+        self._tasks = [
+            asyncio.create_task(self._read_loop(), name="imap-reader"),
+            asyncio.create_task(self._write_loop(), name="imap-writer"),
+        ]
+
+    # -- public ------------------------------------------------------------------------
+
+    @property
+    def broken(self) -> MailmoverError | None:
+        """The error that ended this connection, if one did."""
+        return self._error
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._inflight)
+
+    def submit(self, command: Command) -> asyncio.Future[Result]:
+        """Queue a command; the future resolves with its Result or raises its error."""
+        command.future = asyncio.get_running_loop().create_future()
+        if self._error is not None:
+            command.future.set_exception(self._error)
+        else:
+            self._queue.append(command)
+            self._wakeup.set()
+        return command.future
+
+    def start_compression(self) -> None:
+        """Switch both directions to DEFLATE (RFC 4978); call right after COMPRESS's OK."""
+        if self._parser.pending:
+            raise ProtocolError("server sent data after COMPRESS before compression began")
+        self._inflate = zlib.decompressobj(-15)
+        self._deflate = zlib.compressobj(zlib.Z_DEFAULT_COMPRESSION, zlib.DEFLATED, -15)
+
+    def expect_close(self) -> None:
+        """The next EOF is expected (LOGOUT)."""
+        self._closing = True
+
+    async def close(self) -> None:
+        """Drop the connection without LOGOUT; pending commands fail."""
+        self._closing = True
+        self._fail(ConnectionLost("connection closed"))
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        with contextlib.suppress(Exception):
+            self._writer.close()
+            await asyncio.wait_for(self._writer.wait_closed(), 2)
+
+    # -- writing -----------------------------------------------------------------------
+
+    def _admissible(self, command: Command) -> bool:
+        if len(self._inflight) >= self.window:
+            return False
+        if command.barrier and self._inflight:
+            return False
+        return not any(command.conflicts(other) for other in self._inflight.values())
+
+    async def _write_loop(self) -> None:
+        try:
+            while True:
+                while not (self._queue and self._admissible(self._queue[0])):
+                    self._wakeup.clear()
+                    await self._wakeup.wait()
+                command = self._queue.popleft()
+                self._inflight[command.tag] = command
+                await self._send(command)
+        except MailmoverError as exc:
+            self._fail(exc)
+        except (ConnectionError, OSError) as exc:
+            self._fail(self._lost(exc))
+
+    async def _send(self, command: Command) -> None:
+        if self._trace:
+            summary = f"{command.tag} {command.name}" if command.secret else None
+            self._trace.sent(summary or summarize_part(command.parts[0]))
+        await self._write(command.parts[0])
+        for part in command.parts[1:]:
+            # A synchronising literal: wait for "+" (or a tagged refusal).
+            if await self._await_continuation(command) is None:
+                return
+            if self._trace and not command.secret:
+                self._trace.sent(f"{command.tag} …{len(part)} bytes")
+            await self._write(part)
+        while command.on_continuation is not None:
+            text = await self._await_continuation(command)
+            if text is None:
+                return
+            reply = command.on_continuation(text)
+            if reply is None:
+                return
+            if self._trace:
+                self._trace.sent(f"{command.tag} <continuation reply>")
+            await self._write(reply + b"\r\n")
+
+    async def _await_continuation(self, command: Command) -> str | None:
+        if command.result is not None:
+            return None
+        self._continuation = asyncio.get_running_loop().create_future()
+        try:
+            return await self._continuation
+        finally:
+            self._continuation = None
+
+    async def _write(self, data: bytes) -> None:
+        view = memoryview(data)
+        for start in range(0, len(view), _WRITE_CHUNK):
+            chunk = view[start : start + _WRITE_CHUNK]
+            last = start + _WRITE_CHUNK >= len(view)
+            if self._deflate is not None:
+                out = self._deflate.compress(chunk)
+                if last:
+                    out += self._deflate.flush(zlib.Z_SYNC_FLUSH)
+                self._writer.write(out)
+            else:
+                self._writer.write(chunk)
+            await self._writer.drain()
+            self._last_io = asyncio.get_running_loop().time()
+
+    # -- reading -----------------------------------------------------------------------
+
+    async def _read_loop(self) -> None:
+        try:
+            while True:
+                data = await self._read_some()
+                if self._inflate is not None:
+                    data = self._inflate.decompress(data)
+                for response in self._parser.feed(data):
+                    self._dispatch(response)
+        except MailmoverError as exc:
+            self._fail(exc)
+        except (ConnectionError, OSError, zlib.error) as exc:
+            self._fail(self._lost(exc))
+
+    async def _read_some(self) -> bytes:
+        loop = asyncio.get_running_loop()
+        while True:
+            try:
+                data = await asyncio.wait_for(self._reader.read(1 << 18), self.read_timeout)
+            except TimeoutError:
+                idle = loop.time() - self._last_io
+                if self._inflight and idle >= self.read_timeout:
+                    raise IMAPTimeout(
+                        f"the server did not answer for {idle:.0f} s "
+                        f"({len(self._inflight)} commands waiting)"
+                    ) from None
+                continue
+            if not data:
+                raise self._lost(None)
+            self._last_io = loop.time()
+            return data
+
+    def _lost(self, exc: BaseException | None) -> ConnectionLost:
+        if self._bye is not None:
+            return ConnectionLost(f"the server closed the connection: {self._bye}")
+        detail = f": {exc}" if exc else ""
+        return ConnectionLost(f"the connection was closed{detail}")
+
+    def _dispatch(self, response: Response) -> None:
+        if self._trace:
+            self._trace.received(response)
+        if isinstance(response, Tagged):
+            self._complete(response)
+        elif isinstance(response, Continuation):
+            if self._continuation is None or self._continuation.done():
+                raise ProtocolError("the server sent a continuation nobody asked for")
+            self._continuation.set_result(response.text)
+        elif isinstance(response, Fetch):
+            self._route_fetch(response)
+        else:
+            if isinstance(response, UntaggedStatus) and response.status == "BYE":
+                self._bye = response.text or "BYE"
+            self._route(response)
+
+    def _complete(self, tagged: Tagged) -> None:
+        command = self._inflight.pop(tagged.tag, None)
+        if command is None:
+            raise ProtocolError(f"the server completed a command it was not sent ({tagged.tag})")
+        result = command.result = Result(tagged, command.untagged, command.fetches)
+        if self._continuation is not None and not self._continuation.done():
+            self._continuation.set_result(None)
+        if tagged.status == "OK":
+            if command.after_ok is not None:
+                command.after_ok()
+            if not command.future.done():
+                command.future.set_result(result)
+        elif not command.future.done():
+            command.future.set_exception(error_for(command.name, tagged))
+        self._wakeup.set()
+
+    def _route_fetch(self, fetch: Fetch) -> None:
+        for command in self._inflight.values():
+            hit = (fetch.uid is not None and command.uids and fetch.uid in command.uids) or (
+                command.seqs is not None and fetch.seq in command.seqs
+            )
+            if hit:
+                if command.on_fetch is not None:
+                    command.on_fetch(fetch)
+                else:
+                    command.fetches.append(fetch)
+                return
+        self._unsolicited(fetch)
+
+    def _route(self, response: Untagged) -> None:
+        kind = type(response)
+        for command in self._inflight.values():  # dicts keep insertion order: oldest first
+            if kind not in command.collects:
+                continue
+            if isinstance(response, MailboxStatus) and command.status_mailbox not in (
+                None,
+                response.name,
+            ):
+                continue
+            command.untagged.append(response)
+            return
+        self._unsolicited(response)
+
+    def _unsolicited(self, response: Untagged) -> None:
+        if isinstance(response, UntaggedStatus) and response.code and response.code.name == "ALERT":
+            log.warning("server alert: %s", response.text)
+        if self._on_unsolicited is not None:
+            self._on_unsolicited(response)
+
+    # -- failure -----------------------------------------------------------------------
+
+    def _fail(self, exc: MailmoverError) -> None:
+        if self._error is not None:
+            return
+        if self._closing and isinstance(exc, ConnectionLost) and not self._inflight:
+            exc = ConnectionLost("connection closed")
+        self._error = exc
+        pending = list(self._inflight.values()) + list(self._queue)
+        self._inflight.clear()
+        self._queue.clear()
+        for command in pending:
+            if not command.future.done():
+                command.future.set_exception(exc)
+        if self._continuation is not None and not self._continuation.done():
+            self._continuation.set_result(None)
+        self._wakeup.set()
+        with contextlib.suppress(Exception):
+            self._writer.transport.abort()
