@@ -1,0 +1,102 @@
+"""Engines for the job state: SQLite tuned for one writer and many readers, or PostgreSQL."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Final
+
+import platformdirs
+from sqlalchemy import Connection, Engine, Table, create_engine, event
+from sqlalchemy.dialects.postgresql import Insert as PGInsert
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import Insert as SQLiteInsert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
+from sqlalchemy.pool import StaticPool
+
+from mailmover.errors import UsageError
+
+SUPPORTED_BACKENDS: Final = frozenset({"sqlite", "postgresql"})
+
+#: Milliseconds a writer waits for another process's write lock before giving up.
+SQLITE_BUSY_TIMEOUT_MS: Final = 30_000
+
+#: Execution option that makes a SQLite transaction take the write lock at BEGIN.
+WRITE_OPTION: Final = "mailmover_write"
+
+
+def default_url() -> str:
+    """The URL of the state database in the user's data directory."""
+    path = Path(platformdirs.user_data_dir("mailmover")) / "state.db"
+    return f"sqlite:///{path}"
+
+
+def parse_url(url: str) -> URL:
+    """The parsed database URL; a ``UsageError`` when it is not one mailmover can use."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise UsageError("the state database URL cannot be parsed") from exc
+    if parsed.get_backend_name() not in SUPPORTED_BACKENDS:
+        raise UsageError(
+            f"the state database must be SQLite or PostgreSQL, not {parsed.get_backend_name()}"
+        )
+    return parsed
+
+
+def is_memory_sqlite(url: URL) -> bool:
+    """True for a private in-memory SQLite database."""
+    return url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:")
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for ``url``; for a SQLite file, its parent directories are created."""
+    parsed = parse_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return create_engine(parsed, pool_pre_ping=True)
+    kwargs: dict[str, Any] = {}
+    if is_memory_sqlite(parsed):
+        # One shared connection, or every thread would see its own empty database.
+        kwargs = {"poolclass": StaticPool, "connect_args": {"check_same_thread": False}}
+    elif parsed.database and not parsed.database.startswith("file:"):
+        Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(parsed, **kwargs)
+    event.listen(engine, "connect", _tune_sqlite)
+    event.listen(engine, "begin", _begin_sqlite)
+    return engine
+
+
+def writer(engine: Engine) -> Engine:
+    """The same engine, whose transactions take SQLite's write lock when they begin."""
+    return engine.execution_options(**{WRITE_OPTION: True})
+
+
+def _tune_sqlite(dbapi_connection: Any, _record: Any) -> None:
+    # The driver's own transaction handling would BEGIN late and DEFERRED;
+    # _begin_sqlite issues BEGIN itself.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.execute("PRAGMA synchronous = NORMAL")
+        cursor.execute("PRAGMA foreign_keys = ON")
+    finally:
+        cursor.close()
+
+
+def _begin_sqlite(conn: Connection) -> None:
+    # A deferred transaction that later writes fails at once with SQLITE_BUSY
+    # when another connection writes, instead of waiting out busy_timeout.
+    if conn.get_execution_options().get(WRITE_OPTION):
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+    else:
+        conn.exec_driver_sql("BEGIN")
+
+
+def insert_for(engine: Engine | Connection, table: Table) -> SQLiteInsert | PGInsert:
+    """An INSERT on ``table`` that can take ON CONFLICT clauses in this engine's dialect."""
+    if engine.dialect.name == "sqlite":
+        return sqlite_insert(table)
+    return pg_insert(table)

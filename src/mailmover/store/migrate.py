@@ -1,0 +1,43 @@
+"""Bring a state database to the newest schema with the Alembic migrations in the package."""
+
+from __future__ import annotations
+
+from typing import Final
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import Engine, text
+
+from mailmover.store.connect import writer
+
+#: Where Alembic finds env.py and versions/, as a package resource.
+SCRIPT_LOCATION: Final = "mailmover.store:migrations"
+
+#: Key of the PostgreSQL advisory lock that keeps two processes from migrating at once.
+_PG_MIGRATION_LOCK: Final = 0x6D61696C6D6F7665  # "mailmove"
+
+
+def alembic_config(url: str | None = None) -> Config:
+    """An Alembic configuration for the shipped migrations; no alembic.ini is read."""
+    config = Config()
+    config.set_main_option("script_location", SCRIPT_LOCATION)
+    if url is not None:
+        config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return config
+
+
+def upgrade(engine: Engine) -> None:
+    """Apply every migration the database lacks, in one transaction."""
+    with writer(engine).begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_MIGRATION_LOCK})
+        config = alembic_config()
+        config.attributes["connection"] = conn
+        command.upgrade(config, "head")
+
+
+def current_revision(engine: Engine) -> str | None:
+    """The revision the database is at, or None before the first migration."""
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()

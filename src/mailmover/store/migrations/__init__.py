@@ -1,0 +1,1 @@
+"""Alembic migrations of the job state schema, run by ``mailmover.store.migrate``."""

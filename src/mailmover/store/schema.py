@@ -1,0 +1,150 @@
+"""The job state tables, in SQLAlchemy Core, portable between SQLite and PostgreSQL.
+
+The Alembic migrations in ``migrations/versions`` must produce exactly this
+schema; a unit test compares the two.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.types import TypeDecorator
+
+#: Constraint names are spelled out so that migrations can refer to them on any database.
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+#: Row ids: 64-bit on PostgreSQL; SQLite only auto-increments a column typed INTEGER.
+RowId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timezone-aware timestamp, stored as UTC and always read back aware in UTC.
+
+    SQLite has no timezone type, so the value is stored there as naive UTC.
+    Naive datetimes are refused rather than guessed at.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(f"naive datetime {value.isoformat()} cannot be stored; give a tzinfo")
+        utc = value.astimezone(UTC)
+        return utc.replace(tzinfo=None) if dialect.name == "sqlite" else utc
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, datetime)
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+job = Table(
+    "job",
+    metadata,
+    Column("id", RowId, primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("state", Text, nullable=False),
+    UniqueConstraint("name"),
+)
+
+mailbox = Table(
+    "mailbox",
+    metadata,
+    Column("id", RowId, primary_key=True),
+    Column("job_id", RowId, ForeignKey("job.id", ondelete="CASCADE"), nullable=False),
+    # Endpoint URLs without the password, e.g. imaps://alice@mail.example.com:993
+    Column("source", Text, nullable=False),
+    Column("dest", Text, nullable=False),
+    # Encrypted credentials; never plain text.
+    Column("source_secret", LargeBinary, nullable=True),
+    Column("dest_secret", LargeBinary, nullable=True),
+    Column("state", Text, nullable=False),
+    Column("error", Text, nullable=True),
+    Column("started_at", UTCDateTime, nullable=True),
+    Column("finished_at", UTCDateTime, nullable=True),
+    UniqueConstraint("job_id", "source", "dest"),
+)
+
+folder = Table(
+    "folder",
+    metadata,
+    Column("id", RowId, primary_key=True),
+    Column("mailbox_id", RowId, ForeignKey("mailbox.id", ondelete="CASCADE"), nullable=False),
+    Column("source_name", Text, nullable=False),
+    Column("dest_name", Text, nullable=False),
+    Column("source_uidvalidity", BigInteger, nullable=True),
+    Column("dest_uidvalidity", BigInteger, nullable=True),
+    Column("source_uidnext", BigInteger, nullable=True),
+    Column("highestmodseq", BigInteger, nullable=True),
+    Column("subscribed", Boolean, nullable=False),
+    Column("state", Text, nullable=False),
+    Column("messages_total", BigInteger, nullable=False),
+    Column("bytes_total", BigInteger, nullable=False),
+    UniqueConstraint("mailbox_id", "source_name"),
+)
+
+message = Table(
+    "message",
+    metadata,
+    Column("id", RowId, primary_key=True),
+    Column("folder_id", RowId, ForeignKey("folder.id", ondelete="CASCADE"), nullable=False),
+    Column("source_uidvalidity", BigInteger, nullable=False),
+    Column("source_uid", BigInteger, nullable=False),
+    Column("dest_uidvalidity", BigInteger, nullable=True),
+    Column("dest_uid", BigInteger, nullable=True),
+    Column("size", BigInteger, nullable=False),
+    Column("internaldate", UTCDateTime, nullable=False),
+    Column("message_id", Text, nullable=True),
+    # SHA-256 of the message as fetched from the source.
+    Column("digest", LargeBinary, nullable=True),
+    # Flags as last brought to the destination: sorted, space separated.
+    Column("flags", Text, nullable=False),
+    Column("state", Text, nullable=False),
+    Column("reason", Text, nullable=True),
+    Column("updated_at", UTCDateTime, nullable=False),
+    UniqueConstraint("folder_id", "source_uidvalidity", "source_uid"),
+    Index(None, "folder_id", "state"),
+)
+
+event = Table(
+    "event",
+    metadata,
+    Column("id", RowId, primary_key=True),
+    Column("mailbox_id", RowId, ForeignKey("mailbox.id", ondelete="CASCADE"), nullable=True),
+    Column("at", UTCDateTime, nullable=False),
+    Column("level", Text, nullable=False),
+    Column("kind", Text, nullable=False),
+    Column("text", Text, nullable=False),
+    Index(None, "mailbox_id"),
+)
