@@ -166,7 +166,8 @@ class Fetch:
     ``body`` maps the section exactly as the server named it, upper-cased and
     without ``<origin>`` (``""`` for ``BODY[]``, ``"HEADER.FIELDS (MESSAGE-ID)"``,
     ``"1.MIME"``) to its bytes; a NIL section maps to ``b""``. ``RFC822`` maps to
-    ``""`` too, ``RFC822.HEADER`` to ``"HEADER"``.
+    ``""`` too, ``RFC822.HEADER`` to ``"HEADER"``. ``binary`` holds ``BINARY[...]``
+    sections (RFC 3516, content transfer decoding undone) keyed the same way.
     """
 
     seq: int
@@ -179,6 +180,7 @@ class Fetch:
     gm_msgid: int | None = None
     gm_thrid: int | None = None
     gm_labels: tuple[str, ...] | None = None
+    binary: dict[str, bytes] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,146 @@
+"""``* n FETCH (...)`` data items (RFC 3501 s. 7.4.2, 3516, 7162, Gmail's X-GM-EXT-1)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
+
+from mailmover.imap.proto.lexer import Reader, text
+from mailmover.imap.proto.responses import Fetch
+
+_DATE = re.compile(
+    rb" ?([0-9]{1,2})-([A-Za-z]{3})-([0-9]{4})"
+    rb" ([0-9]{2}):([0-9]{2}):([0-9]{2}) ([+-])([0-9]{2})([0-9]{2})"
+)
+_MONTHS = {
+    m.encode(): i
+    for i, m in enumerate(
+        ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"), 1
+    )
+}
+_ORIGIN = re.compile(rb"<[0-9]+>")
+#: sections of RFC822.* items as their BODY[] equivalents
+_RFC822 = {b"RFC822": "", b"RFC822.HEADER": "HEADER", b"RFC822.TEXT": "TEXT"}
+
+
+def parse_internaldate(raw: bytes) -> datetime | None:
+    """``17-Jul-1996 02:44:25 -0700`` as an aware datetime; None if it is no valid date."""
+    m = _DATE.fullmatch(raw)
+    if m is None:
+        return None
+    day, month, year, hour, minute, second, sign, tz_h, tz_m = m.groups()
+    month_number = _MONTHS.get(month.upper())
+    offset = timedelta(hours=int(tz_h), minutes=int(tz_m))
+    if month_number is None or offset >= timedelta(days=1):
+        return None
+    try:
+        return datetime(
+            int(year),
+            month_number,
+            int(day),
+            int(hour),
+            int(minute),
+            int(second),
+            tzinfo=timezone(-offset if sign == b"-" else offset),
+        )
+    except ValueError:
+        return None
+
+
+def parse_fetch(reader: Reader, seq: int, decode_name: Callable[[bytes], str]) -> Fetch:
+    """The parenthesised item list after ``* seq FETCH``; unknown items are skipped."""
+    fetch = Fetch(seq=seq)
+    reader.expect(b"(")
+    while True:
+        reader.skip_spaces()
+        if reader.peek() == 0x29:  # ')'
+            reader.pos += 1
+            break
+        name = reader.name()
+        section = _section(reader)
+        if reader.peek() == 0x3C:  # '<': partial origin, dropped from the key
+            origin = _ORIGIN.match(reader.line, reader.pos)
+            if origin is None:
+                raise reader.error("bad partial origin")
+            reader.pos = origin.end()
+        reader.space()
+        _read_item(reader, fetch, name, section, decode_name)
+    reader.finish()
+    return fetch
+
+
+def _section(reader: Reader) -> str | None:
+    """``[1.MIME]`` after an item name, upper-cased, without the brackets; None if absent."""
+    if reader.peek() != 0x5B:  # '['
+        return None
+    close = reader.line.find(b"]", reader.pos)
+    if close < 0:
+        raise reader.error("unterminated section")
+    section = text(reader.line[reader.pos + 1 : close]).upper()
+    reader.pos = close + 1
+    return section
+
+
+def _read_item(
+    reader: Reader,
+    fetch: Fetch,
+    name: bytes,
+    section: str | None,
+    decode_name: Callable[[bytes], str],
+) -> None:
+    if section is not None:
+        if name in (b"BODY", b"BODY.PEEK"):
+            fetch.body[section] = reader.nstring() or b""
+        elif name == b"BINARY":
+            fetch.binary[section] = reader.nstring() or b""
+        else:  # BINARY.SIZE[...] and extensions
+            reader.skip_value()
+    elif name in _RFC822:
+        fetch.body[_RFC822[name]] = reader.nstring() or b""
+    elif name == b"UID":
+        fetch.uid = reader.number()
+    elif name == b"FLAGS":
+        fetch.flags = reader.flag_list()
+    elif name == b"INTERNALDATE":
+        raw = reader.nstring()
+        fetch.internaldate = None if raw is None else parse_internaldate(raw)
+    elif name == b"RFC822.SIZE":
+        fetch.size = reader.number()
+    elif name == b"MODSEQ":
+        fetch.modseq = _modseq(reader)
+    elif name == b"X-GM-MSGID":
+        fetch.gm_msgid = reader.number()
+    elif name == b"X-GM-THRID":
+        fetch.gm_thrid = reader.number()
+    elif name == b"X-GM-LABELS":
+        fetch.gm_labels = _labels(reader, decode_name)
+    else:  # ENVELOPE, BODYSTRUCTURE, BODY, EMAILID, PREVIEW...
+        reader.skip_value()
+
+
+def _modseq(reader: Reader) -> int:
+    """``(12345)`` (RFC 7162 s. 3.1.4.1); a bare number is tolerated."""
+    if reader.peek() != 0x28:  # '('
+        return reader.number()
+    reader.pos += 1
+    reader.skip_spaces()
+    value = reader.number()
+    reader.skip_spaces()
+    reader.expect(b")")
+    return value
+
+
+def _labels(reader: Reader, decode_name: Callable[[bytes], str]) -> tuple[str, ...]:
+    """Gmail labels: atoms (``\\Inbox`` keeps its backslash), quoted strings or literals."""
+    if reader.is_nil():
+        return ()
+    reader.expect(b"(")
+    labels: list[str] = []
+    while True:
+        reader.skip_spaces()
+        if reader.peek() == 0x29:  # ')'
+            reader.pos += 1
+            return tuple(labels)
+        raw = reader.flag() if reader.peek() == 0x5C else reader.astring()  # '\\'
+        labels.append(decode_name(raw))
