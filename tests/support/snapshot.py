@@ -1,0 +1,225 @@
+"""Load a corpus into an IMAP account and read an account back into a comparable snapshot.
+
+Only the standard library's ``imaplib`` talks to the server here, so these tools
+can judge mailmover's own IMAP client without depending on it. Folder names are
+held as paths of decoded names, so a server with ``/`` as hierarchy delimiter
+and one with ``.`` give equal snapshots of the same folders. The personal
+namespace is assumed to have no prefix (true of Dovecot's default setup).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import imaplib
+import ssl
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from . import imapwire, mutf7
+from .corpus import Corpus, CorpusMessage
+
+#: (sha256 hex of the bytes, flags without \Recent, internal date in UTC)
+MessageKey = tuple[str, frozenset[str], datetime]
+FolderPath = tuple[str, ...]
+
+FETCH_CHUNK = 200
+
+
+@dataclass(frozen=True)
+class MailboxSnapshot:
+    """What an account holds: each selectable folder's messages, and the subscriptions."""
+
+    folders: dict[FolderPath, Counter[MessageKey]]
+    subscribed: frozenset[FolderPath] = field(default_factory=frozenset)
+
+    def message_count(self) -> int:
+        """How many messages in all folders, duplicates counted."""
+        return sum(c.total() for c in self.folders.values())
+
+    def differences(self, other: MailboxSnapshot, limit: int = 20) -> list[str]:
+        """Readable lines on how ``other`` differs from this snapshot (empty when equal)."""
+        out = []
+        for path in sorted(self.folders.keys() | other.folders.keys()):
+            mine, theirs = self.folders.get(path), other.folders.get(path)
+            if mine is None or theirs is None:
+                out.append(f"{'/'.join(path)}: only in {'other' if mine is None else 'self'}")
+                continue
+            for key, n in (mine - theirs).items():
+                out.append(f"{'/'.join(path)}: {n} x {_describe(key)} missing from other")
+            for key, n in (theirs - mine).items():
+                out.append(f"{'/'.join(path)}: {n} x {_describe(key)} extra in other")
+        for path in sorted(self.subscribed ^ other.subscribed):
+            where = "self" if path in self.subscribed else "other"
+            out.append(f"subscription {'/'.join(path)} only in {where}")
+        return out[:limit]
+
+
+def _describe(key: MessageKey) -> str:
+    digest, flags, when = key
+    return f"({digest[:12]}, {sorted(flags)}, {when.isoformat()})"
+
+
+def message_key(raw: bytes, flags: Iterable[str], internaldate: datetime) -> MessageKey:
+    """The comparable form of one message: \\Recent is dropped, the date made UTC."""
+    kept = frozenset(f for f in flags if f.lower() != "\\recent")
+    return hashlib.sha256(raw).hexdigest(), kept, internaldate.astimezone(UTC)
+
+
+def messages_counter(messages: Iterable[CorpusMessage]) -> Counter[MessageKey]:
+    """The expected contents of one folder holding ``messages``."""
+    return Counter(message_key(m.raw, m.flags, m.internaldate) for m in messages)
+
+
+def corpus_snapshot(corpus: Corpus) -> MailboxSnapshot:
+    """The snapshot an account should give after ``load(corpus, ...)``."""
+    return MailboxSnapshot(
+        folders={f.path: messages_counter(f.messages) for f in corpus},
+        subscribed=frozenset(f.path for f in corpus if f.subscribed),
+    )
+
+
+@contextmanager
+def session(
+    host: str,
+    port: int,
+    user: str,
+    password: str,
+    *,
+    ssl_context: ssl.SSLContext | None = None,
+    starttls: bool = False,
+    timeout: float = 60.0,
+) -> Iterator[imaplib.IMAP4]:
+    """A logged-in imaplib connection: implicit TLS when ``ssl_context`` is given
+    without ``starttls``, plain otherwise (upgraded first when ``starttls``)."""
+    conn: imaplib.IMAP4
+    if ssl_context is not None and not starttls:
+        conn = imaplib.IMAP4_SSL(host, port, ssl_context=ssl_context, timeout=timeout)
+    else:
+        conn = imaplib.IMAP4(host, port, timeout=timeout)
+    try:
+        if starttls:
+            conn.starttls(ssl_context)
+        conn.login(user, password)
+        yield conn
+    except BaseException:
+        conn.shutdown()
+        raise
+    conn.logout()
+
+
+def hierarchy_delimiter(conn: imaplib.IMAP4) -> str:
+    """The server's hierarchy delimiter, from ``LIST "" ""`` (RFC 3501 section 6.3.8)."""
+    data = imapwire.check(conn.list('""', '""'), "LIST")
+    for entry in imapwire.list_entries(data):
+        if entry.delimiter:
+            return entry.delimiter
+    raise RuntimeError("server has a flat namespace: it cannot hold nested folders")
+
+
+def mailbox_name(path: FolderPath, delimiter: str) -> str:
+    """The quoted, modified UTF-7 wire name of ``path``; refuses a name holding the delimiter."""
+    for part in path:
+        if delimiter in part:
+            raise ValueError(
+                f"folder name {part!r} contains the server's delimiter {delimiter!r}; "
+                "generate the corpus with dots=False for such a server"
+            )
+    return imapwire.quote(mutf7.encode(delimiter.join(path)))
+
+
+def load(
+    corpus: Corpus,
+    host: str,
+    port: int,
+    user: str,
+    password: str,
+    *,
+    ssl_context: ssl.SSLContext | None = None,
+    starttls: bool = False,
+) -> None:
+    """Create the corpus folders, subscribe the subscribed ones, and APPEND every message
+    with its flags and internal date. The account should start empty."""
+    with session(host, port, user, password, ssl_context=ssl_context, starttls=starttls) as conn:
+        delimiter = hierarchy_delimiter(conn)
+        existing = set(_list_folders(conn, delimiter, selectable_only=False))
+        for folder in sorted(corpus, key=lambda f: len(f.path)):
+            name = mailbox_name(folder.path, delimiter)
+            if _normalise(folder.path) not in existing:
+                imapwire.check(conn.create(name), f"CREATE {name}")
+            if folder.subscribed:
+                imapwire.check(conn.subscribe(name), f"SUBSCRIBE {name}")
+            for msg in folder.messages:
+                flags = "(" + " ".join(sorted(msg.flags)) + ")" if msg.flags else None
+                when = imaplib.Time2Internaldate(msg.internaldate)
+                imapwire.check(conn.append(name, flags, when, msg.raw), f"APPEND {name}")
+
+
+def snapshot(
+    host: str,
+    port: int,
+    user: str,
+    password: str,
+    *,
+    ssl_context: ssl.SSLContext | None = None,
+    starttls: bool = False,
+    chunk: int = FETCH_CHUNK,
+) -> MailboxSnapshot:
+    """Read every selectable folder (read-only) and the subscriptions of an account."""
+    with session(host, port, user, password, ssl_context=ssl_context, starttls=starttls) as conn:
+        delimiter = hierarchy_delimiter(conn)
+        folders = {
+            path: _read_folder(conn, mailbox_name(path, delimiter), chunk)
+            for path in _list_folders(conn, delimiter, selectable_only=True)
+        }
+        lsub = imapwire.check(conn.lsub('""', "*"), "LSUB")
+        subscribed = frozenset(
+            _split(entry.name, entry.delimiter or delimiter)
+            for entry in imapwire.list_entries(lsub)
+            if "\\noselect" not in entry.flags
+        )
+    return MailboxSnapshot(folders, subscribed)
+
+
+def _list_folders(
+    conn: imaplib.IMAP4, delimiter: str, *, selectable_only: bool
+) -> list[FolderPath]:
+    data = imapwire.check(conn.list('""', "*"), "LIST")
+    out = []
+    for entry in imapwire.list_entries(data):
+        if selectable_only and entry.flags & {"\\noselect", "\\nonexistent"}:
+            continue
+        out.append(_split(entry.name, entry.delimiter or delimiter))
+    return out
+
+
+def _split(wire_name: str, delimiter: str) -> FolderPath:
+    return _normalise(tuple(mutf7.decode(wire_name).split(delimiter)))
+
+
+def _normalise(path: FolderPath) -> FolderPath:
+    # RFC 3501 section 5.1: INBOX is case-insensitive.
+    if path and path[0].upper() == "INBOX":
+        return ("INBOX", *path[1:])
+    return path
+
+
+def _read_folder(conn: imaplib.IMAP4, name: str, chunk: int) -> Counter[MessageKey]:
+    imapwire.check(conn.select(name, readonly=True), f"EXAMINE {name}")
+    uids = [int(u) for u in imapwire.check(conn.uid("SEARCH", "ALL"), "UID SEARCH")[0].split()]
+    uids.sort()
+    found: Counter[MessageKey] = Counter()
+    for start in range(0, len(uids), chunk):
+        part = uids[start : start + chunk]
+        items = "(UID FLAGS INTERNALDATE BODY.PEEK[])"
+        data = imapwire.check(conn.uid("FETCH", f"{part[0]}:{part[-1]}", items), "UID FETCH")
+        messages = imapwire.fetched_messages(data)
+        missing = set(part) - messages.keys()
+        if missing:
+            raise RuntimeError(f"{name}: no body returned for UIDs {sorted(missing)[:10]}")
+        for uid in part:
+            msg = messages[uid]
+            found[message_key(msg.body, msg.flags, msg.internaldate)] += 1
+    return found
