@@ -1,0 +1,25 @@
+"""A byte budget: how much message data may be held in memory at once."""
+
+from __future__ import annotations
+
+import asyncio
+
+
+class ByteBudget:
+    """``acquire(n)`` waits until n bytes fit; a request larger than the whole
+    budget waits until nothing else is held, then goes alone."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.held = 0
+        self._changed = asyncio.Condition()
+
+    async def acquire(self, size: int) -> None:
+        async with self._changed:
+            await self._changed.wait_for(lambda: self.held == 0 or self.held + size <= self.limit)
+            self.held += size
+
+    async def release(self, size: int) -> None:
+        async with self._changed:
+            self.held -= size
+            self._changed.notify_all()

@@ -1,0 +1,58 @@
+"""Recognise messages the destination already holds, exactly, before copying them.
+
+Used when the destination folder holds messages the state does not account
+for: a copy made by another tool or run, or an APPEND sent before a crash and
+never confirmed. Candidates are found by size; a candidate counts as the same
+message only when its bytes hash to the same SHA-256. Each destination message
+answers for one source message at most, so exact duplicates in the source are
+copied as many times as they occur.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Collection
+
+from mailmover.imap.client import IMAPClient
+
+
+class DestinationIndex:
+    """Unclaimed destination messages of the selected destination folder, by size."""
+
+    def __init__(self, client: IMAPClient) -> None:
+        self._client = client
+        self._by_size: dict[int, list[int]] = {}
+        self._digests: dict[int, bytes] = {}
+        self.flags: dict[int, tuple[str, ...]] = {}
+
+    @classmethod
+    async def build(cls, client: IMAPClient, claimed: Collection[int]) -> DestinationIndex:
+        """Read sizes and flags of the selected folder, leaving out ``claimed`` UIDs."""
+        index = cls(client)
+        if client.selected is None or client.selected.exists == 0:
+            return index
+        for fetch in await client.uid_fetch(range(1, 2**32), "(UID RFC822.SIZE FLAGS)"):
+            if fetch.uid is None or fetch.size is None or fetch.uid in claimed:
+                continue
+            index._by_size.setdefault(fetch.size, []).append(fetch.uid)
+            index.flags[fetch.uid] = fetch.flags or ()
+        return index
+
+    def __len__(self) -> int:
+        return sum(len(uids) for uids in self._by_size.values())
+
+    async def claim(self, size: int, digest: bytes) -> int | None:
+        """The UID of an unclaimed destination message with exactly these bytes, if any."""
+        candidates = self._by_size.get(size)
+        if not candidates:
+            return None
+        unknown = [uid for uid in candidates if uid not in self._digests]
+        if unknown:
+            for fetch in await self._client.uid_fetch(unknown, "(UID BODY.PEEK[])"):
+                if fetch.uid is not None and "" in fetch.body:
+                    self._digests[fetch.uid] = hashlib.sha256(fetch.body[""]).digest()
+        for uid in candidates:
+            if self._digests.get(uid) == digest:
+                candidates.remove(uid)
+                return uid
+        return None

@@ -1,0 +1,187 @@
+"""Plan the folders: which source folders move, and under which destination names.
+
+A source name is turned into a logical path (its personal-namespace prefix
+removed, split on its hierarchy separator), then joined again with the
+destination's separator and prefix. SPECIAL-USE roles (RFC 6154) are matched
+so that Sent lands in the destination's Sent whatever each side calls it. A
+part that holds the destination's separator (Dovecot's Maildir++ refuses
+``.`` in a name) is given a deterministic substitute, and names that clash
+case-insensitively are told apart; the plan records why a name changed.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from mailmover.errors import UsageError
+from mailmover.imap.proto.responses import ListMailbox, Namespace
+
+ROLES = ("\\Sent", "\\Drafts", "\\Trash", "\\Junk", "\\Archive")
+# Names servers use when they do not announce SPECIAL-USE (lower-cased last part).
+_ROLE_NAMES = {
+    "\\Sent": {"sent", "sent items", "sent messages", "sent mail", "gesendet"},
+    "\\Drafts": {"drafts", "draft", "entwürfe"},
+    "\\Trash": {"trash", "deleted items", "deleted messages", "bin", "papierkorb"},
+    "\\Junk": {"junk", "spam", "junk email", "junk e-mail", "bulk mail"},
+    "\\Archive": {"archive", "archives"},
+}
+_NOSELECT = {"\\noselect", "\\nonexistent"}
+
+
+@dataclass(frozen=True)
+class Side:
+    """What LIST and NAMESPACE said about one server."""
+
+    mailboxes: Sequence[ListMailbox]
+    subscribed: frozenset[str]
+    namespace: Namespace | None
+
+    @property
+    def delimiter(self) -> str | None:
+        for mailbox in self.mailboxes:
+            if mailbox.delimiter:
+                return mailbox.delimiter
+        if self.namespace and self.namespace.personal:
+            return self.namespace.personal[0].delimiter
+        return None
+
+    @property
+    def prefix(self) -> str:
+        if self.namespace and self.namespace.personal:
+            return self.namespace.personal[0].prefix
+        return ""
+
+
+@dataclass(frozen=True)
+class FolderPlan:
+    """One source folder and where it goes."""
+
+    source_name: str
+    path: tuple[str, ...]
+    dest_name: str
+    dest_exists: bool
+    subscribed: bool
+    role: str | None = None
+    note: str | None = None  # why the destination name differs from the source's
+
+
+def logical_path(name: str, side: Side) -> tuple[str, ...]:
+    """``INBOX.Work.2019`` on a Courier server → ``("Work", "2019")``."""
+    if name.upper() == "INBOX":
+        return ("INBOX",)
+    prefix = side.prefix
+    if prefix and name.startswith(prefix) and name != prefix.rstrip(side.delimiter or ""):
+        name = name[len(prefix) :]
+    delimiter = side.delimiter
+    parts = tuple(name.split(delimiter)) if delimiter else (name,)
+    if parts[0].upper() == "INBOX" and len(parts) == 1:
+        return ("INBOX",)
+    return parts
+
+
+def role_of(mailbox: ListMailbox, path: tuple[str, ...]) -> str | None:
+    attributes = {a.lower() for a in mailbox.attributes}
+    for role in ROLES:
+        if role.lower() in attributes:
+            return role
+    if len(path) == 1:
+        for role, names in _ROLE_NAMES.items():
+            if path[0].lower() in names:
+                return role
+    return None
+
+
+def _selectable(mailbox: ListMailbox) -> bool:
+    return not ({a.lower() for a in mailbox.attributes} & _NOSELECT)
+
+
+def _matches(path: tuple[str, ...], patterns: Sequence[str]) -> bool:
+    text = "/".join(path)
+    return any(
+        fnmatch.fnmatchcase(text, p) or fnmatch.fnmatchcase(text, p + "/*") for p in patterns
+    )
+
+
+def plan_folders(
+    source: Side,
+    dest: Side,
+    *,
+    include: Sequence[str] = (),
+    exclude: Sequence[str] = (),
+    mapping: dict[str, str] | None = None,
+) -> list[FolderPlan]:
+    """The folders to move, in a stable order; UsageError for a ``--map`` that names nothing."""
+    mapping = dict(mapping or {})
+    dest_delim = dest.delimiter or "/"
+    dest_by_role: dict[str, str] = {}
+    dest_names = {m.name for m in dest.mailboxes}
+    for mailbox in dest.mailboxes:
+        role = role_of(mailbox, logical_path(mailbox.name, dest))
+        if role and role not in dest_by_role and _selectable(mailbox):
+            dest_by_role[role] = mailbox.name
+
+    found: dict[str, tuple[str, ...]] = {}
+    plans: list[FolderPlan] = []
+    taken: dict[str, str] = {}  # casefolded destination name → source name
+    for mailbox in sorted(source.mailboxes, key=lambda m: (m.name.upper() != "INBOX", m.name)):
+        if not _selectable(mailbox):
+            continue
+        path = logical_path(mailbox.name, source)
+        text = "/".join(path)
+        found[text] = path
+        if include and not _matches(path, include):
+            continue
+        if exclude and _matches(path, exclude):
+            continue
+        role = role_of(mailbox, path)
+        note = None
+        if text in mapping:
+            target = tuple(mapping[text].split("/"))
+            dest_name, note = _join(target, dest, dest_delim), f"mapped by --map to {mapping[text]}"
+        elif path == ("INBOX",):
+            dest_name = "INBOX"
+        elif role and role in dest_by_role:
+            dest_name = dest_by_role[role]
+            if dest_name != mailbox.name:
+                note = f"{role[1:]} folder of the destination"
+        else:
+            dest_name = _join(path, dest, dest_delim)
+            if any(dest_delim in part for part in path):
+                note = f"{dest_delim!r} is the destination's separator and cannot be in a name"
+        folded = dest_name.casefold()
+        if folded in taken and taken[folded] != mailbox.name:
+            base, n = dest_name, 2
+            while f"{base}-{n}".casefold() in taken:
+                n += 1
+            dest_name = f"{base}-{n}"
+            note = f"its name clashes with {taken[folded]!r} when case is ignored"
+            folded = dest_name.casefold()
+        taken[folded] = mailbox.name
+        plans.append(
+            FolderPlan(
+                source_name=mailbox.name,
+                path=path,
+                dest_name=dest_name,
+                dest_exists=dest_name in dest_names,
+                subscribed=mailbox.name in source.subscribed,
+                role=role,
+                note=note,
+            )
+        )
+    missing = [old for old in mapping if old not in found]
+    if missing:
+        raise UsageError(
+            f"--map names a folder the source does not have: {missing[0]!r} "
+            f"(folders: {', '.join(sorted(found)[:10])})"
+        )
+    return plans
+
+
+def _join(path: tuple[str, ...], dest: Side, delimiter: str) -> str:
+    substitute = "_" if delimiter != "_" else "-"
+    parts = [part.replace(delimiter, substitute) for part in path]
+    if parts == ["INBOX"]:
+        return "INBOX"
+    return dest.prefix + delimiter.join(parts)

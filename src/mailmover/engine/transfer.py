@@ -1,0 +1,328 @@
+"""Copy one folder: what is new, exactly once, pipelined; then bring changed flags across.
+
+Bodies are fetched from the source in batches bounded by bytes while the
+previous batch is being appended to the destination, so neither side waits
+for the other's round trips. Each batch is recorded ``pending`` before its
+APPENDs are sent and ``done`` (with the APPENDUID) after, in one transaction
+each: a crash leaves at most the messages of the batches in flight pending,
+and those are looked up in the destination before they are sent again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from mailmover.engine.budget import ByteBudget
+from mailmover.engine.dedup import DestinationIndex
+from mailmover.engine.events import Copied, Failure, FolderResult, FolderStarted, Listener
+from mailmover.engine.flags import FlagPolicy, without_keywords
+from mailmover.engine.folders import FolderPlan
+from mailmover.engine.headers import summary
+from mailmover.engine.syncflags import sync_flags
+from mailmover.errors import MessageRefused
+from mailmover.imap.client import IMAPClient, Message, SelectedMailbox, append_result
+from mailmover.imap.connection import Result
+from mailmover.imap.proto.commands import Atom
+from mailmover.imap.proto.dates import imap_date
+from mailmover.imap.proto.responses import Fetch
+from mailmover.store.async_state import AsyncMailboxState
+from mailmover.store.records import FolderRecord, MessageRecord
+
+META = "(UID FLAGS INTERNALDATE RFC822.SIZE)"
+BODY = "(UID BODY.PEEK[])"
+
+
+@dataclass(frozen=True)
+class TransferOptions:
+    since: date | None = None
+    before: date | None = None
+    batch_bytes: int = 4 * 1024 * 1024
+    batch_messages: int = 250
+    memory_budget: int = 48 * 1024 * 1024
+    segment: int = 5000  # UIDs whose metadata is read at once
+
+
+@dataclass(slots=True)
+class _Meta:
+    uid: int
+    flags: tuple[str, ...]
+    internaldate: datetime
+    size: int
+
+
+@dataclass(slots=True)
+class _Item:
+    meta: _Meta
+    body: bytes | None
+    digest: bytes | None
+    flags: tuple[str, ...]
+    message_id: str | None
+
+
+# An APPEND on its way, or the UID of the destination message found to be this one.
+_Outcome = asyncio.Future[Result] | int
+
+
+class FolderCopy:
+    """One folder of one mailbox pair; ``run`` returns its result."""
+
+    def __init__(
+        self,
+        src: IMAPClient,
+        dst: IMAPClient,
+        state: AsyncMailboxState,
+        plan: FolderPlan,
+        options: TransferOptions,
+        emit: Listener,
+    ) -> None:
+        self.src, self.dst, self.state, self.plan = src, dst, state, plan
+        self.options, self.emit = options, emit
+        self.result = FolderResult(plan.source_name, plan.dest_name, plan.note)
+        self.budget = ByteBudget(options.memory_budget)
+        self.policy = FlagPolicy(None)
+        self.index: DestinationIndex | None = None
+        self.folder_id = 0
+        self.uidvalidity = 0
+        self.dest_uidvalidity: int | None = None
+
+    async def run(self) -> FolderResult:
+        sel = await self.src.examine(self.plan.source_name)
+        dsel = await self.dst.select(self.plan.dest_name)
+        self.policy = FlagPolicy.from_permanentflags(dsel.permanentflags)
+        self.uidvalidity, self.dest_uidvalidity = sel.uidvalidity, dsel.uidvalidity
+        rec = await self.state.folder(self.plan.source_name)
+        if rec is not None and self._unchanged(rec, sel, dsel):
+            self.result.source_messages = self.result.already = rec.messages_total
+            return self.result
+        rec = rec or FolderRecord(None, self.plan.source_name, self.plan.dest_name)
+        rec.dest_name, rec.subscribed = self.plan.dest_name, self.plan.subscribed
+        rec.source_uidvalidity, rec.dest_uidvalidity = sel.uidvalidity, dsel.uidvalidity
+        rec.state = "running"
+        rec = await self.state.save_folder(rec)
+        assert rec.id is not None
+        self.folder_id = rec.id
+
+        uids = await self.src.uid_search(*self._criteria())
+        present = set(uids)
+        done: dict[int, MessageRecord] = {}
+        async for page in self.state.iter_messages(
+            self.folder_id, uidvalidity=sel.uidvalidity, states=("done",)
+        ):
+            for row in page:
+                if row.source_uid in present and row.dest_uidvalidity == dsel.uidvalidity:
+                    done[row.source_uid] = row
+        del present
+        to_copy = [uid for uid in uids if uid not in done]
+        self.result.source_messages = len(uids)
+        self.result.already = len(done)
+        unaccounted = dsel.exists - len(done)
+        if to_copy and unaccounted > 0:
+            claimed = {row.dest_uid for row in done.values() if row.dest_uid is not None}
+            self.index = await DestinationIndex.build(self.dst, claimed)
+        if done:
+            self.result.flags_updated = await sync_flags(
+                self.src, self.dst, self.state, self.folder_id, done, self.policy,
+                since_modseq=rec.highestmodseq if rec.source_uidnext else None,
+            )  # fmt: skip
+        await self._copy(to_copy)
+
+        rec.source_uidnext, rec.highestmodseq = sel.uidnext, sel.highestmodseq
+        rec.messages_total = len(uids)
+        rec.state = "done" if not self.result.failures else "incomplete"
+        await self.state.save_folder(rec)
+        return self.result
+
+    def _unchanged(self, rec: FolderRecord, sel: SelectedMailbox, dsel: SelectedMailbox) -> bool:
+        """Nothing new, no flag changed, nothing left over: the folder needs no work."""
+        return (
+            rec.state == "done"
+            and rec.source_uidvalidity == sel.uidvalidity
+            and rec.dest_uidvalidity == dsel.uidvalidity
+            and rec.source_uidnext is not None
+            and rec.source_uidnext == sel.uidnext
+            and sel.highestmodseq is not None
+            and rec.highestmodseq == sel.highestmodseq
+        )
+
+    def _criteria(self) -> list[Atom]:
+        criteria = [Atom("ALL")]
+        if self.options.since:
+            criteria.append(Atom(f"SINCE {imap_date(self.options.since)}"))
+        if self.options.before:
+            criteria.append(Atom(f"BEFORE {imap_date(self.options.before)}"))
+        return criteria
+
+    # -- copying -----------------------------------------------------------------------
+
+    async def _copy(self, uids: list[int]) -> None:
+        if not uids:
+            return
+        queue: asyncio.Queue[list[_Item] | None] = asyncio.Queue(maxsize=2)
+        producer = asyncio.create_task(self._produce(uids, queue))
+        try:
+            appended: list[tuple[list[_Item], list[_Outcome | None]]] = []
+            while (batch := await queue.get()) is not None:
+                appended.append((batch, await self._append(batch)))
+                if len(appended) > 1:
+                    await self._record(*appended.pop(0))
+            for batch, futures in appended:
+                await self._record(batch, futures)
+            await producer
+        finally:
+            producer.cancel()
+
+    async def _produce(self, uids: list[int], queue: asyncio.Queue[list[_Item] | None]) -> None:
+        opts = self.options
+        for start in range(0, len(uids), opts.segment):
+            metas = [
+                _Meta(f.uid, f.flags or (), f.internaldate, f.size)
+                for f in await self.src.uid_fetch(uids[start : start + opts.segment], META)
+                if f.uid is not None and f.size is not None and f.internaldate is not None
+            ]
+            metas.sort(key=lambda m: m.uid)
+            total = sum(m.size for m in metas)
+            self.emit(FolderStarted(self.plan.source_name, len(metas), total))
+            fetches: list[tuple[list[_Meta], int, asyncio.Future[Result]]] = []
+            for batch in _batches(metas, opts.batch_bytes, opts.batch_messages):
+                size = sum(m.size for m in batch)
+                await self.budget.acquire(size)
+                future = self.src.uid_fetch_nowait([m.uid for m in batch], BODY)
+                fetches.append((batch, size, future))
+                if len(fetches) > 1:
+                    await queue.put(await self._bodies(*fetches.pop(0)))
+            for batch, size, future in fetches:
+                await queue.put(await self._bodies(batch, size, future))
+        await queue.put(None)
+
+    async def _bodies(
+        self, batch: list[_Meta], size: int, future: asyncio.Future[Result]
+    ) -> list[_Item]:
+        by_uid: dict[int, Fetch] = {f.uid: f for f in (await future).fetches if f.uid is not None}
+        items = []
+        for meta in batch:
+            fetch = by_uid.get(meta.uid)
+            body = fetch.body.get("") if fetch is not None else None
+            digest = hashlib.sha256(body).digest() if body is not None else None
+            flags, dropped = self.policy.keep(meta.flags)
+            self.result.keywords_dropped += dropped
+            message_id = summary(body)[0] if body is not None else None
+            items.append(_Item(meta, body, digest, flags, message_id))
+        return items
+
+    async def _append(self, batch: list[_Item]) -> list[_Outcome | None]:
+        """Record the batch pending, claim what the destination has, queue the APPENDs."""
+        await self.state.record_messages(
+            self.folder_id, [self._record_of(item, "pending") for item in batch if item.body]
+        )
+        outcomes: list[_Outcome | None] = []
+        for item in batch:
+            if item.body is None or item.digest is None:
+                outcomes.append(None)  # vanished from the source, or unreadable
+                continue
+            if self.index is not None:
+                found = await self.index.claim(item.meta.size, item.digest)
+                if found is not None:
+                    outcomes.append(found)
+                    continue
+            outcomes.append(self.dst.append_nowait(self.plan.dest_name, self._message(item)))
+        return outcomes
+
+    def _message(self, item: _Item, flags: Sequence[str] | None = None) -> Message:
+        assert item.body is not None
+        flags = item.flags if flags is None else flags
+        return Message(item.body, flags, item.meta.internaldate)
+
+    async def _record(self, batch: list[_Item], outcomes: list[_Outcome | None]) -> None:
+        records: list[MessageRecord] = []
+        copied = copied_bytes = 0
+        for item, outcome in zip(batch, outcomes, strict=True):
+            record = self._record_of(item, "done")
+            record.dest_uidvalidity = self.dest_uidvalidity
+            if outcome is None:
+                records.append(self._fail(item, "the source server did not return its body"))
+                continue
+            if isinstance(outcome, int):
+                self.result.already += 1
+                record.dest_uid = outcome
+                records.append(record)
+                continue
+            try:
+                result = await outcome
+            except MessageRefused as exc:
+                retried = await self._retry_refused(item, exc)
+                if retried is None:
+                    records.append(self._fail(item, exc.message))
+                    continue
+                result = retried
+                record.flags = item.flags
+            appended = append_result(result)
+            record.dest_uidvalidity = appended.uidvalidity or self.dest_uidvalidity
+            record.dest_uid = appended.uid
+            copied += 1
+            copied_bytes += item.meta.size
+            records.append(record)
+        await self.state.record_messages(self.folder_id, records)
+        await self.budget.release(sum(item.meta.size for item in batch))
+        self.result.copied += copied
+        self.result.copied_bytes += copied_bytes
+        self.emit(Copied(self.plan.source_name, len(batch), sum(i.meta.size for i in batch)))
+
+    async def _retry_refused(self, item: _Item, exc: MessageRefused) -> Result | None:
+        """A refusal that names the flags may pass without keywords (groupware does this)."""
+        bare = without_keywords(item.flags)
+        if item.body is None or bare == item.flags:
+            return None
+        try:
+            result = await self.dst.append_nowait(self.plan.dest_name, self._message(item, bare))
+        except MessageRefused:
+            return None
+        self.result.keywords_dropped += len(item.flags) - len(bare)
+        item.flags = bare
+        return result
+
+    def _fail(self, item: _Item, reason: str) -> MessageRecord:
+        record = self._record_of(item, "failed")
+        record.reason = reason
+        subject = summary(item.body)[1] if item.body else ""
+        self.result.failures.append(
+            Failure(
+                self.plan.source_name,
+                item.meta.uid,
+                item.meta.size,
+                item.meta.internaldate,
+                subject,
+                reason,
+            )
+        )
+        return record
+
+    def _record_of(self, item: _Item, state: str) -> MessageRecord:
+        return MessageRecord(
+            source_uidvalidity=self.uidvalidity,
+            source_uid=item.meta.uid,
+            size=item.meta.size,
+            internaldate=item.meta.internaldate,
+            state=state,
+            message_id=item.message_id,
+            digest=item.digest,
+            flags=item.flags,
+        )
+
+
+def _batches(metas: list[_Meta], max_bytes: int, max_count: int) -> list[list[_Meta]]:
+    batches: list[list[_Meta]] = []
+    current: list[_Meta] = []
+    size = 0
+    for meta in metas:
+        if current and (size + meta.size > max_bytes or len(current) >= max_count):
+            batches.append(current)
+            current, size = [], 0
+        current.append(meta)
+        size += meta.size
+    if current:
+        batches.append(current)
+    return batches
