@@ -1,0 +1,1 @@
+"""The command line: ``mailmover copy | verify | check``."""

@@ -1,0 +1,286 @@
+"""``mailmover``: copy, verify and check mailboxes from the command line.
+
+Exit codes: 0 everything copied (or identical); 1 some messages could not be
+copied (or differ); 2 usage error; 3 connection or authentication failure.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import traceback
+from collections.abc import Coroutine
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from mailmover.cli import render
+from mailmover.cli.inputs import endpoint, parse_day, parse_map, read_secret
+from mailmover.engine.migrate import MigrateOptions, migrate
+from mailmover.engine.session import SessionOptions, open_session
+from mailmover.engine.transfer import TransferOptions
+from mailmover.engine.verify import verify as verify_mailboxes
+from mailmover.errors import MailmoverError, NetworkError
+from mailmover.imap.trace import TraceSink
+from mailmover.store.async_state import AsyncMailboxState
+from mailmover.store.connect import default_url
+from mailmover.store.database import Store
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Move mailboxes between IMAP servers: every message exact, at the speed of the link.",
+)
+T = TypeVar("T")
+
+SourceArg = Annotated[str, typer.Argument(help="imap[s]://USER@HOST[:PORT], USER %-encoded")]
+DestArg = Annotated[str, typer.Argument(help="imap[s]://USER@HOST[:PORT], USER %-encoded")]
+SourcePwFile = Annotated[
+    Path | None,
+    typer.Option(help="File holding the source password (else $MAILMOVER_SOURCE_PASSWORD)"),
+]
+DestPwFile = Annotated[
+    Path | None,
+    typer.Option(help="File holding the destination password (else $MAILMOVER_DEST_PASSWORD)"),
+]
+CaFile = Annotated[
+    Path | None, typer.Option(envvar="MAILMOVER_CA_FILE", help="Trust this CA for both servers")
+]
+Insecure = Annotated[bool, typer.Option(help="Do not verify TLS certificates (test servers only)")]
+Include = Annotated[
+    list[str] | None,
+    typer.Option(help="Only folders matching this pattern (repeatable; / between levels)"),
+]
+Exclude = Annotated[list[str] | None, typer.Option(help="Skip folders matching this pattern")]
+MapOpt = Annotated[
+    list[str] | None, typer.Option("--map", help="Put source folder OLD into NEW: OLD=NEW")
+]
+Debug = Annotated[bool, typer.Option(help="Show tracebacks on errors")]
+Trace = Annotated[
+    Path | None, typer.Option(help="Write the IMAP protocol trace (no passwords, no bodies) here")
+]
+
+
+def _run(coro: Coroutine[Any, Any, T], debug: bool) -> T:
+    """Run the coroutine; a MailmoverError becomes one line on stderr and its exit code."""
+    try:
+        return asyncio.run(coro)
+    except MailmoverError as exc:
+        if debug:
+            traceback.print_exc()
+        print(f"mailmover: {exc.message}", file=sys.stderr)
+        raise typer.Exit(exc.exit_code) from None
+    except KeyboardInterrupt:
+        print("mailmover: interrupted; run the same command again to resume", file=sys.stderr)
+        raise typer.Exit(130) from None
+
+
+def _trace_sink(path: Path | None) -> TraceSink | None:
+    if path is None:
+        return None
+    handle = path.open("a", encoding="utf-8")
+
+    def sink(line: str) -> None:
+        handle.write(line + "\n")
+        handle.flush()
+
+    return sink
+
+
+@app.command()
+def copy(
+    source: SourceArg,
+    dest: DestArg,
+    source_password_file: SourcePwFile = None,
+    dest_password_file: DestPwFile = None,
+    dry_run: Annotated[bool, typer.Option(help="Show the plan; write nothing")] = False,
+    include: Include = None,
+    exclude: Exclude = None,
+    map_: MapOpt = None,
+    since: Annotated[str | None, typer.Option(help="Only messages since YYYY-MM-DD")] = None,
+    before: Annotated[str | None, typer.Option(help="Only messages before YYYY-MM-DD")] = None,
+    connections: Annotated[int, typer.Option(min=1, max=32, help="Connections per side")] = 4,
+    state: Annotated[Path | None, typer.Option(help="Job database (SQLite file)")] = None,
+    json_: Annotated[bool, typer.Option("--json", help="JSON lines on stdout")] = False,
+    ca_file: CaFile = None,
+    insecure: Insecure = False,
+    compress: Annotated[
+        bool | None, typer.Option(help="COMPRESS=DEFLATE (default: on unless loopback)")
+    ] = None,
+    trace: Trace = None,
+    debug: Debug = False,
+) -> None:
+    """Copy every message of SOURCE that DEST lacks; run again to resume or catch up."""
+
+    async def main() -> int:
+        src = read_secret(
+            endpoint(source, ca_file=ca_file, insecure=insecure),
+            env="MAILMOVER_SOURCE_PASSWORD", file=source_password_file, label="source",
+        )  # fmt: skip
+        dst = read_secret(
+            endpoint(dest, ca_file=ca_file, insecure=insecure),
+            env="MAILMOVER_DEST_PASSWORD", file=dest_password_file, label="dest",
+        )  # fmt: skip
+        options = MigrateOptions(
+            include=include or (),
+            exclude=exclude or (),
+            mapping=parse_map(map_ or []),
+            connections=connections,
+            dry_run=dry_run,
+            session=SessionOptions(compress=compress, trace=_trace_sink(trace)),
+            transfer=TransferOptions(
+                since=parse_day(since, "--since"), before=parse_day(before, "--before")
+            ),
+        )
+        url = f"sqlite:///{state.resolve()}" if state else default_url()
+        store = Store.open(url)
+        try:
+            mailbox = await AsyncMailboxState.open(store, src.url, dst.url)
+            console = render.stderr_console()
+            if json_:
+                report = await migrate(src, dst, mailbox, options, render.JsonLines())
+            elif console.is_terminal and not dry_run:
+                with render.RichProgress(console) as progress:
+                    report = await migrate(src, dst, mailbox, options, progress)
+            else:
+                report = await migrate(src, dst, mailbox, options)
+        finally:
+            store.close()
+        if json_:
+            print(json.dumps(render.report_json(report, dry_run=dry_run)), flush=True)
+        elif dry_run:
+            render.print_plan(report, Console())
+        else:
+            render.print_summary(report, Console())
+        if any(f.error for f in report.folders):
+            return NetworkError.exit_code
+        return 0 if report.complete else 1
+
+    raise typer.Exit(_run(main(), debug))
+
+
+@app.command()
+def verify(
+    source: SourceArg,
+    dest: DestArg,
+    source_password_file: SourcePwFile = None,
+    dest_password_file: DestPwFile = None,
+    include: Include = None,
+    exclude: Exclude = None,
+    map_: MapOpt = None,
+    ca_file: CaFile = None,
+    insecure: Insecure = False,
+    json_: Annotated[bool, typer.Option("--json", help="A JSON report on stdout")] = False,
+    debug: Debug = False,
+) -> None:
+    """Exit 0 only when DEST holds exactly what SOURCE holds (bytes, flags, dates)."""
+
+    async def main() -> int:
+        src = read_secret(
+            endpoint(source, ca_file=ca_file, insecure=insecure),
+            env="MAILMOVER_SOURCE_PASSWORD", file=source_password_file, label="source",
+        )  # fmt: skip
+        dst = read_secret(
+            endpoint(dest, ca_file=ca_file, insecure=insecure),
+            env="MAILMOVER_DEST_PASSWORD", file=dest_password_file, label="dest",
+        )  # fmt: skip
+        report = await verify_mailboxes(
+            src, dst, include=include or (), exclude=exclude or (), mapping=parse_map(map_ or [])
+        )
+        if json_:
+            print(json.dumps({
+                "identical": report.identical,
+                "folders": [
+                    {
+                        "folder": f.source_name, "dest": f.dest_name,
+                        "source_messages": f.source_messages, "dest_messages": f.dest_messages,
+                        "dest_missing": f.dest_missing,
+                        "differences": [
+                            {"kind": d.kind, "size": d.size,
+                             "date": d.internaldate.isoformat(), "flags": list(d.flags)}
+                            for d in f.differences
+                        ],
+                    }
+                    for f in report.folders
+                ],
+            }))  # fmt: skip
+        else:
+            console = Console()
+            for f in report.folders:
+                status = "missing on destination" if f.dest_missing else (
+                    "identical" if not f.differences else f"{len(f.differences)} differences"
+                )  # fmt: skip
+                console.print(
+                    f"{f.source_name} → {f.dest_name}: {f.source_messages} / "
+                    f"{f.dest_messages} messages, {status}"
+                )
+                for d in f.differences:
+                    console.print(
+                        f"  {d.kind}: {d.size:,} bytes, {d.internaldate:%Y-%m-%d %H:%M:%S %z}, "
+                        f"flags {' '.join(d.flags) or '-'}"
+                    )
+            console.print("identical" if report.identical else "DIFFERENT")
+        return 0 if report.identical else 1
+
+    raise typer.Exit(_run(main(), debug))
+
+
+@app.command()
+def check(
+    target: Annotated[str, typer.Argument(help="imap[s]://USER@HOST[:PORT]")],
+    password_file: Annotated[
+        Path | None, typer.Option(help="File holding the password (else $MAILMOVER_PASSWORD)")
+    ] = None,
+    ca_file: CaFile = None,
+    insecure: Insecure = False,
+    json_: Annotated[bool, typer.Option("--json", help="JSON on stdout")] = False,
+    debug: Debug = False,
+) -> None:
+    """Pre-flight: connect, log in, list capabilities and folders with counts and sizes."""
+    from mailmover.engine.folders import FolderPlan, logical_path
+    from mailmover.engine.migrate import folder_sizes, read_side
+
+    async def main() -> int:
+        ep = read_secret(
+            endpoint(target, ca_file=ca_file, insecure=insecure),
+            env="MAILMOVER_PASSWORD", file=password_file, label="",
+        )  # fmt: skip
+        client = await open_session(ep, SessionOptions(compress=False), "check")
+        try:
+            side = await read_side(client)
+            plans = [
+                FolderPlan(m.name, logical_path(m.name, side), m.name, True, False)
+                for m in side.mailboxes
+                if not {a.lower() for a in m.attributes} & {"\\noselect", "\\nonexistent"}
+            ]
+            sizes = await folder_sizes(client, plans)
+            caps = sorted(client.capabilities)
+        finally:
+            await client.logout()
+        if json_:
+            print(json.dumps({
+                "endpoint": ep.url, "capabilities": caps, "delimiter": side.delimiter,
+                "folders": [{"name": n, "messages": m, "bytes": b} for n, (m, b) in sizes.items()],
+            }))  # fmt: skip
+            return 0
+        console = Console()
+        console.print(f"[green]logged in[/green] to {ep.url}")
+        console.print("capabilities: " + " ".join(caps))
+        table = Table(title=f"folders (separator {side.delimiter!r})")
+        table.add_column("Folder")
+        table.add_column("Messages", justify="right")
+        table.add_column("Size", justify="right")
+        for name, (messages, size) in sizes.items():
+            table.add_row(name, f"{messages:,}", f"{size / 1e6:,.1f} MB")
+        console.print(table)
+        return 0
+
+    raise typer.Exit(_run(main(), debug))
+
+
+def main() -> None:  # pragma: no cover - the console script
+    app()

@@ -1,0 +1,211 @@
+"""Showing a run: Rich progress on a terminal, JSON lines for scripts, and the summary."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
+from rich.table import Table
+
+from mailmover.engine.events import (
+    Copied,
+    Event,
+    FolderFinished,
+    FolderPlanned,
+    FolderResult,
+    FolderStarted,
+)
+from mailmover.engine.migrate import Report
+
+
+def _mb(n: int) -> str:
+    return f"{n / 1e6:,.1f} MB"
+
+
+class JsonLines:
+    """One JSON object per event on stdout, then the report."""
+
+    def __call__(self, event: Event) -> None:
+        if isinstance(event, FolderPlanned):
+            data: dict[str, Any] = {
+                "event": "folder_planned",
+                "folder": event.folder,
+                "dest": event.dest,
+                "messages": event.messages,
+                "bytes": event.size,
+            }
+        elif isinstance(event, FolderStarted):
+            data = {
+                "event": "folder_started",
+                "folder": event.folder,
+                "to_copy": event.to_copy,
+                "bytes": event.to_copy_bytes,
+            }
+        elif isinstance(event, Copied):
+            data = {
+                "event": "progress",
+                "folder": event.folder,
+                "messages": event.messages,
+                "bytes": event.size,
+            }
+        else:
+            data = {"event": "folder_finished", **folder_json(event.result)}
+        print(json.dumps(data), flush=True)
+
+
+class RichProgress:
+    """Bars per folder and overall, on stderr."""
+
+    def __init__(self, console: Console) -> None:
+        self.progress = Progress(
+            TextColumn("{task.description:<28.28}"),
+            BarColumn(),
+            TextColumn("{task.fields[messages]:>7} msgs"),
+            DownloadColumn(),
+            TransferSpeedColumn(),
+            TimeRemainingColumn(),
+            console=console,
+            transient=False,
+        )
+        self.overall = self.progress.add_task("all folders", total=0, messages=0)
+        self.tasks: dict[str, TaskID] = {}
+        self.counts: dict[str, int] = {}
+
+    def __enter__(self) -> RichProgress:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.stop()
+
+    def __call__(self, event: Event) -> None:
+        p = self.progress
+        if isinstance(event, FolderStarted):
+            task = self.tasks.get(event.folder)
+            if task is None:
+                task = p.add_task(event.folder, total=0, messages=0)
+                self.tasks[event.folder] = task
+                self.counts[event.folder] = 0
+            p.update(task, total=(p.tasks[task].total or 0) + event.to_copy_bytes)
+            p.update(self.overall, total=(p.tasks[self.overall].total or 0) + event.to_copy_bytes)
+        elif isinstance(event, Copied):
+            self.counts[event.folder] = self.counts.get(event.folder, 0) + event.messages
+            task = self.tasks.get(event.folder)
+            if task is not None:
+                p.update(task, advance=event.size, messages=self.counts[event.folder])
+            total = sum(self.counts.values())
+            p.update(self.overall, advance=event.size, messages=total)
+        elif isinstance(event, FolderFinished):
+            task = self.tasks.get(event.result.source_name)
+            if task is not None:
+                p.update(task, completed=p.tasks[task].total)
+
+
+def folder_json(result: FolderResult) -> dict[str, Any]:
+    return {
+        "folder": result.source_name,
+        "dest": result.dest_name,
+        "note": result.note,
+        "source_messages": result.source_messages,
+        "copied": result.copied,
+        "copied_bytes": result.copied_bytes,
+        "already": result.already,
+        "flags_updated": result.flags_updated,
+        "keywords_dropped": result.keywords_dropped,
+        "error": result.error,
+        "failures": [
+            {
+                "uid": f.uid,
+                "size": f.size,
+                "date": f.internaldate.isoformat() if f.internaldate else None,
+                "subject": f.subject,
+                "reason": f.reason,
+            }
+            for f in result.failures
+        ],
+    }
+
+
+def report_json(report: Report, *, dry_run: bool) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "event": "report",
+        "source": report.source,
+        "dest": report.dest,
+        "dry_run": dry_run,
+        "seconds": round(report.seconds, 3),
+        "copied": report.copied,
+        "copied_bytes": report.copied_bytes,
+        "failures": report.failures,
+    }
+    if dry_run:
+        data["plan"] = [
+            {
+                "folder": p.source_name,
+                "dest": p.dest_name,
+                "exists": p.dest_exists,
+                "note": p.note,
+                "messages": report.sizes.get(p.source_name, (0, 0))[0],
+                "bytes": report.sizes.get(p.source_name, (0, 0))[1],
+            }
+            for p in report.plans
+        ]
+    else:
+        data["folders"] = [folder_json(f) for f in report.folders]
+    return data
+
+
+def print_plan(report: Report, console: Console) -> None:
+    table = Table(title=f"Plan: {report.source} → {report.dest} (nothing written)")
+    for column in ("Source folder", "Destination", "Messages", "Size", "Note"):
+        table.add_column(column, justify="right" if column in {"Messages", "Size"} else "left")
+    total_m = total_b = 0
+    for plan in report.plans:
+        messages, size = report.sizes.get(plan.source_name, (0, 0))
+        total_m, total_b = total_m + messages, total_b + size
+        dest = plan.dest_name + ("" if plan.dest_exists else " (new)")
+        table.add_row(plan.source_name, dest, f"{messages:,}", _mb(size), plan.note or "")
+    table.add_row("total", "", f"{total_m:,}", _mb(total_b), "", style="bold")
+    console.print(table)
+
+
+def print_summary(report: Report, console: Console) -> None:
+    table = Table(title=f"{report.source} → {report.dest}")
+    for column in ("Folder", "Destination", "Copied", "Already there", "Not copied", "Note"):
+        numeric = column in {"Copied", "Already there", "Not copied"}
+        table.add_column(column, justify="right" if numeric else "left")
+    for f in report.folders:
+        note = f.error or f.note or ""
+        if f.keywords_dropped:
+            note = f"{note}; {f.keywords_dropped} keywords dropped".lstrip("; ")
+        if f.flags_updated:
+            note = f"{note}; flags updated on {f.flags_updated}".lstrip("; ")
+        failed = str(len(f.failures)) if not f.error else "folder stopped"
+        table.add_row(f.source_name, f.dest_name, f"{f.copied:,}", f"{f.already:,}", failed, note)
+    console.print(table)
+    for f in report.folders:
+        for failure in f.failures:
+            console.print(
+                f"[red]not copied[/red] {failure.folder} UID {failure.uid} "
+                f"({failure.size:,} bytes, {failure.subject[:60]!r}): {failure.reason}"
+            )
+    rate = report.copied_bytes / report.seconds if report.seconds else 0.0
+    console.print(
+        f"{report.copied:,} messages ({_mb(report.copied_bytes)}) copied in "
+        f"{report.seconds:.1f} s, {rate / 1e6:.1f} MB/s; "
+        + ("nothing left behind." if report.complete else f"{report.failures} not copied.")
+    )
+
+
+def stderr_console() -> Console:
+    return Console(file=sys.stderr)
