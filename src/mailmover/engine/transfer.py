@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 
 from mailmover.engine.budget import ByteBudget
@@ -24,7 +24,14 @@ from mailmover.engine.folders import FolderPlan
 from mailmover.engine.headers import summary
 from mailmover.engine.syncflags import sync_flags
 from mailmover.errors import MessageRefused
-from mailmover.imap.client import IMAPClient, Message, SelectedMailbox, append_result
+from mailmover.imap.client import (
+    AppendResult,
+    IMAPClient,
+    Message,
+    SelectedMailbox,
+    append_result,
+    append_results,
+)
 from mailmover.imap.connection import Result
 from mailmover.imap.proto.commands import Atom
 from mailmover.imap.proto.dates import imap_date
@@ -63,8 +70,13 @@ class _Item:
     message_id: str | None
 
 
-# An APPEND on its way, or the UID of the destination message found to be this one.
-_Outcome = asyncio.Future[Result] | int
+@dataclass(slots=True)
+class _Sent:
+    """A batch on its way: APPEND commands by item index, and items found in the destination."""
+
+    batch: list[_Item]
+    commands: list[tuple[list[int], asyncio.Future[Result]]] = field(default_factory=list)
+    claimed: dict[int, int] = field(default_factory=dict)  # item index → destination UID
 
 
 class FolderCopy:
@@ -164,13 +176,13 @@ class FolderCopy:
         queue: asyncio.Queue[list[_Item] | None] = asyncio.Queue(maxsize=2)
         producer = asyncio.create_task(self._produce(uids, queue))
         try:
-            appended: list[tuple[list[_Item], list[_Outcome | None]]] = []
+            appended: list[_Sent] = []
             while (batch := await queue.get()) is not None:
-                appended.append((batch, await self._append(batch)))
+                appended.append(await self._append(batch))
                 if len(appended) > 1:
-                    await self._record(*appended.pop(0))
-            for batch, futures in appended:
-                await self._record(batch, futures)
+                    await self._record(appended.pop(0))
+            for sent in appended:
+                await self._record(sent)
             await producer
         finally:
             producer.cancel()
@@ -213,76 +225,108 @@ class FolderCopy:
             items.append(_Item(meta, body, digest, flags, message_id))
         return items
 
-    async def _append(self, batch: list[_Item]) -> list[_Outcome | None]:
-        """Record the batch pending, claim what the destination has, queue the APPENDs."""
+    async def _append(self, batch: list[_Item]) -> _Sent:
+        """Record the batch pending, claim what the destination has, queue the APPENDs.
+
+        With MULTIAPPEND the batch goes as one command: Dovecot stores a
+        MULTIAPPEND of 1,000 small messages about seven times faster than
+        1,000 pipelined APPENDs, each of which is its own transaction there.
+        """
         await self.state.record_messages(
             self.folder_id, [self._record_of(item, "pending") for item in batch if item.body]
         )
-        outcomes: list[_Outcome | None] = []
-        for item in batch:
+        sent = _Sent(batch)
+        to_send: list[int] = []
+        for i, item in enumerate(batch):
             if item.body is None or item.digest is None:
-                outcomes.append(None)  # vanished from the source, or unreadable
-                continue
+                continue  # unreadable: recorded as failed
             if self.index is not None:
                 found = await self.index.claim(item.meta.size, item.digest)
                 if found is not None:
-                    outcomes.append(found)
+                    sent.claimed[i] = found
                     continue
-            outcomes.append(self.dst.append_nowait(self.plan.dest_name, self._message(item)))
-        return outcomes
+            to_send.append(i)
+        if len(to_send) > 1 and self.dst.has("MULTIAPPEND"):
+            messages = [self._message(batch[i]) for i in to_send]
+            sent.commands.append(
+                (to_send, self.dst.multiappend_nowait(self.plan.dest_name, messages))
+            )
+        else:
+            for i in to_send:
+                future = self.dst.append_nowait(self.plan.dest_name, self._message(batch[i]))
+                sent.commands.append(([i], future))
+        return sent
 
     def _message(self, item: _Item, flags: Sequence[str] | None = None) -> Message:
         assert item.body is not None
         flags = item.flags if flags is None else flags
         return Message(item.body, flags, item.meta.internaldate)
 
-    async def _record(self, batch: list[_Item], outcomes: list[_Outcome | None]) -> None:
+    async def _outcomes(self, sent: _Sent) -> dict[int, AppendResult | str]:
+        """Each sent item's APPENDUID, or the reason it was refused."""
+        outcomes: dict[int, AppendResult | str] = {}
+        for indexes, future in sent.commands:
+            try:
+                appended = append_results(await future, len(indexes))
+                outcomes.update(zip(indexes, appended, strict=True))
+                continue
+            except MessageRefused as exc:
+                if len(indexes) == 1:
+                    outcomes[indexes[0]] = await self._retry_refused(sent.batch[indexes[0]], exc)
+                    continue
+            # One message refused the whole MULTIAPPEND: send them one by one to find it.
+            singles = [
+                (i, self.dst.append_nowait(self.plan.dest_name, self._message(sent.batch[i])))
+                for i in indexes
+            ]
+            for i, single in singles:
+                try:
+                    outcomes[i] = append_result(await single)
+                except MessageRefused as exc:
+                    outcomes[i] = await self._retry_refused(sent.batch[i], exc)
+        return outcomes
+
+    async def _record(self, sent: _Sent) -> None:
+        outcomes = await self._outcomes(sent)
         records: list[MessageRecord] = []
         copied = copied_bytes = 0
-        for item, outcome in zip(batch, outcomes, strict=True):
+        for i, item in enumerate(sent.batch):
             record = self._record_of(item, "done")
             record.dest_uidvalidity = self.dest_uidvalidity
-            if outcome is None:
-                records.append(self._fail(item, "the source server did not return its body"))
-                continue
-            if isinstance(outcome, int):
+            outcome = outcomes.get(i)
+            if i in sent.claimed:
                 self.result.already += 1
-                record.dest_uid = outcome
-                records.append(record)
-                continue
-            try:
-                result = await outcome
-            except MessageRefused as exc:
-                retried = await self._retry_refused(item, exc)
-                if retried is None:
-                    records.append(self._fail(item, exc.message))
-                    continue
-                result = retried
+                record.dest_uid = sent.claimed[i]
+            elif isinstance(outcome, AppendResult):
+                record.dest_uidvalidity = outcome.uidvalidity or self.dest_uidvalidity
+                record.dest_uid = outcome.uid
                 record.flags = item.flags
-            appended = append_result(result)
-            record.dest_uidvalidity = appended.uidvalidity or self.dest_uidvalidity
-            record.dest_uid = appended.uid
-            copied += 1
-            copied_bytes += item.meta.size
+                copied += 1
+                copied_bytes += item.meta.size
+            else:
+                reason = outcome or "the source server did not return its body"
+                records.append(self._fail(item, reason))
+                continue
             records.append(record)
         await self.state.record_messages(self.folder_id, records)
-        await self.budget.release(sum(item.meta.size for item in batch))
         self.result.copied += copied
         self.result.copied_bytes += copied_bytes
-        self.emit(Copied(self.plan.source_name, len(batch), sum(i.meta.size for i in batch)))
+        self.emit(
+            Copied(self.plan.source_name, len(sent.batch), sum(i.meta.size for i in sent.batch))
+        )
 
-    async def _retry_refused(self, item: _Item, exc: MessageRefused) -> Result | None:
+    async def _retry_refused(self, item: _Item, exc: MessageRefused) -> AppendResult | str:
         """A refusal that names the flags may pass without keywords (groupware does this)."""
         bare = without_keywords(item.flags)
         if item.body is None or bare == item.flags:
-            return None
+            return exc.message
         try:
             result = await self.dst.append_nowait(self.plan.dest_name, self._message(item, bare))
         except MessageRefused:
-            return None
+            return exc.message
         self.result.keywords_dropped += len(item.flags) - len(bare)
         item.flags = bare
-        return result
+        return append_result(result)
 
     def _fail(self, item: _Item, reason: str) -> MessageRecord:
         record = self._record_of(item, "failed")

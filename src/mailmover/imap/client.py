@@ -478,8 +478,10 @@ class IMAPClient:
     async def append(self, mailbox: str, message: Message) -> AppendResult:
         return append_result(await self.append_nowait(mailbox, message))
 
-    async def multiappend(self, mailbox: str, messages: Sequence[Message]) -> list[AppendResult]:
-        """One MULTIAPPEND (RFC 3502): all or none are stored."""
+    def multiappend_nowait(
+        self, mailbox: str, messages: Sequence[Message]
+    ) -> asyncio.Future[Result]:
+        """Queue one MULTIAPPEND (RFC 3502): all of ``messages`` are stored, or none."""
         if not self.has("MULTIAPPEND"):
             raise CapabilityMissing(f"{self.host} does not offer MULTIAPPEND")
         args: list[Arg] = [Mailbox(mailbox)]
@@ -488,21 +490,27 @@ class IMAPClient:
             if message.internaldate is not None:
                 args.append(message.internaldate)
             args.append(Literal(message.data))
-        result = await self.submit("APPEND", args)
-        code = result.tagged.code
-        if code is not None and code.name == "APPENDUID" and isinstance(code.value, tuple):
-            validity, uids = code.value
-            return [AppendResult(validity, uid) for uid in uids]
-        return [AppendResult(None, None) for _ in messages]
+        plus = self.has("LITERAL+") and all(len(m.data) <= SYNC_LITERAL_ABOVE for m in messages)
+        return self.submit("APPEND", args, literal_plus=plus)
+
+    async def multiappend(self, mailbox: str, messages: Sequence[Message]) -> list[AppendResult]:
+        """One MULTIAPPEND; the UIDs the server gave, in order (None without UIDPLUS)."""
+        return append_results(await self.multiappend_nowait(mailbox, messages), len(messages))
 
 
-def append_result(result: Result) -> AppendResult:
-    """The APPENDUID of a completed APPEND, when the server sent one (RFC 4315)."""
+def append_results(result: Result, count: int) -> list[AppendResult]:
+    """The APPENDUIDs of a completed (MULTI)APPEND, one per message (RFC 4315)."""
     code = result.tagged.code
     if code is not None and code.name == "APPENDUID" and isinstance(code.value, tuple):
         validity, uids = code.value
-        return AppendResult(validity, uids[0] if uids else None)
-    return AppendResult(None, None)
+        if len(uids) == count:
+            return [AppendResult(validity, uid) for uid in uids]
+    return [AppendResult(None, None) for _ in range(count)]
+
+
+def append_result(result: Result) -> AppendResult:
+    """The APPENDUID of a completed single APPEND, when the server sent one."""
+    return append_results(result, 1)[0]
 
 
 def _uid_set(uids: Sequence[int] | range) -> str:
@@ -575,4 +583,5 @@ __all__ = [
     "SelectedMailbox",
     "Untagged",
     "append_result",
+    "append_results",
 ]
