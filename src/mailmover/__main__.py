@@ -1,0 +1,5 @@
+"""``python -m mailmover``."""
+
+from mailmover.cli.main import app
+
+app(prog_name="mailmover")

@@ -1,0 +1,158 @@
+"""The asyncio client against a real Dovecot."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import os
+from datetime import UTC, datetime
+
+import pytest
+
+from mailmover.errors import AuthenticationFailed, MailboxMissing, TLSFailed
+from mailmover.imap.client import IMAPClient, Message, append_result
+from mailmover.imap.trace import ProtocolTrace
+from mailmover.imap.transport import TLSSettings
+
+pytestmark = pytest.mark.asyncio
+
+
+async def connect(server, user, password, **kwargs) -> IMAPClient:
+    kwargs.setdefault("security", "plain")
+    client = await IMAPClient.connect(server.host, kwargs.pop("port", server.port), **kwargs)
+    await client.login(user, password)
+    return client
+
+
+async def test_login_and_wrong_password(dovecot, fresh_user) -> None:
+    user, password = fresh_user
+    client = await connect(dovecot, user, password)
+    assert client.has("IMAP4REV1") and client.has("UIDPLUS")
+    await client.logout()
+    bad = await IMAPClient.connect(dovecot.host, dovecot.port, security="plain")
+    with pytest.raises(AuthenticationFailed) as info:
+        await bad.login(user, password + "x")
+    assert password not in str(info.value)
+    await bad.close()
+
+
+async def test_authenticate_plain_and_trace_has_no_secret(dovecot, fresh_user) -> None:
+    user, password = fresh_user
+    lines: list[str] = []
+    client = await IMAPClient.connect(
+        dovecot.host, dovecot.port, security="plain", trace=ProtocolTrace("t", lines.append)
+    )
+    await client.authenticate("PLAIN", user, password)
+    await client.noop()
+    await client.logout()
+    client = await IMAPClient.connect(
+        dovecot.host, dovecot.port, security="plain", trace=ProtocolTrace("t", lines.append)
+    )
+    await client.login(user, password)
+    await client.logout()
+    text = "\n".join(lines)
+    assert "AUTHENTICATE" in text and "LOGIN" in text
+    assert password not in text
+    assert base64.b64encode(f"\0{user}\0{password}".encode()).decode() not in text
+
+
+async def test_list_non_ascii_names(dovecot, fresh_user) -> None:
+    user, password = fresh_user
+    client = await connect(dovecot, user, password)
+    names = ["Entwürfe", "日本語", "Ελληνικά & more"]
+    for name in names:
+        await client.create(name)
+    listed = {m.name for m in await client.list_mailboxes()}
+    assert set(names) <= listed
+    with pytest.raises(MailboxMissing):
+        await client.select("does-not-exist")
+    await client.logout()
+
+
+async def test_append_fetch_8bit_and_large(dovecot, fresh_user) -> None:
+    user, password = fresh_user
+    client = await connect(dovecot, user, password)
+    eight_bit = b"Subject: caf\xe9 \xc3\xa9\r\nFrom: a@b\r\n\r\nbody \x80\xff\r\n"
+    big = b"Subject: big\r\n\r\n" + os.urandom(30 * 1024 * 1024 // 2).hex().encode()[:-2] + b"\r\n"
+    when = datetime(2009, 3, 4, 5, 6, 7, tzinfo=UTC)
+    first = await client.append("INBOX", Message(eight_bit, ["\\Seen", "$Label1"], when))
+    second = await client.append("INBOX", Message(big))
+    assert first.uid is not None and second.uid is not None
+    await client.select("INBOX")
+    fetched = await client.uid_fetch(
+        [first.uid, second.uid], "(UID FLAGS INTERNALDATE BODY.PEEK[])"
+    )
+    by_uid = {f.uid: f for f in fetched}
+    assert by_uid[first.uid].body[""] == eight_bit
+    assert set(by_uid[first.uid].flags or ()) >= {"\\Seen", "$Label1"}
+    assert by_uid[first.uid].internaldate == when
+    assert by_uid[second.uid].body[""] == big
+    await client.logout()
+
+
+async def test_thousand_pipelined_appends_land_in_order(dovecot, fresh_user) -> None:
+    user, password = fresh_user
+    client = await connect(dovecot, user, password)
+    bodies = [b"Subject: %d\r\n\r\n" % i + b"x" * (i % 977) + b"\r\n" for i in range(1000)]
+    futures = [client.append_nowait("INBOX", Message(b)) for b in bodies]
+    uids = [append_result(await f).uid for f in futures]
+    assert len(set(uids)) == 1000
+    await client.select("INBOX")
+    # Two FETCHes in flight at once: each gets exactly its own messages.
+    half = len(uids) // 2
+    a, b = await asyncio.gather(
+        client.uid_fetch(uids[:half], "(UID BODY.PEEK[])"),
+        client.uid_fetch(uids[half:], "(UID BODY.PEEK[])"),
+    )
+    got = {f.uid: f.body[""] for f in a + b}
+    assert {f.uid for f in a} == set(uids[:half]) and {f.uid for f in b} == set(uids[half:])
+    assert [got[uid] for uid in uids] == bodies
+    await client.logout()
+
+
+async def test_multiappend(dovecot, fresh_user) -> None:
+    user, password = fresh_user
+    client = await connect(dovecot, user, password)
+    messages = [Message(b"Subject: m%d\r\n\r\nhi\r\n" % i, ["\\Flagged"]) for i in range(50)]
+    results = await client.multiappend("INBOX", messages)
+    assert len({r.uid for r in results}) == 50
+    await client.select("INBOX")
+    fetched = await client.uid_fetch([r.uid for r in results if r.uid], "(UID BODY.PEEK[])")
+    assert sorted(f.body[""] for f in fetched) == sorted(m.data for m in messages)
+    await client.logout()
+
+
+async def test_compressed_session(dovecot, fresh_user) -> None:
+    user, password = fresh_user
+    client = await connect(dovecot, user, password)
+    assert await client.compress()
+    data = b"Subject: z\r\n\r\n" + b"compressible line\r\n" * 5000
+    appended = await client.append("INBOX", Message(data))
+    await client.select("INBOX")
+    [fetched] = await client.uid_fetch([appended.uid or 0], "(UID BODY.PEEK[])")
+    assert fetched.body[""] == data
+    await client.logout()
+
+
+@pytest.mark.parametrize("security", ["tls", "starttls"])
+async def test_tls_refused_by_default_accepted_with_ca(dovecot, fresh_user, security) -> None:
+    user, password = fresh_user
+    port = dovecot.tls_port if security == "tls" else dovecot.port
+    with pytest.raises(TLSFailed, match="certificate"):
+        await IMAPClient.connect(dovecot.host, port, security=security)
+    client = await IMAPClient.connect(
+        dovecot.host, port, security=security, tls=TLSSettings(ca_file=str(dovecot.ca_file))
+    )
+    await client.login(user, password)
+    assert "STARTTLS" not in client.capabilities
+    await client.noop()
+    await client.logout()
+    client = await IMAPClient.connect(
+        dovecot.host, port, security=security, tls=TLSSettings(verify=False)
+    )
+    await client.logout()
+
+
+async def test_tls_to_plain_port_is_one_clear_error(dovecot) -> None:
+    with pytest.raises(TLSFailed, match="does not speak TLS"):
+        await IMAPClient.connect(dovecot.host, dovecot.port, security="tls")
