@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.exc import IntegrityError
 
 from mailmover.errors import UsageError
@@ -82,6 +82,17 @@ def test_message_round_trip(mbox: MailboxState, inbox: int) -> None:
     assert done.message_id == "<caf\u00e9@example.com>"
     assert skipped.reason == "too large for the destination"
     assert skipped.digest is None and skipped.flags == () and skipped.dest_uid is None
+
+
+def test_timestamps_are_stored_as_utc_text_on_sqlite(
+    store: Store, mbox: MailboxState, inbox: int
+) -> None:
+    old = datetime(999, 1, 2, 3, 4, 5, 6, tzinfo=UTC)
+    mbox.record_messages(inbox, [msg(1), MessageRecord(1, 2, 1, old, "done")])
+    with store.engine.connect() as conn:
+        stored = conn.execute(text("SELECT internaldate FROM message ORDER BY id")).scalars()
+        assert list(stored) == ["2021-03-04 10:07:07.000000", "0999-01-02 03:04:05.000006"]
+    assert [r.internaldate for r in mbox.iter_messages(inbox)] == [old, WHEN + timedelta(minutes=1)]
 
 
 def test_upsert_replaces_pending_with_done(mbox: MailboxState, inbox: int) -> None:
