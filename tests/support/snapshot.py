@@ -144,7 +144,7 @@ def load(
     with its flags and internal date. The account should start empty."""
     with session(host, port, user, password, ssl_context=ssl_context, starttls=starttls) as conn:
         delimiter = hierarchy_delimiter(conn)
-        existing = set(_list_folders(conn, delimiter, selectable_only=False))
+        existing = set(_selectable_folders(conn, delimiter))
         for folder in sorted(corpus, key=lambda f: len(f.path)):
             name = mailbox_name(folder.path, delimiter)
             if _normalise(folder.path) not in existing:
@@ -172,7 +172,7 @@ def snapshot(
         delimiter = hierarchy_delimiter(conn)
         folders = {
             path: _read_folder(conn, mailbox_name(path, delimiter), chunk)
-            for path in _list_folders(conn, delimiter, selectable_only=True)
+            for path in _selectable_folders(conn, delimiter)
         }
         lsub = imapwire.check(conn.lsub('""', "*"), "LSUB")
         subscribed = frozenset(
@@ -183,13 +183,11 @@ def snapshot(
     return MailboxSnapshot(folders, subscribed)
 
 
-def _list_folders(
-    conn: imaplib.IMAP4, delimiter: str, *, selectable_only: bool
-) -> list[FolderPath]:
+def _selectable_folders(conn: imaplib.IMAP4, delimiter: str) -> list[FolderPath]:
     data = imapwire.check(conn.list('""', "*"), "LIST")
     out = []
     for entry in imapwire.list_entries(data):
-        if selectable_only and entry.flags & {"\\noselect", "\\nonexistent"}:
+        if entry.flags & {"\\noselect", "\\nonexistent"}:
             continue
         out.append(_split(entry.name, entry.delimiter or delimiter))
     return out
