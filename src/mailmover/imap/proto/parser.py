@@ -79,7 +79,8 @@ class ResponseParser:
     def decode_name(self, raw: bytes) -> str:
         """A mailbox name as sent by the server, decoded per ``utf8_names``."""
         name = text(raw)
-        if self.utf8_names or "&" not in name:
+        # modified UTF-7 is pure ASCII; 8-bit names come from servers sending raw UTF-8
+        if self.utf8_names or "&" not in name or not name.isascii():
             return name
         return utf7.decode(name)
 
