@@ -10,11 +10,10 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import (
     Connection,
     Executable,
-    and_,
     bindparam,
     func,
-    or_,
     select,
+    tuple_,
     update,
 )
 
@@ -266,20 +265,12 @@ class MailboxState:
             query = query.where(_m.c.state.in_(list(states)))
         if uidvalidity is not None:
             query = query.where(_m.c.source_uidvalidity == uidvalidity)
-        if after is not None:
-            after_uidvalidity, after_uid = after
-            if uidvalidity is not None and uidvalidity == after_uidvalidity:
-                query = query.where(_m.c.source_uid > after_uid)
-            else:
-                query = query.where(
-                    or_(
-                        _m.c.source_uidvalidity > after_uidvalidity,
-                        and_(
-                            _m.c.source_uidvalidity == after_uidvalidity,
-                            _m.c.source_uid > after_uid,
-                        ),
-                    )
-                )
+        if after is not None and uidvalidity is not None and after[0] == uidvalidity:
+            query = query.where(_m.c.source_uid > after[1])
+        elif after is not None:
+            # A row-value comparison, which both SQLite and PostgreSQL answer from
+            # the unique index; the equivalent OR is a filter over the whole folder.
+            query = query.where(tuple_(_m.c.source_uidvalidity, _m.c.source_uid) > tuple_(*after))
         query = query.order_by(_m.c.source_uidvalidity, _m.c.source_uid).limit(limit)
         with self.store.engine.connect() as conn:
             self._check_folder(conn, folder_id)
