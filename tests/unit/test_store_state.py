@@ -171,6 +171,35 @@ def test_iter_messages_reads_one_chunk_at_a_time(
     assert len(pages) == 4
 
 
+@pytest.mark.parametrize(
+    "kw",
+    [{}, {"uidvalidity": 7}, {"states": {"done"}, "uidvalidity": 7}],
+    ids=["all", "uidvalidity", "state"],
+)
+def test_later_pages_are_read_from_an_index(
+    store: Store, mbox: MailboxState, inbox: int, kw: dict[str, Any]
+) -> None:
+    # A page that the database had to sort, or find by scanning the folder,
+    # would make reading a large folder quadratic.
+    mbox.record_messages(inbox, [msg(uid) for uid in range(1, 21)])
+    issued: list[tuple[str, Any]] = []
+
+    def capture(_conn: Any, _cursor: Any, statement: str, params: Any, *_args: Any) -> None:
+        if "FROM message" in statement and "LIMIT" in statement:
+            issued.append((statement, params))
+
+    event.listen(store.engine, "before_cursor_execute", capture)
+    assert len(mbox.message_page(inbox, after=(7, 10), limit=5, **kw)) == 5
+    event.remove(store.engine, "before_cursor_execute", capture)
+    ((statement, params),) = issued
+    with store.engine.connect() as conn:
+        plan = " / ".join(
+            row[-1] for row in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, params)
+        )
+    assert plan.startswith("SEARCH message USING"), plan
+    assert "TEMP B-TREE" not in plan, plan
+
+
 def test_update_flags(mbox: MailboxState, inbox: int) -> None:
     other = mbox.save_folder(FolderRecord(None, "Sent", "Sent Items")).id
     assert other is not None
