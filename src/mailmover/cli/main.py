@@ -20,7 +20,10 @@ from rich.table import Table
 
 from mailmover.cli import render
 from mailmover.cli.inputs import endpoint, parse_day, parse_map, read_secret
+from mailmover.cli.signals import stop_on_signals
+from mailmover.engine.events import Listener
 from mailmover.engine.migrate import MigrateOptions, migrate
+from mailmover.engine.retry import RetryPolicy
 from mailmover.engine.session import SessionOptions, open_session
 from mailmover.engine.transfer import TransferOptions
 from mailmover.engine.verify import verify as verify_mailboxes
@@ -111,10 +114,24 @@ def copy(
     compress: Annotated[
         bool | None, typer.Option(help="COMPRESS=DEFLATE (default: on unless loopback)")
     ] = None,
+    manifest: Annotated[
+        Path | None,
+        typer.Option(help="Write every message not copied here (.csv, or JSON otherwise)"),
+    ] = None,
+    retry_for: Annotated[
+        float, typer.Option(min=0, help="Seconds of backoff to spend on transient errors")
+    ] = 900.0,
+    timeout: Annotated[
+        float, typer.Option(min=1, help="Seconds a server may stay silent mid-command")
+    ] = 120.0,
     trace: Trace = None,
     debug: Debug = False,
 ) -> None:
-    """Copy every message of SOURCE that DEST lacks; run again to resume or catch up."""
+    """Copy every message of SOURCE that DEST lacks; run again to resume or catch up.
+
+    Ctrl-C (or SIGTERM) finishes what is in flight, records it and stops; a second
+    Ctrl-C stops at once. Either way the next run goes on where this one ended.
+    """
 
     async def main() -> int:
         src = read_secret(
@@ -131,31 +148,41 @@ def copy(
             mapping=parse_map(map_ or []),
             connections=connections,
             dry_run=dry_run,
-            session=SessionOptions(compress=compress, trace=_trace_sink(trace)),
+            session=SessionOptions(
+                compress=compress, trace=_trace_sink(trace), read_timeout=timeout
+            ),
             transfer=TransferOptions(
                 since=parse_day(since, "--since"), before=parse_day(before, "--before")
             ),
+            retry=RetryPolicy(budget=retry_for),
         )
         url = f"sqlite:///{state.resolve()}" if state else default_url()
         store = Store.open(url)
         try:
             mailbox = await AsyncMailboxState.open(store, src.url, dst.url)
             console = render.stderr_console()
-            if json_:
-                report = await migrate(src, dst, mailbox, options, render.JsonLines())
-            elif console.is_terminal and not dry_run:
-                with render.RichProgress(console) as progress:
-                    report = await migrate(src, dst, mailbox, options, progress)
-            else:
-                report = await migrate(src, dst, mailbox, options)
+            with stop_on_signals() as stop:
+                if json_:
+                    listener: Listener = render.JsonLines()
+                    report = await migrate(src, dst, mailbox, options, listener, stop=stop)
+                elif console.is_terminal and not dry_run:
+                    with render.RichProgress(console) as progress:
+                        report = await migrate(src, dst, mailbox, options, progress, stop=stop)
+                else:
+                    report = await migrate(src, dst, mailbox, options, stop=stop)
         finally:
             store.close()
+        if manifest is not None:
+            render.write_manifest(report, manifest)
         if json_:
             print(json.dumps(render.report_json(report, dry_run=dry_run)), flush=True)
         elif dry_run:
             render.print_plan(report, Console())
         else:
             render.print_summary(report, Console())
+        if report.interrupted:
+            print("mailmover: stopped; run the same command again to go on", file=sys.stderr)
+            return 130
         if any(f.error for f in report.folders):
             return NetworkError.exit_code
         return 0 if report.complete else 1

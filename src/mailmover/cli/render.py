@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import sys
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
@@ -25,6 +27,7 @@ from mailmover.engine.events import (
     FolderPlanned,
     FolderResult,
     FolderStarted,
+    Retrying,
 )
 from mailmover.engine.migrate import Report
 
@@ -51,6 +54,13 @@ class JsonLines:
                 "folder": event.folder,
                 "to_copy": event.to_copy,
                 "bytes": event.to_copy_bytes,
+            }
+        elif isinstance(event, Retrying):
+            data = {
+                "event": "retrying",
+                "folder": event.folder,
+                "reason": event.reason,
+                "delay": round(event.delay, 3),
             }
         elif isinstance(event, Copied):
             data = {
@@ -106,6 +116,10 @@ class RichProgress:
                 p.update(task, advance=event.size, messages=self.counts[event.folder])
             total = sum(self.counts.values())
             p.update(self.overall, advance=event.size, messages=total)
+        elif isinstance(event, Retrying):
+            p.console.print(
+                f"[yellow]{event.folder}: {event.reason}; retrying in {event.delay:.0f} s[/yellow]"
+            )
         elif isinstance(event, FolderFinished):
             task = self.tasks.get(event.result.source_name)
             if task is not None:
@@ -124,6 +138,7 @@ def folder_json(result: FolderResult) -> dict[str, Any]:
         "flags_updated": result.flags_updated,
         "keywords_dropped": result.keywords_dropped,
         "error": result.error,
+        "interrupted": result.interrupted,
         "failures": [
             {
                 "uid": f.uid,
@@ -147,6 +162,7 @@ def report_json(report: Report, *, dry_run: bool) -> dict[str, Any]:
         "copied": report.copied,
         "copied_bytes": report.copied_bytes,
         "failures": report.failures,
+        "interrupted": report.interrupted,
     }
     if dry_run:
         data["plan"] = [
@@ -209,3 +225,35 @@ def print_summary(report: Report, console: Console) -> None:
 
 def stderr_console() -> Console:
     return Console(file=sys.stderr)
+
+
+MANIFEST_FIELDS = ("folder", "uid", "size", "date", "subject", "reason")
+
+
+def write_manifest(report: Report, path: Path) -> None:
+    """Every message not copied: folder, UID, size, date, subject, reason (CSV or JSON)."""
+    rows = [
+        {
+            "folder": f.folder,
+            "uid": f.uid,
+            "size": f.size,
+            "date": f.internaldate.isoformat() if f.internaldate else "",
+            "subject": f.subject,
+            "reason": f.reason,
+        }
+        for folder in report.folders
+        for f in folder.failures
+    ]
+    rows += [
+        {"folder": folder.source_name, "uid": "", "size": "", "date": "", "subject": "",
+         "reason": f"folder not finished: {folder.error}"}
+        for folder in report.folders
+        if folder.error
+    ]  # fmt: skip
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        if path.suffix.lower() == ".csv":
+            writer = csv.DictWriter(handle, fieldnames=MANIFEST_FIELDS)
+            writer.writeheader()
+            writer.writerows(rows)
+        else:
+            json.dump(rows, handle, indent=2, ensure_ascii=False)

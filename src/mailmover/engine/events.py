@@ -34,6 +34,7 @@ class FolderResult:
     keywords_dropped: int = 0
     failures: list[Failure] = field(default_factory=list)
     error: str | None = None  # the folder stopped early
+    interrupted: bool = False  # stopped on request; the next run goes on
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +64,14 @@ class FolderFinished:
     result: FolderResult
 
 
-Event = FolderPlanned | FolderStarted | Copied | FolderFinished
+@dataclass(frozen=True, slots=True)
+class Retrying:
+    folder: str
+    reason: str
+    delay: float
+
+
+Event = FolderPlanned | FolderStarted | Copied | FolderFinished | Retrying
 Listener = Callable[[Event], None]
 
 

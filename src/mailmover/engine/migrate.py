@@ -8,11 +8,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from mailmover.config import Endpoint
-from mailmover.engine.events import FolderFinished, FolderPlanned, FolderResult, Listener, ignore
+from mailmover.engine.events import FolderPlanned, FolderResult, Listener, ignore
 from mailmover.engine.folders import FolderPlan, Side, plan_folders
-from mailmover.engine.session import SessionOptions, open_session
-from mailmover.engine.transfer import FolderCopy, TransferOptions
-from mailmover.errors import CommandFailed, MailmoverError
+from mailmover.engine.retry import RetryClock, RetryPolicy
+from mailmover.engine.session import SessionOptions
+from mailmover.engine.transfer import TransferOptions
+from mailmover.engine.worker import Pair, Shared, Worker, close_pair, open_pair
+from mailmover.errors import CommandFailed
 from mailmover.imap.client import IMAPClient
 from mailmover.store.async_state import AsyncMailboxState
 
@@ -26,6 +28,7 @@ class MigrateOptions:
     dry_run: bool = False
     session: SessionOptions = field(default_factory=SessionOptions)
     transfer: TransferOptions = field(default_factory=TransferOptions)
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
 
 
 @dataclass
@@ -38,6 +41,7 @@ class Report:
     plans: list[FolderPlan] = field(default_factory=list)
     sizes: dict[str, tuple[int, int]] = field(default_factory=dict)  # dry run: messages, bytes
     seconds: float = 0.0
+    interrupted: bool = False
 
     @property
     def copied(self) -> int:
@@ -53,7 +57,7 @@ class Report:
 
     @property
     def complete(self) -> bool:
-        return self.failures == 0
+        return self.failures == 0 and not any(f.interrupted for f in self.folders)
 
 
 async def read_side(client: IMAPClient) -> Side:
@@ -105,16 +109,20 @@ async def migrate(
     state: AsyncMailboxState,
     options: MigrateOptions,
     emit: Listener = ignore,
+    *,
+    stop: asyncio.Event | None = None,
 ) -> Report:
-    """Copy what ``source`` holds and ``dest`` lacks; see the module docstring."""
+    """Copy what ``source`` holds and ``dest`` lacks; see the module docstring.
+
+    Setting ``stop`` asks the run to finish what is in flight, record it, and return.
+    """
     started = time.monotonic()
     report = Report(source.url, dest.url)
-    sessions = options.session
-    src, dst = await asyncio.gather(
-        open_session(source, sessions, "src0"), open_session(dest, sessions, "dst0")
-    )
-    pairs = [(src, dst)]
+    stop = stop or asyncio.Event()
+    first: Pair | None = await open_pair(source, dest, options.session, 0)
     try:
+        assert first is not None
+        src, dst = first
         src_side, dst_side = await asyncio.gather(read_side(src), read_side(dst))
         plans = plan_folders(
             src_side,
@@ -132,60 +140,29 @@ async def migrate(
             return report
         await prepare_destination(dst, plans)
         await state.set_state("running")
-        extra = max(0, min(options.connections, len(plans)) - 1)
-        if extra:
-            opened = await asyncio.gather(
-                *(_open_pair(source, dest, sessions, n) for n in range(1, extra + 1))
-            )
-            pairs.extend(opened)
+        shared = Shared(
+            source, dest, state, options.session, options.transfer,
+            RetryClock(options.retry), stop, emit,
+        )  # fmt: skip
+        count = max(1, min(options.connections, len(plans)))
+        workers = [Worker(shared, n, first if n == 0 else None) for n in range(count)]
+        first = None  # the first worker owns it now
         # Largest folders first, so the last one to finish is a small one.
         queue = sorted(plans, key=lambda p: -report.sizes[p.source_name][1])
-        results = await asyncio.gather(
-            *(_worker(s, d, state, queue, options.transfer, emit) for s, d in pairs)
-        )
+        results = await asyncio.gather(*(w.run(queue) for w in workers))
         by_name = {r.source_name: r for batch in results for r in batch}
         for plan in plans:
             if plan.source_name not in by_name:
-                lost = FolderResult(plan.source_name, plan.dest_name, plan.note)
-                lost.error = "not reached: every connection was lost"
-                by_name[plan.source_name] = lost
+                left = FolderResult(plan.source_name, plan.dest_name, plan.note)
+                left.interrupted = True
+                by_name[plan.source_name] = left
             report.folders.append(by_name[plan.source_name])
-        await state.set_state("done" if report.complete else "failed")
+        report.interrupted = stop.is_set()
+        if report.interrupted:
+            await state.set_state("paused")
+        else:
+            await state.set_state("done" if report.complete else "failed")
         return report
     finally:
         report.seconds = time.monotonic() - started
-        await asyncio.gather(*(c.logout() for pair in pairs for c in pair))
-
-
-async def _open_pair(
-    source: Endpoint, dest: Endpoint, options: SessionOptions, n: int
-) -> tuple[IMAPClient, IMAPClient]:
-    return await asyncio.gather(
-        open_session(source, options, f"src{n}"), open_session(dest, options, f"dst{n}")
-    )
-
-
-async def _worker(
-    src: IMAPClient,
-    dst: IMAPClient,
-    state: AsyncMailboxState,
-    queue: list[FolderPlan],
-    options: TransferOptions,
-    emit: Listener,
-) -> list[FolderResult]:
-    results = []
-    while queue:
-        plan = queue.pop(0)
-        try:
-            result = await FolderCopy(src, dst, state, plan, options, emit).run()
-        except MailmoverError as exc:
-            if exc.retryable or isinstance(exc, CommandFailed):
-                result = FolderResult(plan.source_name, plan.dest_name, plan.note)
-                result.error = exc.message
-            else:
-                raise
-        results.append(result)
-        emit(FolderFinished(result))
-        if src.broken or dst.broken:
-            break  # leave the other folders to the connections that still work
-    return results
+        await close_pair(first, logout=True)

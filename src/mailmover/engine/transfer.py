@@ -90,9 +90,12 @@ class FolderCopy:
         plan: FolderPlan,
         options: TransferOptions,
         emit: Listener,
+        *,
+        stop: asyncio.Event | None = None,
     ) -> None:
         self.src, self.dst, self.state, self.plan = src, dst, state, plan
         self.options, self.emit = options, emit
+        self.stop = stop or asyncio.Event()
         self.result = FolderResult(plan.source_name, plan.dest_name, plan.note)
         self.budget = ByteBudget(options.memory_budget)
         self.policy = FlagPolicy(None)
@@ -144,7 +147,8 @@ class FolderCopy:
 
         rec.source_uidnext, rec.highestmodseq = sel.uidnext, sel.highestmodseq
         rec.messages_total = len(uids)
-        rec.state = "done" if not self.result.failures else "incomplete"
+        complete = not self.result.failures and not self.result.interrupted
+        rec.state = "done" if complete else "incomplete"
         await self.state.save_folder(rec)
         return self.result
 
@@ -200,6 +204,8 @@ class FolderCopy:
             self.emit(FolderStarted(self.plan.source_name, len(metas), total))
             fetches: list[tuple[list[_Meta], int, asyncio.Future[Result]]] = []
             for batch in _batches(metas, opts.batch_bytes, opts.batch_messages):
+                if self.stop.is_set():
+                    break  # what was fetched is still appended and recorded
                 size = sum(m.size for m in batch)
                 await self.budget.acquire(size)
                 future = self.src.uid_fetch_nowait([m.uid for m in batch], BODY)
@@ -208,6 +214,9 @@ class FolderCopy:
                     await queue.put(await self._bodies(*fetches.pop(0)))
             for batch, size, future in fetches:
                 await queue.put(await self._bodies(batch, size, future))
+            if self.stop.is_set():
+                self.result.interrupted = True
+                break
         await queue.put(None)
 
     async def _bodies(

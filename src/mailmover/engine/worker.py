@@ -1,0 +1,115 @@
+"""A pair of connections working through the folder queue, reconnecting when a link drops.
+
+A transient failure (a cut connection, a timeout, BYE, a throttling reply)
+costs the folder being copied one reconnect and a backoff, then that folder
+goes on from what the state says is done: never the whole mailbox. Retrying
+stops when the mailbox's retry budget is spent; the folder then fails with
+the last reason, and everything copied so far stays recorded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+
+from mailmover.config import Endpoint
+from mailmover.engine.events import FolderFinished, FolderResult, Listener, Retrying
+from mailmover.engine.folders import FolderPlan
+from mailmover.engine.retry import RetryClock
+from mailmover.engine.session import SessionOptions, open_session
+from mailmover.engine.transfer import FolderCopy, TransferOptions
+from mailmover.errors import CommandFailed, MailmoverError
+from mailmover.imap.client import IMAPClient
+from mailmover.store.async_state import AsyncMailboxState
+
+log = logging.getLogger(__name__)
+Pair = tuple[IMAPClient, IMAPClient]
+
+
+@dataclass
+class Shared:
+    """What every worker of one mailbox shares."""
+
+    source: Endpoint
+    dest: Endpoint
+    state: AsyncMailboxState
+    session: SessionOptions
+    transfer: TransferOptions
+    clock: RetryClock
+    stop: asyncio.Event
+    emit: Listener
+
+
+async def open_pair(source: Endpoint, dest: Endpoint, options: SessionOptions, n: int) -> Pair:
+    src, dst = await asyncio.gather(
+        open_session(source, options, f"src{n}"),
+        open_session(dest, options, f"dst{n}"),
+        return_exceptions=True,
+    )
+    if isinstance(src, BaseException) or isinstance(dst, BaseException):
+        for client in (src, dst):
+            if isinstance(client, IMAPClient):
+                await client.close()
+        raise src if isinstance(src, BaseException) else dst  # type: ignore[misc]
+    return src, dst
+
+
+async def close_pair(pair: Pair | None, *, logout: bool) -> None:
+    if pair is None:
+        return
+    await asyncio.gather(*((c.logout() if logout else c.close()) for c in pair))
+
+
+class Worker:
+    def __init__(self, shared: Shared, n: int, pair: Pair | None) -> None:
+        self.shared, self.n, self.pair = shared, n, pair
+
+    async def run(self, queue: list[FolderPlan]) -> list[FolderResult]:
+        results = []
+        try:
+            while queue and not self.shared.stop.is_set():
+                plan = queue.pop(0)
+                result = await self.folder(plan)
+                results.append(result)
+                self.shared.emit(FolderFinished(result))
+        finally:
+            await close_pair(self.pair, logout=True)
+            self.pair = None
+        return results
+
+    async def folder(self, plan: FolderPlan) -> FolderResult:
+        s = self.shared
+        attempt = 0
+        while True:
+            try:
+                if self.pair is None:
+                    self.pair = await open_pair(s.source, s.dest, s.session, self.n)
+                src, dst = self.pair
+                copy = FolderCopy(src, dst, s.state, plan, s.transfer, s.emit, stop=s.stop)
+                return await copy.run()
+            except MailmoverError as exc:
+                if not exc.retryable:
+                    if isinstance(exc, CommandFailed):  # this folder only: e.g. cannot select
+                        return _failed(plan, exc.message)
+                    raise  # credentials or certificate refused: the mailbox cannot go on
+                await close_pair(self.pair, logout=False)
+                self.pair = None
+                delay = s.clock.next_delay(attempt, exc)
+                if delay is None:
+                    waited = s.clock.waited
+                    return _failed(plan, f"{exc.message} (gave up after {waited:.0f} s of retries)")
+                log.info("%s: %s; retrying in %.1f s", plan.source_name, exc.message, delay)
+                s.emit(Retrying(plan.source_name, exc.message, delay))
+                try:
+                    await asyncio.wait_for(s.stop.wait(), delay)
+                    return _failed(plan, f"stopped while waiting to retry: {exc.message}")
+                except TimeoutError:
+                    pass
+                attempt += 1
+
+
+def _failed(plan: FolderPlan, reason: str) -> FolderResult:
+    result = FolderResult(plan.source_name, plan.dest_name, plan.note)
+    result.error = reason
+    return result
