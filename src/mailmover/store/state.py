@@ -268,8 +268,8 @@ class MailboxState:
         if after is not None and uidvalidity is not None and after[0] == uidvalidity:
             query = query.where(_m.c.source_uid > after[1])
         elif after is not None:
-            # A row-value comparison, which both SQLite and PostgreSQL answer from
-            # the unique index; the equivalent OR is a filter over the whole folder.
+            # A row-value comparison, which SQLite and PostgreSQL both answer from the
+            # unique index; PostgreSQL turns the equivalent OR into a scan of the folder.
             query = query.where(tuple_(_m.c.source_uidvalidity, _m.c.source_uid) > tuple_(*after))
         query = query.order_by(_m.c.source_uidvalidity, _m.c.source_uid).limit(limit)
         with self.store.engine.connect() as conn:
