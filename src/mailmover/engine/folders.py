@@ -149,7 +149,7 @@ def plan_folders(
         else:
             dest_name = _join(path, dest, dest_delim)
             if any(dest_delim in part for part in path):
-                note = f"{dest_delim!r} is the destination's separator and cannot be in a name"
+                note = f"renamed: {dest_delim!r} separates levels on the destination"
         folded = dest_name.casefold()
         if folded in taken and taken[folded] != mailbox.name:
             base, n = dest_name, 2
