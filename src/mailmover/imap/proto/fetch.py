@@ -19,7 +19,9 @@ _MONTHS = {
         ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"), 1
     )
 }
-_ORIGIN = re.compile(rb"<[0-9]+>")
+# An item name, its [section] and <origin> if any, and the space before its value.
+_ITEM = re.compile(rb' *([^\x00-\x20\x7f(){%*"\\\[\]<>]+)(?:\[([^\]]*)\])?(?:<[0-9]+>)? +')
+_END = re.compile(rb" *\)")
 #: sections of RFC822.* items as their BODY[] equivalents
 _RFC822 = {b"RFC822": "", b"RFC822.HEADER": "HEADER", b"RFC822.TEXT": "TEXT"}
 
@@ -53,33 +55,20 @@ def parse_fetch(reader: Reader, seq: int, decode_name: Callable[[bytes], str]) -
     fetch = Fetch(seq=seq)
     reader.expect(b"(")
     while True:
-        reader.skip_spaces()
-        if reader.peek() == 0x29:  # ')'
-            reader.pos += 1
+        item = _ITEM.match(reader.line, reader.pos)
+        if item is None:
+            end = _END.match(reader.line, reader.pos)
+            if end is None:
+                raise reader.error("expected a FETCH item")
+            reader.pos = end.end()
             break
-        name = reader.name()
-        section = _section(reader)
-        if reader.peek() == 0x3C:  # '<': partial origin, dropped from the key
-            origin = _ORIGIN.match(reader.line, reader.pos)
-            if origin is None:
-                raise reader.error("bad partial origin")
-            reader.pos = origin.end()
-        reader.space()
-        _read_item(reader, fetch, name, section, decode_name)
+        reader.pos = item.end()
+        name, section = item.group(1).upper(), item.group(2)
+        _read_item(
+            reader, fetch, name, None if section is None else text(section).upper(), decode_name
+        )
     reader.finish()
     return fetch
-
-
-def _section(reader: Reader) -> str | None:
-    """``[1.MIME]`` after an item name, upper-cased, without the brackets; None if absent."""
-    if reader.peek() != 0x5B:  # '['
-        return None
-    close = reader.line.find(b"]", reader.pos)
-    if close < 0:
-        raise reader.error("unterminated section")
-    section = text(reader.line[reader.pos + 1 : close]).upper()
-    reader.pos = close + 1
-    return section
 
 
 def _read_item(

@@ -14,6 +14,7 @@ _ASTRING_ATOM = re.compile(rb'[^\x00-\x20\x7f(){"\\]+')
 # Response and FETCH item names stop where a section "[" or a partial "<" begins.
 _NAME = re.compile(rb'[^\x00-\x20\x7f(){%*"\\\[\]<>]+')
 _FLAG = re.compile(rb'\\\*|\\?[^\x00-\x20\x7f(){%*"\\\]]+')
+_FLAG_LIST = re.compile(rb"\(((?: *(?:%s)(?: +(?:%s))*)?) *\)" % (_FLAG.pattern, _FLAG.pattern))
 _NUMBER = re.compile(rb"[0-9]+")
 _QUOTED = re.compile(rb'"([^"\\]*(?:\\.[^"\\]*)*)"', re.DOTALL)
 _ESCAPE = re.compile(rb"\\(.)", re.DOTALL)
@@ -55,10 +56,16 @@ class Reader:
         """Whether the whole response has been read."""
         return self.pos >= len(self.line) and self._index == len(self._frame.literals)
 
+    def on_last_line(self) -> bool:
+        """Whether the current line is the response's last (no literal follows it)."""
+        return self._index == len(self._frame.literals)
+
     def skip_spaces(self) -> int:
         """Skip spaces; return how many."""
         line, start = self.line, self.pos
-        end = start
+        if start >= len(line) or line[start] != 0x20:
+            return 0
+        end = start + 1
         while end < len(line) and line[end] == 0x20:
             end += 1
         self.pos = end
@@ -164,14 +171,11 @@ class Reader:
 
     def flag_list(self) -> tuple[str, ...]:
         """``(\\Seen $Label ...)``: flags as sent."""
-        self.expect(b"(")
-        flags: list[str] = []
-        while True:
-            self.skip_spaces()
-            if self.peek() == 0x29:  # ')'
-                self.pos += 1
-                return tuple(flags)
-            flags.append(text(self.flag()))
+        m = _FLAG_LIST.match(self.line, self.pos)
+        if m is None:
+            raise self.error("expected a list of flags")
+        self.pos = m.end()
+        return tuple(text(flag) for flag in m.group(1).split())
 
     def skip_value(self) -> None:
         """Skip one value of any shape: atom, number, string, literal, nested lists."""

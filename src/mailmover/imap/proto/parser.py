@@ -76,7 +76,7 @@ class ResponseParser:
         """Bytes received but not yet part of a complete response."""
         return self._framer.pending
 
-    def decode_name(self, raw: bytes) -> str:
+    def _decode_name(self, raw: bytes) -> str:
         """A mailbox name as sent by the server, decoded per ``utf8_names``."""
         name = text(raw)
         # modified UTF-7 is pure ASCII; 8-bit names come from servers sending raw UTF-8
@@ -101,7 +101,7 @@ class ResponseParser:
             raise ProtocolError(f"not an IMAP response: {line[:40]!r}")
         reader = Reader(frame)
         reader.pos = 1
-        response = parse_untagged(reader, self.decode_name)
+        response = parse_untagged(reader, self._decode_name)
         if isinstance(response, Enabled) and response.capabilities & _UTF8_EXTENSIONS:
             self.utf8_names = True
         return response

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Literal
 
@@ -27,6 +28,12 @@ from mailmover.imap.proto.responses import (
 
 NameDecoder = Callable[[bytes], str]
 
+_NUMBER = rb"[0-9]{1,20}(?![0-9])"
+# RFC 7162 s. 3.1.5: an optional (MODSEQ n) ends the list
+_SEARCH = re.compile(
+    rb"((?: +%s)*)(?: *\( *MODSEQ +(%s) *\))? *" % (_NUMBER, _NUMBER), re.IGNORECASE
+)
+
 
 def parse_untagged(reader: Reader, decode_name: NameDecoder) -> Untagged:
     """Everything after ``*`` except status responses (``* OK`` etc.)."""
@@ -38,7 +45,7 @@ def parse_untagged(reader: Reader, decode_name: NameDecoder) -> Untagged:
     name = reader.name()
     if number is not None:
         if name == b"FETCH":
-            reader.space()
+            reader.skip_spaces()
             return parse_fetch(reader, number, decode_name)
         numbered = _NUMBERED.get(name)
         if numbered is not None:
@@ -142,25 +149,13 @@ def _status(reader: Reader, decode_name: NameDecoder) -> MailboxStatus:
 
 
 def _search(reader: Reader, decode_name: NameDecoder) -> Search:
-    numbers: list[int] = []
-    modseq = None
-    while True:
-        reader.skip_spaces()
-        if reader.at_end():
-            break
-        if modseq is not None:
-            raise reader.error("data after (MODSEQ n)")
-        if reader.peek() == 0x28:  # '(': RFC 7162 s. 3.1.5
-            reader.pos += 1
-            if reader.name() != b"MODSEQ":
-                raise reader.error("expected MODSEQ")
-            reader.space()
-            modseq = reader.number()
-            reader.skip_spaces()
-            reader.expect(b")")
-        else:
-            numbers.append(reader.number())
-    return Search(tuple(numbers), modseq)
+    # one regex for the whole line: a SEARCH over a big mailbox has a million numbers
+    m = _SEARCH.fullmatch(reader.line, reader.pos)
+    if m is None or not reader.on_last_line():
+        raise reader.error("bad SEARCH response")
+    reader.pos = len(reader.line)
+    modseq = m.group(2)
+    return Search(tuple(map(int, m.group(1).split())), None if modseq is None else int(modseq))
 
 
 def _esearch(reader: Reader, decode_name: NameDecoder) -> ESearch:
