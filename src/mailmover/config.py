@@ -9,6 +9,7 @@ only sensible on loopback test servers.
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -30,6 +31,10 @@ class Endpoint:
     tls: TLSSettings = field(default_factory=TLSSettings)
     auth: str = "login"  # login | plain | xoauth2 | oauthbearer
     secret: str | None = field(default=None, repr=False, compare=False)
+    #: for OAuth2: called at every (re)connect for a current access token
+    token_source: Callable[[], Awaitable[str]] | None = field(
+        default=None, repr=False, compare=False
+    )
 
     @property
     def url(self) -> str:
@@ -50,6 +55,9 @@ class Endpoint:
 
     def with_secret(self, secret: str) -> Endpoint:
         return replace(self, secret=secret)
+
+    def with_token_source(self, source: Callable[[], Awaitable[str]]) -> Endpoint:
+        return replace(self, token_source=source)
 
     def __str__(self) -> str:
         return self.url

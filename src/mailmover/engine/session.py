@@ -27,7 +27,10 @@ class SessionOptions:
 
 async def open_session(endpoint: Endpoint, options: SessionOptions, label: str) -> IMAPClient:
     """Connect, authenticate, identify, and turn on compression where it helps."""
-    if endpoint.secret is None:
+    secret = endpoint.secret
+    if endpoint.token_source is not None:
+        secret = await endpoint.token_source()
+    if secret is None:
         raise UsageError(f"no password or token given for {endpoint.url}")
     trace = ProtocolTrace(label, options.trace) if options.trace else None
     client = await IMAPClient.connect(
@@ -42,9 +45,9 @@ async def open_session(endpoint: Endpoint, options: SessionOptions, label: str) 
     )
     try:
         if endpoint.auth == "login":
-            await client.login(endpoint.user, endpoint.secret)
+            await client.login(endpoint.user, secret)
         else:
-            await client.authenticate(endpoint.auth, endpoint.user, endpoint.secret)
+            await client.authenticate(endpoint.auth, endpoint.user, secret)
         if client.has("ID"):
             try:
                 await client.id(name="mailmover", version=__version__)
