@@ -116,3 +116,9 @@ def test_printable_without_ampersand_is_identity(text: str) -> None:
 def test_lone_surrogate_cannot_be_encoded() -> None:
     with pytest.raises(ValueError):
         encode("a\ud800b")
+
+
+def test_decode_returns_non_ascii_input_unchanged() -> None:
+    # A server that sends raw 8-bit bytes (decoded with surrogateescape) is not using UTF-7.
+    for name in ("abc\udcff&AOk-", "Entwürfe&AOk-"):
+        assert utf7.decode(name) == name

@@ -41,8 +41,8 @@ def _unb64(chunk: str) -> str:
 
 def decode(name: str) -> str:
     """Decode a modified UTF-7 mailbox name; invalid input is returned unchanged."""
-    if "&" not in name:
-        return name
+    if "&" not in name or not name.isascii():
+        return name  # modified UTF-7 is ASCII; anything else is not encoded
     try:
         decoded = _SHIFTED.sub(lambda m: _unb64(m.group(1)), name)
     except (ValueError, binascii.Error):
