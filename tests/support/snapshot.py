@@ -141,12 +141,18 @@ def load(
     starttls: bool = False,
 ) -> None:
     """Create the corpus folders, subscribe the subscribed ones, and APPEND every message
-    with its flags and internal date. The account should start empty."""
+    with its flags and internal date. The account should start empty.
+
+    Raises ValueError, before changing anything, when a folder name contains the
+    server's hierarchy delimiter (``v1.2 release`` on a ``.`` server: use
+    ``corpus.generate(..., dots=False)`` there).
+    """
     with session(host, port, user, password, ssl_context=ssl_context, starttls=starttls) as conn:
         delimiter = hierarchy_delimiter(conn)
         existing = set(_selectable_folders(conn, delimiter))
-        for folder in sorted(corpus, key=lambda f: len(f.path)):
-            name = mailbox_name(folder.path, delimiter)
+        folders = sorted(corpus, key=lambda f: len(f.path))
+        names = [mailbox_name(folder.path, delimiter) for folder in folders]
+        for folder, name in zip(folders, names, strict=True):
             if _normalise(folder.path) not in existing:
                 imapwire.check(conn.create(name), f"CREATE {name}")
             if folder.subscribed:
