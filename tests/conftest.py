@@ -1,0 +1,59 @@
+"""Fixtures for the whole suite: throwaway Dovecot servers and users on them.
+
+``dovecot``          one DevServer for the session (users in ``SESSION_USERS``,
+                     random passwords in ``dovecot.users``).
+``fresh_user``       a new user on that server, as ``Account(name, password)``, so
+                     that a test sees only its own mail.
+``dovecot_factory``  ``dovecot_factory(users=None, **DevServer options)`` starts a
+                     server with its own configuration; all of them stop when the
+                     test module ends (or earlier, with ``server.stop()``).
+"""
+
+from __future__ import annotations
+
+import itertools
+import secrets
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+
+import pytest
+
+from mailmover.devserver import Account, DevServer
+
+SESSION_USERS = ("alice", "bob", "carol", "dave", "erin")
+
+DovecotFactory = Callable[..., DevServer]
+
+_user_numbers = itertools.count(1)
+
+
+@pytest.fixture(scope="session")
+def dovecot() -> Iterator[DevServer]:
+    """The Dovecot shared by the session."""
+    users = {name: secrets.token_urlsafe(12) for name in SESSION_USERS}
+    with DevServer(users) as server:
+        yield server
+
+
+@pytest.fixture
+def fresh_user(dovecot: DevServer) -> Account:
+    """A user nobody else has touched, on the session's Dovecot."""
+    name = f"user{next(_user_numbers)}-{secrets.token_hex(3)}"
+    return dovecot.add_user(name, secrets.token_urlsafe(12))
+
+
+@pytest.fixture(scope="module")
+def dovecot_factory() -> Iterator[DovecotFactory]:
+    """Starts Dovecots with a configuration of their own; stops them after the module."""
+    servers: list[DevServer] = []
+
+    def start(users: Mapping[str, str] | None = None, **options: Any) -> DevServer:
+        server = DevServer(users, **options)
+        servers.append(server)
+        return server.start()
+
+    try:
+        yield start
+    finally:
+        for server in servers:
+            server.stop()
