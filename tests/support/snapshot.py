@@ -74,9 +74,11 @@ def messages_counter(messages: Iterable[CorpusMessage]) -> Counter[MessageKey]:
 
 
 def corpus_snapshot(corpus: Corpus) -> MailboxSnapshot:
-    """The snapshot an account should give after ``load(corpus, ...)``."""
+    """The snapshot an account should give after ``load(corpus, ...)``; every account
+    has an INBOX, so the snapshot has one even when the corpus does not."""
+    folders: dict[FolderPath, Counter[MessageKey]] = {("INBOX",): Counter()}
     return MailboxSnapshot(
-        folders={f.path: messages_counter(f.messages) for f in corpus},
+        folders=folders | {f.path: messages_counter(f.messages) for f in corpus},
         subscribed=frozenset(f.path for f in corpus if f.subscribed),
     )
 
@@ -211,19 +213,17 @@ def _normalise(path: FolderPath) -> FolderPath:
 
 
 def _read_folder(conn: imaplib.IMAP4, name: str, chunk: int) -> Counter[MessageKey]:
-    imapwire.check(conn.select(name, readonly=True), f"EXAMINE {name}")
-    uids = [int(u) for u in imapwire.check(conn.uid("SEARCH", "ALL"), "UID SEARCH")[0].split()]
-    uids.sort()
+    # FETCH by sequence ranges, not UID SEARCH: imaplib refuses reply lines over
+    # 1 MB, which a SEARCH of a 200,000-message folder is.
+    exists = int(imapwire.check(conn.select(name, readonly=True), f"EXAMINE {name}")[0])
     found: Counter[MessageKey] = Counter()
-    for start in range(0, len(uids), chunk):
-        part = uids[start : start + chunk]
+    for first in range(1, exists + 1, chunk):
+        last = min(exists, first + chunk - 1)
         items = "(UID FLAGS INTERNALDATE BODY.PEEK[])"
-        data = imapwire.check(conn.uid("FETCH", f"{part[0]}:{part[-1]}", items), "UID FETCH")
+        data = imapwire.check(conn.fetch(f"{first}:{last}", items), "FETCH")
         messages = imapwire.fetched_messages(data)
-        missing = set(part) - messages.keys()
-        if missing:
-            raise RuntimeError(f"{name}: no body returned for UIDs {sorted(missing)[:10]}")
-        for uid in part:
-            msg = messages[uid]
+        if len(messages) != last - first + 1:
+            raise RuntimeError(f"{name}: {len(messages)} bodies for messages {first}:{last}")
+        for msg in messages.values():
             found[message_key(msg.body, msg.flags, msg.internaldate)] += 1
     return found

@@ -286,6 +286,8 @@ def test_corpus_snapshot_counts_duplicates_and_keeps_empty_folders(small: corpus
     assert any(n >= 2 for c in snap.folders.values() for n in c.values())
     assert any(not c for c in snap.folders.values())
     assert snap.subscribed == {f.path for f in small if f.subscribed}
+    bench = snapshot.corpus_snapshot([corpus.CorpusFolder(("Bench",), [], False)])
+    assert bench.folders == {("INBOX",): Counter(), ("Bench",): Counter()}
 
 
 def test_message_key_ignores_recent_and_zone() -> None:
