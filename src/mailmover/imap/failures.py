@@ -17,6 +17,8 @@ from mailmover.imap.proto.responses import Tagged
 
 # Microsoft 365: "NO Request is throttled. Suggested Backoff Time: 148 milliseconds"
 _BACKOFF = re.compile(r"backoff time:\s*(\d+)\s*(milli)?", re.IGNORECASE)
+# Dovecot: "NO Mailbox doesn't exist: x" without [NONEXISTENT] on SELECT.
+_MISSING = re.compile(r"doesn't exist|does not exist|no such mailbox|not found", re.IGNORECASE)
 _TRANSIENT_CODES = {"UNAVAILABLE", "INUSE", "SERVERBUG", "EXPUNGEISSUED"}
 _AUTH_CODES = {"AUTHENTICATIONFAILED", "AUTHORIZATIONFAILED", "EXPIRED", "PRIVACYREQUIRED"}
 
@@ -44,7 +46,8 @@ def error_for(command: str, tagged: Tagged) -> MailmoverError:
             message, status=tagged.status, code=code, command=command, retry_after=wait
         )
     kind: type[CommandFailed] = CommandFailed
-    if code in {"TRYCREATE", "NONEXISTENT"}:
+    missing = _MISSING.search(text) and command in {"SELECT", "EXAMINE", "STATUS", "APPEND"}
+    if code in {"TRYCREATE", "NONEXISTENT"} or missing:
         kind = MailboxMissing
     elif code == "OVERQUOTA":
         kind = OverQuota
