@@ -70,6 +70,7 @@ class Proxy:
         self._links: set[_Link] = set()
         self._handlers: set[asyncio.Task[None]] = set()
         self._rules: list[_Rule] = []
+        self._closing = False
         #: connections accepted so far
         self.accepted = 0
         #: bytes read from each side so far, all connections together
@@ -83,12 +84,14 @@ class Proxy:
 
     async def close(self) -> None:
         """Stop listening and drop every connection."""
+        self._closing = True
         if self._server is not None:
             self._server.close()
         self.close_connections()
-        for task in list(self._handlers):
-            task.cancel()
-        await asyncio.gather(*self._handlers, return_exceptions=True)
+        # Dropped connections end their handlers; cancelling them instead would make
+        # asyncio's streams log the CancelledError.
+        if self._handlers:
+            await asyncio.wait(self._handlers, timeout=5)
         if self._server is not None:
             await self._server.wait_closed()
             self._server = None
@@ -172,6 +175,10 @@ class Proxy:
                 target = await asyncio.open_connection(self.target_host, self.target_port)
             except OSError:
                 writer.transport.abort()
+                return
+            if self._closing:
+                writer.transport.abort()
+                target[1].transport.abort()
                 return
             link = _Link(self, (reader, writer), target)
             self._links.add(link)
