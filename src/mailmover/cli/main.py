@@ -20,6 +20,7 @@ from rich.table import Table
 
 from mailmover.cli import render
 from mailmover.cli.inputs import endpoint, parse_day, parse_map, read_secret
+from mailmover.cli.providers import providers_command
 from mailmover.cli.signals import stop_on_signals
 from mailmover.engine.events import Listener
 from mailmover.engine.migrate import MigrateOptions, migrate
@@ -307,6 +308,9 @@ def check(
         return 0
 
     raise typer.Exit(_run(main(), debug))
+
+
+app.command("providers")(providers_command)
 
 
 def main() -> None:  # pragma: no cover - the console script
