@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.table import Table
 
 from mailmover.cli import render
+from mailmover.cli.auth import auth_command
 from mailmover.cli.inputs import endpoint, parse_day, parse_map, read_secret
 from mailmover.cli.providers import providers_command
 from mailmover.cli.signals import stop_on_signals
@@ -311,6 +312,7 @@ def check(
 
 
 app.command("providers")(providers_command)
+app.command("auth")(auth_command)
 
 
 def main() -> None:  # pragma: no cover - the console script
