@@ -8,6 +8,7 @@ import sys
 from typing import Annotated, Any
 
 import typer
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
@@ -40,9 +41,9 @@ def _per_day(n: int) -> str:
 def _caps(preset: Preset) -> str:
     parts = []
     if preset.caps.download_per_day:
-        parts.append(f"down {_per_day(preset.caps.download_per_day)}/day")
+        parts.append(f"{_per_day(preset.caps.download_per_day)}/day down")
     if preset.caps.upload_per_day:
-        parts.append(f"up {_per_day(preset.caps.upload_per_day)}/day")
+        parts.append(f"{_per_day(preset.caps.upload_per_day)}/day up")
     if preset.caps.max_folder_messages:
         parts.append(f"{preset.caps.max_folder_messages:,} msgs/folder")
     return ", ".join(parts) or "-"
@@ -53,8 +54,17 @@ def _auth(preset: Preset) -> str:
     return text + " (app password)" if preset.app_password else text
 
 
+def _auth_short(preset: Preset) -> str:
+    kinds = []
+    if {"xoauth2", "oauthbearer"} & set(preset.auth):
+        kinds.append("OAuth2")
+    if {"login", "plain"} & set(preset.auth):
+        kinds.append("app password" if preset.app_password else "password")
+    return ", ".join(kinds)
+
+
 def _list_table(presets: list[Preset]) -> Table:
-    table = Table(title="provider presets")
+    table = Table(title="provider presets", box=box.SIMPLE_HEAD)
     table.add_column("Name", no_wrap=True)
     table.add_column("Title")
     table.add_column("Host")
@@ -68,8 +78,8 @@ def _list_table(presets: list[Preset]) -> Table:
             p.name,
             p.title,
             p.host or "-",
-            f"{p.port} {p.security}",
-            _auth(p),
+            f"{p.port}/{p.security}",
+            _auth_short(p),
             _size(p.max_message_size),
             str(p.max_connections) if p.max_connections else "-",
             _caps(p),
