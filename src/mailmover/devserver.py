@@ -377,12 +377,25 @@ def _has_exited(pid: int) -> bool:
     return info is not None
 
 
+def _live_members(pgid: int) -> bool:
+    """Whether a process of group ``pgid`` is not dead yet (zombies, holding no ports, are)."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            state, _ppid, group = stat.read_text().rpartition(")")[2].split()[:3]
+            if int(group) == pgid and state not in "ZX":
+                return True
+    return False
+
+
 def _shutdown(proc: subprocess.Popen[bytes], root: Path, *, remove: bool = True) -> None:
     # The launcher is not reaped yet, so its process group id cannot have been reused.
     # Nothing of a throwaway instance is worth a graceful (one second) shutdown.
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
+    deadline = time.monotonic() + 5
+    while _live_members(proc.pid) and time.monotonic() < deadline:
+        time.sleep(0.005)
     if proc.stdin is not None:
         with contextlib.suppress(OSError):
             proc.stdin.close()
