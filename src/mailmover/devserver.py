@@ -142,6 +142,8 @@ class DevServer:
             self._prepare(root)
             for attempt in range(1, _PORT_ATTEMPTS + 1):
                 self._ports = _free_ports()
+                for log in ("console.log", "dovecot.log"):
+                    (root / log).unlink(missing_ok=True)
                 (root / "dovecot.conf").write_text(render_config(self.options, root, self._ports))
                 proc = self._launch(dovecot, root)
                 self._finalizer = weakref.finalize(self, _shutdown, proc, root)

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from mailmover import devserver
 from mailmover.devserver import Account, DevServer, DevServerError
 from support.proxy import Proxy
 
@@ -204,6 +205,20 @@ def test_startup_failure_names_the_cause() -> None:
         DevServer(extra_conf="no_such_setting = 1\n").start()
 
 
+def test_start_retries_when_a_port_is_taken(monkeypatch: pytest.MonkeyPatch) -> None:
+    real = devserver._free_ports
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        taken = squatter.getsockname()[1]
+        tries = iter([(taken, real()[1])])
+        monkeypatch.setattr(devserver, "_free_ports", lambda: next(tries, None) or real())
+        with DevServer({"r": "pw-r"}) as server:
+            assert server.port != taken
+            with session(server, Account("r", "pw-r")) as imap:
+                assert imap.state == "AUTH"
+
+
 def test_stop_kills_dovecot_and_removes_its_directory(dovecot_factory) -> None:
     server: DevServer = dovecot_factory()
     root, port = server.root, server.port
@@ -310,4 +325,4 @@ async def test_proxy_keeps_bulk_bytes_in_order_under_delay() -> None:
         _, echoed = await asyncio.gather(send(), read_all(reader))
         writer.close()
     assert echoed == payload
-    assert proxy.bytes_read == {"to_server": len(payload), "to_client": len(payload)}
+    assert proxy.bytes_forwarded == {"to_server": len(payload), "to_client": len(payload)}

@@ -73,8 +73,8 @@ class Proxy:
         self._closing = False
         #: connections accepted so far
         self.accepted = 0
-        #: bytes read from each side so far, all connections together
-        self.bytes_read: dict[Direction, int] = {"to_server": 0, "to_client": 0}
+        #: bytes passed on (or waiting out the delay) per direction, all connections together
+        self.bytes_forwarded: dict[Direction, int] = {"to_server": 0, "to_client": 0}
 
     async def start(self) -> Self:
         """Start listening."""
@@ -245,7 +245,7 @@ class _Pipe:
         self.direction = direction
         self.reader = reader
         self.writer = writer
-        #: bytes read so far in this direction
+        #: bytes passed on (or waiting out the delay) in this direction
         self.count = 0
         self.queue: asyncio.Queue[tuple[float, object]] = asyncio.Queue(_QUEUE_CHUNKS)
 
@@ -266,7 +266,7 @@ class _Pipe:
                 rule, head = fault
                 data = data[:head]
             self.count += len(data)
-            proxy.bytes_read[self.direction] += len(data)
+            proxy.bytes_forwarded[self.direction] += len(data)
             if data:
                 await self.queue.put((due, data))
             if fault is not None:
