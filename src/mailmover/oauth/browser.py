@@ -82,8 +82,10 @@ async def browser_flow(
 async def _loopback(host: str, state: str) -> AsyncIterator[tuple[str, asyncio.Future[str]]]:
     """A listener for the redirect: yields its URI and the future of the code it receives."""
     answer: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+    open_connections: set[asyncio.StreamWriter] = set()
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        open_connections.add(writer)
         try:
             head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 30)
             status, text = _answer(head, state, answer)
@@ -97,6 +99,7 @@ async def _loopback(host: str, state: str) -> AsyncIterator[tuple[str, asyncio.F
         except (OSError, TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
             pass
         finally:
+            open_connections.discard(writer)
             writer.close()
 
     server = await asyncio.start_server(handle, host, 0)
@@ -106,6 +109,9 @@ async def _loopback(host: str, state: str) -> AsyncIterator[tuple[str, asyncio.F
         yield f"http://{shown}:{port}/", answer
     finally:
         server.close()
+        # Browsers open spare connections that never send a request.
+        for writer in open_connections:
+            writer.close()
         await server.wait_closed()
         answer.cancel()
 
