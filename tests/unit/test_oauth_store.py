@@ -180,3 +180,14 @@ def test_a_refresh_token_needs_a_client_id() -> None:
     assert "client id" in info.value.message
     wired = endpoint_with_oauth(oauth_endpoint("imap.gmail.com"), tokens, client_id="cid")
     assert isinstance(wired.token_source, TokenSource) and wired.token_source.can_refresh
+
+
+@pytest.mark.parametrize(
+    "url", ["http://auth.example.com/token", "ftp://127.0.0.1/token", "https:///token", "token"]
+)
+def test_endpoints_must_be_https_off_loopback(url: str) -> None:
+    with pytest.raises(UsageError):
+        oauth_client("test", "cid", token_url=url)
+    with pytest.raises(UsageError):
+        oauth_client("google", "cid", device_url=url)
+    assert oauth_client("test", "cid", token_url="http://[::1]:8080/token").token_url

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass, field
 from typing import Literal
+from urllib.parse import urlsplit
 
 from mailmover.errors import UsageError
 
@@ -107,6 +109,9 @@ def oauth_client(
             f"{provider} needs an OAuth2 client id: register mailmover as an application with "
             "the provider and give --client-id (or set MAILMOVER_OAUTH_CLIENT_ID)"
         )
+    for url in (token_url, device_url, authorize_url):
+        if url is not None:
+            _check_url(url)
     return OAuthClient(
         provider=provider,
         token_url=token_url,
@@ -127,3 +132,21 @@ def provider_for_host(host: str) -> str | None:
         if host in preset.hosts:
             return preset.name
     return None
+
+
+def _check_url(url: str) -> None:
+    """Endpoints carry secrets: https, or http on loopback only (RFC 6749 3.1, 3.2)."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if parts.scheme == "https" and host:
+        return
+    if parts.scheme == "http" and (host == "localhost" or _is_loopback(host)):
+        return
+    raise UsageError(f"OAuth2 endpoint {url!r} must be an https:// URL")
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
