@@ -18,8 +18,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from mailmover.devserver import DevServer
 
+from mailmover.devserver import DevServer
 from support import corpus, snapshot
 
 SEED = 7
@@ -65,6 +65,7 @@ class Pair:
         code, lines = run_cli("copy", *self.urls, "--json", "--state", str(self.state), *extra,
                               env=self.env)  # fmt: skip
         assert lines[-1]["event"] == "report"
+        self.retries = [line for line in lines if line["event"] == "retrying"]
         return code, lines[-1]
 
     def verify(self) -> tuple[int, dict]:
@@ -105,6 +106,7 @@ def test_copy_is_exact_then_incremental(servers, tmp_path) -> None:
     code, report = pair.copy()
     assert code == 0, report
     assert report["failures"] == 0
+    assert pair.retries == []  # nothing failed on a clean link
     assert report["copied"] == sum(len(f.messages) for f in mail)
     got = pair.dst_snapshot()
     assert got.differences(expected) == []

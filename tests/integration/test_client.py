@@ -11,6 +11,7 @@ import pytest
 
 from mailmover.errors import AuthenticationFailed, MailboxMissing, TLSFailed
 from mailmover.imap.client import IMAPClient, Message, append_result
+from mailmover.imap.proto.commands import Literal, Mailbox, ParenList
 from mailmover.imap.trace import ProtocolTrace
 from mailmover.imap.transport import TLSSettings
 
@@ -156,3 +157,22 @@ async def test_tls_refused_by_default_accepted_with_ca(dovecot, fresh_user, secu
 async def test_tls_to_plain_port_is_one_clear_error(dovecot) -> None:
     with pytest.raises(TLSFailed, match="does not speak TLS"):
         await IMAPClient.connect(dovecot.host, dovecot.port, security="tls")
+
+
+async def test_synchronising_literals_interleaved_with_other_commands(dovecot, fresh_user) -> None:
+    """Each literal waits for its own "+", even when other commands complete meanwhile."""
+    user, password = fresh_user
+    client = await connect(dovecot, user, password)
+    bodies = [b"Subject: s%d\r\n\r\n" % i + bytes([65 + i % 26]) * (i * 9973) + b"\r\n"
+              for i in range(40)]  # fmt: skip
+    futures = []
+    for body in bodies:
+        args = [Mailbox("INBOX"), ParenList([]), Literal(body)]
+        futures.append(client.submit("APPEND", args, literal_plus=False))
+        futures.append(client.submit("NOOP"))
+    results = [await f for f in futures]
+    uids = [append_result(r).uid for r in results[::2]]
+    await client.select("INBOX")
+    fetched = await client.uid_fetch([u for u in uids if u], "(UID BODY.PEEK[])")
+    assert sorted(f.body[""] for f in fetched) == sorted(bodies)
+    await client.logout()

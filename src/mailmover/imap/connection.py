@@ -135,7 +135,8 @@ class Connection:
         self._queue: deque[Command] = deque()
         self._inflight: dict[str, Command] = {}
         self._wakeup = asyncio.Event()
-        self._continuation: asyncio.Future[str | None] | None = None
+        # the command whose "+" is awaited, and the future that receives it
+        self._continuation: tuple[Command, asyncio.Future[str | None]] | None = None
         self._inflate: zlib._Decompress | None = None
         self._deflate: zlib._Compress | None = None
         self._error: MailmoverError | None = None
@@ -216,34 +217,41 @@ class Connection:
             self._fail(self._lost(exc))
 
     async def _send(self, command: Command) -> None:
+        # The continuation is expected *before* the bytes that provoke it are
+        # written: the server's "+" can arrive while we are still draining.
         if self._trace:
             summary = f"{command.tag} {command.name}" if command.secret else None
             self._trace.sent(summary or summarize_part(command.parts[0]))
-        await self._write(command.parts[0])
-        for part in command.parts[1:]:
-            # A synchronising literal: wait for "+" (or a tagged refusal).
-            if await self._await_continuation(command) is None:
-                return
-            if self._trace and not command.secret:
+        last = len(command.parts) - 1
+        for i, part in enumerate(command.parts):
+            if i < last or command.on_continuation is not None:
+                self._expect_continuation(command)
+            if i and self._trace and not command.secret:
                 self._trace.sent(f"{command.tag} …{len(part)} bytes")
             await self._write(part)
-        while command.on_continuation is not None:
-            text = await self._await_continuation(command)
-            if text is None:
+            # A synchronising literal: wait for "+" (or a tagged refusal).
+            if i < last and await self._continuation_text() is None:
                 return
-            reply = command.on_continuation(text)
+        while command.on_continuation is not None:
+            text = await self._continuation_text()
+            reply = None if text is None else command.on_continuation(text)
             if reply is None:
                 return
             if self._trace:
                 self._trace.sent(f"{command.tag} <continuation reply>")
+            self._expect_continuation(command)
             await self._write(reply + b"\r\n")
 
-    async def _await_continuation(self, command: Command) -> str | None:
+    def _expect_continuation(self, command: Command) -> None:
+        future: asyncio.Future[str | None] = asyncio.get_running_loop().create_future()
         if command.result is not None:
-            return None
-        self._continuation = asyncio.get_running_loop().create_future()
+            future.set_result(None)  # already completed: nothing more to send
+        self._continuation = (command, future)
+
+    async def _continuation_text(self) -> str | None:
+        assert self._continuation is not None
         try:
-            return await self._continuation
+            return await self._continuation[1]
         finally:
             self._continuation = None
 
@@ -307,9 +315,9 @@ class Connection:
         if isinstance(response, Tagged):
             self._complete(response)
         elif isinstance(response, Continuation):
-            if self._continuation is None or self._continuation.done():
+            if self._continuation is None or self._continuation[1].done():
                 raise ProtocolError("the server sent a continuation nobody asked for")
-            self._continuation.set_result(response.text)
+            self._continuation[1].set_result(response.text)
         elif isinstance(response, Fetch):
             self._route_fetch(response)
         else:
@@ -322,8 +330,9 @@ class Connection:
         if command is None:
             raise ProtocolError(f"the server completed a command it was not sent ({tagged.tag})")
         result = command.result = Result(tagged, command.untagged, command.fetches)
-        if self._continuation is not None and not self._continuation.done():
-            self._continuation.set_result(None)
+        waiting = self._continuation
+        if waiting is not None and waiting[0] is command and not waiting[1].done():
+            waiting[1].set_result(None)  # refused before its "+"
         if tagged.status == "OK":
             if command.after_ok is not None:
                 command.after_ok()
@@ -380,8 +389,8 @@ class Connection:
         for command in pending:
             if not command.future.done():
                 command.future.set_exception(exc)
-        if self._continuation is not None and not self._continuation.done():
-            self._continuation.set_result(None)
+        if self._continuation is not None and not self._continuation[1].done():
+            self._continuation[1].set_result(None)
         self._wakeup.set()
         with contextlib.suppress(Exception):
             self._writer.transport.abort()
