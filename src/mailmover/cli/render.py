@@ -136,7 +136,7 @@ def folder_json(result: FolderResult) -> dict[str, Any]:
         "copied_bytes": result.copied_bytes,
         "already": result.already,
         "flags_updated": result.flags_updated,
-        "keywords_dropped": result.keywords_dropped,
+        "flags_dropped": result.flags_dropped,
         "error": result.error,
         "interrupted": result.interrupted,
         "failures": [
@@ -202,8 +202,8 @@ def print_summary(report: Report, console: Console) -> None:
         table.add_column(column, justify="right" if numeric else "left")
     for f in report.folders:
         note = f.error or f.note or ""
-        if f.keywords_dropped:
-            note = f"{note}; {f.keywords_dropped} keywords dropped".lstrip("; ")
+        if f.flags_dropped:
+            note = f"{note}; {f.flags_dropped} flags dropped".lstrip("; ")
         if f.flags_updated:
             note = f"{note}; flags updated on {f.flags_updated}".lstrip("; ")
         failed = str(len(f.failures)) if not f.error else "folder stopped"

@@ -31,7 +31,7 @@ class FolderResult:
     copied_bytes: int = 0
     already: int = 0  # copied by an earlier run, or found in the destination
     flags_updated: int = 0
-    keywords_dropped: int = 0
+    flags_dropped: int = 0
     failures: list[Failure] = field(default_factory=list)
     error: str | None = None  # the folder stopped early
     interrupted: bool = False  # stopped on request; the next run goes on

@@ -15,8 +15,10 @@ import fnmatch
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from mailmover.engine.profile import ServerProfile
 from mailmover.errors import UsageError
 from mailmover.imap.proto.responses import ListMailbox, Namespace
+from mailmover.providers import Preset
 
 ROLES = ("\\Sent", "\\Drafts", "\\Trash", "\\Junk", "\\Archive")
 # Names servers use when they do not announce SPECIAL-USE (lower-cased last part).
@@ -65,6 +67,7 @@ class FolderPlan:
     subscribed: bool
     role: str | None = None
     note: str | None = None  # why the destination name differs from the source's
+    unlabelled_only: bool = False  # Gmail's All Mail: only messages with no other label
 
 
 def logical_path(name: str, side: Side) -> tuple[str, ...]:
@@ -81,11 +84,15 @@ def logical_path(name: str, side: Side) -> tuple[str, ...]:
     return parts
 
 
-def role_of(mailbox: ListMailbox, path: tuple[str, ...]) -> str | None:
+def role_of(
+    mailbox: ListMailbox, path: tuple[str, ...], preset: Preset | None = None
+) -> str | None:
     attributes = {a.lower() for a in mailbox.attributes}
     for role in ROLES:
         if role.lower() in attributes:
             return role
+    if preset is not None and (named := preset.role_of(mailbox.name)):
+        return named
     if len(path) == 1:
         for role, names in _ROLE_NAMES.items():
             if path[0].lower() in names:
@@ -111,14 +118,22 @@ def plan_folders(
     include: Sequence[str] = (),
     exclude: Sequence[str] = (),
     mapping: dict[str, str] | None = None,
+    source_preset: Preset | None = None,
+    dest_profile: ServerProfile | None = None,
 ) -> list[FolderPlan]:
-    """The folders to move, in a stable order; UsageError for a ``--map`` that names nothing."""
+    """The folders to move, in a stable order; UsageError for a ``--map`` that names nothing.
+
+    Virtual folders of the source (Gmail's Important, Starred) are views of
+    mail held elsewhere and are left out; Gmail's All Mail is kept for the
+    messages that have no other label (``FolderPlan.unlabelled_only``).
+    """
     mapping = dict(mapping or {})
-    dest_delim = dest.delimiter or "/"
+    dest_preset = dest_profile.preset if dest_profile else None
+    dest_delim = dest.delimiter or (dest_preset.folders.separator if dest_preset else None) or "/"
     dest_by_role: dict[str, str] = {}
     dest_names = {m.name for m in dest.mailboxes}
     for mailbox in dest.mailboxes:
-        role = role_of(mailbox, logical_path(mailbox.name, dest))
+        role = role_of(mailbox, logical_path(mailbox.name, dest), dest_preset)
         if role and role not in dest_by_role and _selectable(mailbox):
             dest_by_role[role] = mailbox.name
 
@@ -128,6 +143,12 @@ def plan_folders(
     for mailbox in sorted(source.mailboxes, key=lambda m: (m.name.upper() != "INBOX", m.name)):
         if not _selectable(mailbox):
             continue
+        virtual = source_preset.virtual_folder(mailbox.name, mailbox.attributes) if (
+            source_preset
+        ) else None  # fmt: skip
+        all_mail = virtual is not None and (virtual.special_use or "").lower() == "\\all"
+        if virtual is not None and not all_mail:
+            continue
         path = logical_path(mailbox.name, source)
         text = "/".join(path)
         found[text] = path
@@ -135,7 +156,9 @@ def plan_folders(
             continue
         if exclude and _matches(path, exclude):
             continue
-        role = role_of(mailbox, path)
+        role = role_of(mailbox, path, source_preset)
+        if all_mail:
+            role = "\\Archive"  # what is left in All Mail is archived mail
         note = None
         if text in mapping:
             target = tuple(mapping[text].split("/"))
@@ -147,7 +170,12 @@ def plan_folders(
             if dest_name != mailbox.name:
                 note = f"{role[1:]} folder of the destination"
         else:
-            dest_name = _join(path, dest, dest_delim)
+            fixed = path
+            if dest_profile is not None:
+                pairs = [dest_profile.folder_name(part) for part in path]
+                fixed = tuple(name for name, _ in pairs)
+                note = next((why for _, why in pairs if why), None)
+            dest_name = _join(fixed, dest, dest_delim)
             if any(dest_delim in part for part in path):
                 note = f"renamed: {dest_delim!r} separates levels on the destination"
         folded = dest_name.casefold()
@@ -168,6 +196,7 @@ def plan_folders(
                 subscribed=mailbox.name in source.subscribed,
                 role=role,
                 note=note,
+                unlabelled_only=all_mail,
             )
         )
     missing = [old for old in mapping if old not in found]

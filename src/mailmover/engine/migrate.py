@@ -9,7 +9,9 @@ from dataclasses import dataclass, field
 
 from mailmover.config import Endpoint
 from mailmover.engine.events import FolderPlanned, FolderResult, Listener, ignore
+from mailmover.engine.flags import FlagRules
 from mailmover.engine.folders import FolderPlan, Side, plan_folders
+from mailmover.engine.profile import ServerProfile
 from mailmover.engine.retry import RetryClock, RetryPolicy
 from mailmover.engine.session import SessionOptions
 from mailmover.engine.transfer import TransferOptions
@@ -29,6 +31,9 @@ class MigrateOptions:
     session: SessionOptions = field(default_factory=SessionOptions)
     transfer: TransferOptions = field(default_factory=TransferOptions)
     retry: RetryPolicy = field(default_factory=RetryPolicy)
+    source_preset: str | None = None  # None: recognised from host and capabilities
+    dest_preset: str | None = None
+    flags: FlagRules = field(default_factory=FlagRules)
 
 
 @dataclass
@@ -42,6 +47,8 @@ class Report:
     sizes: dict[str, tuple[int, int]] = field(default_factory=dict)  # dry run: messages, bytes
     seconds: float = 0.0
     interrupted: bool = False
+    source_preset: str = ""
+    dest_preset: str = ""
 
     @property
     def copied(self) -> int:
@@ -123,6 +130,9 @@ async def migrate(
     try:
         assert first is not None
         src, dst = first
+        src_profile = ServerProfile.resolve(options.source_preset, source.host, src)
+        dst_profile = ServerProfile.resolve(options.dest_preset, dest.host, dst)
+        report.source_preset, report.dest_preset = src_profile.name, dst_profile.name
         src_side, dst_side = await asyncio.gather(read_side(src), read_side(dst))
         plans = plan_folders(
             src_side,
@@ -130,6 +140,8 @@ async def migrate(
             include=options.include,
             exclude=options.exclude,
             mapping=options.mapping,
+            source_preset=src_profile.preset,
+            dest_profile=dst_profile,
         )
         report.plans = plans
         report.sizes = await folder_sizes(src, plans)
@@ -142,9 +154,10 @@ async def migrate(
         await state.set_state("running")
         shared = Shared(
             source, dest, state, options.session, options.transfer,
-            RetryClock(options.retry), stop, emit,
+            RetryClock(options.retry), stop, emit, dst_profile, options.flags,
         )  # fmt: skip
-        count = max(1, min(options.connections, len(plans)))
+        wanted = src_profile.connections(dst_profile.connections(options.connections))
+        count = max(1, min(wanted, len(plans)))
         workers = [Worker(shared, n, first if n == 0 else None) for n in range(count)]
         first = None  # the first worker owns it now
         # Largest folders first, so the last one to finish is a small one.

@@ -19,11 +19,13 @@ from datetime import date, datetime
 from mailmover.engine.budget import ByteBudget
 from mailmover.engine.dedup import DestinationIndex
 from mailmover.engine.events import Copied, Failure, FolderResult, FolderStarted, Listener
-from mailmover.engine.flags import FlagPolicy, without_keywords
+from mailmover.engine.flags import FlagPolicy, FlagRules, without_keywords
 from mailmover.engine.folders import FolderPlan
+from mailmover.engine.gmail import unlabelled
 from mailmover.engine.headers import summary
+from mailmover.engine.profile import ServerProfile
 from mailmover.engine.syncflags import sync_flags
-from mailmover.errors import MessageRefused
+from mailmover.errors import CommandFailed, MessageRefused
 from mailmover.imap.client import (
     AppendResult,
     IMAPClient,
@@ -41,6 +43,7 @@ from mailmover.store.records import FolderRecord, MessageRecord
 
 META = "(UID FLAGS INTERNALDATE RFC822.SIZE)"
 BODY = "(UID BODY.PEEK[])"
+HEADER = "(UID BODY.PEEK[HEADER.FIELDS (SUBJECT MESSAGE-ID)])"
 
 
 @dataclass(frozen=True)
@@ -68,6 +71,8 @@ class _Item:
     digest: bytes | None
     flags: tuple[str, ...]
     message_id: str | None
+    subject: str | None = None
+    reason: str | None = None  # why it is not sent (no body)
 
 
 @dataclass(slots=True)
@@ -92,10 +97,14 @@ class FolderCopy:
         emit: Listener,
         *,
         stop: asyncio.Event | None = None,
+        dest: ServerProfile | None = None,
+        rules: FlagRules | None = None,
     ) -> None:
         self.src, self.dst, self.state, self.plan = src, dst, state, plan
         self.options, self.emit = options, emit
         self.stop = stop or asyncio.Event()
+        self.dest = dest
+        self.rules = rules or FlagRules()
         self.result = FolderResult(plan.source_name, plan.dest_name, plan.note)
         self.budget = ByteBudget(options.memory_budget)
         self.policy = FlagPolicy(None)
@@ -107,7 +116,12 @@ class FolderCopy:
     async def run(self) -> FolderResult:
         sel = await self.src.examine(self.plan.source_name)
         dsel = await self.dst.select(self.plan.dest_name)
-        self.policy = FlagPolicy.from_permanentflags(dsel.permanentflags)
+        self.policy = FlagPolicy(
+            None if dsel.permanentflags is None else frozenset(dsel.permanentflags),
+            keywords=self.dest.keywords if self.dest else None,
+            refuses=self.dest.refuses if self.dest else FlagPolicy.refuses,
+            rules=self.rules,
+        )
         self.uidvalidity, self.dest_uidvalidity = sel.uidvalidity, dsel.uidvalidity
         rec = await self.state.folder(self.plan.source_name)
         if rec is not None and self._unchanged(rec, sel, dsel):
@@ -122,6 +136,8 @@ class FolderCopy:
         self.folder_id = rec.id
 
         uids = await self.src.uid_search(*self._criteria())
+        if self.plan.unlabelled_only and self.src.has("X-GM-EXT-1"):
+            uids = await unlabelled(self.src, uids)
         present = set(uids)
         done: dict[int, MessageRecord] = {}
         async for page in self.state.iter_messages(
@@ -202,6 +218,10 @@ class FolderCopy:
             metas.sort(key=lambda m: m.uid)
             total = sum(m.size for m in metas)
             self.emit(FolderStarted(self.plan.source_name, len(metas), total))
+            limit = self.dest.max_message_size if self.dest else None
+            if limit is not None and any(m.size > limit for m in metas):
+                await queue.put(await self._too_big([m for m in metas if m.size > limit], limit))
+                metas = [m for m in metas if m.size <= limit]
             fetches: list[tuple[list[_Meta], int, asyncio.Future[Result]]] = []
             for batch in _batches(metas, opts.batch_bytes, opts.batch_messages):
                 if self.stop.is_set():
@@ -219,6 +239,17 @@ class FolderCopy:
                 break
         await queue.put(None)
 
+    async def _too_big(self, metas: list[_Meta], limit: int) -> list[_Item]:
+        """Items for messages the destination cannot take: named, with subject, never sent."""
+        fetches = await self.src.uid_fetch([m.uid for m in metas], HEADER)
+        heads = {f.uid: next(iter(f.body.values()), b"") for f in fetches if f.uid is not None}
+        items = []
+        for meta in metas:
+            message_id, subject = summary(heads.get(meta.uid, b""))
+            reason = f"larger than the destination accepts ({meta.size:,} > {limit:,} bytes)"
+            items.append(_Item(meta, None, None, (), message_id, subject, reason))
+        return items
+
     async def _bodies(
         self, batch: list[_Meta], size: int, future: asyncio.Future[Result]
     ) -> list[_Item]:
@@ -229,7 +260,7 @@ class FolderCopy:
             body = fetch.body.get("") if fetch is not None else None
             digest = hashlib.sha256(body).digest() if body is not None else None
             flags, dropped = self.policy.keep(meta.flags)
-            self.result.keywords_dropped += dropped
+            self.result.flags_dropped += dropped
             message_id = summary(body)[0] if body is not None else None
             items.append(_Item(meta, body, digest, flags, message_id))
         return items
@@ -313,7 +344,7 @@ class FolderCopy:
                 copied += 1
                 copied_bytes += item.meta.size
             else:
-                reason = outcome or "the source server did not return its body"
+                reason = outcome or item.reason or "the source server did not return its body"
                 records.append(self._fail(item, reason))
                 continue
             records.append(record)
@@ -325,22 +356,52 @@ class FolderCopy:
         )
 
     async def _retry_refused(self, item: _Item, exc: MessageRefused) -> AppendResult | str:
-        """A refusal that names the flags may pass without keywords (groupware does this)."""
-        bare = without_keywords(item.flags)
-        if item.body is None or bare == item.flags:
+        """Try what can succeed: without keywords, then without flags, then STORE them.
+
+        Groupware (Scalix, Exchange) refuses flags it lists in PERMANENTFLAGS or
+        answers BAD for them. Flags that then fail a STORE on their own are
+        remembered for the whole destination and dropped from later messages.
+        """
+        if item.body is None or _about_size(exc):
             return exc.message
-        try:
-            result = await self.dst.append_nowait(self.plan.dest_name, self._message(item, bare))
-        except MessageRefused:
-            return exc.message
-        self.result.keywords_dropped += len(item.flags) - len(bare)
-        item.flags = bare
-        return append_result(result)
+        attempts = [without_keywords(item.flags), ()]
+        for flags in dict.fromkeys(a for a in attempts if a != item.flags):
+            try:
+                result = await self.dst.append_nowait(
+                    self.plan.dest_name, self._message(item, flags)
+                )
+            except MessageRefused:
+                continue
+            appended = append_result(result)
+            missing = [f for f in item.flags if f not in flags]
+            kept = await self._store_each(appended.uid, missing)
+            for flag in missing:
+                if flag not in kept:
+                    self.result.flags_dropped += 1
+                    if self.dest is not None:
+                        self.dest.learned_refused.add(flag.lower())
+            item.flags = tuple(sorted((*flags, *kept)))
+            return appended
+        return exc.message
+
+    async def _store_each(self, uid: int | None, flags: list[str]) -> list[str]:
+        """Set each flag with its own STORE; the ones the server accepted."""
+        if uid is None or not flags:
+            return []
+        stores = [(f, self.dst.uid_store_nowait([uid], "+FLAGS.SILENT", [f])) for f in flags]
+        kept = []
+        for flag, future in stores:
+            try:
+                await future
+                kept.append(flag)
+            except CommandFailed:
+                pass
+        return kept
 
     def _fail(self, item: _Item, reason: str) -> MessageRecord:
         record = self._record_of(item, "failed")
         record.reason = reason
-        subject = summary(item.body)[1] if item.body else ""
+        subject = item.subject or (summary(item.body)[1] if item.body else "")
         self.result.failures.append(
             Failure(
                 self.plan.source_name,
@@ -364,6 +425,11 @@ class FolderCopy:
             digest=item.digest,
             flags=item.flags,
         )
+
+
+def _about_size(exc: MessageRefused) -> bool:
+    text = exc.message.lower()
+    return exc.code == "TOOBIG" or any(w in text for w in ("too large", "too big", "size"))
 
 
 def _batches(metas: list[_Meta], max_bytes: int, max_count: int) -> list[list[_Meta]]:

@@ -15,7 +15,9 @@ from dataclasses import dataclass
 
 from mailmover.config import Endpoint
 from mailmover.engine.events import FolderFinished, FolderResult, Listener, Retrying
+from mailmover.engine.flags import FlagRules
 from mailmover.engine.folders import FolderPlan
+from mailmover.engine.profile import ServerProfile
 from mailmover.engine.retry import RetryClock
 from mailmover.engine.session import SessionOptions, open_session
 from mailmover.engine.transfer import FolderCopy, TransferOptions
@@ -39,6 +41,8 @@ class Shared:
     clock: RetryClock
     stop: asyncio.Event
     emit: Listener
+    dest_profile: ServerProfile | None = None
+    flags: FlagRules | None = None
 
 
 async def open_pair(source: Endpoint, dest: Endpoint, options: SessionOptions, n: int) -> Pair:
@@ -86,7 +90,10 @@ class Worker:
                 if self.pair is None:
                     self.pair = await open_pair(s.source, s.dest, s.session, self.n)
                 src, dst = self.pair
-                copy = FolderCopy(src, dst, s.state, plan, s.transfer, s.emit, stop=s.stop)
+                copy = FolderCopy(
+                    src, dst, s.state, plan, s.transfer, s.emit,
+                    stop=s.stop, dest=s.dest_profile, rules=s.flags,
+                )  # fmt: skip
                 return await copy.run()
             except MailmoverError as exc:
                 if not exc.retryable:
