@@ -9,6 +9,7 @@ from datetime import date, datetime
 from pathlib import Path
 
 from mailmover.config import Endpoint, parse_endpoint
+from mailmover.engine.flags import FlagRules
 from mailmover.errors import UsageError
 
 
@@ -36,6 +37,24 @@ def read_secret(endpoint: Endpoint, *, env: str, file: Path | None, label: str) 
     )
 
 
+def credentials(endpoint: Endpoint, *, env: str, file: Path | None, label: str) -> Endpoint:
+    """The endpoint ready to log in: a password, an access token, or a stored OAuth2 token.
+
+    With ``?auth=xoauth2`` or ``?auth=oauthbearer`` a token given like a password
+    (environment or file) is used as an access token; without one, the refresh
+    token that ``mailmover auth`` stored for the user is used and kept fresh.
+    """
+    if endpoint.auth not in ("xoauth2", "oauthbearer"):
+        return read_secret(endpoint, env=env, file=file, label=label)
+    from mailmover.oauth import TokenStore, endpoint_with_oauth
+
+    if file is not None or os.environ.get(env):
+        given = read_secret(endpoint, env=env, file=file, label=label)
+        assert given.secret is not None
+        return endpoint_with_oauth(given, given.secret)
+    return endpoint_with_oauth(endpoint, TokenStore.open())
+
+
 def endpoint(text: str, *, ca_file: Path | None, insecure: bool) -> Endpoint:
     if ca_file is not None and not ca_file.is_file():
         raise UsageError(f"the CA file {str(ca_file)!r} does not exist")
@@ -52,6 +71,17 @@ def parse_map(pairs: list[str]) -> dict[str, str]:
             )
         mapping[old] = new
     return mapping
+
+
+def parse_rules(pairs: list[str], drop: list[str]) -> FlagRules:
+    mapping: dict[str, str] = {}
+    for pair in pairs:
+        old, sep, new = pair.partition("=")
+        if not sep or not old.strip() or not new.strip() or " " in new.strip():
+            raise UsageError(f"--flag-map takes OLD=NEW (two flags), not {pair!r}")
+        mapping[old.strip()] = new.strip()
+    names = {flag.strip().lower() for item in drop for flag in item.split(",") if flag.strip()}
+    return FlagRules(mapping, frozenset(names))
 
 
 def parse_day(text: str | None, option: str) -> date | None:

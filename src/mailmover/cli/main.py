@@ -20,7 +20,7 @@ from rich.table import Table
 
 from mailmover.cli import render
 from mailmover.cli.auth import auth_command
-from mailmover.cli.inputs import endpoint, parse_day, parse_map, read_secret
+from mailmover.cli.inputs import credentials, endpoint, parse_day, parse_map, parse_rules
 from mailmover.cli.providers import providers_command
 from mailmover.cli.signals import stop_on_signals
 from mailmover.engine.events import Listener
@@ -31,6 +31,7 @@ from mailmover.engine.transfer import TransferOptions
 from mailmover.engine.verify import verify as verify_mailboxes
 from mailmover.errors import MailmoverError, NetworkError
 from mailmover.imap.trace import TraceSink
+from mailmover.providers import get_preset
 from mailmover.store.async_state import AsyncMailboxState
 from mailmover.store.connect import default_url
 from mailmover.store.database import Store
@@ -116,6 +117,18 @@ def copy(
     compress: Annotated[
         bool | None, typer.Option(help="COMPRESS=DEFLATE (default: on unless loopback)")
     ] = None,
+    source_preset: Annotated[
+        str | None, typer.Option(help="Provider preset of the source (see `mailmover providers`)")
+    ] = None,
+    dest_preset: Annotated[
+        str | None, typer.Option(help="Provider preset of the destination")
+    ] = None,
+    flag_map: Annotated[
+        list[str] | None, typer.Option(help="Store flag OLD as NEW on the destination: OLD=NEW")
+    ] = None,
+    drop_flags: Annotated[
+        list[str] | None, typer.Option(help="Do not bring this flag across (repeatable)")
+    ] = None,
     manifest: Annotated[
         Path | None,
         typer.Option(help="Write every message not copied here (.csv, or JSON otherwise)"),
@@ -136,14 +149,17 @@ def copy(
     """
 
     async def main() -> int:
-        src = read_secret(
+        src = credentials(
             endpoint(source, ca_file=ca_file, insecure=insecure),
             env="MAILMOVER_SOURCE_PASSWORD", file=source_password_file, label="source",
         )  # fmt: skip
-        dst = read_secret(
+        dst = credentials(
             endpoint(dest, ca_file=ca_file, insecure=insecure),
             env="MAILMOVER_DEST_PASSWORD", file=dest_password_file, label="dest",
         )  # fmt: skip
+        for preset in (source_preset, dest_preset):
+            if preset:
+                get_preset(preset)  # an unknown name is a usage error before connecting
         options = MigrateOptions(
             include=include or (),
             exclude=exclude or (),
@@ -157,6 +173,9 @@ def copy(
                 since=parse_day(since, "--since"), before=parse_day(before, "--before")
             ),
             retry=RetryPolicy(budget=retry_for),
+            source_preset=source_preset,
+            dest_preset=dest_preset,
+            flags=parse_rules(flag_map or [], drop_flags or []),
         )
         url = f"sqlite:///{state.resolve()}" if state else default_url()
         store = Store.open(url)
@@ -209,11 +228,11 @@ def verify(
     """Exit 0 only when DEST holds exactly what SOURCE holds (bytes, flags, dates)."""
 
     async def main() -> int:
-        src = read_secret(
+        src = credentials(
             endpoint(source, ca_file=ca_file, insecure=insecure),
             env="MAILMOVER_SOURCE_PASSWORD", file=source_password_file, label="source",
         )  # fmt: skip
-        dst = read_secret(
+        dst = credentials(
             endpoint(dest, ca_file=ca_file, insecure=insecure),
             env="MAILMOVER_DEST_PASSWORD", file=dest_password_file, label="dest",
         )  # fmt: skip
@@ -274,7 +293,7 @@ def check(
     from mailmover.engine.migrate import folder_sizes, read_side
 
     async def main() -> int:
-        ep = read_secret(
+        ep = credentials(
             endpoint(target, ca_file=ca_file, insecure=insecure),
             env="MAILMOVER_PASSWORD", file=password_file, label="",
         )  # fmt: skip
