@@ -10,6 +10,7 @@ from pathlib import Path
 
 from mailmover.config import Endpoint, parse_endpoint
 from mailmover.engine.flags import FlagRules
+from mailmover.engine.gmail import Policy
 from mailmover.errors import UsageError
 
 
@@ -82,6 +83,14 @@ def parse_rules(pairs: list[str], drop: list[str]) -> FlagRules:
         mapping[old.strip()] = new.strip()
     names = {flag.strip().lower() for item in drop for flag in item.split(",") if flag.strip()}
     return FlagRules(mapping, frozenset(names))
+
+
+def parse_policy(text: str) -> Policy:
+    if text == "folders":
+        return "folders"
+    if text == "primary":
+        return "primary"
+    raise UsageError(f"--gmail-labels takes 'folders' or 'primary', not {text!r}")
 
 
 def parse_day(text: str | None, option: str) -> date | None:

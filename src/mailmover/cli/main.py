@@ -20,7 +20,14 @@ from rich.table import Table
 
 from mailmover.cli import render
 from mailmover.cli.auth import auth_command
-from mailmover.cli.inputs import credentials, endpoint, parse_day, parse_map, parse_rules
+from mailmover.cli.inputs import (
+    credentials,
+    endpoint,
+    parse_day,
+    parse_map,
+    parse_policy,
+    parse_rules,
+)
 from mailmover.cli.providers import providers_command
 from mailmover.cli.signals import stop_on_signals
 from mailmover.engine.events import Listener
@@ -129,6 +136,12 @@ def copy(
     drop_flags: Annotated[
         list[str] | None, typer.Option(help="Do not bring this flag across (repeatable)")
     ] = None,
+    gmail_labels: Annotated[
+        str,
+        typer.Option(
+            help="Gmail source: 'folders' (a copy per label) or 'primary' (once, keywords)"
+        ),
+    ] = "folders",
     manifest: Annotated[
         Path | None,
         typer.Option(help="Write every message not copied here (.csv, or JSON otherwise)"),
@@ -176,6 +189,7 @@ def copy(
             source_preset=source_preset,
             dest_preset=dest_preset,
             flags=parse_rules(flag_map or [], drop_flags or []),
+            gmail_labels=parse_policy(gmail_labels),
         )
         url = f"sqlite:///{state.resolve()}" if state else default_url()
         store = Store.open(url)

@@ -11,6 +11,7 @@ from mailmover.config import Endpoint
 from mailmover.engine.events import FolderPlanned, FolderResult, Listener, ignore
 from mailmover.engine.flags import FlagRules
 from mailmover.engine.folders import FolderPlan, Side, plan_folders
+from mailmover.engine.gmail import LabelPlan, Policy
 from mailmover.engine.profile import ServerProfile
 from mailmover.engine.retry import RetryClock, RetryPolicy
 from mailmover.engine.session import SessionOptions
@@ -34,6 +35,7 @@ class MigrateOptions:
     source_preset: str | None = None  # None: recognised from host and capabilities
     dest_preset: str | None = None
     flags: FlagRules = field(default_factory=FlagRules)
+    gmail_labels: Policy = "folders"  # Gmail source, other destination: see engine.gmail
 
 
 @dataclass
@@ -152,9 +154,12 @@ async def migrate(
             return report
         await prepare_destination(dst, plans)
         await state.set_state("running")
+        labels = None
+        if src.has("X-GM-EXT-1") and (dst_profile.labels or options.gmail_labels == "primary"):
+            labels = LabelPlan.for_plans(plans, gmail_dest=dst_profile.labels)
         shared = Shared(
             source, dest, state, options.session, options.transfer,
-            RetryClock(options.retry), stop, emit, dst_profile, options.flags,
+            RetryClock(options.retry), stop, emit, dst_profile, options.flags, labels,
         )  # fmt: skip
         wanted = src_profile.connections(dst_profile.connections(options.connections))
         count = max(1, min(wanted, len(plans)))

@@ -21,7 +21,7 @@ from mailmover.engine.dedup import DestinationIndex
 from mailmover.engine.events import Copied, Failure, FolderResult, FolderStarted, Listener
 from mailmover.engine.flags import FlagPolicy, FlagRules, without_keywords
 from mailmover.engine.folders import FolderPlan
-from mailmover.engine.gmail import unlabelled
+from mailmover.engine.gmail import LabelPlan, apply_labels, unlabelled
 from mailmover.engine.headers import summary
 from mailmover.engine.profile import ServerProfile
 from mailmover.engine.syncflags import sync_flags
@@ -99,12 +99,15 @@ class FolderCopy:
         stop: asyncio.Event | None = None,
         dest: ServerProfile | None = None,
         rules: FlagRules | None = None,
+        labels: LabelPlan | None = None,
     ) -> None:
         self.src, self.dst, self.state, self.plan = src, dst, state, plan
         self.options, self.emit = options, emit
         self.stop = stop or asyncio.Event()
         self.dest = dest
         self.rules = rules or FlagRules()
+        self.labels = labels
+        self.extra_labels: dict[int, tuple[str, ...]] = {}  # source UID → its other labels
         self.result = FolderResult(plan.source_name, plan.dest_name, plan.note)
         self.budget = ByteBudget(options.memory_budget)
         self.policy = FlagPolicy(None)
@@ -136,7 +139,9 @@ class FolderCopy:
         self.folder_id = rec.id
 
         uids = await self.src.uid_search(*self._criteria())
-        if self.plan.unlabelled_only and self.src.has("X-GM-EXT-1"):
+        if self.labels is not None and self.src.has("X-GM-EXT-1"):
+            uids, self.extra_labels = await self.labels.select(self.src, self.plan, uids)
+        elif self.plan.unlabelled_only and self.src.has("X-GM-EXT-1"):
             uids = await unlabelled(self.src, uids)
         present = set(uids)
         done: dict[int, MessageRecord] = {}
@@ -259,7 +264,10 @@ class FolderCopy:
             fetch = by_uid.get(meta.uid)
             body = fetch.body.get("") if fetch is not None else None
             digest = hashlib.sha256(body).digest() if body is not None else None
-            flags, dropped = self.policy.keep(meta.flags)
+            wanted = meta.flags
+            if self.labels is not None:
+                wanted = self.labels.flags_for(wanted, self.extra_labels.get(meta.uid, ()))
+            flags, dropped = self.policy.keep(wanted)
             self.result.flags_dropped += dropped
             message_id = summary(body)[0] if body is not None else None
             items.append(_Item(meta, body, digest, flags, message_id))
@@ -349,6 +357,11 @@ class FolderCopy:
                 continue
             records.append(record)
         await self.state.record_messages(self.folder_id, records)
+        if self.labels is not None and self.labels.gmail_dest and self.extra_labels:
+            await apply_labels(self.dst, {
+                r.dest_uid: self.extra_labels[r.source_uid] for r in records
+                if r.state == "done" and r.dest_uid and r.source_uid in self.extra_labels
+            })  # fmt: skip
         self.result.copied += copied
         self.result.copied_bytes += copied_bytes
         self.emit(

@@ -17,6 +17,7 @@ from mailmover.config import Endpoint
 from mailmover.engine.events import FolderFinished, FolderResult, Listener, Retrying
 from mailmover.engine.flags import FlagRules
 from mailmover.engine.folders import FolderPlan
+from mailmover.engine.gmail import LabelPlan
 from mailmover.engine.profile import ServerProfile
 from mailmover.engine.retry import RetryClock
 from mailmover.engine.session import SessionOptions, open_session
@@ -43,6 +44,7 @@ class Shared:
     emit: Listener
     dest_profile: ServerProfile | None = None
     flags: FlagRules | None = None
+    labels: LabelPlan | None = None
 
 
 async def open_pair(source: Endpoint, dest: Endpoint, options: SessionOptions, n: int) -> Pair:
@@ -92,7 +94,7 @@ class Worker:
                 src, dst = self.pair
                 copy = FolderCopy(
                     src, dst, s.state, plan, s.transfer, s.emit,
-                    stop=s.stop, dest=s.dest_profile, rules=s.flags,
+                    stop=s.stop, dest=s.dest_profile, rules=s.flags, labels=s.labels,
                 )  # fmt: skip
                 return await copy.run()
             except MailmoverError as exc:
