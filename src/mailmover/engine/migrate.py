@@ -159,7 +159,8 @@ async def migrate(
             labels = LabelPlan.for_plans(plans, gmail_dest=dst_profile.labels)
         shared = Shared(
             source, dest, state, options.session, options.transfer,
-            RetryClock(options.retry), stop, emit, dst_profile, options.flags, labels,
+            RetryClock(options.retry), stop, emit, dst_profile, src_profile, options.flags,
+            labels,
         )  # fmt: skip
         wanted = src_profile.connections(dst_profile.connections(options.connections))
         count = max(1, min(wanted, len(plans)))

@@ -19,6 +19,7 @@ class RetryPolicy:
     budget: float = 900.0  # seconds of waiting a mailbox may spend on retries, in all
     base: float = 1.0
     cap: float = 120.0
+    quota_probe: float = 900.0  # after a daily cap: how often to look whether it has reset
 
 
 @dataclass
@@ -28,6 +29,16 @@ class RetryClock:
     policy: RetryPolicy = field(default_factory=RetryPolicy)
     waited: float = 0.0
     rng: random.Random = field(default_factory=random.Random)
+
+    paused: float = 0.0
+
+    def next_pause(self, longest: float) -> float | None:
+        """Seconds to pause after a daily cap was hit; None once ``longest`` has passed."""
+        if self.paused >= longest:
+            return None
+        pause = min(self.policy.quota_probe, longest - self.paused)
+        self.paused += pause
+        return pause
 
     def next_delay(self, attempt: int, error: MailmoverError) -> float | None:
         """Seconds to wait before attempt ``attempt + 1``; None when retrying should stop."""

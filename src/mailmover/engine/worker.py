@@ -43,6 +43,7 @@ class Shared:
     stop: asyncio.Event
     emit: Listener
     dest_profile: ServerProfile | None = None
+    source_profile: ServerProfile | None = None
     flags: FlagRules | None = None
     labels: LabelPlan | None = None
 
@@ -98,6 +99,17 @@ class Worker:
                 )  # fmt: skip
                 return await copy.run()
             except MailmoverError as exc:
+                longest = self._daily_cap(exc)
+                if longest is not None:
+                    await close_pair(self.pair, logout=False)
+                    self.pair = None
+                    pause = s.clock.next_pause(longest)
+                    if pause is None:
+                        return _failed(plan, f"daily cap still reached: {exc.message}")
+                    s.emit(Retrying(plan.source_name, f"daily cap reached: {exc.message}", pause))
+                    if await _stopped(s.stop, pause):
+                        return _failed(plan, f"stopped while paused: {exc.message}")
+                    continue
                 if not exc.retryable:
                     if isinstance(exc, CommandFailed):  # this folder only: e.g. cannot select
                         return _failed(plan, exc.message)
@@ -110,12 +122,25 @@ class Worker:
                     return _failed(plan, f"{exc.message} (gave up after {waited:.0f} s of retries)")
                 log.info("%s: %s; retrying in %.1f s", plan.source_name, exc.message, delay)
                 s.emit(Retrying(plan.source_name, exc.message, delay))
-                try:
-                    await asyncio.wait_for(s.stop.wait(), delay)
+                if await _stopped(s.stop, delay):
                     return _failed(plan, f"stopped while waiting to retry: {exc.message}")
-                except TimeoutError:
-                    pass
                 attempt += 1
+
+    def _daily_cap(self, exc: MailmoverError) -> float | None:
+        """How long a provider's daily cap may last, when ``exc`` says one was reached."""
+        for profile in (self.shared.source_profile, self.shared.dest_profile):
+            if profile is not None and profile.preset.throttling.is_quota(exc.message):
+                return float(profile.preset.throttling.quota_pause or 86400)
+        return None
+
+
+async def _stopped(stop: asyncio.Event, seconds: float) -> bool:
+    """Wait ``seconds``; True when asked to stop meanwhile."""
+    try:
+        await asyncio.wait_for(stop.wait(), seconds)
+        return True
+    except TimeoutError:
+        return False
 
 
 def _failed(plan: FolderPlan, reason: str) -> FolderResult:
