@@ -1,0 +1,205 @@
+"""APPEND 1,000 messages of realistic sizes: one at a time, pipelined, and MULTIAPPEND.
+
+Three clients against a throwaway Dovecot, each into a fresh, empty account:
+
+* ``imaplib``: the standard library, one command at a time; its APPEND sends a
+  synchronising literal, so every message costs two round trips;
+* ``pipelined``: mailmover's ``IMAPClient.append_nowait`` (LITERAL+, up to the
+  client's window of commands in flight);
+* ``multiappend``: mailmover's ``multiappend_nowait`` in batches (RFC 3502),
+  the batches themselves pipelined.
+
+over three links: ``direct`` loopback, the latency proxy with no delay (what
+forwarding through a Python process costs on its own), and the proxy adding
+``--rtt-ms`` (default 50: 25 ms each way). The proxy runs in its own process.
+The clock runs from after LOGIN to the last tagged OK; each run is checked
+afterwards (message count and total size on the server).
+
+    .venv/bin/python bench/append_bench.py [--count 1000] [--rtt-ms 50] [--repeat 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import imaplib
+import secrets
+import statistics
+import sys
+import time
+from collections.abc import Callable, Sequence
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+
+from machine import print_machine
+from mailboxes import imapwire, snapshot
+from mailmover.devserver import DevServer
+from mailmover.imap.client import IMAPClient, Message
+from slowlink import slow_link
+from support.corpus import CorpusMessage, bulk
+
+HOST = "127.0.0.1"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    seconds: float
+    cpu: float  # this process's CPU seconds (imaplib and mailmover run in-process)
+
+
+def imaplib_one_at_a_time(
+    port: int, user: str, password: str, msgs: Sequence[CorpusMessage]
+) -> Outcome:
+    with snapshot.session(HOST, port, user, password, timeout=600) as conn:
+        start, cpu = time.perf_counter(), time.process_time()
+        for msg in msgs:
+            flags = "(" + " ".join(sorted(msg.flags)) + ")"
+            when = imaplib.Time2Internaldate(msg.internaldate)
+            typ, data = conn.append("INBOX", flags, when, msg.raw)
+            if typ != "OK":
+                raise RuntimeError(f"APPEND failed: {data!r}")
+        return Outcome(time.perf_counter() - start, time.process_time() - cpu)
+
+
+def _message(msg: CorpusMessage) -> Message:
+    return Message(msg.raw, tuple(sorted(msg.flags)), msg.internaldate)
+
+
+async def _mailmover(
+    port: int, user: str, password: str, msgs: Sequence[CorpusMessage], batches: int | None
+) -> Outcome:
+    client = await IMAPClient.connect(HOST, port, security="plain")
+    try:
+        await client.login(user, password)
+        start, cpu = time.perf_counter(), time.process_time()
+        if batches is None:
+            futures = [client.append_nowait("INBOX", _message(m)) for m in msgs]
+        else:
+            futures = [
+                client.multiappend_nowait("INBOX", [_message(m) for m in batch])
+                for batch in _batches(msgs, batches)
+            ]
+        await asyncio.gather(*futures)
+        outcome = Outcome(time.perf_counter() - start, time.process_time() - cpu)
+        await client.logout()
+    finally:
+        await client.close()
+    return outcome
+
+
+def pipelined(port: int, user: str, password: str, msgs: Sequence[CorpusMessage]) -> Outcome:
+    return asyncio.run(_mailmover(port, user, password, msgs, None))
+
+
+def _batches(msgs: Sequence[CorpusMessage], limit: int) -> list[list[CorpusMessage]]:
+    """Consecutive batches of at most ``limit`` bytes (a larger message goes alone)
+    and at most 250 messages, as the copy engine makes them."""
+    out: list[list[CorpusMessage]] = [[]]
+    size = 0
+    for msg in msgs:
+        if out[-1] and (size + len(msg.raw) > limit or len(out[-1]) >= 250):
+            out.append([])
+            size = 0
+        out[-1].append(msg)
+        size += len(msg.raw)
+    return out
+
+
+def check(port: int, user: str, password: str, msgs: Sequence[CorpusMessage]) -> None:
+    """The account's INBOX holds as many messages, and as many bytes, as were sent."""
+    with snapshot.session(HOST, port, user, password) as conn:
+        exists = int(imapwire.check(conn.select("INBOX", readonly=True), "EXAMINE")[0])
+        if exists != len(msgs):
+            raise RuntimeError(f"{user}: {exists} messages, {len(msgs)} appended")
+        _, lines = conn.fetch("1:*", "(RFC822.SIZE)")
+        total = sum(int(line.split(b"RFC822.SIZE ")[1].rstrip(b")")) for line in lines)
+        if total != sum(len(m.raw) for m in msgs):
+            raise RuntimeError(f"{user}: {total} bytes stored")
+
+
+Method = Callable[[int, str, str, Sequence[CorpusMessage]], Outcome]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--count", type=int, default=1000, help="messages per run")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--rtt-ms", type=float, default=50.0, help="round trip the proxy adds")
+    parser.add_argument("--repeat", type=int, default=3, help="runs of the mailmover methods")
+    parser.add_argument("--batch-bytes", type=int, default=4 * 2**20, help="MULTIAPPEND batch size")
+    args = parser.parse_args()
+    print_machine()
+
+    msgs = bulk(args.count, seed=args.seed)
+    total = sum(len(m.raw) for m in msgs)
+    sizes = sorted(len(m.raw) for m in msgs)
+    print(
+        f"\n{len(msgs)} messages, {total / 1e6:.1f} MB (median {statistics.median(sizes):,.0f} B,"
+        f" largest {sizes[-1]:,} B); MB = 10^6 bytes"
+    )
+
+    methods: dict[str, tuple[Method, int]] = {
+        "imaplib, one at a time": (imaplib_one_at_a_time, 1),
+        "mailmover, pipelined APPEND": (pipelined, args.repeat),
+        "mailmover, MULTIAPPEND batches": (
+            lambda *a: asyncio.run(_mailmover(*a, batches=args.batch_bytes)),
+            args.repeat,
+        ),
+    }
+    results: dict[tuple[str, str], float] = {}
+    users = (f"u{n}" for n in range(1, 10_000))
+    with ExitStack() as stack:
+        server = stack.enter_context(DevServer())
+        links = {
+            "direct": server.port,
+            "proxy, 0 ms": stack.enter_context(slow_link(server.port, 0)),
+            f"proxy, {args.rtt_ms:g} ms RTT": stack.enter_context(
+                slow_link(server.port, args.rtt_ms)
+            ),
+        }
+        print(
+            f"{'link':<20} {'method':<32} {'seconds':>8} {'msgs/s':>8} {'MB/s':>7}"
+            f" {'client CPU s':>12}   runs"
+        )
+        for link, port in links.items():
+            for label, (method, repeat) in methods.items():
+                outcomes = []
+                for _ in range(repeat):
+                    user, password = next(users), secrets.token_urlsafe(12)
+                    server.add_user(user, password)
+                    outcomes.append(method(port, user, password, msgs))
+                    check(server.port, user, password, msgs)
+                seconds = statistics.median(o.seconds for o in outcomes)
+                cpu = statistics.median(o.cpu for o in outcomes)
+                results[link, label] = seconds
+                runs = " ".join(f"{o.seconds:.2f}" for o in outcomes)
+                print(
+                    f"{link:<20} {label:<32} {seconds:>8.2f} {len(msgs) / seconds:>8.0f}"
+                    f" {total / 1e6 / seconds:>7.1f} {cpu:>12.2f}   {runs}",
+                    flush=True,
+                )
+
+    slow = f"proxy, {args.rtt_ms:g} ms RTT"
+    rtt = args.rtt_ms / 1000
+    print(
+        f"\nround-trip floor at {args.rtt_ms:g} ms, one command at a time:"
+        f" {len(msgs)} x {args.rtt_ms:g} ms = {len(msgs) * rtt:.0f} s;"
+        f" with a synchronising literal (2 round trips each, as imaplib does):"
+        f" {2 * len(msgs) * rtt:.0f} s;"
+        f" measured {results[slow, 'imaplib, one at a time']:.1f} s"
+    )
+    for label in ("mailmover, pipelined APPEND", "mailmover, MULTIAPPEND batches"):
+        ratio = results[slow, label] / results["direct", label]
+        ratio0 = results[slow, label] / results["proxy, 0 ms", label]
+        print(
+            f"{label}: {args.rtt_ms:g} ms / direct = {ratio:.2f},"
+            f" {args.rtt_ms:g} ms / proxy 0 ms = {ratio0:.2f}"
+            f" ({'bound by bandwidth and the server' if ratio0 < 1.5 else 'latency-bound'})"
+        )
+
+
+if __name__ == "__main__":
+    main()

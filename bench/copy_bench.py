@@ -1,0 +1,263 @@
+"""``mailmover copy`` against mbsync: one mailbox of 2,000 messages / 100 MB, loopback and 50 ms.
+
+The corpus (``bulk(2000, seed=2, total_bytes=100_000_000)``, spread over five
+folders) is written straight into the source Dovecot's Maildir (``LAYOUT=fs``)
+and indexed before anything is timed. Each run copies it into a fresh user on
+a second Dovecot (Maildir++), with a fresh state file, as a child process whose
+wall time and peak RSS are measured (see measure.py). The slow link is two
+latency proxies, one in front of each server, each adding ``--rtt-ms`` to every
+round trip. Afterwards the destination is read back with imaplib and compared
+with the source (bytes, flags, internal date of every message), so every figure
+is for a correct copy; mbsync 1.4 does not carry keywords, so its copy is
+compared with and without them.
+
+    .venv/bin/python bench/copy_bench.py [--count 2000] [--total-mb 100] [--rtt-ms 50]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import secrets
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+
+import measure
+from machine import print_machine
+from mailboxes import index, snapshot, without_keywords, write_folders
+from mailmover.devserver import DevServer
+from mbsync_config import write_config
+from slowlink import slow_link
+from support.corpus import CorpusMessage, bulk
+
+#: share of the messages in each folder
+FOLDERS: dict[tuple[str, ...], float] = {
+    ("INBOX",): 0.40,
+    ("Archive",): 0.30,
+    ("Sent",): 0.15,
+    ("Lists",): 0.10,
+    ("Projects",): 0.05,
+}
+RSS_TARGET = 150e6
+SLOWDOWN_TARGET = 1.5
+
+
+@dataclass(frozen=True)
+class Run:
+    tool: str  # "mailmover" | "mbsync"
+    link: str  # "loopback" | "proxy 0 ms" | "50 ms"
+    connections: int | None = None  # mailmover's --connections (None: its default)
+
+    @property
+    def label(self) -> str:
+        if self.tool == "mbsync":
+            return "mbsync"
+        return f"mailmover --connections {self.connections or 'default (4)'}"
+
+
+@dataclass(frozen=True)
+class Figures:
+    run: Run
+    measured: measure.Measured
+    verified: str
+
+
+def spread(messages: list[CorpusMessage]) -> dict[tuple[str, ...], list[CorpusMessage]]:
+    out: dict[tuple[str, ...], list[CorpusMessage]] = {}
+    start = 0
+    for n, (path, share) in enumerate(FOLDERS.items()):
+        stop = len(messages) if n == len(FOLDERS) - 1 else start + round(share * len(messages))
+        out[path] = messages[start:stop]
+        start = stop
+    return out
+
+
+@contextmanager
+def links(src: DevServer, dst: DevServer, rtt_ms: float) -> Iterator[dict[str, tuple[int, int]]]:
+    """Source and destination ports for each link."""
+    with ExitStack() as stack:
+        yield {
+            "loopback": (src.port, dst.port),
+            "proxy 0 ms": (
+                stack.enter_context(slow_link(src.port, 0)),
+                stack.enter_context(slow_link(dst.port, 0)),
+            ),
+            f"{rtt_ms:g} ms": (
+                stack.enter_context(slow_link(src.port, rtt_ms)),
+                stack.enter_context(slow_link(dst.port, rtt_ms)),
+            ),
+        }
+
+
+def mailmover_command(
+    ports: tuple[int, int], src_user: str, dst_user: str, state: Path, connections: int | None
+) -> list[str]:
+    command = [
+        sys.executable,
+        "-m",
+        "mailmover",
+        "copy",
+        f"imap://{src_user}@127.0.0.1:{ports[0]}?tls=none",
+        f"imap://{dst_user}@127.0.0.1:{ports[1]}?tls=none",
+        "--state",
+        str(state),
+        "--json",
+    ]
+    if connections is not None:
+        command += ["--connections", str(connections)]
+    return command
+
+
+def check_mailmover(result: measure.Measured, expected: int) -> None:
+    if result.returncode != 0:
+        raise RuntimeError(f"mailmover exited {result.returncode}: {result.stderr[-2000:]}")
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    if report.get("copied") != expected or report.get("failures"):
+        raise RuntimeError(f"mailmover report: copied {report.get('copied')} of {expected}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--count", type=int, default=2000)
+    parser.add_argument("--total-mb", type=float, default=100.0)
+    parser.add_argument("--seed", type=int, default=2)
+    parser.add_argument("--rtt-ms", type=float, default=50.0)
+    parser.add_argument("--no-mbsync", action="store_true", help="skip the mbsync runs")
+    args = parser.parse_args()
+    print_machine()
+    print(f"peak RSS measured by {measure.METHOD}; MB = 10^6 bytes")
+
+    slow = f"{args.rtt_ms:g} ms"
+    runs = [
+        Run("mailmover", "loopback"),
+        Run("mailmover", "loopback", 1),
+        Run("mailmover", "proxy 0 ms"),
+        Run("mailmover", slow),
+        Run("mailmover", slow, 1),
+    ]
+    if not args.no_mbsync and shutil.which("mbsync"):
+        runs += [Run("mbsync", "loopback"), Run("mbsync", slow)]
+
+    start = time.perf_counter()
+    messages = bulk(args.count, seed=args.seed, total_bytes=int(args.total_mb * 1e6))
+    folders = spread(messages)
+    total = sum(len(m.raw) for m in messages)
+    print(
+        f"\ncorpus: {len(messages)} messages, {total / 1e6:.1f} MB in {len(folders)} folders"
+        f" ({', '.join(f'{p[0]} {len(m)}' for p, m in folders.items())}),"
+        f" made in {time.perf_counter() - start:.1f} s"
+    )
+    src_pw = secrets.token_urlsafe(12)
+    with (
+        DevServer({"source": src_pw}, layout="fs") as src,
+        DevServer(layout="maildir++") as dst,
+        tempfile.TemporaryDirectory(prefix="mm-copy-bench-") as tmp,
+    ):
+        start = time.perf_counter()
+        write_folders(src, "source", folders)
+        print(f"written into the source Maildir in {time.perf_counter() - start:.1f} s")
+        seconds, counts = index(src.port, "source", src_pw)
+        print(f"Dovecot indexed the source (EXAMINE + FETCH 1:* FLAGS) in {seconds:.1f} s")
+        assert sum(counts.values()) == len(messages), counts
+        start = time.perf_counter()
+        expected = snapshot.snapshot("127.0.0.1", src.port, "source", src_pw)
+        print(f"source snapshot read back with imaplib in {time.perf_counter() - start:.1f} s")
+        expected_plain = without_keywords(expected)
+
+        figures: list[Figures] = []
+        with links(src, dst, args.rtt_ms) as ports_of:
+            print(
+                f"\n{'tool':<34} {'link':<11} {'seconds':>8} {'msgs/s':>7} {'MB/s':>6}"
+                f" {'peak RSS MB':>11} {'CPU s':>6}  verified"
+            )
+            for n, run in enumerate(runs, 1):
+                dst_user, dst_pw = f"dest{n}", secrets.token_urlsafe(12)
+                dst.add_user(dst_user, dst_pw)
+                ports = ports_of[run.link]
+                if run.tool == "mailmover":
+                    state = Path(tmp) / f"state{n}.db"
+                    command = mailmover_command(ports, "source", dst_user, state, run.connections)
+                    env = {"MAILMOVER_SOURCE_PASSWORD": src_pw, "MAILMOVER_DEST_PASSWORD": dst_pw}
+                    result = measure.run(command, env=env, timeout=3600)
+                    check_mailmover(result, len(messages))
+                else:
+                    config = write_config(
+                        Path(tmp) / f"mbsync{n}",
+                        (ports[0], "source", src_pw),
+                        (ports[1], dst_user, dst_pw),
+                    )
+                    command = ["mbsync", "-q", "-c", str(config), "-a"]
+                    result = measure.run(command, timeout=3600, env={"HOME": tmp})
+                    if result.returncode != 0:
+                        raise RuntimeError(f"mbsync exited {result.returncode}: {result.stderr}")
+                got = snapshot.snapshot("127.0.0.1", dst.port, dst_user, dst_pw)
+                if not expected.differences(got):
+                    verified = "identical"
+                elif not expected_plain.differences(without_keywords(got)):
+                    lost = sum(
+                        n
+                        for c in expected.folders.values()
+                        for (_, flags, _), n in c.items()
+                        if any(not f.startswith("\\") for f in flags)
+                    )
+                    verified = f"identical but for keywords ({lost} messages lost theirs)"
+                else:
+                    diff = expected.differences(got, limit=3)
+                    verified = f"DIFFERENT: {got.message_count()} messages; {diff}"
+                figures.append(Figures(run, result, verified))
+                m = result
+                cpu = f"{m.cpu_seconds:6.1f}" if m.cpu_seconds is not None else "     -"
+                print(
+                    f"{run.label:<34} {run.link:<11} {m.seconds:>8.1f}"
+                    f" {len(messages) / m.seconds:>7.0f} {total / 1e6 / m.seconds:>6.1f}"
+                    f" {m.peak_rss / 1e6:>11.1f} {cpu}  {verified}",
+                    flush=True,
+                )
+                if run.tool == "mbsync" and result.stderr.strip():
+                    print(f"  mbsync said: {result.stderr.strip()[:300]}")
+
+    summary(figures, slow)
+
+
+def summary(figures: list[Figures], slow: str) -> None:
+    def seconds(tool: str, link: str, connections: int | None = None) -> float | None:
+        for f in figures:
+            if (f.run.tool, f.run.link, f.run.connections) == (tool, link, connections):
+                return f.measured.seconds
+        return None
+
+    print()
+    for connections in (None, 1):
+        fast = seconds("mailmover", "loopback", connections)
+        far = seconds("mailmover", slow, connections)
+        if fast and far:
+            verdict = "met" if far / fast <= SLOWDOWN_TARGET else "NOT met"
+            label = Run("mailmover", "", connections).label
+            print(
+                f"{label}: {slow} / loopback = {far / fast:.2f}"
+                f" (target <= {SLOWDOWN_TARGET}: {verdict})"
+            )
+    zero, far = seconds("mailmover", "proxy 0 ms"), seconds("mailmover", slow)
+    if zero and far:
+        print(f"mailmover default: {slow} / proxy 0 ms = {far / zero:.2f}")
+    fast, far = seconds("mbsync", "loopback"), seconds("mbsync", slow)
+    if fast and far:
+        print(f"mbsync: {slow} / loopback = {far / fast:.2f}")
+    peak = max(f.measured.peak_rss for f in figures if f.run.tool == "mailmover")
+    verdict = "met" if peak < RSS_TARGET else "NOT met"
+    print(f"mailmover peak RSS, all runs: {peak / 1e6:.1f} MB (target < 150 MB: {verdict})")
+    if any(not f.verified.startswith("identical") for f in figures):
+        print("some copies were NOT correct: see the verified column")
+        raise SystemExit(1)
+
+
+if __name__ == "__main__":
+    main()
