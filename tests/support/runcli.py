@@ -1,0 +1,207 @@
+"""Running ``mailmover`` as a user does (a subprocess), between accounts on real Dovecots.
+
+``Accounts`` holds a source account on one DevServer and a destination account
+on another, with their passwords in the environment the CLI reads, a state
+database in a temporary directory, and endpoint URLs that can go through a
+proxy. ``run`` and ``run_async`` run the CLI and return an ``Outcome``;
+``start`` returns the running process for tests that signal or kill it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import secrets
+import subprocess
+import sys
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mailmover.devserver import DevServer
+
+from . import snapshot
+from .corpus import Corpus, CorpusFolder, CorpusMessage
+
+
+def command(*args: str) -> list[str]:
+    """The argv that runs the mailmover CLI with this interpreter."""
+    return [sys.executable, "-m", "mailmover", *args]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one CLI run printed and returned."""
+
+    code: int
+    stdout: str
+    stderr: str
+
+    @property
+    def events(self) -> list[dict[str, Any]]:
+        """The JSON lines of stdout (``--json``)."""
+        return [json.loads(line) for line in self.stdout.splitlines() if line.startswith("{")]
+
+    @property
+    def report(self) -> dict[str, Any]:
+        """The final ``report`` line; AssertionError (with stderr) when there is none."""
+        reports = [e for e in self.events if e.get("event") == "report"]
+        if not reports:
+            raise AssertionError(f"no report (exit {self.code}); stderr: {self.stderr[-3000:]}")
+        return reports[-1]
+
+    @property
+    def retries(self) -> list[dict[str, Any]]:
+        """The ``retrying`` events."""
+        return [e for e in self.events if e.get("event") == "retrying"]
+
+    @property
+    def stderr_lines(self) -> list[str]:
+        """The non-empty lines of stderr."""
+        return [line for line in self.stderr.splitlines() if line.strip()]
+
+    def __str__(self) -> str:
+        return f"exit {self.code}\nstdout: {self.stdout[-2000:]}\nstderr: {self.stderr[-3000:]}"
+
+
+def run(
+    *args: str, env: Mapping[str, str] | None = None, timeout: float = 120.0, stdin: str = ""
+) -> Outcome:
+    """Run the CLI to its end (``timeout``: a guard against hangs, not a measurement)."""
+    proc = subprocess.run(
+        command(*args),
+        capture_output=True,
+        text=True,
+        input=stdin,
+        env={**os.environ, **(env or {})},
+        timeout=timeout,
+    )
+    return Outcome(proc.returncode, proc.stdout, proc.stderr)
+
+
+async def run_async(
+    *args: str, env: Mapping[str, str] | None = None, timeout: float = 120.0
+) -> Outcome:
+    """``run`` without blocking the event loop (a proxy in the same loop keeps working)."""
+    proc = await asyncio.create_subprocess_exec(
+        *command(*args),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, **(env or {})},
+    )
+    try:
+        out, err = await asyncio.wait_for(proc.communicate(), timeout)
+    except TimeoutError:
+        proc.kill()
+        await proc.wait()
+        raise
+    assert proc.returncode is not None
+    return Outcome(proc.returncode, out.decode(), err.decode())
+
+
+def start(*args: str, env: Mapping[str, str] | None = None) -> subprocess.Popen[str]:
+    """Start the CLI and return at once; stdout and stderr are pipes."""
+    return subprocess.Popen(
+        command(*args),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def finish(proc: subprocess.Popen[str], timeout: float = 120.0) -> Outcome:
+    """Wait for a started CLI and collect what it printed."""
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        raise
+    return Outcome(proc.returncode, out, err)
+
+
+def folders(**by_name: Sequence[CorpusMessage]) -> Corpus:
+    """A corpus of flat folders (``INBOX=[...]``, ``Big=[...]``), all subscribed."""
+    return [CorpusFolder((name,), list(msgs), True) for name, msgs in by_name.items()]
+
+
+class Accounts:
+    """A source account on ``src`` and a destination account on ``dst``, both empty at first."""
+
+    def __init__(self, src: DevServer, dst: DevServer, tmp: Path, name: str) -> None:
+        self.src, self.dst, self.tmp = src, dst, tmp
+        self.user = f"{name}-{secrets.token_hex(3)}"
+        self.src_pw = f"S3cret-{secrets.token_urlsafe(9)}"
+        self.dst_pw = f"D3cret-{secrets.token_urlsafe(9)}"
+        src.add_user(self.user, self.src_pw)
+        dst.add_user(self.user, self.dst_pw)
+        self.state = tmp / f"{name}.db"
+        self.env = {
+            "MAILMOVER_SOURCE_PASSWORD": self.src_pw,
+            "MAILMOVER_DEST_PASSWORD": self.dst_pw,
+        }
+
+    def src_url(self, port: int | None = None) -> str:
+        return f"imap://{self.user}@{self.src.host}:{port or self.src.port}?tls=none"
+
+    def dst_url(self, port: int | None = None) -> str:
+        return f"imap://{self.user}@{self.dst.host}:{port or self.dst.port}?tls=none"
+
+    def copy_args(
+        self, *extra: str, src_port: int | None = None, dst_port: int | None = None
+    ) -> list[str]:
+        """``copy SRC DST --json --state DB`` plus ``extra``, optionally through proxies."""
+        return [
+            "copy",
+            self.src_url(src_port),
+            self.dst_url(dst_port),
+            "--json",
+            "--state",
+            str(self.state),
+            *extra,
+        ]
+
+    def copy(
+        self,
+        *extra: str,
+        src_port: int | None = None,
+        dst_port: int | None = None,
+        timeout: float = 120.0,
+    ) -> Outcome:
+        return run(
+            *self.copy_args(*extra, src_port=src_port, dst_port=dst_port),
+            env=self.env,
+            timeout=timeout,
+        )
+
+    def load(self, corpus: Corpus) -> None:
+        """Put ``corpus`` into the source account."""
+        snapshot.load(corpus, self.src.host, self.src.port, self.user, self.src_pw)
+
+    def src_snapshot(self) -> snapshot.MailboxSnapshot:
+        return snapshot.snapshot(self.src.host, self.src.port, self.user, self.src_pw)
+
+    def dst_snapshot(self) -> snapshot.MailboxSnapshot:
+        return snapshot.snapshot(self.dst.host, self.dst.port, self.user, self.dst_pw)
+
+
+def exact_copy_problems(
+    expected: snapshot.MailboxSnapshot, got: snapshot.MailboxSnapshot
+) -> list[str]:
+    """How ``got``'s folders differ from ``expected``'s multisets (empty when exact)."""
+    return expected.differences(snapshot.MailboxSnapshot(got.folders, expected.subscribed), 50)
+
+
+def extra_messages(expected: snapshot.MailboxSnapshot, got: snapshot.MailboxSnapshot) -> list[str]:
+    """Messages ``got`` holds more often than ``expected`` (duplicates, strays): empty when none."""
+    out = []
+    for path, messages in sorted(got.folders.items()):
+        for (digest, flags, when), n in (messages - expected.folders.get(path, Counter())).items():
+            out.append(f"{'/'.join(path)}: {n} x {digest[:12]} {sorted(flags)} {when} too many")
+    return out
