@@ -9,6 +9,7 @@ the tool measured next. Checks use the standard library's imaplib only.
 from __future__ import annotations
 
 import imaplib
+import re
 import sys
 import time
 from collections import Counter
@@ -19,11 +20,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from mailmover.devserver import DevServer
 from mailmover.devserver_conf import mail_ids
-from support import imapwire, snapshot
+from support import imapwire, mutf7, snapshot
 from support.corpus import CorpusMessage
 from support.maildir import folder_dir, write_maildir
 
 FolderPath = tuple[str, ...]
+
+#: the header line mbsync 1.4 adds to every message it stores (to find it again)
+_TUID = re.compile(rb"^X-TUID: [^\r\n]*\r\n", re.M)
 
 
 def write_folders(
@@ -98,3 +102,33 @@ def without_keywords(snap: snapshot.MailboxSnapshot) -> snapshot.MailboxSnapshot
             stripped[(digest, frozenset(f for f in flags if f.startswith("\\")), when)] += n
         folders[path] = stripped
     return snapshot.MailboxSnapshot(folders, snap.subscribed)
+
+
+def read_account(
+    port: int, user: str, password: str, *, strip_tuid: bool = False, chunk: int = 500
+) -> tuple[snapshot.MailboxSnapshot, int]:
+    """Every folder's multiset of (SHA-256 of the bytes, flags, internal date), as
+    ``snapshot.snapshot`` reads it (subscriptions left out); with ``strip_tuid`` an
+    ``X-TUID`` header line is removed before hashing. Also returns how many
+    messages had one."""
+    folders: dict[FolderPath, Counter[snapshot.MessageKey]] = {}
+    tuids = 0
+    with snapshot.session("127.0.0.1", port, user, password, timeout=600) as conn:
+        delimiter = snapshot.hierarchy_delimiter(conn)
+        for name in folder_names(conn):
+            found: Counter[snapshot.MessageKey] = Counter()
+            exists = int(imapwire.check(conn.select(imapwire.quote(name), readonly=True), "")[0])
+            for first in range(1, exists + 1, chunk):
+                last = min(exists, first + chunk - 1)
+                items = "(UID FLAGS INTERNALDATE BODY.PEEK[])"
+                data = imapwire.check(conn.fetch(f"{first}:{last}", items), "FETCH")
+                for msg in imapwire.fetched_messages(data).values():
+                    body = msg.body
+                    if strip_tuid:
+                        head, sep, rest = body.partition(b"\r\n\r\n")
+                        head, n = _TUID.subn(b"", head + b"\r\n", count=1)
+                        body, tuids = head[:-2] + sep + rest, tuids + n
+                    found[snapshot.message_key(body, msg.flags, msg.internaldate)] += 1
+            path = tuple(mutf7.decode(name).split(delimiter))
+            folders[("INBOX", *path[1:]) if path[0].upper() == "INBOX" else path] = found
+    return snapshot.MailboxSnapshot(folders), tuids
