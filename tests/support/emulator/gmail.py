@@ -1,0 +1,7 @@
+"""stub"""
+
+from support.emulator.provider import Provider
+
+
+class Gmail(Provider):
+    name = "gmail"
