@@ -57,6 +57,8 @@ class Command:
 
     tag: str
     name: str
+    #: the command's first line, without its line end
+    first: bytes = b""
     lines: list[bytes] = field(default_factory=list)
     literals: list[bytes] = field(default_factory=list)
     internal: bool = False
@@ -73,7 +75,8 @@ class Command:
         name = words[1].upper()
         if name == b"UID" and len(words) > 2:
             name += b" " + words[2].upper()
-        return cls(words[0].decode("ascii", "replace"), name.decode("ascii", "replace"))
+        tag, text = words[0].decode("ascii", "replace"), name.decode("ascii", "replace")
+        return cls(tag, text, strip_eol(line))
 
     def tokens(self) -> list[Token]:
         """Tokens after the tag and the command name (literals not read yet are Pending)."""
@@ -200,6 +203,10 @@ class Session:
     async def bye(self, text: bytes) -> None:
         """``* BYE text`` and the end of the session."""
         await self.send(b"* BYE " + text + b"\r\n")
+        self.close()
+
+    def close(self) -> None:
+        """End the session once what was written has gone out."""
         self.cout.writer.close()
         self.up.close()
 
@@ -283,9 +290,12 @@ class Session:
             await self.cin.readexactly(marker[0])
             marker = literal_marker(strip_eol(await self.cin.readline()))
         await self.barrier()
+        if refusal.bye is not None:
+            # as for LOGOUT (RFC 3501 section 6.1.3): the BYE, then the tagged reply
+            await self.send(b"* BYE " + refusal.bye + b"\r\n")
         await self.reply(cmd, refusal.reply)
         if refusal.bye is not None:
-            await self.bye(refusal.bye)
+            self.close()
 
     async def _after_forward(self, cmd: Command) -> None:
         if cmd.name in ("AUTHENTICATE", "IDLE"):
