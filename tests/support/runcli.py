@@ -4,19 +4,22 @@
 on another, with their passwords in the environment the CLI reads, a state
 database in a temporary directory, and endpoint URLs that can go through a
 proxy. ``run`` and ``run_async`` run the CLI and return an ``Outcome``;
-``start`` returns the running process for tests that signal or kill it.
+``start`` returns the running process for tests that signal or kill it, and
+``Live`` follows a run's JSON events as they arrive (to arm faults, to signal
+or kill it at a chosen moment) within a guard time against hangs.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import secrets
 import subprocess
 import sys
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -124,6 +127,118 @@ def finish(proc: subprocess.Popen[str], timeout: float = 120.0) -> Outcome:
         proc.communicate()
         raise
     return Outcome(proc.returncode, out, err)
+
+
+class Hung(AssertionError):
+    """A CLI run went past its guard time; the message holds what it had printed."""
+
+
+class Live:
+    """A CLI run in progress: its JSON events as they arrive, signals, and its end.
+
+    Every wait is bounded by ``guard`` seconds from the start; past that the
+    process is killed and ``Hung`` says what it had printed.
+    """
+
+    def __init__(self, proc: asyncio.subprocess.Process, guard: float) -> None:
+        self.proc = proc
+        self.lines: list[str] = []
+        self.deadline = asyncio.get_running_loop().time() + guard
+        self.guard = guard
+        self._changed = asyncio.Event()
+        self._stdout = asyncio.create_task(self._read_stdout())
+        assert proc.stderr is not None
+        self._stderr = asyncio.create_task(proc.stderr.read())
+
+    @classmethod
+    async def start(
+        cls, *args: str, env: Mapping[str, str] | None = None, guard: float = 60.0
+    ) -> Live:
+        proc = await asyncio.create_subprocess_exec(
+            *command(*args),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env={**os.environ, **(env or {})},
+        )
+        return cls(proc, guard)
+
+    async def _read_stdout(self) -> None:
+        assert self.proc.stdout is not None
+        try:
+            async for raw in self.proc.stdout:
+                self.lines.append(raw.decode())
+                self._changed.set()
+        finally:
+            self._changed.set()
+
+    @property
+    def events(self) -> list[dict[str, Any]]:
+        return [json.loads(line) for line in self.lines if line.startswith("{")]
+
+    @property
+    def running(self) -> bool:
+        return self.proc.returncode is None and not self._stdout.done()
+
+    def _left(self) -> float:
+        return self.deadline - asyncio.get_running_loop().time()
+
+    async def until(self, condition: Callable[[list[dict[str, Any]]], bool]) -> bool:
+        """Wait until ``condition(events)`` holds (True) or stdout ends without it (False)."""
+        while True:
+            self._changed.clear()
+            if condition(self.events):
+                return True
+            if self._stdout.done():
+                return False
+            try:
+                await asyncio.wait_for(self._changed.wait(), self._left())
+            except TimeoutError:
+                await self._hung()
+
+    async def poll(self, condition: Callable[[], bool], interval: float = 0.005) -> bool:
+        """Wait until ``condition()`` holds while the process runs (True), or it ends (False)."""
+        while self.running:
+            if condition():
+                return True
+            if self._left() <= 0:
+                await self._hung()
+            await asyncio.sleep(interval)
+        return False
+
+    def signal(self, sig: int) -> bool:
+        """Send ``sig`` if the process still runs; whether it did."""
+        if self.proc.returncode is not None:
+            return False
+        try:
+            self.proc.send_signal(sig)
+        except ProcessLookupError:
+            return False
+        return True
+
+    async def finish(self) -> Outcome:
+        """Wait for the end (within the guard) and return what was printed."""
+        try:
+            await asyncio.wait_for(self.proc.wait(), max(self._left(), 0.1))
+        except TimeoutError:
+            await self._hung()
+        await self._stdout
+        err = await self._stderr
+        assert self.proc.returncode is not None
+        return Outcome(self.proc.returncode, "".join(self.lines), err.decode())
+
+    async def _hung(self) -> None:
+        if self.proc.returncode is None:
+            self.proc.kill()
+        await self.proc.wait()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(asyncio.gather(self._stdout, self._stderr), 5)
+        err = self._stderr.result().decode() if self._stderr.done() else ""
+        tail = "".join(self.lines[-15:])
+        raise Hung(
+            f"mailmover was still running {self.guard:g} s after it started; killed it.\n"
+            f"last stdout lines:\n{tail}\nstderr:\n{err[-3000:]}"
+        )
 
 
 def folders(**by_name: Sequence[CorpusMessage]) -> Corpus:
