@@ -132,6 +132,9 @@ def plan_folders(
     dest_delim = dest.delimiter or (dest_preset.folders.separator if dest_preset else None) or "/"
     dest_by_role: dict[str, str] = {}
     dest_names = {m.name for m in dest.mailboxes}
+    dest_all = next(
+        (m.name for m in dest.mailboxes if "\\all" in {a.lower() for a in m.attributes}), None
+    )
     for mailbox in dest.mailboxes:
         role = role_of(mailbox, logical_path(mailbox.name, dest), dest_preset)
         if role and role not in dest_by_role and _selectable(mailbox):
@@ -165,16 +168,23 @@ def plan_folders(
             dest_name, note = _join(target, dest, dest_delim), f"mapped by --map to {mapping[text]}"
         elif path == ("INBOX",):
             dest_name = "INBOX"
+        elif all_mail and dest_all is not None:
+            dest_name = dest_all  # Gmail to Gmail: archived mail stays archived
         elif role and role in dest_by_role:
             dest_name = dest_by_role[role]
             if dest_name != mailbox.name:
                 note = f"{role[1:]} folder of the destination"
         else:
             fixed = path
+            if len(path) > 1 and path[0] == "[Gmail]" and not (dest_preset and dest_preset.labels):
+                fixed = path[1:]  # Gmail's system folders are top-level folders elsewhere
+            if all_mail:
+                fixed = ("Archive",)
+                note = "archived Gmail mail (in no other label)"
             if dest_profile is not None:
-                pairs = [dest_profile.folder_name(part) for part in path]
+                pairs = [dest_profile.folder_name(part) for part in fixed]
                 fixed = tuple(name for name, _ in pairs)
-                note = next((why for _, why in pairs if why), None)
+                note = next((why for _, why in pairs if why), note)
             dest_name = _join(fixed, dest, dest_delim)
             if any(dest_delim in part for part in path):
                 note = f"renamed: {dest_delim!r} separates levels on the destination"
