@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from mailmover.config import Endpoint
-from mailmover.engine.events import FolderPlanned, FolderResult, Listener, ignore
+from mailmover.engine.events import FolderPlanned, FolderResult, Listener, Retrying, ignore
 from mailmover.engine.flags import FlagRules
 from mailmover.engine.folders import FolderPlan, Side, plan_folders
 from mailmover.engine.gmail import LabelPlan, Policy
@@ -17,7 +17,7 @@ from mailmover.engine.retry import RetryClock, RetryPolicy
 from mailmover.engine.session import SessionOptions
 from mailmover.engine.transfer import TransferOptions
 from mailmover.engine.worker import Pair, Shared, Worker, close_pair, open_pair
-from mailmover.errors import CommandFailed
+from mailmover.errors import CommandFailed, MailmoverError
 from mailmover.imap.client import IMAPClient
 from mailmover.store.async_state import AsyncMailboxState
 
@@ -112,6 +112,28 @@ async def prepare_destination(client: IMAPClient, plans: Sequence[FolderPlan]) -
             await client.subscribe(plan.dest_name)
 
 
+async def _plan(
+    source: Endpoint, dest: Endpoint, src: IMAPClient, dst: IMAPClient, options: MigrateOptions
+) -> tuple[list[FolderPlan], dict[str, tuple[int, int]], ServerProfile, ServerProfile]:
+    """Recognise both servers, plan the folders, size them, and prepare the destination."""
+    src_profile = ServerProfile.resolve(options.source_preset, source.host, src)
+    dst_profile = ServerProfile.resolve(options.dest_preset, dest.host, dst)
+    src_side, dst_side = await asyncio.gather(read_side(src), read_side(dst))
+    plans = plan_folders(
+        src_side,
+        dst_side,
+        include=options.include,
+        exclude=options.exclude,
+        mapping=options.mapping,
+        source_preset=src_profile.preset,
+        dest_profile=dst_profile,
+    )
+    sizes = await folder_sizes(src, plans)
+    if not options.dry_run:
+        await prepare_destination(dst, plans)
+    return plans, sizes, src_profile, dst_profile
+
+
 async def migrate(
     source: Endpoint,
     dest: Endpoint,
@@ -128,38 +150,44 @@ async def migrate(
     started = time.monotonic()
     report = Report(source.url, dest.url)
     stop = stop or asyncio.Event()
+    # A first connection that fails is a wrong host, port, certificate or password:
+    # say so at once. Later failures are a link or a server having a bad moment.
     first: Pair | None = await open_pair(source, dest, options.session, 0)
+    clock = RetryClock(options.retry)
     try:
-        assert first is not None
-        src, dst = first
-        src_profile = ServerProfile.resolve(options.source_preset, source.host, src)
-        dst_profile = ServerProfile.resolve(options.dest_preset, dest.host, dst)
+        attempt = 0
+        while True:
+            try:
+                if first is None:
+                    first = await open_pair(source, dest, options.session, 0)
+                src, dst = first
+                planned = await _plan(source, dest, src, dst, options)
+                break
+            except MailmoverError as exc:
+                delay = clock.next_delay(attempt, exc)
+                if delay is None:
+                    raise
+                await close_pair(first, logout=False)
+                first = None
+                emit(Retrying("(planning)", exc.message, delay))
+                await asyncio.sleep(delay)
+                attempt += 1
+        plans, sizes, src_profile, dst_profile = planned
+        report.plans, report.sizes = plans, sizes
         report.source_preset, report.dest_preset = src_profile.name, dst_profile.name
-        src_side, dst_side = await asyncio.gather(read_side(src), read_side(dst))
-        plans = plan_folders(
-            src_side,
-            dst_side,
-            include=options.include,
-            exclude=options.exclude,
-            mapping=options.mapping,
-            source_preset=src_profile.preset,
-            dest_profile=dst_profile,
-        )
-        report.plans = plans
-        report.sizes = await folder_sizes(src, plans)
         for plan in plans:
             messages, size = report.sizes[plan.source_name]
             emit(FolderPlanned(plan.source_name, plan.dest_name, messages, size))
         if options.dry_run:
             return report
-        await prepare_destination(dst, plans)
         await state.set_state("running")
+        src, dst = first
         labels = None
         if src.has("X-GM-EXT-1") and (dst_profile.labels or options.gmail_labels == "primary"):
             labels = LabelPlan.for_plans(plans, gmail_dest=dst_profile.labels)
         shared = Shared(
             source, dest, state, options.session, options.transfer,
-            RetryClock(options.retry), stop, emit, dst_profile, src_profile, options.flags,
+            clock, stop, emit, dst_profile, src_profile, options.flags,
             labels,
         )  # fmt: skip
         wanted = src_profile.connections(dst_profile.connections(options.connections))
