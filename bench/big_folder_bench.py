@@ -16,6 +16,7 @@ peak RSS of both runs stays under 200 MB.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import secrets
 import sys
@@ -28,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 import measure
 from machine import print_machine
-from mailboxes import index, metadata, snapshot, write_folders
+from mailboxes import index, metadata, read_account, snapshot, write_folders
 from mailmover.devserver import DevServer
 from support.corpus import bulk
 
@@ -60,10 +61,28 @@ def copied(result: measure.Measured) -> int:
     return int(report["copied"])
 
 
+def progress(stdout: str) -> str:
+    """How far a run got, from its JSON progress lines."""
+    messages = size = 0
+    for line in stdout.splitlines():
+        with contextlib.suppress(ValueError):
+            event = json.loads(line)
+            if event.get("event") == "progress":
+                messages += event.get("messages", 0)
+                size += event.get("bytes", 0)
+    return f"progress reported: {messages:,} messages, {size / 2**20:.1f} MiB"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--count", type=int, default=200_000, help="messages in the folder")
     parser.add_argument("--seed", type=int, default=3)
+    parser.add_argument(
+        "--idle-timeout",
+        type=float,
+        default=300.0,
+        help="seconds without a line of output after which a run counts as hung",
+    )
     parser.add_argument(
         "--verify",
         choices=("full", "meta", "none"),
@@ -112,7 +131,13 @@ def main() -> None:
         print(f"\n{'run':<28} {heads}")
         results = {}
         for label, want in (("first copy", args.count), ("rerun, nothing new", 0)):
-            result = measure.run(command, env=env, timeout=4 * 3600)
+            try:
+                result = measure.run(
+                    command, env=env, timeout=4 * 3600, idle_timeout=args.idle_timeout
+                )
+            except measure.Stalled as exc:
+                print(f"{label}: HUNG ({exc}); {progress(exc.stdout)}")
+                raise SystemExit(1) from None
             got = copied(result)
             if got != want:
                 raise RuntimeError(f"{label}: copied {got}, expected {want}")
@@ -127,11 +152,10 @@ def main() -> None:
 
         start = time.perf_counter()
         if args.verify == "full":
-            got_snap = snapshot.snapshot("127.0.0.1", dst.port, "dest", dst_pw, chunk=2000)
-            differences = snapshot.MailboxSnapshot({("Archive",): expected}).differences(
-                snapshot.MailboxSnapshot(
-                    {p: c for p, c in got_snap.folders.items() if c or p != ("INBOX",)}
-                )
+            got_snap, _ = read_account(dst.port, "dest", dst_pw, chunk=2000)
+            folders = {p: c for p, c in got_snap.folders.items() if c or p != ("INBOX",)}
+            differences = snapshot.MailboxSnapshot({(FOLDER,): expected}).differences(
+                snapshot.MailboxSnapshot(folders)
             )
         elif args.verify == "meta":
             got_meta = metadata(dst.port, "dest", dst_pw)

@@ -187,7 +187,7 @@ def main() -> None:
                     state = Path(tmp) / f"state{n}.db"
                     command = mailmover_command(ports, "source", dst_user, state, run.connections)
                     env = {"MAILMOVER_SOURCE_PASSWORD": src_pw, "MAILMOVER_DEST_PASSWORD": dst_pw}
-                    result = measure.run(command, env=env, timeout=3600)
+                    result = measure.run(command, env=env, timeout=3600, idle_timeout=300)
                     check_mailmover(result, len(messages))
                 else:
                     config = write_config(

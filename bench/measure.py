@@ -15,7 +15,9 @@ is read from /proc every 20 ms; that can only miss a peak reached in the last
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
 import tempfile
 import time
@@ -58,51 +60,75 @@ METHOD = (
 )
 
 
+class Stalled(RuntimeError):
+    """The command printed nothing for longer than its idle limit and was killed."""
+
+    def __init__(self, command: Sequence[str], idle: float, stdout: str) -> None:
+        super().__init__(f"{command[0]}: no output for {idle:g} s; killed")
+        self.stdout = stdout
+
+
 def run(
     command: Sequence[str],
     *,
     env: Mapping[str, str] | None = None,
     timeout: float | None = None,
+    idle_timeout: float | None = None,
 ) -> Measured:
-    """Run ``command`` to the end; its output is captured, not shown."""
+    """Run ``command`` to the end; its output is captured, not shown.
+
+    Raises ``subprocess.TimeoutExpired`` past ``timeout`` seconds, and ``Stalled``
+    when neither its standard output nor its error grew for ``idle_timeout``
+    seconds (the command and its children are killed first).
+    """
     full_env = {**os.environ, **(env or {})}
     with tempfile.TemporaryDirectory(prefix="mm-measure-") as tmp:
-        out, err = Path(tmp, "out"), Path(tmp, "err")
+        out, err, report = Path(tmp, "out"), Path(tmp, "err"), Path(tmp, "time")
+        wrapped = list(command)
+        if USE_GNU_TIME:
+            wrapped = [GNU_TIME, "-f", "%e %M %U %S", "-o", str(report), *command]
         with out.open("wb") as stdout, err.open("wb") as stderr:
-            if USE_GNU_TIME:
-                report = Path(tmp, "time")
-                wrapped = [GNU_TIME, "-f", "%e %M %U %S", "-o", str(report), *command]
-                start = time.perf_counter()
-                code = subprocess.run(
-                    wrapped, env=full_env, stdout=stdout, stderr=stderr, timeout=timeout
-                ).returncode
-                seconds = time.perf_counter() - start
-                fields = report.read_text().strip().splitlines()[-1].split()
-                peak = int(fields[1]) * 1024
-                cpu: float | None = float(fields[2]) + float(fields[3])
-            else:
-                start = time.perf_counter()
-                proc = subprocess.Popen(command, env=full_env, stdout=stdout, stderr=stderr)
-                peak = 0
-                deadline = None if timeout is None else start + timeout
-                while proc.poll() is None:
+            start = time.perf_counter()
+            proc = subprocess.Popen(
+                wrapped, env=full_env, stdout=stdout, stderr=stderr, start_new_session=True
+            )
+            peak, seen, last_change = 0, -1, start
+            while proc.poll() is None:
+                now = time.perf_counter()
+                if not USE_GNU_TIME:
                     peak = max(peak, _vm_hwm(proc.pid))
-                    if deadline is not None and time.perf_counter() > deadline:
-                        proc.kill()
-                        proc.wait()
-                        raise subprocess.TimeoutExpired(list(command), timeout or 0)
-                    time.sleep(_POLL)
-                seconds = time.perf_counter() - start
-                code = proc.returncode
-                cpu = None
+                if idle_timeout is not None:
+                    size = out.stat().st_size + err.stat().st_size
+                    if size != seen:
+                        seen, last_change = size, now
+                    elif now - last_change > idle_timeout:
+                        _kill(proc)
+                        raise Stalled(command, idle_timeout, out.read_text(errors="replace"))
+                if timeout is not None and now - start > timeout:
+                    _kill(proc)
+                    raise subprocess.TimeoutExpired(list(command), timeout)
+                time.sleep(_POLL)
+            seconds = time.perf_counter() - start
+        cpu: float | None = None
+        if USE_GNU_TIME:
+            fields = report.read_text().strip().splitlines()[-1].split()
+            peak = int(fields[1]) * 1024
+            cpu = float(fields[2]) + float(fields[3])
         return Measured(
             seconds,
             peak,
             cpu,
-            code,
+            proc.returncode,
             out.read_text(errors="replace"),
             err.read_text(errors="replace"),
         )
+
+
+def _kill(proc: subprocess.Popen[bytes]) -> None:
+    """Kill the command's process group (GNU time and the command under it)."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
 
 
 def _vm_hwm(pid: int) -> int:
