@@ -275,3 +275,22 @@ def test_needs_a_slash_separator(dovecot: DevServer, fresh_user: Account) -> Non
         assert [str(e) for e in em.errors] == [
             "the gmail profile needs a Dovecot whose separator is '/'"
         ]
+
+
+def test_copy_and_move_are_label_changes(server: DevServer) -> None:
+    account = user(server)
+    with run_emulator(server.host, server.port, profile="gmail") as em:
+        with imap(em.port, account) as client:
+            for name in ("Travel", "Entw&APw-rfe"):
+                ok(client.create(f'"{name}"'))
+            ok(client.append("INBOX", None, None, MESSAGE))
+            ok(client.select("INBOX"))
+            [(_, _, msgid, _)] = gm(client)
+            ok(client.uid("COPY", "1", "Travel"))
+            assert [(m[2], m[3]) for m in gm(client)] == [(msgid, ["\\Inbox", "Travel"])]
+            ok(client.uid("MOVE", "1", '"Entw&APw-rfe"'))  # labels go as on the wire
+            ok(client.select('"[Gmail]/All Mail"'))
+            [(_, raw, same, labels)] = gm(client)
+            assert same == msgid and labels == ["Entw&APw-rfe", "Travel"]
+            assert raw == "Entw&APw-rfe Travel"
+        assert em.errors == []

@@ -39,6 +39,7 @@ import re
 from dataclasses import dataclass
 from typing import ClassVar
 
+from support.emulator.direct import DirectError
 from support.emulator.framing import Atom, Frame, quoted, tokenize
 from support.emulator.labels import ALL_MAIL, GmailAccount, guid_in, msgid, uid_in
 from support.emulator.messages import append_mailbox, appended, store_args
@@ -61,6 +62,7 @@ _FETCH_HEAD = re.compile(rb"(\S+ +(?:UID +)?FETCH +\S+ +)(.*)\Z", re.IGNORECASE 
 _APPENDUID = re.compile(rb"\[APPENDUID [0-9]+ ([0-9:,]+)\]", re.IGNORECASE)
 _LABEL_ATOM = re.compile(r"\\?[A-Za-z0-9!#$&'+,\-./:;<=>?@^_`|~]+\Z")
 _STORES = ("STORE", "UID STORE")
+_OPENING = ("SELECT", "EXAMINE", "STATUS")
 
 
 @dataclass(frozen=True)
@@ -121,6 +123,8 @@ class Gmail(Provider):
             return True
         if cmd.name in _STORES and b"X-GM-LABELS" in upper:
             return True
+        if cmd.name in _OPENING and ALL_MAIL.upper().encode() in upper:
+            return True
         return cmd.name == "APPEND" or super().buffers(session, cmd)
 
     def check(self, session: Session, cmd: Command) -> Refusal | None:
@@ -152,6 +156,11 @@ class Gmail(Provider):
             await self._fetch(session, cmd)
         elif cmd.name in _STORES and b"X-GM-LABELS" in cmd.first.upper():
             await self._store(session, cmd)
+        elif cmd.name in _OPENING and session.user is not None:
+            # All Mail must be complete before anyone looks at it
+            await session.barrier()
+            await self.account(session.user).refresh()
+            await session.forward(cmd)
         else:
             if cmd.name == "APPEND":
                 cmd.state["mailbox"] = append_mailbox(cmd)
@@ -192,7 +201,11 @@ class Gmail(Provider):
         targets = [(f, guid_in(f), uid_in(f)) for f in fetched if f.kind == "FETCH"]
         account = self.account(session.user)
         guids = [guid for _, guid, _ in targets if guid is not None]
-        await account.relabel(guids, store.sign, list(store.values))
+        try:
+            await account.relabel(guids, store.sign, list(store.values))
+        except DirectError as exc:
+            await session.reply(cmd, b"NO [CANNOT] " + str(exc).encode())
+            return
         if not store.silent:
             for frame, guid, number in targets:
                 if guid is None:
@@ -218,7 +231,9 @@ class Gmail(Provider):
             await session.bye(b"[UNAVAILABLE] the emulator cannot replay this login")
             return
         host, port = self.emulator.target_host, self.emulator.target_port
-        await self.account(session.user).connect(host, port, self.login_replay)
+        account = self.account(session.user)
+        await account.connect(host, port, self.login_replay)
+        await account.refresh()
 
     # -- responses ---------------------------------------------------------------------
 
