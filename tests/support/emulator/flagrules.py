@@ -18,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
+from support.emulator.command import Command, Refusal
 from support.emulator.framing import literal_marker
 from support.emulator.messages import (
     appended,
@@ -26,7 +27,7 @@ from support.emulator.messages import (
     unknown_system_flags,
 )
 from support.emulator.provider import Provider
-from support.emulator.session import Command, Refusal, Session
+from support.emulator.session import Session
 
 _STORES = ("STORE", "UID STORE")
 

@@ -39,6 +39,7 @@ import re
 from dataclasses import dataclass
 from typing import ClassVar
 
+from support.emulator.command import Command, Refusal
 from support.emulator.direct import DirectError
 from support.emulator.framing import Atom, Frame, quoted, tokenize
 from support.emulator.labels import ALL_MAIL, GmailAccount, guid_in, msgid, uid_in
@@ -46,7 +47,7 @@ from support.emulator.messages import append_mailbox, appended, store_args
 from support.emulator.profile import Direction
 from support.emulator.provider import Provider
 from support.emulator.quota import Bandwidth
-from support.emulator.session import Command, Refusal, Session
+from support.emulator.session import Session
 
 _GMAIL_CAPABILITIES = frozenset(
     {

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from support.emulator.command import Command
 from support.emulator.framing import Atom, Lit, Pending, String, Token, text
-from support.emulator.session import Command
 
 #: RFC 3501 section 2.3.2 (\Recent cannot be set by a client)
 SYSTEM_FLAGS = frozenset({"\\seen", "\\answered", "\\flagged", "\\deleted", "\\draft"})

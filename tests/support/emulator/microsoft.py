@@ -26,10 +26,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
+from support.emulator.command import Command, Refusal
 from support.emulator.framing import Atom, String, text, tokenize
 from support.emulator.messages import appended
 from support.emulator.provider import Provider
-from support.emulator.session import Command, Refusal, Session
+from support.emulator.session import Session
 
 #: Exchange Online's capabilities that Dovecot also has
 _EXCHANGE_CAPABILITIES = frozenset(

@@ -14,9 +14,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar, Literal
 
 if TYPE_CHECKING:
+    from support.emulator.command import Command, Refusal
     from support.emulator.framing import Frame
     from support.emulator.server import Emulator
-    from support.emulator.session import Command, Refusal, Session
+from support.emulator.session import Session
 
 Direction = Literal["up", "down"]
 

@@ -17,6 +17,7 @@ import binascii
 import re
 from typing import ClassVar
 
+from support.emulator.command import Command
 from support.emulator.framing import (
     Atom,
     Frame,
@@ -27,7 +28,7 @@ from support.emulator.framing import (
     tokenize,
 )
 from support.emulator.profile import Profile
-from support.emulator.session import Command, Session
+from support.emulator.session import Session
 
 SPECIAL_USE = frozenset(
     {"\\all", "\\archive", "\\drafts", "\\flagged", "\\junk", "\\sent", "\\trash", "\\important"}
