@@ -5,6 +5,8 @@ from __future__ import annotations
 import contextlib
 import imaplib
 import re
+import subprocess
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -250,3 +252,29 @@ def test_unknown_profile_or_option_is_refused(dovecot: DevServer) -> None:
         Emulator(dovecot.host, dovecot.port, profile="hotmail")
     with pytest.raises(TypeError, match="throttle_evry"):
         Emulator(dovecot.host, dovecot.port, profile="microsoft", throttle_evry=3)
+
+
+def test_a_subprocess_can_use_the_threaded_emulator(
+    dovecot: DevServer, fresh_user: Account
+) -> None:
+    script = (
+        "import imaplib, sys\n"
+        "imap = imaplib.IMAP4('127.0.0.1', int(sys.argv[1]))\n"
+        "print(imap.welcome.decode())\n"
+        "imap.login(sys.argv[2], sys.stdin.read())\n"
+        "print(imap.create('\"sent items\"')[0])\n"
+        "imap.logout()\n"
+    )
+    with run_emulator(dovecot.host, dovecot.port, profile="microsoft") as em:
+        done = subprocess.run(
+            [sys.executable, "-c", script, str(em.port), fresh_user.name],
+            input=fresh_user.password,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
+        assert em.errors == []
+    greeting, created = done.stdout.splitlines()
+    assert greeting.endswith("The Microsoft Exchange IMAP4 service is ready.")
+    assert created == "NO"

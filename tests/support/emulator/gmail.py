@@ -41,7 +41,7 @@ from typing import ClassVar
 
 from support.emulator.command import Command, Refusal
 from support.emulator.direct import DirectError
-from support.emulator.framing import Atom, Frame, quoted, tokenize
+from support.emulator.framing import Atom, Frame, quoted, text, tokenize
 from support.emulator.labels import ALL_MAIL, GmailAccount, guid_in, msgid, uid_in
 from support.emulator.messages import append_mailbox, appended, store_args
 from support.emulator.profile import Direction
@@ -60,6 +60,7 @@ _GMAIL_CAPABILITIES = frozenset(
 _OVERQUOTA = b"[OVERQUOTA] Account exceeded command or bandwidth limits."
 _GM_ITEM = re.compile(rb" *\bX-GM-(MSGID|THRID|LABELS)\b", re.IGNORECASE)
 _FETCH_HEAD = re.compile(rb"(\S+ +(?:UID +)?FETCH +\S+ +)(.*)\Z", re.IGNORECASE | re.DOTALL)
+_GUID_ITEM = re.compile(rb' ?\bX-GUID "?[^\s")]+"?')
 _APPENDUID = re.compile(rb"\[APPENDUID [0-9]+ ([0-9:,]+)\]", re.IGNORECASE)
 _LABEL_ATOM = re.compile(r"\\?[A-Za-z0-9!#$&'+,\-./:;<=>?@^_`|~]+\Z")
 _STORES = ("STORE", "UID STORE")
@@ -146,7 +147,7 @@ class Gmail(Provider):
     def _user_of(self, cmd: Command) -> str | None:
         args = cmd.tokens()
         if cmd.name == "LOGIN":
-            return args[0].decode() if args and isinstance(args[0], bytes) else None
+            return text(args[0]) if args and isinstance(args[0], bytes) else None
         if len(args) >= 2 and isinstance(args[0], Atom) and isinstance(args[1], Atom):
             self._learn_sasl(cmd, args[0], args[1])
         user = cmd.state.get("user")
@@ -264,7 +265,8 @@ class Gmail(Provider):
             items.append(b"X-GM-LABELS (" + _labels(labels) + b")")
         lines = list(frame.lines)
         if fetch.state["strip_guid"]:
-            lines = [re.sub(rb' ?\bX-GUID "?[^\s")]+"?', b"", line, count=1) for line in lines]
+            at = next(i for i, line in enumerate(lines) if _GUID_ITEM.search(line))
+            lines[at] = _GUID_ITEM.sub(b"", lines[at], count=1)
             lines[0] = lines[0].replace(b"FETCH ( ", b"FETCH (", 1)
         start = lines[0].index(b"(") + 1
         joiner = b"" if lines[0][start : start + 1] == b")" else b" "
