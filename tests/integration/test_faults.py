@@ -132,28 +132,40 @@ async def test_destination_cuts_and_stall_inside_append_literals(servers, tmp_pa
     assert "Traceback" not in out.stderr, out.stderr
 
 
-async def test_cut_while_preparing_the_destination(servers, tmp_path) -> None:
-    # Folders are listed, created and subscribed on the destination before any
-    # message moves; a link dropped then is as transient as one dropped later.
+@pytest.mark.parametrize("side", ["source", "dest"])
+async def test_cut_while_planning(servers, tmp_path, side: str) -> None:
+    # After logging in, both sides are listed, the source folders sized, and the
+    # destination folders created and subscribed before any message moves; a link
+    # dropped then is as transient as one dropped later.
     src, dst = servers
-    accounts = runcli.Accounts(src, dst, tmp_path, "prepcut")
+    accounts = runcli.Accounts(src, dst, tmp_path, f"plancut-{side}")
     msgs = corpus.bulk(9, seed=SEED, size_dist="small")
     mail_ = runcli.folders(INBOX=msgs[:3], Alpha=msgs[3:6], Beta=msgs[6:])
     accounts.load(mail_)
-    # 50 ms each way makes the preparation take several round trips, so the cut
-    # armed on the first plan event meets it.
-    async with Proxy(dst.host, dst.port, delay_ms=50) as proxy:
+    server = src if side == "source" else dst
+    logins_before = _logins(server, accounts.user)
+    # 50 ms each way stretches planning over a second or more of round trips.
+    async with Proxy(server.host, server.port, delay_ms=50) as proxy:
+        ports = {"src_port": proxy.port} if side == "source" else {"dst_port": proxy.port}
         live = await runcli.Live.start(
-            *accounts.copy_args("--timeout", "3", dst_port=proxy.port), env=accounts.env,
-            guard=GUARD,
-        )  # fmt: skip
-        planned = await live.until(lambda ev: any(e["event"] == "folder_planned" for e in ev))
-        assert planned, "no plan event"
-        proxy.cut_after(0, "to_server")
+            *accounts.copy_args("--timeout", "3", **ports), env=accounts.env, guard=GUARD
+        )
+        # Once Dovecot logged the login, the next ~150 bytes the client sends are
+        # planning commands (ID, NAMESPACE, LIST, LSUB, STATUS, CREATE, SUBSCRIBE).
+        logged_in = await live.poll(lambda: _logins(server, accounts.user) > logins_before)
+        assert logged_in, "the copy ended before it logged in"
+        proxy.cut_after(random.Random(SEED).randint(0, 150), "to_server")
         out = await live.finish()
     assert out.code == 0, str(out)
     assert out.report["copied"] == len(msgs), out.report
+    kinds = [e["event"] for e in out.events]
+    assert "retrying" in kinds, kinds
+    assert kinds.index("retrying") < kinds.index("folder_planned"), kinds
     assert_exact(accounts, mail_)
+
+
+def _logins(server: DevServer, user: str) -> int:
+    return server.log_path.read_text(errors="replace").count(f"Login: user=<{user}>")
 
 
 async def test_destination_down_for_good(servers, tmp_path) -> None:
