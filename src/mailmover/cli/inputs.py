@@ -19,6 +19,8 @@ def read_secret(endpoint: Endpoint, *, env: str, file: Path | None, label: str) 
     if file is not None:
         try:
             secret = file.read_text(encoding="utf-8").rstrip("\r\n")
+        except UnicodeDecodeError:
+            raise UsageError(f"the {label} password file {str(file)!r} is not UTF-8 text") from None
         except OSError as exc:
             raise UsageError(
                 f"cannot read the {label} password file {str(file)!r}: {exc.strerror or exc}"

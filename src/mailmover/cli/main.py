@@ -45,6 +45,9 @@ from mailmover.store.database import Store
 
 app = typer.Typer(
     add_completion=False,
+    # Tracebacks with local variables would show passwords: never.
+    pretty_exceptions_enable=False,
+    pretty_exceptions_show_locals=False,
     no_args_is_help=True,
     help="Move mailboxes between IMAP servers: every message exact, at the speed of the link.",
 )
@@ -90,6 +93,15 @@ def _run(coro: Coroutine[Any, Any, T], debug: bool) -> T:
     except KeyboardInterrupt:
         print("mailmover: interrupted; run the same command again to resume", file=sys.stderr)
         raise typer.Exit(130) from None
+    except Exception as exc:  # a bug: one line, the traceback only when asked for
+        if debug:
+            traceback.print_exc()
+        print(
+            f"mailmover: internal error: {type(exc).__name__}: {exc} (rerun with --debug "
+            "for details; the next run goes on where this one stopped)",
+            file=sys.stderr,
+        )
+        raise typer.Exit(1) from None
 
 
 def _trace_sink(path: Path | None) -> TraceSink | None:

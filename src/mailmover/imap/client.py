@@ -128,7 +128,9 @@ class IMAPClient:
         )
         parser = ResponseParser()
         where = f"{host}:{port}"
-        shake = _Handshake(reader, writer, parser, where, connect_timeout, trace)
+        # A greeting that does not come (plain text spoken to a TLS port) is a
+        # silent server: give up as soon as a command would.
+        shake = _Handshake(reader, writer, parser, where, min(connect_timeout, read_timeout), trace)
         try:
             greeting = await shake.next()
             if isinstance(greeting, UntaggedStatus) and greeting.status == "BYE":
