@@ -134,6 +134,9 @@ def main() -> None:
     parser.add_argument("--rtt-ms", type=float, default=50.0, help="round trip the proxy adds")
     parser.add_argument("--repeat", type=int, default=3, help="runs of the mailmover methods")
     parser.add_argument("--batch-bytes", type=int, default=4 * 2**20, help="MULTIAPPEND batch size")
+    parser.add_argument(
+        "--window", type=int, default=256, help="commands in flight for the second APPEND row"
+    )
     args = parser.parse_args()
     print_machine()
 
