@@ -198,7 +198,8 @@ class FolderCopy:
     async def _copy(self, uids: list[int]) -> None:
         if not uids:
             return
-        queue: asyncio.Queue[list[_Item] | None] = asyncio.Queue(maxsize=2)
+        # Unbounded: the byte budget bounds what is held; the end marker must always fit.
+        queue: asyncio.Queue[list[_Item] | None] = asyncio.Queue()
         producer = asyncio.create_task(self._produce(uids, queue))
         try:
             appended: list[_Sent] = []
@@ -213,6 +214,14 @@ class FolderCopy:
             producer.cancel()
 
     async def _produce(self, uids: list[int], queue: asyncio.Queue[list[_Item] | None]) -> None:
+        try:
+            await self._fetch_batches(uids, queue)
+        finally:
+            queue.put_nowait(None)  # also when fetching failed: the consumer must not wait
+
+    async def _fetch_batches(
+        self, uids: list[int], queue: asyncio.Queue[list[_Item] | None]
+    ) -> None:
         opts = self.options
         for start in range(0, len(uids), opts.segment):
             metas = [
@@ -242,7 +251,6 @@ class FolderCopy:
             if self.stop.is_set():
                 self.result.interrupted = True
                 break
-        await queue.put(None)
 
     async def _too_big(self, metas: list[_Meta], limit: int) -> list[_Item]:
         """Items for messages the destination cannot take: named, with subject, never sent."""
@@ -364,6 +372,8 @@ class FolderCopy:
             })  # fmt: skip
         self.result.copied += copied
         self.result.copied_bytes += copied_bytes
+        # What _fetch_batches acquired for this batch (messages too big were never fetched).
+        await self.budget.release(sum(i.meta.size for i in sent.batch if i.reason is None))
         self.emit(
             Copied(self.plan.source_name, len(sent.batch), sum(i.meta.size for i in sent.batch))
         )

@@ -1,0 +1,48 @@
+"""The engine holds at most its byte budget of message data, and still copies everything."""
+
+from __future__ import annotations
+
+import secrets
+
+import pytest
+
+from mailmover.config import Endpoint
+from mailmover.engine.migrate import MigrateOptions, migrate
+from mailmover.engine.transfer import TransferOptions
+from mailmover.imap.client import IMAPClient, Message
+from mailmover.store.async_state import AsyncMailboxState
+from mailmover.store.database import Store
+
+pytestmark = pytest.mark.asyncio
+
+
+async def test_folder_larger_than_the_budget_is_copied(dovecot, tmp_path) -> None:
+    users = {}
+    for side in ("src", "dst"):
+        name, password = f"{side}{secrets.token_hex(3)}", secrets.token_urlsafe(8)
+        dovecot.add_user(name, password)
+        users[side] = Endpoint(name, "127.0.0.1", dovecot.port, "plain").with_secret(password)
+    client = await IMAPClient.connect("127.0.0.1", dovecot.port, security="plain")
+    await client.login(users["src"].user, users["src"].secret or "")
+    bodies = [b"Subject: %d\r\n\r\n" % i + secrets.token_hex(60_000).encode() + b"\r\n"
+              for i in range(40)]  # fmt: skip  # ~4.8 MB in all
+    await client.multiappend("INBOX", [Message(b) for b in bodies])
+    await client.logout()
+
+    budget = 500_000  # a tenth of the folder: the budget must be given back batch by batch
+    options = MigrateOptions(
+        transfer=TransferOptions(batch_bytes=200_000, memory_budget=budget), connections=1
+    )
+    store = Store.open(f"sqlite:///{tmp_path}/state.db")
+    try:
+        state = await AsyncMailboxState.open(store, users["src"].url, users["dst"].url)
+        report = await migrate(users["src"], users["dst"], state, options)
+    finally:
+        store.close()
+    assert report.complete and report.copied == len(bodies)
+    client = await IMAPClient.connect("127.0.0.1", dovecot.port, security="plain")
+    await client.login(users["dst"].user, users["dst"].secret or "")
+    await client.examine("INBOX")
+    fetched = await client.uid_fetch(range(1, 2**32), "(UID BODY.PEEK[])")
+    await client.logout()
+    assert sorted(f.body[""] for f in fetched) == sorted(bodies)
