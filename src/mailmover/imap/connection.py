@@ -164,6 +164,7 @@ class Connection:
         command.future = asyncio.get_running_loop().create_future()
         if self._error is not None:
             command.future.set_exception(self._error)
+            command.future.exception()  # see _fail
         else:
             self._queue.append(command)
             self._wakeup.set()
@@ -340,6 +341,7 @@ class Connection:
                 command.future.set_result(result)
         elif not command.future.done():
             command.future.set_exception(error_for(command.name, tagged))
+            command.future.exception()  # see _fail
         self._wakeup.set()
 
     def _route_fetch(self, fetch: Fetch) -> None:
@@ -389,6 +391,9 @@ class Connection:
         for command in pending:
             if not command.future.done():
                 command.future.set_exception(exc)
+                # Whoever still awaits it gets the error; a future nobody awaits any
+                # more (its caller gave up first) must not be logged as unretrieved.
+                command.future.exception()
         if self._continuation is not None and not self._continuation[1].done():
             self._continuation[1].set_result(None)
         self._wakeup.set()
