@@ -229,3 +229,19 @@ def test_unreadable_password_file(
         "--source-password-file", str(path), env=env, timeout=GUARD,
     )  # fmt: skip
     one_line(out, 2, re.escape(str(path)))
+
+
+@pytest.mark.parametrize("option", ["--state", "--manifest", "--trace"])
+def test_output_path_that_is_a_directory(
+    dovecot: DevServer, fresh_user: Account, tmp_path: Path, option: str
+) -> None:
+    # Not in the list, but the same kind of mistake: a path the user named
+    # that cannot be used is a usage error, said in one line that names it.
+    taken = tmp_path / "a-directory"
+    taken.mkdir()
+    state = [] if option == "--state" else ["--state", str(tmp_path / "state.db")]
+    out = runcli.run(
+        "copy", plain_url(dovecot, fresh_user), plain_url(dovecot, fresh_user),
+        *state, option, str(taken), env=env_for(fresh_user), timeout=GUARD,
+    )  # fmt: skip
+    one_line(out, 2, re.escape(str(taken)))
