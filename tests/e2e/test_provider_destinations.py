@@ -161,3 +161,20 @@ async def test_learns_refused_flags_without_a_preset(  # type: ignore[no-untyped
         got = await contents(*dst)
     assert report.complete, [f.failures for f in report.folders]
     assert got["INBOX"][("gone", frozenset({"\\Seen"}))] == 1
+
+
+async def test_counts_survive_retries(dovecot, fs_server, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Messages copied before a throttling reply still count as copied by this run."""
+    src = (dovecot.port, *account(dovecot))
+    await fill(*src)
+    async with Emulator(
+        fs_server.host, fs_server.port, profile="microsoft", throttle_every=7,
+        throttle_backoff_ms=50,
+    ) as microsoft:  # fmt: skip
+        dst = (microsoft.port, *account(fs_server))
+        report, events = await run(src, dst, tmp_path, retry=RetryPolicy(budget=30))
+    assert any(isinstance(e, Retrying) for e in events)
+    assert report.complete
+    total = sum(len(m) for m in SOURCE.values())
+    assert sum(f.copied for f in report.folders) == total
+    assert sum(f.already for f in report.folders) == 0

@@ -35,6 +35,7 @@ class FolderResult:
     failures: list[Failure] = field(default_factory=list)
     error: str | None = None  # the folder stopped early
     interrupted: bool = False  # stopped on request; the next run goes on
+    attempted: set[int] = field(default_factory=set, repr=False)  # source UIDs sent this run
 
 
 @dataclass(frozen=True, slots=True)

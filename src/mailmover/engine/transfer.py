@@ -100,6 +100,7 @@ class FolderCopy:
         dest: ServerProfile | None = None,
         rules: FlagRules | None = None,
         labels: LabelPlan | None = None,
+        result: FolderResult | None = None,
     ) -> None:
         self.src, self.dst, self.state, self.plan = src, dst, state, plan
         self.options, self.emit = options, emit
@@ -108,7 +109,7 @@ class FolderCopy:
         self.rules = rules or FlagRules()
         self.labels = labels
         self.extra_labels: dict[int, tuple[str, ...]] = {}  # source UID → its other labels
-        self.result = FolderResult(plan.source_name, plan.dest_name, plan.note)
+        self.result = result or FolderResult(plan.source_name, plan.dest_name, plan.note)
         self.budget = ByteBudget(options.memory_budget)
         self.policy = FlagPolicy(None)
         self.index: DestinationIndex | None = None
@@ -154,7 +155,10 @@ class FolderCopy:
         del present
         to_copy = [uid for uid in uids if uid not in done]
         self.result.source_messages = len(uids)
-        self.result.already = len(done)
+        # An attempt after a lost link counts what earlier attempts of this run copied
+        # as copied, not as found; their failures are tried again.
+        self.result.already = sum(1 for uid in done if uid not in self.result.attempted)
+        self.result.failures = []
         unaccounted = dsel.exists - len(done)
         if to_copy and unaccounted > 0:
             claimed = {row.dest_uid for row in done.values() if row.dest_uid is not None}
@@ -302,6 +306,7 @@ class FolderCopy:
                     sent.claimed[i] = found
                     continue
             to_send.append(i)
+            self.result.attempted.add(item.meta.uid)
         if len(to_send) > 1 and self.dst.has("MULTIAPPEND"):
             messages = [self._message(batch[i]) for i in to_send]
             sent.commands.append(
@@ -350,9 +355,13 @@ class FolderCopy:
             record = self._record_of(item, "done")
             record.dest_uidvalidity = self.dest_uidvalidity
             outcome = outcomes.get(i)
-            if i in sent.claimed:
+            if i in sent.claimed and item.meta.uid not in self.result.attempted:
                 self.result.already += 1
                 record.dest_uid = sent.claimed[i]
+            elif i in sent.claimed:  # appended by an earlier attempt of this run
+                record.dest_uid = sent.claimed[i]
+                copied += 1
+                copied_bytes += item.meta.size
             elif isinstance(outcome, AppendResult):
                 record.dest_uidvalidity = outcome.uidvalidity or self.dest_uidvalidity
                 record.dest_uid = outcome.uid

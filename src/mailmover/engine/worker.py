@@ -88,6 +88,7 @@ class Worker:
     async def folder(self, plan: FolderPlan) -> FolderResult:
         s = self.shared
         attempt = 0
+        result = None  # carried from one attempt to the next
         while True:
             try:
                 if self.pair is None:
@@ -96,7 +97,9 @@ class Worker:
                 copy = FolderCopy(
                     src, dst, s.state, plan, s.transfer, s.emit,
                     stop=s.stop, dest=s.dest_profile, rules=s.flags, labels=s.labels,
+                    result=result,
                 )  # fmt: skip
+                result = copy.result
                 return await copy.run()
             except MailmoverError as exc:
                 longest = self._daily_cap(exc)
@@ -105,25 +108,27 @@ class Worker:
                     self.pair = None
                     pause = s.clock.next_pause(longest)
                     if pause is None:
-                        return _failed(plan, f"daily cap still reached: {exc.message}")
+                        return _failed(plan, f"daily cap still reached: {exc.message}", result)
                     s.emit(Retrying(plan.source_name, f"daily cap reached: {exc.message}", pause))
                     if await _stopped(s.stop, pause):
-                        return _failed(plan, f"stopped while paused: {exc.message}")
+                        return _failed(plan, f"stopped while paused: {exc.message}", result)
                     continue
                 if not exc.retryable:
                     if isinstance(exc, CommandFailed):  # this folder only: e.g. cannot select
-                        return _failed(plan, exc.message)
+                        return _failed(plan, exc.message, result)
                     raise  # credentials or certificate refused: the mailbox cannot go on
                 await close_pair(self.pair, logout=False)
                 self.pair = None
                 delay = s.clock.next_delay(attempt, exc)
                 if delay is None:
                     waited = s.clock.waited
-                    return _failed(plan, f"{exc.message} (gave up after {waited:.0f} s of retries)")
+                    return _failed(
+                        plan, f"{exc.message} (gave up after {waited:.0f} s of retries)", result
+                    )
                 log.info("%s: %s; retrying in %.1f s", plan.source_name, exc.message, delay)
                 s.emit(Retrying(plan.source_name, exc.message, delay))
                 if await _stopped(s.stop, delay):
-                    return _failed(plan, f"stopped while waiting to retry: {exc.message}")
+                    return _failed(plan, f"stopped while waiting to retry: {exc.message}", result)
                 attempt += 1
 
     def _daily_cap(self, exc: MailmoverError) -> float | None:
@@ -143,7 +148,8 @@ async def _stopped(stop: asyncio.Event, seconds: float) -> bool:
         return False
 
 
-def _failed(plan: FolderPlan, reason: str) -> FolderResult:
-    result = FolderResult(plan.source_name, plan.dest_name, plan.note)
+def _failed(plan: FolderPlan, reason: str, result: FolderResult | None) -> FolderResult:
+    """The folder's result so far (what earlier attempts copied), ended by ``reason``."""
+    result = result or FolderResult(plan.source_name, plan.dest_name, plan.note)
     result.error = reason
     return result
