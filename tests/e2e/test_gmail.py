@@ -24,7 +24,7 @@ from mailmover.engine.events import Event, Retrying
 from mailmover.engine.migrate import MigrateOptions, Report, migrate
 from mailmover.engine.retry import RetryPolicy
 from mailmover.imap.client import IMAPClient, Message
-from mailmover.imap.proto.commands import Atom, ParenList
+from mailmover.imap.proto.commands import Atom, Mailbox, ParenList
 from mailmover.store.async_state import AsyncMailboxState
 from mailmover.store.database import Store
 from support.emulator import Emulator
@@ -38,6 +38,7 @@ MAIL = {
     "work and travel": ["Work", "Travel"],
     "archived": [],
     "archived important": ["\\Important"],
+    "abroad": ["Reisen/Übersee", "\\Inbox"],
 }
 
 
@@ -82,7 +83,8 @@ async def fill_gmail(side: Side, body: str = "hi") -> None:
         appended = await client.append("[Gmail]/All Mail", Message(raw.encode(), ["\\Seen"]))
         if labels:
             await client.select("[Gmail]/All Mail")
-            args = [Atom(str(appended.uid)), Atom("+X-GM-LABELS"), ParenList(list(labels))]
+            names = [Atom(lab) if lab.startswith("\\") else Mailbox(lab) for lab in labels]
+            args = [Atom(str(appended.uid)), Atom("+X-GM-LABELS"), ParenList(names)]
             await client.run("UID STORE", args)
     await client.logout()
 
@@ -126,7 +128,10 @@ async def test_gmail_source_folders_policy(gmail, fs_server, dovecot, tmp_path) 
     assert report.complete, report
     got = await contents(dst)
     seen = frozenset({"\\Seen"})
-    assert got["INBOX"] == Counter({("inbox only", seen): 1, ("inbox and work", seen): 1})
+    assert got["INBOX"] == Counter(
+        {("inbox only", seen): 1, ("inbox and work", seen): 1, ("abroad", seen): 1}
+    )
+    assert got["Reisen.Übersee"] == Counter({("abroad", seen): 1})
     assert got["Work"] == Counter({("inbox and work", seen): 1, ("work and travel", seen): 1})
     assert got["Travel"] == Counter({("work and travel", seen): 1})
     # Only unlabelled mail comes from All Mail; Important is a view and is not copied.
@@ -202,4 +207,4 @@ async def test_daily_cap_pauses_then_resumes(fs_server, dovecot, tmp_path) -> No
         assert paused, events
         assert report.complete, [f.error for f in report.folders]
         got = await contents(dst)
-        assert sum(sum(c.values()) for c in got.values()) == 7  # 3 label copies + 2 + 2
+        assert sum(sum(c.values()) for c in got.values()) == 9  # one copy per label

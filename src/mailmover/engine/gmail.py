@@ -22,7 +22,7 @@ from mailmover.engine.folders import FolderPlan
 from mailmover.imap.client import IMAPClient
 from mailmover.imap.connection import UidRange
 from mailmover.imap.proto import utf7
-from mailmover.imap.proto.commands import Arg, Atom, ParenList, sequence_set
+from mailmover.imap.proto.commands import Arg, Atom, Mailbox, ParenList, sequence_set
 
 Policy = Literal["folders", "primary"]
 CHUNK = 5000
@@ -134,7 +134,8 @@ async def apply_labels(client: IMAPClient, labelled: dict[int, tuple[str, ...]])
         args: list[Arg] = [
             Atom(sequence_set(uids)),
             Atom("+X-GM-LABELS.SILENT"),
-            ParenList([Atom(lab) if lab.startswith("\\") else lab for lab in labels]),
+            # Labels travel like mailbox names: modified UTF-7 (the parser decoded them).
+            ParenList([Atom(lab) if lab.startswith("\\") else Mailbox(lab) for lab in labels]),
         ]
         futures.append(client.submit("UID STORE", args, uids=UidRange.of(sorted(uids))))
     for future in futures:
