@@ -1,0 +1,101 @@
+"""Nothing doubled: a destination that already holds some of the mail, and a source whose
+UIDVALIDITY changed, get each message exactly once; look-alikes are still copied."""
+
+from __future__ import annotations
+
+import secrets
+from collections import Counter
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from mailmover.config import Endpoint
+from mailmover.engine.migrate import MigrateOptions, Report, migrate
+from mailmover.imap.client import IMAPClient, Message
+from mailmover.store.async_state import AsyncMailboxState
+from mailmover.store.database import Store
+
+pytestmark = pytest.mark.asyncio
+WHEN = datetime(2015, 1, 2, 3, 4, 5, tzinfo=UTC)
+
+
+def messages() -> list[Message]:
+    out = [Message(b"Subject: %d\r\nMessage-ID: <m%d@x>\r\n\r\nbody %d\r\n" % (i, i, i), ["\\Seen"],
+                   WHEN) for i in range(30)]  # fmt: skip
+    # Same Message-ID and size, different bodies: two messages.
+    out.append(Message(b"Subject: twin\r\nMessage-ID: <twin@x>\r\n\r\nAAAA\r\n", [], WHEN))
+    out.append(Message(b"Subject: twin\r\nMessage-ID: <twin@x>\r\n\r\nBBBB\r\n", [], WHEN))
+    # An exact duplicate: two copies in the source, two in the destination.
+    out += [Message(b"Subject: dup\r\n\r\nsame\r\n", ["\\Flagged"], WHEN)] * 2
+    return out
+
+
+class Account:
+    def __init__(self, server: Any) -> None:
+        self.user, self.password = f"d{secrets.token_hex(4)}", secrets.token_urlsafe(8)
+        server.add_user(self.user, self.password)
+        self.endpoint = Endpoint(self.user, "127.0.0.1", server.port, "plain").with_secret(
+            self.password
+        )
+
+    async def client(self) -> IMAPClient:
+        client = await IMAPClient.connect("127.0.0.1", self.endpoint.port, security="plain")
+        await client.login(self.user, self.password)
+        return client
+
+    async def append(self, folder: str, items: list[Message]) -> None:
+        client = await self.client()
+        if folder != "INBOX":
+            await client.create(folder)
+        await client.multiappend(folder, items)
+        await client.logout()
+
+    async def bodies(self, folder: str) -> Counter[bytes]:
+        client = await self.client()
+        await client.examine(folder)
+        fetched = await client.uid_fetch(range(1, 2**32), "(UID BODY.PEEK[])")
+        await client.logout()
+        return Counter(f.body[""] for f in fetched)
+
+
+async def copy(src: Account, dst: Account, db: str) -> Report:
+    store = Store.open(f"sqlite:///{db}")
+    try:
+        state = await AsyncMailboxState.open(store, src.endpoint.url, dst.endpoint.url)
+        return await migrate(src.endpoint, dst.endpoint, state, MigrateOptions())
+    finally:
+        store.close()
+
+
+async def test_destination_already_holding_some(dovecot, tmp_path) -> None:
+    src, dst = Account(dovecot), Account(dovecot)
+    mail = messages()
+    await src.append("Work", mail)
+    # The destination got part of it before (another tool, or a lost state file),
+    # including one copy of the duplicate and one of the twins.
+    await dst.append("Work", [mail[0], mail[5], mail[30], mail[32]])
+    report = await copy(src, dst, f"{tmp_path}/state.db")
+    assert report.complete
+    work = next(f for f in report.folders if f.source_name == "Work")
+    assert (work.copied, work.already) == (len(mail) - 4, 4)
+    assert await dst.bodies("Work") == Counter(m.data for m in mail)
+
+
+async def test_source_uidvalidity_change_does_not_duplicate(dovecot, tmp_path) -> None:
+    src, dst = Account(dovecot), Account(dovecot)
+    mail = messages()
+    await src.append("Work", mail)
+    db = f"{tmp_path}/state.db"
+    assert (await copy(src, dst, db)).complete
+    # The source folder is rebuilt (a server migration, a restore): new UIDVALIDITY.
+    client = await src.client()
+    await client.delete("Work")
+    await client.logout()
+    await src.append("Work", [*mail, Message(b"Subject: new\r\n\r\nnew\r\n", [], WHEN)])
+    report = await copy(src, dst, db)
+    work = next(f for f in report.folders if f.source_name == "Work")
+    assert (work.copied, work.already) == (1, len(mail))
+    assert await dst.bodies("Work") == Counter(
+        [m.data for m in mail] + [b"Subject: new\r\n\r\nnew\r\n"]
+    )
