@@ -87,6 +87,20 @@ def parse_rules(pairs: list[str], drop: list[str]) -> FlagRules:
     return FlagRules(mapping, frozenset(names))
 
 
+def output_file(path: Path | None, option: str) -> Path | None:
+    """A file the run will write: refused before connecting when it cannot be one."""
+    if path is None:
+        return None
+    if path.is_dir():
+        raise UsageError(f"{option} {str(path)!r} is a directory; give a file name")
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise UsageError(f"{option} {str(path)!r}: the folder {str(parent)!r} does not exist")
+    if not os.access(parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise UsageError(f"{option} {str(path)!r} cannot be written")
+    return path
+
+
 def parse_policy(text: str) -> Policy:
     if text == "folders":
         return "folders"

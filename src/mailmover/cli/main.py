@@ -23,6 +23,7 @@ from mailmover.cli.auth import auth_command
 from mailmover.cli.inputs import (
     credentials,
     endpoint,
+    output_file,
     parse_day,
     parse_map,
     parse_policy,
@@ -182,6 +183,8 @@ def copy(
             endpoint(dest, ca_file=ca_file, insecure=insecure),
             env="MAILMOVER_DEST_PASSWORD", file=dest_password_file, label="dest",
         )  # fmt: skip
+        for path, option in ((state, "--state"), (manifest, "--manifest"), (trace, "--trace")):
+            output_file(path, option)
         for preset in (source_preset, dest_preset):
             if preset:
                 get_preset(preset)  # an unknown name is a usage error before connecting

@@ -38,6 +38,11 @@ def tls_error(host: str, port: int, exc: BaseException) -> TLSFailed:
     where = f"{host}:{port}"
     if isinstance(exc, ssl.SSLCertVerificationError):
         reason = exc.verify_message or str(exc)
+        if "expired" in reason.lower():
+            return TLSFailed(
+                f"the certificate of {where} has expired ({reason}); the server's "
+                "administrator must renew it"
+            )
         return TLSFailed(
             f"the certificate of {where} was refused ({reason}); "
             "give its CA with --ca-file, or turn verification off for this server"
