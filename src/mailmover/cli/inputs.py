@@ -87,6 +87,27 @@ def parse_rules(pairs: list[str], drop: list[str]) -> FlagRules:
     return FlagRules(mapping, frozenset(names))
 
 
+def endpoints(
+    source: str,
+    dest: str,
+    *,
+    ca_file: Path | None,
+    insecure: bool,
+    source_password_file: Path | None,
+    dest_password_file: Path | None,
+) -> tuple[Endpoint, Endpoint]:
+    """Both sides of a run, ready to log in."""
+    src = credentials(
+        endpoint(source, ca_file=ca_file, insecure=insecure),
+        env="MAILMOVER_SOURCE_PASSWORD", file=source_password_file, label="source",
+    )  # fmt: skip
+    dst = credentials(
+        endpoint(dest, ca_file=ca_file, insecure=insecure),
+        env="MAILMOVER_DEST_PASSWORD", file=dest_password_file, label="dest",
+    )  # fmt: skip
+    return src, dst
+
+
 def output_file(path: Path | None, option: str) -> Path | None:
     """A file the run will write: refused before connecting when it cannot be one."""
     if path is None:

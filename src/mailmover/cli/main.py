@@ -23,6 +23,7 @@ from mailmover.cli.auth import auth_command
 from mailmover.cli.inputs import (
     credentials,
     endpoint,
+    endpoints,
     output_file,
     parse_day,
     parse_map,
@@ -175,13 +176,9 @@ def copy(
     """
 
     async def main() -> int:
-        src = credentials(
-            endpoint(source, ca_file=ca_file, insecure=insecure),
-            env="MAILMOVER_SOURCE_PASSWORD", file=source_password_file, label="source",
-        )  # fmt: skip
-        dst = credentials(
-            endpoint(dest, ca_file=ca_file, insecure=insecure),
-            env="MAILMOVER_DEST_PASSWORD", file=dest_password_file, label="dest",
+        src, dst = endpoints(
+            source, dest, ca_file=ca_file, insecure=insecure,
+            source_password_file=source_password_file, dest_password_file=dest_password_file,
         )  # fmt: skip
         for path, option in ((state, "--state"), (manifest, "--manifest"), (trace, "--trace")):
             output_file(path, option)
@@ -257,13 +254,9 @@ def verify(
     """Exit 0 only when DEST holds exactly what SOURCE holds (bytes, flags, dates)."""
 
     async def main() -> int:
-        src = credentials(
-            endpoint(source, ca_file=ca_file, insecure=insecure),
-            env="MAILMOVER_SOURCE_PASSWORD", file=source_password_file, label="source",
-        )  # fmt: skip
-        dst = credentials(
-            endpoint(dest, ca_file=ca_file, insecure=insecure),
-            env="MAILMOVER_DEST_PASSWORD", file=dest_password_file, label="dest",
+        src, dst = endpoints(
+            source, dest, ca_file=ca_file, insecure=insecure,
+            source_password_file=source_password_file, dest_password_file=dest_password_file,
         )  # fmt: skip
         report = await verify_mailboxes(
             src, dst, include=include or (), exclude=exclude or (), mapping=parse_map(map_ or [])

@@ -10,10 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-from collections import deque
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
-from datetime import datetime
 
 from mailmover.errors import (
     AuthenticationFailed,
@@ -21,10 +18,10 @@ from mailmover.errors import (
     ConnectionLost,
     IMAPTimeout,
     ProtocolError,
-    TLSFailed,
 )
 from mailmover.imap import sasl
 from mailmover.imap.connection import Command, Connection, Result, UidRange
+from mailmover.imap.handshake import greet
 from mailmover.imap.proto.commands import (
     Arg,
     Atom,
@@ -45,51 +42,25 @@ from mailmover.imap.proto.responses import (
     MailboxStatus,
     Namespace,
     Recent,
-    Response,
     Search,
-    Tagged,
     Untagged,
     UntaggedOther,
     UntaggedStatus,
 )
+from mailmover.imap.results import (
+    AppendResult,
+    Message,
+    SelectedMailbox,
+    append_result,
+    append_results,
+)
 from mailmover.imap.trace import ProtocolTrace
-from mailmover.imap.transport import Security, TLSSettings, open_stream, start_tls
+from mailmover.imap.transport import Security, TLSSettings, open_stream
 
 DEFAULT_PORTS = {"tls": 993, "starttls": 143, "plain": 143}
 # Above this size a message goes as a synchronising literal so that a refusal
 # costs one round trip instead of the whole upload (mbsync does the same).
 SYNC_LITERAL_ABOVE = 4 * 1024 * 1024
-
-
-@dataclass(frozen=True, slots=True)
-class SelectedMailbox:
-    """What SELECT/EXAMINE told us about a mailbox."""
-
-    name: str
-    readonly: bool
-    uidvalidity: int
-    uidnext: int | None
-    exists: int
-    flags: tuple[str, ...]
-    permanentflags: tuple[str, ...] | None
-    highestmodseq: int | None
-
-
-@dataclass(frozen=True, slots=True)
-class AppendResult:
-    """The destination UID of an appended message, when the server has UIDPLUS."""
-
-    uidvalidity: int | None
-    uid: int | None
-
-
-@dataclass(frozen=True, slots=True)
-class Message:
-    """A message to APPEND."""
-
-    data: bytes
-    flags: Sequence[str] = ()
-    internaldate: datetime | None = None
 
 
 class IMAPClient:
@@ -127,36 +98,12 @@ class IMAPClient:
             host, port, security=security, tls=tls, timeout=connect_timeout
         )
         parser = ResponseParser()
-        where = f"{host}:{port}"
         # A greeting that does not come (plain text spoken to a TLS port) is a
         # silent server: give up as soon as a command would.
-        shake = _Handshake(reader, writer, parser, where, min(connect_timeout, read_timeout), trace)
-        try:
-            greeting = await shake.next()
-            if isinstance(greeting, UntaggedStatus) and greeting.status == "BYE":
-                raise ConnectionLost(f"{where} refused the session: {greeting.text}")
-            if not isinstance(greeting, UntaggedStatus) or greeting.status not in {"OK", "PREAUTH"}:
-                raise ProtocolError(f"{where} did not greet like an IMAP server")
-            caps = _caps_from_code(greeting)
-            if security == "starttls":
-                if caps is None:
-                    _, untagged = await shake.command(b"S0 CAPABILITY\r\n")
-                    found = [r.capabilities for r in untagged if isinstance(r, Capability)]
-                    caps = found[-1] if found else frozenset()
-                if "STARTTLS" not in caps:
-                    raise TLSFailed(
-                        f"{where} does not offer STARTTLS; use imaps:// or its IMAPS port"
-                    )
-                reply, _ = await shake.command(b"S1 STARTTLS\r\n")
-                if reply.status != "OK":
-                    raise TLSFailed(f"{where} refused STARTTLS: {reply.text}")
-                await start_tls(writer, host, port, tls, connect_timeout)
-                caps = None  # ask again after TLS (RFC 3501 6.2.1)
-            elif shake.backlog or parser.pending:
-                raise ProtocolError(f"{where} sent more than a greeting unasked")
-        except BaseException:
-            writer.close()
-            raise
+        caps = await greet(
+            reader, writer, parser, host, port,
+            security=security, tls=tls, timeout=min(connect_timeout, read_timeout), trace=trace,
+        )  # fmt: skip
         client = cls(
             Connection(
                 reader, writer, parser, window=window, read_timeout=read_timeout, trace=trace
@@ -500,81 +447,11 @@ class IMAPClient:
         return append_results(await self.multiappend_nowait(mailbox, messages), len(messages))
 
 
-def append_results(result: Result, count: int) -> list[AppendResult]:
-    """The APPENDUIDs of a completed (MULTI)APPEND, one per message (RFC 4315)."""
-    code = result.tagged.code
-    if code is not None and code.name == "APPENDUID" and isinstance(code.value, tuple):
-        validity, uids = code.value
-        if len(uids) == count:
-            return [AppendResult(validity, uid) for uid in uids]
-    return [AppendResult(None, None) for _ in range(count)]
-
-
-def append_result(result: Result) -> AppendResult:
-    """The APPENDUID of a completed single APPEND, when the server sent one."""
-    return append_results(result, 1)[0]
-
-
 def _uid_set(uids: Sequence[int] | range) -> str:
     if isinstance(uids, range):
         stop = "*" if uids.stop >= 2**32 else str(uids.stop - 1)
         return f"{uids.start}:{stop}"
     return sequence_set(uids)
-
-
-def _caps_from_code(response: UntaggedStatus) -> frozenset[str] | None:
-    code = response.code
-    if code is not None and code.name == "CAPABILITY" and isinstance(code.value, frozenset):
-        return code.value
-    return None
-
-
-class _Handshake:
-    """Reads responses one at a time before the connection's tasks start."""
-
-    def __init__(
-        self,
-        reader: asyncio.StreamReader,
-        writer: asyncio.StreamWriter,
-        parser: ResponseParser,
-        where: str,
-        timeout: float,
-        trace: ProtocolTrace | None,
-    ) -> None:
-        self.reader, self.writer, self.parser = reader, writer, parser
-        self.where, self.timeout, self.trace = where, timeout, trace
-        self.backlog: deque[Response] = deque()
-
-    async def next(self) -> Response:
-        while not self.backlog:
-            try:
-                data = await asyncio.wait_for(self.reader.read(65536), self.timeout)
-            except TimeoutError:
-                raise IMAPTimeout(
-                    f"{self.where} sent no IMAP answer within {self.timeout:g} s; "
-                    "is this an IMAPS port? try imaps://"
-                ) from None
-            except (ConnectionError, OSError) as exc:
-                raise ConnectionLost(f"{self.where} closed the connection: {exc}") from exc
-            if not data:
-                raise ConnectionLost(f"{self.where} closed the connection")
-            self.backlog.extend(self.parser.feed(data))
-        response = self.backlog.popleft()
-        if self.trace:
-            self.trace.received(response)
-        return response
-
-    async def command(self, line: bytes) -> tuple[Tagged, list[Response]]:
-        """Send one command line and read up to its tagged completion."""
-        self.writer.write(line)
-        untagged: list[Response] = []
-        while True:
-            response = await self.next()
-            if isinstance(response, Tagged):
-                if self.backlog or self.parser.pending:
-                    raise ProtocolError(f"{self.where} sent data past {line!r}")
-                return response, untagged
-            untagged.append(response)
 
 
 __all__ = [
