@@ -178,3 +178,44 @@ async def test_counts_survive_retries(dovecot, fs_server, tmp_path) -> None:  # 
     total = sum(len(m) for m in SOURCE.values())
     assert sum(f.copied for f in report.folders) == total
     assert sum(f.already for f in report.folders) == 0
+
+
+async def test_flag_changes_from_a_source_without_condstore(  # type: ignore[no-untyped-def]
+    dovecot, fs_server, tmp_path
+) -> None:
+    """Exchange has no CONDSTORE: a rerun reads every flag and brings the changes across."""
+    user, password = account(fs_server)
+    await fill(fs_server.port, user, password)
+    dst = (dovecot.port, *account(dovecot))
+    db = tmp_path / "state.db"
+    async with Emulator(fs_server.host, fs_server.port, profile="microsoft") as microsoft:
+        src = (microsoft.port, user, password)
+        first, _ = await run_with_state(src, dst, db)
+        assert first.complete
+        client = await IMAPClient.connect("127.0.0.1", fs_server.port, security="plain")
+        await client.login(user, password)
+        await client.select("Projects")
+        uids = await client.uid_search()
+        await client.uid_store_nowait(uids[:3], "+FLAGS.SILENT", ["\\Answered"])
+        await client.logout()
+        second, _ = await run_with_state(src, dst, db)
+    assert second.complete
+    assert sum(f.flags_updated for f in second.folders) == 3
+    assert sum(f.copied for f in second.folders) == 0
+    got = await contents(*dst)
+    answered = [key for key in got["Projects"] if "\\Answered" in key[1]]
+    assert len(answered) == 3
+
+
+async def run_with_state(
+    src: tuple[int, str, str], dst: tuple[int, str, str], db: Any
+) -> tuple[Report, list[Event]]:
+    def endpoint(side: tuple[int, str, str]) -> Endpoint:
+        return Endpoint(side[1], "127.0.0.1", side[0], "plain").with_secret(side[2])
+
+    store = Store.open(f"sqlite:///{db}")
+    try:
+        state = await AsyncMailboxState.open(store, endpoint(src).url, endpoint(dst).url)
+        return await migrate(endpoint(src), endpoint(dst), state, MigrateOptions()), []
+    finally:
+        store.close()

@@ -38,12 +38,13 @@ from mailmover.engine.retry import RetryPolicy
 from mailmover.engine.session import SessionOptions, open_session
 from mailmover.engine.transfer import TransferOptions
 from mailmover.engine.verify import verify as verify_mailboxes
-from mailmover.errors import MailmoverError, NetworkError
+from mailmover.errors import MailmoverError, NetworkError, UsageError
 from mailmover.imap.trace import TraceSink
 from mailmover.providers import get_preset
 from mailmover.store.async_state import AsyncMailboxState
 from mailmover.store.connect import default_url
 from mailmover.store.database import Store
+from mailmover.store.records import FolderRecord
 
 app = typer.Typer(
     add_completion=False,
@@ -104,6 +105,28 @@ def _run(coro: Coroutine[Any, Any, T], debug: bool) -> T:
             file=sys.stderr,
         )
         raise typer.Exit(1) from None
+
+
+def existing_state(state: Path | None) -> str | None:
+    """The job database to read, when there is one (``--state``, else the default)."""
+    if state is not None:
+        if not state.is_file():
+            raise UsageError(f"--state {str(state)!r} does not exist")
+        return f"sqlite:///{state.resolve()}"
+    url = default_url()
+    return url if Path(url.removeprefix("sqlite:///")).is_file() else None
+
+
+async def recorded_folders(url: str | None, source: str, dest: str) -> list[FolderRecord]:
+    """The folders a copy recorded for this pair, from its job database if there is one."""
+    if url is None:
+        return []
+    store = Store.open(url)
+    try:
+        mailbox = await AsyncMailboxState.open(store, source, dest)
+        return await mailbox.folders()
+    finally:
+        store.close()
 
 
 def _trace_sink(path: Path | None) -> TraceSink | None:
@@ -249,6 +272,9 @@ def verify(
     ca_file: CaFile = None,
     insecure: Insecure = False,
     json_: Annotated[bool, typer.Option("--json", help="A JSON report on stdout")] = False,
+    state: Annotated[
+        Path | None, typer.Option(help="The job database of the copy (where folders went)")
+    ] = None,
     debug: Debug = False,
 ) -> None:
     """Exit 0 only when DEST holds exactly what SOURCE holds (bytes, flags, dates)."""
@@ -258,9 +284,11 @@ def verify(
             source, dest, ca_file=ca_file, insecure=insecure,
             source_password_file=source_password_file, dest_password_file=dest_password_file,
         )  # fmt: skip
+        recorded = await recorded_folders(existing_state(state), src.url, dst.url)
         report = await verify_mailboxes(
-            src, dst, include=include or (), exclude=exclude or (), mapping=parse_map(map_ or [])
-        )
+            src, dst, include=include or (), exclude=exclude or (),
+            mapping=parse_map(map_ or []), recorded=recorded,
+        )  # fmt: skip
         if json_:
             print(json.dumps({
                 "identical": report.identical,

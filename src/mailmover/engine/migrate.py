@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from mailmover.config import Endpoint
 from mailmover.engine.events import FolderPlanned, FolderResult, Listener, Retrying, ignore
@@ -20,6 +20,7 @@ from mailmover.engine.worker import Pair, Shared, Worker, close_pair, open_pair
 from mailmover.errors import CommandFailed, MailmoverError
 from mailmover.imap.client import IMAPClient
 from mailmover.store.async_state import AsyncMailboxState
+from mailmover.store.records import FolderRecord
 
 
 @dataclass(frozen=True)
@@ -113,7 +114,12 @@ async def prepare_destination(client: IMAPClient, plans: Sequence[FolderPlan]) -
 
 
 async def _plan(
-    source: Endpoint, dest: Endpoint, src: IMAPClient, dst: IMAPClient, options: MigrateOptions
+    source: Endpoint,
+    dest: Endpoint,
+    src: IMAPClient,
+    dst: IMAPClient,
+    options: MigrateOptions,
+    state: AsyncMailboxState,
 ) -> tuple[list[FolderPlan], dict[str, tuple[int, int]], ServerProfile, ServerProfile]:
     """Recognise both servers, plan the folders, size them, and prepare the destination."""
     src_profile = ServerProfile.resolve(options.source_preset, source.host, src)
@@ -128,10 +134,42 @@ async def _plan(
         source_preset=src_profile.preset,
         dest_profile=dst_profile,
     )
+    plans = keep_earlier_names(plans, await state.folders(), dst_side, options.mapping)
     sizes = await folder_sizes(src, plans)
     if not options.dry_run:
         await prepare_destination(dst, plans)
     return plans, sizes, src_profile, dst_profile
+
+
+def keep_earlier_names(
+    plans: list[FolderPlan],
+    recorded: Sequence[FolderRecord],
+    dest: Side,
+    mapping: dict[str, str],
+) -> list[FolderPlan]:
+    """A folder goes where an earlier run put it, even if the plan would now differ.
+
+    The destination changes under a migration (a Sent folder appears, a preset
+    is added); a folder whose target moved would be copied a second time.
+    Only ``--map`` moves a folder on purpose.
+    """
+    earlier = {r.source_name: r.dest_name for r in recorded}
+    names = {m.name for m in dest.mailboxes}
+    kept = []
+    for plan in plans:
+        before = earlier.get(plan.source_name)
+        if before is None or before == plan.dest_name or "/".join(plan.path) in mapping:
+            kept.append(plan)
+            continue
+        kept.append(
+            replace(
+                plan,
+                dest_name=before,
+                dest_exists=before in names,
+                note=f"kept where an earlier run put it (now it would go to {plan.dest_name})",
+            )
+        )
+    return kept
 
 
 async def migrate(
@@ -161,7 +199,7 @@ async def migrate(
                 if first is None:
                     first = await open_pair(source, dest, options.session, 0)
                 src, dst = first
-                planned = await _plan(source, dest, src, dst, options)
+                planned = await _plan(source, dest, src, dst, options, state)
                 break
             except MailmoverError as exc:
                 delay = clock.next_delay(attempt, exc)

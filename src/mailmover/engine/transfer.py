@@ -24,7 +24,7 @@ from mailmover.engine.folders import FolderPlan
 from mailmover.engine.gmail import LabelPlan, apply_labels, unlabelled
 from mailmover.engine.headers import summary
 from mailmover.engine.profile import ServerProfile
-from mailmover.engine.syncflags import sync_flags
+from mailmover.engine.syncflags import CopiedRow, sync_flags
 from mailmover.errors import CommandFailed, MessageRefused
 from mailmover.imap.client import (
     AppendResult,
@@ -145,13 +145,16 @@ class FolderCopy:
         elif self.plan.unlabelled_only and self.src.has("X-GM-EXT-1"):
             uids = await unlabelled(self.src, uids)
         present = set(uids)
-        done: dict[int, MessageRecord] = {}
+        # Compact: a tuple per message, flag tuples shared (200,000 rows in ~30 MB).
+        done: dict[int, CopiedRow] = {}
+        shared_flags: dict[tuple[str, ...], tuple[str, ...]] = {}
         async for page in self.state.iter_messages(
             self.folder_id, uidvalidity=sel.uidvalidity, states=("done",)
         ):
             for row in page:
                 if row.source_uid in present and row.dest_uidvalidity == dsel.uidvalidity:
-                    done[row.source_uid] = row
+                    flags = shared_flags.setdefault(row.flags, row.flags)
+                    done[row.source_uid] = (row.dest_uid, flags)
         del present
         to_copy = [uid for uid in uids if uid not in done]
         self.result.source_messages = len(uids)
@@ -161,11 +164,12 @@ class FolderCopy:
         self.result.failures = []
         unaccounted = dsel.exists - len(done)
         if to_copy and unaccounted > 0:
-            claimed = {row.dest_uid for row in done.values() if row.dest_uid is not None}
+            claimed = {dest_uid for dest_uid, _ in done.values() if dest_uid is not None}
             self.index = await DestinationIndex.build(self.dst, claimed)
         if done:
             self.result.flags_updated = await sync_flags(
-                self.src, self.dst, self.state, self.folder_id, done, self.policy,
+                self.src, self.dst, self.state, self.folder_id, sel.uidvalidity, done,
+                self.policy,
                 since_modseq=rec.highestmodseq if rec.source_uidnext else None,
             )  # fmt: skip
         await self._copy(to_copy)

@@ -18,10 +18,11 @@ from datetime import UTC, datetime
 from mailmover.config import Endpoint
 from mailmover.engine.flags import FlagPolicy
 from mailmover.engine.folders import FolderPlan, plan_folders
-from mailmover.engine.migrate import read_side
+from mailmover.engine.migrate import keep_earlier_names, read_side
 from mailmover.engine.session import SessionOptions, open_session
 from mailmover.errors import MailboxMissing
 from mailmover.imap.client import IMAPClient
+from mailmover.store.records import FolderRecord
 
 _Key = tuple[bytes, tuple[str, ...], datetime]
 CHUNK = 200
@@ -109,6 +110,7 @@ async def verify(
     exclude: Sequence[str] = (),
     mapping: dict[str, str] | None = None,
     session: SessionOptions | None = None,
+    recorded: Sequence[FolderRecord] = (),
 ) -> VerifyReport:
     """Compare every planned folder of ``source`` with its destination folder."""
     session = session or SessionOptions()
@@ -118,6 +120,8 @@ async def verify(
     try:
         src_side, dst_side = await asyncio.gather(read_side(src), read_side(dst))
         plans = plan_folders(src_side, dst_side, include=include, exclude=exclude, mapping=mapping)
+        # Compare with where the copy put each folder, as the job state recorded it.
+        plans = keep_earlier_names(plans, recorded, dst_side, mapping or {})
         report = VerifyReport()
         for plan in plans:
             report.folders.append(await verify_folder(src, dst, plan))
