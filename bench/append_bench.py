@@ -208,16 +208,25 @@ def main() -> None:
         f" {2 * len(msgs) * rtt:.0f} s; measured {results[slow, IMAPLIB]:.1f} s"
     )
     print(
-        "what the slow link adds, against the proxy with no delay"
-        " (a latency-bound client adds a round trip per message or more):"
+        "what the slow link adds, against the proxy with no delay (one at a time costs a"
+        " round trip per message or more; a window of W commands in flight at least"
+        f" {len(msgs)}/W round trips):"
     )
+    windows = {
+        label: w for w in (WINDOW, args.window) for label in methods if f"window {w}" in label
+    }
     for label in methods:
         base, far = results["proxy, 0 ms", label], results[slow, label]
-        added = far - base
-        verdict = "bound by latency" if added > 0.05 * len(msgs) * rtt else "not bound by latency"
+        trips = (far - base) / rtt
+        if trips > 0.5 * len(msgs):
+            verdict = "bound by latency"
+        elif label in windows and trips > 0.75 * len(msgs) / windows[label]:
+            verdict = f"bound by the window ({len(msgs) / windows[label]:.1f} round trips)"
+        else:
+            verdict = "not bound by latency"
         print(
             f"  {label:<32} {far:7.2f} s / {base:.2f} s = {far / base:5.2f};"
-            f" added {added:6.2f} s = {added / rtt:6.1f} round trips"
+            f" added {far - base:6.2f} s = {trips:6.1f} round trips"
             f" (direct: {results['direct', label]:.2f} s) -> {verdict}"
         )
 
