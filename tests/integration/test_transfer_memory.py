@@ -16,7 +16,14 @@ from mailmover.store.database import Store
 pytestmark = pytest.mark.asyncio
 
 
-async def test_folder_larger_than_the_budget_is_copied(dovecot, tmp_path) -> None:
+@pytest.mark.parametrize(
+    ("size", "budget"),
+    [
+        (60_000, 500_000),  # many batches: the budget is given back batch by batch
+        (300_000, 500_000),  # two messages do not fit at once: no batch may wait on another
+    ],
+)
+async def test_folder_larger_than_the_budget_is_copied(dovecot, tmp_path, size, budget) -> None:
     users = {}
     for side in ("src", "dst"):
         name, password = f"{side}{secrets.token_hex(3)}", secrets.token_urlsafe(8)
@@ -24,12 +31,11 @@ async def test_folder_larger_than_the_budget_is_copied(dovecot, tmp_path) -> Non
         users[side] = Endpoint(name, "127.0.0.1", dovecot.port, "plain").with_secret(password)
     client = await IMAPClient.connect("127.0.0.1", dovecot.port, security="plain")
     await client.login(users["src"].user, users["src"].secret or "")
-    bodies = [b"Subject: %d\r\n\r\n" % i + secrets.token_hex(60_000).encode() + b"\r\n"
-              for i in range(40)]  # fmt: skip  # ~4.8 MB in all
+    bodies = [b"Subject: %d\r\n\r\n" % i + secrets.token_hex(size).encode() + b"\r\n"
+              for i in range(40)]  # fmt: skip
     await client.multiappend("INBOX", [Message(b) for b in bodies])
     await client.logout()
 
-    budget = 500_000  # a tenth of the folder: the budget must be given back batch by batch
     options = MigrateOptions(
         transfer=TransferOptions(batch_bytes=200_000, memory_budget=budget), connections=1
     )

@@ -14,9 +14,19 @@ class ByteBudget:
         self.held = 0
         self._changed = asyncio.Condition()
 
+    def fits(self, size: int) -> bool:
+        return self.held == 0 or self.held + size <= self.limit
+
+    def try_acquire(self, size: int) -> bool:
+        """Take ``size`` bytes now if they fit; never waits."""
+        if not self.fits(size):
+            return False
+        self.held += size
+        return True
+
     async def acquire(self, size: int) -> None:
         async with self._changed:
-            await self._changed.wait_for(lambda: self.held == 0 or self.held + size <= self.limit)
+            await self._changed.wait_for(lambda: self.fits(size))
             self.held += size
 
     async def release(self, size: int) -> None:

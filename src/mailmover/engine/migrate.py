@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 from mailmover.config import Endpoint
+from mailmover.engine.budget import ByteBudget
 from mailmover.engine.events import FolderPlanned, FolderResult, Listener, Retrying, ignore
 from mailmover.engine.flags import FlagRules
 from mailmover.engine.folders import FolderPlan, Side, plan_folders
@@ -19,6 +20,7 @@ from mailmover.engine.transfer import TransferOptions
 from mailmover.engine.worker import Pair, Shared, Worker, close_pair, open_pair
 from mailmover.errors import CommandFailed, MailmoverError
 from mailmover.imap.client import IMAPClient
+from mailmover.imap.proto.commands import Mailbox
 from mailmover.store.async_state import AsyncMailboxState
 from mailmover.store.records import FolderRecord
 
@@ -83,11 +85,12 @@ async def folder_sizes(
 ) -> dict[str, tuple[int, int]]:
     """Messages and bytes per source folder (STATUS=SIZE when offered, else a FETCH)."""
     sizes: dict[str, tuple[int, int]] = {}
-    for plan in plans:
-        if client.has("STATUS=SIZE"):
-            status = await client.status(plan.source_name, ["MESSAGES", "SIZE"])
+    if client.has("STATUS=SIZE"):  # one round trip for all: STATUS replies name their folder
+        asked = [client.status(p.source_name, ["MESSAGES", "SIZE"]) for p in plans]
+        for plan, status in zip(plans, await asyncio.gather(*asked), strict=True):
             sizes[plan.source_name] = (status.get("MESSAGES", 0), status.get("SIZE", 0))
-            continue
+        return sizes
+    for plan in plans:
         selected = await client.examine(plan.source_name)
         total = 0
         if selected.exists:
@@ -97,20 +100,24 @@ async def folder_sizes(
     return sizes
 
 
-async def prepare_destination(client: IMAPClient, plans: Sequence[FolderPlan]) -> None:
-    """Create the folders the destination lacks (empty ones too) and subscribe them."""
-    existing = {m.name for m in await client.list_mailboxes()}
-    subscribed = {m.name for m in await client.list_mailboxes(lsub=True)}
-    for plan in plans:
-        if plan.dest_name not in existing and plan.dest_name.upper() != "INBOX":
-            try:
-                await client.create(plan.dest_name)
-            except CommandFailed as exc:
-                if exc.code != "ALREADYEXISTS":
-                    raise
-            existing.add(plan.dest_name)
-        if plan.subscribed and plan.dest_name not in subscribed:
-            await client.subscribe(plan.dest_name)
+async def prepare_destination(client: IMAPClient, plans: Sequence[FolderPlan], dest: Side) -> None:
+    """Create the folders the destination lacks (empty ones too) and subscribe them.
+
+    The commands are pipelined: a hundred folders cost one round trip, not a hundred.
+    """
+    existing = {m.name for m in dest.mailboxes}
+    missing = [p.dest_name for p in plans if p.dest_name not in existing]
+    missing = [name for name in dict.fromkeys(missing) if name.upper() != "INBOX"]
+    for future in [client.submit("CREATE", [Mailbox(name)]) for name in missing]:
+        try:
+            await future
+        except CommandFailed as exc:
+            # Exchange says "NO Mailbox already exists." without [ALREADYEXISTS]
+            if exc.code != "ALREADYEXISTS" and "already exists" not in exc.message.lower():
+                raise
+    wanted = [p.dest_name for p in plans if p.subscribed and p.dest_name not in dest.subscribed]
+    for future in [client.submit("SUBSCRIBE", [Mailbox(n)]) for n in dict.fromkeys(wanted)]:
+        await future
 
 
 async def _plan(
@@ -137,7 +144,7 @@ async def _plan(
     plans = keep_earlier_names(plans, await state.folders(), dst_side, options.mapping)
     sizes = await folder_sizes(src, plans)
     if not options.dry_run:
-        await prepare_destination(dst, plans)
+        await prepare_destination(dst, plans, dst_side)
     return plans, sizes, src_profile, dst_profile
 
 
@@ -226,7 +233,7 @@ async def migrate(
         shared = Shared(
             source, dest, state, options.session, options.transfer,
             clock, stop, emit, dst_profile, src_profile, options.flags,
-            labels,
+            labels, ByteBudget(options.transfer.memory_budget),
         )  # fmt: skip
         wanted = src_profile.connections(dst_profile.connections(options.connections))
         count = max(1, min(wanted, len(plans)))

@@ -52,7 +52,7 @@ class TransferOptions:
     before: date | None = None
     batch_bytes: int = 4 * 1024 * 1024
     batch_messages: int = 250
-    memory_budget: int = 48 * 1024 * 1024
+    memory_budget: int = 40 * 1024 * 1024  # message data held at once, for the whole mailbox
     segment: int = 5000  # UIDs whose metadata is read at once
 
 
@@ -101,6 +101,7 @@ class FolderCopy:
         rules: FlagRules | None = None,
         labels: LabelPlan | None = None,
         result: FolderResult | None = None,
+        budget: ByteBudget | None = None,
     ) -> None:
         self.src, self.dst, self.state, self.plan = src, dst, state, plan
         self.options, self.emit = options, emit
@@ -110,7 +111,9 @@ class FolderCopy:
         self.labels = labels
         self.extra_labels: dict[int, tuple[str, ...]] = {}  # source UID → its other labels
         self.result = result or FolderResult(plan.source_name, plan.dest_name, plan.note)
-        self.budget = ByteBudget(options.memory_budget)
+        # Shared by every folder of the mailbox, so more connections do not mean more memory.
+        self.budget = budget or ByteBudget(options.memory_budget)
+        self.held = 0  # of the budget, by this folder: given back even when it fails
         self.policy = FlagPolicy(None)
         self.index: DestinationIndex | None = None
         self.folder_id = 0
@@ -211,7 +214,15 @@ class FolderCopy:
         producer = asyncio.create_task(self._produce(uids, queue))
         try:
             appended: list[_Sent] = []
-            while (batch := await queue.get()) is not None:
+            while True:
+                if appended and queue.empty():
+                    # Nothing to overlap with: record now, so its bytes of the budget
+                    # come back to a producer that may be waiting for them.
+                    await self._record(appended.pop(0))
+                    continue
+                batch = await queue.get()
+                if batch is None:
+                    break
                 appended.append(await self._append(batch))
                 if len(appended) > 1:
                     await self._record(appended.pop(0))
@@ -220,6 +231,9 @@ class FolderCopy:
             await producer
         finally:
             producer.cancel()
+            if self.held:  # batches that never got recorded: the next attempt refetches them
+                await self.budget.release(self.held)
+                self.held = 0
 
     async def _produce(self, uids: list[int], queue: asyncio.Queue[list[_Item] | None]) -> None:
         try:
@@ -249,7 +263,13 @@ class FolderCopy:
                 if self.stop.is_set():
                     break  # what was fetched is still appended and recorded
                 size = sum(m.size for m in batch)
-                await self.budget.acquire(size)
+                if not self.budget.try_acquire(size):
+                    # Hand over what is fetched before waiting: the bytes we hold are
+                    # given back only once the consumer has appended them.
+                    while fetches:
+                        await queue.put(await self._bodies(*fetches.pop(0)))
+                    await self.budget.acquire(size)
+                self.held += size
                 future = self.src.uid_fetch_nowait([m.uid for m in batch], BODY)
                 fetches.append((batch, size, future))
                 if len(fetches) > 1:
@@ -386,7 +406,9 @@ class FolderCopy:
         self.result.copied += copied
         self.result.copied_bytes += copied_bytes
         # What _fetch_batches acquired for this batch (messages too big were never fetched).
-        await self.budget.release(sum(i.meta.size for i in sent.batch if i.reason is None))
+        fetched = sum(i.meta.size for i in sent.batch if i.reason is None)
+        self.held -= fetched
+        await self.budget.release(fetched)
         self.emit(
             Copied(self.plan.source_name, len(sent.batch), sum(i.meta.size for i in sent.batch))
         )

@@ -14,6 +14,7 @@ import logging
 from dataclasses import dataclass
 
 from mailmover.config import Endpoint
+from mailmover.engine.budget import ByteBudget
 from mailmover.engine.events import FolderFinished, FolderResult, Listener, Retrying
 from mailmover.engine.flags import FlagRules
 from mailmover.engine.folders import FolderPlan
@@ -46,6 +47,7 @@ class Shared:
     source_profile: ServerProfile | None = None
     flags: FlagRules | None = None
     labels: LabelPlan | None = None
+    budget: ByteBudget | None = None
 
 
 async def open_pair(source: Endpoint, dest: Endpoint, options: SessionOptions, n: int) -> Pair:
@@ -97,7 +99,7 @@ class Worker:
                 copy = FolderCopy(
                     src, dst, s.state, plan, s.transfer, s.emit,
                     stop=s.stop, dest=s.dest_profile, rules=s.flags, labels=s.labels,
-                    result=result,
+                    result=result, budget=s.budget,
                 )  # fmt: skip
                 result = copy.result
                 return await copy.run()
