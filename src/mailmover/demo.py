@@ -89,7 +89,7 @@ def main() -> int:
             ["copy", src, dst, "--dry-run", "--state", state],
             ["copy", src, dst, "--state", state],
             ["copy", src, dst, "--state", state],  # a rerun: nothing to copy
-            ["verify", src, dst],
+            ["verify", src, dst, "--state", state],
         ]
         for step in steps:
             code = _run(step, env)
