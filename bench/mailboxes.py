@@ -13,7 +13,8 @@ import re
 import sys
 import time
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
@@ -64,29 +65,38 @@ def index(port: int, user: str, password: str) -> tuple[float, dict[str, int]]:
     return time.perf_counter() - start, counts
 
 
-def metadata(port: int, user: str, password: str) -> dict[str, Counter[tuple[int, str, str]]]:
-    """Per folder, the multiset of (size, flags, internal date): a check without bodies."""
-    out: dict[str, Counter[tuple[int, str, str]]] = {}
+MetaKey = tuple[int, str, datetime]
+
+
+def meta_key(size: int, flags: Iterable[str], internaldate: datetime) -> MetaKey:
+    """(size, flags without \\Recent, internal date in UTC): a message without its bytes."""
+    kept = " ".join(sorted(f for f in flags if f.lower() != "\\recent"))
+    return size, kept, internaldate.astimezone(UTC)
+
+
+def metadata(port: int, user: str, password: str) -> dict[str, Counter[MetaKey]]:
+    """Per folder, the multiset of ``meta_key``: a check without reading bodies."""
+    out: dict[str, Counter[MetaKey]] = {}
     with snapshot.session("127.0.0.1", port, user, password, timeout=600) as conn:
         for name in folder_names(conn):
             exists = int(imapwire.check(conn.select(imapwire.quote(name), readonly=True), "")[0])
-            found: Counter[tuple[int, str, str]] = Counter()
+            found: Counter[MetaKey] = Counter()
             for first in range(1, exists + 1, 20_000):
                 last = min(exists, first + 19_999)
                 items = "(RFC822.SIZE FLAGS INTERNALDATE)"
                 for line in imapwire.check(conn.fetch(f"{first}:{last}", items), "FETCH"):
-                    found[_meta_key(line)] += 1
+                    if isinstance(line, bytes) and b"RFC822.SIZE" in line:
+                        found[_meta_key(line)] += 1
             out[_logical(name)] = found
     return out
 
 
-def _meta_key(line: bytes) -> tuple[int, str, str]:
+def _meta_key(line: bytes) -> MetaKey:
     text = line.decode()
     size = int(text.split("RFC822.SIZE ")[1].split()[0].rstrip(")"))
     flags = text.split("FLAGS (")[1].split(")")[0].split()
-    kept = " ".join(sorted(f for f in flags if f.lower() != "\\recent"))
     date = text.split('INTERNALDATE "')[1].split('"')[0].strip()
-    return size, kept, date
+    return meta_key(size, flags, datetime.strptime(date, "%d-%b-%Y %H:%M:%S %z"))
 
 
 def _logical(name: str) -> str:
