@@ -113,3 +113,10 @@ def test_default_url_is_in_the_user_data_directory(
 def test_unsupported_urls_are_refused(url: str) -> None:
     with pytest.raises(UsageError):
         Store.open(url)
+
+
+def test_head_constant_is_alembics_head() -> None:
+    """Store.open skips Alembic when the database is at HEAD: HEAD must be the real head."""
+    from mailmover.store.migrate import HEAD
+
+    assert head_revision() == HEAD

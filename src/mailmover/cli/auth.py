@@ -12,20 +12,14 @@ import traceback
 import webbrowser
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from mailmover.errors import MailmoverError
-from mailmover.oauth import (
-    PRESETS,
-    DevicePrompt,
-    TokenSet,
-    TokenStore,
-    browser_flow,
-    device_flow,
-    oauth_client,
-)
+
+if TYPE_CHECKING:  # imported when the command runs: httpx and cryptography are heavy
+    from mailmover.oauth import DevicePrompt, TokenSet, TokenStore
 
 
 class Provider(StrEnum):
@@ -91,6 +85,8 @@ def auth_command(
     Use the source or destination URL with ?auth=xoauth2 (or oauthbearer) to log in with it.
     The key is $MAILMOVER_SECRET_KEY, else a key file made beside the store.
     """
+    from mailmover.oauth import PRESETS, TokenStore, browser_flow, device_flow, oauth_client
+
     name = provider.value
 
     async def sign_in(tokens_store: TokenStore) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -148,6 +149,27 @@ async def _plan(
     return plans, sizes, src_profile, dst_profile
 
 
+def _open_early(
+    source: Endpoint, dest: Endpoint, first: Pair, options: MigrateOptions
+) -> list[asyncio.Task[Pair]]:
+    src_profile = ServerProfile.resolve(options.source_preset, source.host, first[0])
+    dst_profile = ServerProfile.resolve(options.dest_preset, dest.host, first[1])
+    wanted = src_profile.connections(dst_profile.connections(options.connections))
+    return [
+        asyncio.create_task(open_pair(source, dest, options.session, n)) for n in range(1, wanted)
+    ]
+
+
+async def _collect(tasks: list[asyncio.Task[Pair]]) -> list[Pair]:
+    """The pairs that opened; one that failed is opened again by its worker, with retries."""
+    pairs = []
+    for task in tasks:
+        with contextlib.suppress(MailmoverError, OSError):
+            pairs.append(await task)
+    tasks.clear()
+    return pairs
+
+
 def keep_earlier_names(
     plans: list[FolderPlan],
     recorded: Sequence[FolderRecord],
@@ -197,8 +219,11 @@ async def migrate(
     stop = stop or asyncio.Event()
     # A first connection that fails is a wrong host, port, certificate or password:
     # say so at once. Later failures are a link or a server having a bad moment.
-    first: Pair | None = await open_pair(source, dest, options.session, 0)
+    opened = await open_pair(source, dest, options.session, 0)
+    first: Pair | None = opened
     clock = RetryClock(options.retry)
+    # The workers' connections open while the folders are planned (3 round trips each).
+    early = [] if options.dry_run else _open_early(source, dest, opened, options)
     try:
         attempt = 0
         while True:
@@ -237,8 +262,11 @@ async def migrate(
         )  # fmt: skip
         wanted = src_profile.connections(dst_profile.connections(options.connections))
         count = max(1, min(wanted, len(plans)))
-        workers = [Worker(shared, n, first if n == 0 else None) for n in range(count)]
-        first = None  # the first worker owns it now
+        ready = [first, *await _collect(early)]
+        first = None  # the workers own them now
+        workers = [Worker(shared, n, ready[n] if n < len(ready) else None) for n in range(count)]
+        for unused in ready[count:]:
+            await close_pair(unused, logout=True)
         # Largest folders first, so the last one to finish is a small one.
         queue = sorted(plans, key=lambda p: -report.sizes[p.source_name][1])
         results = await asyncio.gather(*(w.run(queue) for w in workers))
@@ -258,3 +286,5 @@ async def migrate(
     finally:
         report.seconds = time.monotonic() - started
         await close_pair(first, logout=True)
+        for pair in await _collect(early):  # when planning failed or was a dry run
+            await close_pair(pair, logout=True)

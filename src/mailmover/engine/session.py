@@ -19,7 +19,7 @@ class SessionOptions:
     """How sessions are opened; shared by every connection of a run."""
 
     compress: bool | None = None  # None: on unless the server is on loopback
-    window: int = 64
+    window: int = 256
     connect_timeout: float = 20.0
     read_timeout: float = 120.0
     trace: TraceSink | None = None

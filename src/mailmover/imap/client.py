@@ -88,7 +88,7 @@ class IMAPClient:
         tls: TLSSettings | None = None,
         connect_timeout: float = 20.0,
         read_timeout: float = 120.0,
-        window: int = 64,
+        window: int = 256,
         trace: ProtocolTrace | None = None,
     ) -> IMAPClient:
         """Connect, read the greeting, do STARTTLS when asked, learn the capabilities."""

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, text
+from sqlalchemy.exc import DBAPIError
 
 from mailmover.store.connect import writer
+
+if TYPE_CHECKING:
+    from alembic.config import Config
+
+#: The newest revision in versions/ (a test checks it against Alembic's head). A
+#: database already there is opened without importing Alembic: 12 MB and 0.2 s
+#: saved on every run.
+HEAD: Final = "0001"
 
 #: Where Alembic finds env.py and versions/, as a package resource.
 SCRIPT_LOCATION: Final = "mailmover.store:migrations"
@@ -20,6 +26,8 @@ _PG_MIGRATION_LOCK: Final = 0x6D61696C6D6F7665  # "mailmove"
 
 def alembic_config(url: str | None = None) -> Config:
     """An Alembic configuration for the shipped migrations; no alembic.ini is read."""
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", SCRIPT_LOCATION)
     if url is not None:
@@ -29,6 +37,10 @@ def alembic_config(url: str | None = None) -> Config:
 
 def upgrade(engine: Engine) -> None:
     """Apply every migration the database lacks, in one transaction."""
+    if _stored_revision(engine) == HEAD:
+        return
+    from alembic import command
+
     with writer(engine).begin() as conn:
         if conn.dialect.name == "postgresql":
             conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_MIGRATION_LOCK})
@@ -39,5 +51,16 @@ def upgrade(engine: Engine) -> None:
 
 def current_revision(engine: Engine) -> str | None:
     """The revision the database is at, or None before the first migration."""
+    from alembic.runtime.migration import MigrationContext
+
     with engine.connect() as conn:
         return MigrationContext.configure(conn).get_current_revision()
+
+
+def _stored_revision(engine: Engine) -> str | None:
+    """alembic_version's row, read with plain SQL; None when there is none (yet)."""
+    try:
+        with engine.connect() as conn:
+            return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+    except DBAPIError:
+        return None
