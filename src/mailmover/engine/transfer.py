@@ -52,7 +52,7 @@ class TransferOptions:
     before: date | None = None
     batch_bytes: int = 4 * 1024 * 1024
     batch_messages: int = 250
-    memory_budget: int = 40 * 1024 * 1024  # message data held at once, for the whole mailbox
+    memory_budget: int = 16 * 1024 * 1024  # message data held at once, for the whole mailbox
     segment: int = 5000  # UIDs whose metadata is read at once
 
 
