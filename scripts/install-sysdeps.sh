@@ -4,6 +4,7 @@ set -euo pipefail
 need=()
 command -v dovecot >/dev/null 2>&1 || need+=(dovecot-imapd)
 command -v mbsync >/dev/null 2>&1 || need+=(isync)
+[ -x /usr/bin/time ] || need+=(time)  # GNU time: exact peak RSS in bench/
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" -ne 0 ]; then
     SUDO=sudo
