@@ -73,13 +73,17 @@ async def contents(port: int, user: str, password: str) -> dict[str, Counter[Any
 
 
 async def run(
-    src: tuple[int, str, str], dst: tuple[int, str, str], tmp_path: Any, **options: Any
+    src: tuple[int, str, str],
+    dst: tuple[int, str, str],
+    tmp_path: Any,
+    db: Any = None,
+    **options: Any,
 ) -> tuple[Report, list[Event]]:
     def endpoint(side: tuple[int, str, str]) -> Endpoint:
         return Endpoint(side[1], "127.0.0.1", side[0], "plain").with_secret(side[2])
 
     events: list[Event] = []
-    store = Store.open(f"sqlite:///{tmp_path}/state-{secrets.token_hex(3)}.db")
+    store = Store.open(f"sqlite:///{db or f'{tmp_path}/state-{secrets.token_hex(3)}.db'}")
     try:
         state = await AsyncMailboxState.open(store, endpoint(src).url, endpoint(dst).url)
         report = await migrate(
@@ -190,7 +194,7 @@ async def test_flag_changes_from_a_source_without_condstore(  # type: ignore[no-
     db = tmp_path / "state.db"
     async with Emulator(fs_server.host, fs_server.port, profile="microsoft") as microsoft:
         src = (microsoft.port, user, password)
-        first, _ = await run_with_state(src, dst, db)
+        first, _ = await run(src, dst, tmp_path, db)
         assert first.complete
         client = await IMAPClient.connect("127.0.0.1", fs_server.port, security="plain")
         await client.login(user, password)
@@ -198,24 +202,10 @@ async def test_flag_changes_from_a_source_without_condstore(  # type: ignore[no-
         uids = await client.uid_search()
         await client.uid_store_nowait(uids[:3], "+FLAGS.SILENT", ["\\Answered"])
         await client.logout()
-        second, _ = await run_with_state(src, dst, db)
+        second, _ = await run(src, dst, tmp_path, db)
     assert second.complete
     assert sum(f.flags_updated for f in second.folders) == 3
     assert sum(f.copied for f in second.folders) == 0
     got = await contents(*dst)
     answered = [key for key in got["Projects"] if "\\Answered" in key[1]]
     assert len(answered) == 3
-
-
-async def run_with_state(
-    src: tuple[int, str, str], dst: tuple[int, str, str], db: Any
-) -> tuple[Report, list[Event]]:
-    def endpoint(side: tuple[int, str, str]) -> Endpoint:
-        return Endpoint(side[1], "127.0.0.1", side[0], "plain").with_secret(side[2])
-
-    store = Store.open(f"sqlite:///{db}")
-    try:
-        state = await AsyncMailboxState.open(store, endpoint(src).url, endpoint(dst).url)
-        return await migrate(endpoint(src), endpoint(dst), state, MigrateOptions()), []
-    finally:
-        store.close()

@@ -13,9 +13,10 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from datetime import date, datetime
+from dataclasses import dataclass
+from datetime import date
 
+from mailmover.engine.batches import Item, Meta, Sent, about_size, batches, cost
 from mailmover.engine.budget import ByteBudget
 from mailmover.engine.dedup import DestinationIndex
 from mailmover.engine.events import Copied, Failure, FolderResult, FolderStarted, Listener
@@ -54,34 +55,6 @@ class TransferOptions:
     batch_messages: int = 250
     memory_budget: int = 16 * 1024 * 1024  # message data held at once, for the whole mailbox
     segment: int = 5000  # UIDs whose metadata is read at once
-
-
-@dataclass(slots=True)
-class _Meta:
-    uid: int
-    flags: tuple[str, ...]
-    internaldate: datetime
-    size: int
-
-
-@dataclass(slots=True)
-class _Item:
-    meta: _Meta
-    body: bytes | None
-    digest: bytes | None
-    flags: tuple[str, ...]
-    message_id: str | None
-    subject: str | None = None
-    reason: str | None = None  # why it is not sent (no body)
-
-
-@dataclass(slots=True)
-class _Sent:
-    """A batch on its way: APPEND commands by item index, and items found in the destination."""
-
-    batch: list[_Item]
-    commands: list[tuple[list[int], asyncio.Future[Result]]] = field(default_factory=list)
-    claimed: dict[int, int] = field(default_factory=dict)  # item index → destination UID
 
 
 class FolderCopy:
@@ -212,10 +185,10 @@ class FolderCopy:
         if not uids:
             return
         # Unbounded: the byte budget bounds what is held; the end marker must always fit.
-        queue: asyncio.Queue[list[_Item] | None] = asyncio.Queue()
+        queue: asyncio.Queue[list[Item] | None] = asyncio.Queue()
         producer = asyncio.create_task(self._produce(uids, queue))
         try:
-            appended: list[_Sent] = []
+            appended: list[Sent] = []
             while True:
                 if appended and queue.empty():
                     # Nothing to overlap with: record now, so its bytes of the budget
@@ -237,19 +210,19 @@ class FolderCopy:
                 await self.budget.release(self.held)
                 self.held = 0
 
-    async def _produce(self, uids: list[int], queue: asyncio.Queue[list[_Item] | None]) -> None:
+    async def _produce(self, uids: list[int], queue: asyncio.Queue[list[Item] | None]) -> None:
         try:
             await self._fetch_batches(uids, queue)
         finally:
             queue.put_nowait(None)  # also when fetching failed: the consumer must not wait
 
     async def _fetch_batches(
-        self, uids: list[int], queue: asyncio.Queue[list[_Item] | None]
+        self, uids: list[int], queue: asyncio.Queue[list[Item] | None]
     ) -> None:
         opts = self.options
         for start in range(0, len(uids), opts.segment):
             metas = [
-                _Meta(f.uid, f.flags or (), f.internaldate, f.size)
+                Meta(f.uid, f.flags or (), f.internaldate, f.size)
                 for f in await self.src.uid_fetch(uids[start : start + opts.segment], META)
                 if f.uid is not None and f.size is not None and f.internaldate is not None
             ]
@@ -260,11 +233,11 @@ class FolderCopy:
             if limit is not None and any(m.size > limit for m in metas):
                 await queue.put(await self._too_big([m for m in metas if m.size > limit], limit))
                 metas = [m for m in metas if m.size <= limit]
-            fetches: list[tuple[list[_Meta], int, asyncio.Future[Result]]] = []
-            for batch in _batches(metas, opts.batch_bytes, opts.batch_messages):
+            fetches: list[tuple[list[Meta], int, asyncio.Future[Result]]] = []
+            for batch in batches(metas, opts.batch_bytes, opts.batch_messages):
                 if self.stop.is_set():
                     break  # what was fetched is still appended and recorded
-                size = sum(_cost(m.size) for m in batch)
+                size = sum(cost(m.size) for m in batch)
                 if not self.budget.try_acquire(size):
                     # Hand over what is fetched before waiting: the bytes we hold are
                     # given back only once the consumer has appended them.
@@ -282,7 +255,7 @@ class FolderCopy:
                 self.result.interrupted = True
                 break
 
-    async def _too_big(self, metas: list[_Meta], limit: int) -> list[_Item]:
+    async def _too_big(self, metas: list[Meta], limit: int) -> list[Item]:
         """Items for messages the destination cannot take: named, with subject, never sent."""
         fetches = await self.src.uid_fetch([m.uid for m in metas], HEADER)
         heads = {f.uid: next(iter(f.body.values()), b"") for f in fetches if f.uid is not None}
@@ -290,12 +263,12 @@ class FolderCopy:
         for meta in metas:
             message_id, subject = summary(heads.get(meta.uid, b""))
             reason = f"larger than the destination accepts ({meta.size:,} > {limit:,} bytes)"
-            items.append(_Item(meta, None, None, (), message_id, subject, reason))
+            items.append(Item(meta, None, None, (), message_id, subject, reason))
         return items
 
     async def _bodies(
-        self, batch: list[_Meta], size: int, future: asyncio.Future[Result]
-    ) -> list[_Item]:
+        self, batch: list[Meta], size: int, future: asyncio.Future[Result]
+    ) -> list[Item]:
         by_uid: dict[int, Fetch] = {f.uid: f for f in (await future).fetches if f.uid is not None}
         items = []
         for meta in batch:
@@ -308,10 +281,10 @@ class FolderCopy:
             flags, dropped = self.policy.keep(wanted)
             self.result.flags_dropped += dropped
             message_id = summary(body)[0] if body is not None else None
-            items.append(_Item(meta, body, digest, flags, message_id))
+            items.append(Item(meta, body, digest, flags, message_id))
         return items
 
-    async def _append(self, batch: list[_Item]) -> _Sent:
+    async def _append(self, batch: list[Item]) -> Sent:
         """Record the batch pending, claim what the destination has, queue the APPENDs.
 
         With MULTIAPPEND the batch goes as one command: Dovecot stores a
@@ -321,7 +294,7 @@ class FolderCopy:
         await self.state.record_messages(
             self.folder_id, [self._record_of(item, "pending") for item in batch if item.body]
         )
-        sent = _Sent(batch)
+        sent = Sent(batch)
         to_send: list[int] = []
         for i, item in enumerate(batch):
             if item.body is None or item.digest is None:
@@ -344,12 +317,12 @@ class FolderCopy:
                 sent.commands.append(([i], future))
         return sent
 
-    def _message(self, item: _Item, flags: Sequence[str] | None = None) -> Message:
+    def _message(self, item: Item, flags: Sequence[str] | None = None) -> Message:
         assert item.body is not None
         flags = item.flags if flags is None else flags
         return Message(item.body, flags, item.meta.internaldate)
 
-    async def _outcomes(self, sent: _Sent) -> dict[int, AppendResult | str]:
+    async def _outcomes(self, sent: Sent) -> dict[int, AppendResult | str]:
         """Each sent item's APPENDUID, or the reason it was refused."""
         outcomes: dict[int, AppendResult | str] = {}
         for indexes, future in sent.commands:
@@ -373,7 +346,7 @@ class FolderCopy:
                     outcomes[i] = await self._retry_refused(sent.batch[i], exc)
         return outcomes
 
-    async def _record(self, sent: _Sent) -> None:
+    async def _record(self, sent: Sent) -> None:
         outcomes = await self._outcomes(sent)
         records: list[MessageRecord] = []
         copied = copied_bytes = 0
@@ -408,21 +381,21 @@ class FolderCopy:
         self.result.copied += copied
         self.result.copied_bytes += copied_bytes
         # What _fetch_batches acquired for this batch (messages too big were never fetched).
-        fetched = sum(_cost(i.meta.size) for i in sent.batch if i.reason is None)
+        fetched = sum(cost(i.meta.size) for i in sent.batch if i.reason is None)
         self.held -= fetched
         await self.budget.release(fetched)
         self.emit(
             Copied(self.plan.source_name, len(sent.batch), sum(i.meta.size for i in sent.batch))
         )
 
-    async def _retry_refused(self, item: _Item, exc: MessageRefused) -> AppendResult | str:
+    async def _retry_refused(self, item: Item, exc: MessageRefused) -> AppendResult | str:
         """Try what can succeed: without keywords, then without flags, then STORE them.
 
         Groupware (Scalix, Exchange) refuses flags it lists in PERMANENTFLAGS or
         answers BAD for them. Flags that then fail a STORE on their own are
         remembered for the whole destination and dropped from later messages.
         """
-        if item.body is None or _about_size(exc):
+        if item.body is None or about_size(exc):
             return exc.message
         attempts = [without_keywords(item.flags), ()]
         for flags in dict.fromkeys(a for a in attempts if a != item.flags):
@@ -458,7 +431,7 @@ class FolderCopy:
                 pass
         return kept
 
-    def _fail(self, item: _Item, reason: str) -> MessageRecord:
+    def _fail(self, item: Item, reason: str) -> MessageRecord:
         record = self._record_of(item, "failed")
         record.reason = reason
         subject = item.subject or (summary(item.body)[1] if item.body else "")
@@ -474,7 +447,7 @@ class FolderCopy:
         )
         return record
 
-    def _record_of(self, item: _Item, state: str) -> MessageRecord:
+    def _record_of(self, item: Item, state: str) -> MessageRecord:
         return MessageRecord(
             source_uidvalidity=self.uidvalidity,
             source_uid=item.meta.uid,
@@ -485,32 +458,3 @@ class FolderCopy:
             digest=item.digest,
             flags=item.flags,
         )
-
-
-# What a message costs beyond its bytes while it is held (parsed response, records,
-# allocator slack): without it 20,000 small messages fit in the budget at once.
-_PER_MESSAGE = 2048
-
-
-def _cost(size: int) -> int:
-    return size + _PER_MESSAGE
-
-
-def _about_size(exc: MessageRefused) -> bool:
-    text = exc.message.lower()
-    return exc.code == "TOOBIG" or any(w in text for w in ("too large", "too big", "size"))
-
-
-def _batches(metas: list[_Meta], max_bytes: int, max_count: int) -> list[list[_Meta]]:
-    batches: list[list[_Meta]] = []
-    current: list[_Meta] = []
-    size = 0
-    for meta in metas:
-        if current and (size + meta.size > max_bytes or len(current) >= max_count):
-            batches.append(current)
-            current, size = [], 0
-        current.append(meta)
-        size += meta.size
-    if current:
-        batches.append(current)
-    return batches
