@@ -5,8 +5,26 @@ from __future__ import annotations
 import email.header
 import email.parser
 import email.policy
+import re
 
 _PARSER = email.parser.BytesHeaderParser(policy=email.policy.compat32)
+# A Message-ID field at the start of a header line, with its folded continuation lines.
+_MESSAGE_ID = re.compile(rb"(?im)^message-id[ \t]*:((?:[^\r\n]*)(?:\r?\n[ \t][^\r\n]*)*)")
+
+
+def message_id(raw: bytes) -> str | None:
+    """The Message-ID of a message, read without parsing the whole header.
+
+    Called for every message copied; ``email.parser`` cost 12 % of the CPU of a
+    copy of small messages (bench/README.md).
+    """
+    end = raw.find(b"\r\n\r\n")
+    head = raw[: end + 2] if end >= 0 else raw[:65536]
+    found = _MESSAGE_ID.search(head)
+    if found is None:
+        return None
+    value = b" ".join(found.group(1).split()).decode("utf-8", "replace").strip()
+    return value or None
 
 
 def summary(raw: bytes) -> tuple[str | None, str]:

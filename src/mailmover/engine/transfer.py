@@ -23,6 +23,7 @@ from mailmover.engine.events import Copied, Failure, FolderResult, FolderStarted
 from mailmover.engine.flags import FlagPolicy, FlagRules, without_keywords
 from mailmover.engine.folders import FolderPlan
 from mailmover.engine.gmail import LabelPlan, apply_labels, unlabelled
+from mailmover.engine.headers import message_id as read_message_id
 from mailmover.engine.headers import summary
 from mailmover.engine.profile import ServerProfile
 from mailmover.engine.syncflags import CopiedRow, sync_flags
@@ -280,7 +281,7 @@ class FolderCopy:
                 wanted = self.labels.flags_for(wanted, self.extra_labels.get(meta.uid, ()))
             flags, dropped = self.policy.keep(wanted)
             self.result.flags_dropped += dropped
-            message_id = summary(body)[0] if body is not None else None
+            message_id = read_message_id(body) if body is not None else None
             items.append(Item(meta, body, digest, flags, message_id))
         return items
 
