@@ -10,6 +10,7 @@ until it resets instead of failing.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import secrets
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -23,6 +24,7 @@ from mailmover.devserver import DevServer
 from mailmover.engine.events import Event, Retrying
 from mailmover.engine.migrate import MigrateOptions, Report, migrate
 from mailmover.engine.retry import RetryPolicy
+from mailmover.errors import MailmoverError
 from mailmover.imap.client import IMAPClient, Message
 from mailmover.imap.proto.commands import Atom, Mailbox, ParenList
 from mailmover.store.async_state import AsyncMailboxState
@@ -208,3 +210,39 @@ async def test_daily_cap_pauses_then_resumes(fs_server, dovecot, tmp_path) -> No
         assert report.complete, [f.error for f in report.folders]
         got = await contents(dst)
         assert sum(sum(c.values()) for c in got.values()) == 9  # one copy per label
+
+
+async def test_starting_while_capped_waits_for_the_reset(  # type: ignore[no-untyped-def]
+    fs_server, dovecot, tmp_path
+) -> None:
+    """A mailbox already over its daily cap is not a login failure: the run waits."""
+    async with Emulator(
+        fs_server.host, fs_server.port, profile="gmail", download_per_day=12_000
+    ) as capped:
+        src = Side(capped.port, *_account(fs_server))
+        dst = Side(dovecot.port, *_account(dovecot))
+        await fill_gmail(src, body="y" * 3000)  # reading it all passes the cap
+        capped.reset_day()
+        client = await src.client()  # use up the day's download allowance
+        await client.examine("[Gmail]/All Mail")
+        with contextlib.suppress(MailmoverError):
+            await client.uid_fetch(range(1, 2**32), "(UID BODY.PEEK[])")
+            await client.noop()
+        await client.close()
+
+        async def days() -> None:
+            while True:  # a "day" of 1 s
+                await asyncio.sleep(1.0)
+                capped.reset_day()
+
+        resetter = asyncio.create_task(days())
+        try:
+            report, events = await copy(
+                src, dst, tmp_path, source_preset="gmail",
+                retry=RetryPolicy(budget=5, quota_probe=0.4),
+            )  # fmt: skip
+        finally:
+            resetter.cancel()
+    waited = [e for e in events if isinstance(e, Retrying) and "daily cap" in e.reason]
+    assert waited and waited[0].folder == "(connecting)"
+    assert report.complete

@@ -14,11 +14,11 @@ from mailmover.engine.events import FolderPlanned, FolderResult, Listener, Retry
 from mailmover.engine.flags import FlagRules
 from mailmover.engine.folders import FolderPlan, Side, plan_folders
 from mailmover.engine.gmail import LabelPlan, Policy
-from mailmover.engine.profile import ServerProfile
+from mailmover.engine.profile import ServerProfile, daily_cap
 from mailmover.engine.retry import RetryClock, RetryPolicy
 from mailmover.engine.session import SessionOptions
 from mailmover.engine.transfer import TransferOptions
-from mailmover.engine.worker import Pair, Shared, Worker, close_pair, open_pair
+from mailmover.engine.worker import Pair, Shared, Worker, close_pair, open_pair, stopped
 from mailmover.errors import CommandFailed, MailmoverError
 from mailmover.imap.client import IMAPClient
 from mailmover.imap.proto.commands import Mailbox
@@ -149,6 +149,33 @@ async def _plan(
     return plans, sizes, src_profile, dst_profile
 
 
+async def _first_pair(
+    source: Endpoint,
+    dest: Endpoint,
+    options: MigrateOptions,
+    clock: RetryClock,
+    emit: Listener,
+    stop: asyncio.Event,
+) -> Pair:
+    """The first connections. Any failure is reported at once (a wrong host, port,
+    certificate or password), except a provider's daily cap: that one waits."""
+    by_host = (
+        ServerProfile.resolve(options.source_preset, source.host, None),
+        ServerProfile.resolve(options.dest_preset, dest.host, None),
+    )
+    while True:
+        try:
+            return await open_pair(source, dest, options.session, 0)
+        except MailmoverError as exc:
+            longest = daily_cap(exc.message, *by_host)
+            pause = clock.next_pause(longest) if longest is not None else None
+            if pause is None:
+                raise
+            emit(Retrying("(connecting)", f"daily cap reached: {exc.message}", pause))
+            if await stopped(stop, pause):
+                raise
+
+
 def _open_early(
     source: Endpoint, dest: Endpoint, first: Pair, options: MigrateOptions
 ) -> list[asyncio.Task[Pair]]:
@@ -219,11 +246,15 @@ async def migrate(
     stop = stop or asyncio.Event()
     # A first connection that fails is a wrong host, port, certificate or password:
     # say so at once. Later failures are a link or a server having a bad moment.
-    opened = await open_pair(source, dest, options.session, 0)
-    first: Pair | None = opened
     clock = RetryClock(options.retry)
+    opened = await _first_pair(source, dest, options, clock, emit, stop)
+    first: Pair | None = opened
     # The workers' connections open while the folders are planned (3 round trips each).
     early = [] if options.dry_run else _open_early(source, dest, opened, options)
+    profiles = (
+        ServerProfile.resolve(options.source_preset, source.host, opened[0]),
+        ServerProfile.resolve(options.dest_preset, dest.host, opened[1]),
+    )
     try:
         attempt = 0
         while True:
@@ -234,11 +265,20 @@ async def migrate(
                 planned = await _plan(source, dest, src, dst, options, state)
                 break
             except MailmoverError as exc:
+                await close_pair(first, logout=False)
+                first = None
+                longest = daily_cap(exc.message, *profiles)
+                if longest is not None:  # a daily cap: pause, it is not a failure
+                    pause = clock.next_pause(longest)
+                    if pause is None:
+                        raise
+                    emit(Retrying("(planning)", f"daily cap reached: {exc.message}", pause))
+                    if await stopped(stop, pause):
+                        raise
+                    continue
                 delay = clock.next_delay(attempt, exc)
                 if delay is None:
                     raise
-                await close_pair(first, logout=False)
-                first = None
                 emit(Retrying("(planning)", exc.message, delay))
                 await asyncio.sleep(delay)
                 attempt += 1

@@ -81,6 +81,14 @@ class ServerProfile:
         return fixed, f"renamed: {self.preset.title} does not accept {part!r}"
 
 
+def daily_cap(message: str, *profiles: ServerProfile | None) -> float | None:
+    """How long a provider's daily cap may last, when ``message`` says one was reached."""
+    for profile in profiles:
+        if profile is not None and profile.preset.throttling.is_quota(message):
+            return float(profile.preset.throttling.quota_pause or 86400)
+    return None
+
+
 def _appendlimit(capabilities: frozenset[str]) -> int | None:
     """APPENDLIMIT=n from CAPABILITY (RFC 7889); a bare APPENDLIMIT means per mailbox."""
     for capability in capabilities:

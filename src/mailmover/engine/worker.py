@@ -19,7 +19,7 @@ from mailmover.engine.events import FolderFinished, FolderResult, Listener, Retr
 from mailmover.engine.flags import FlagRules
 from mailmover.engine.folders import FolderPlan
 from mailmover.engine.gmail import LabelPlan
-from mailmover.engine.profile import ServerProfile
+from mailmover.engine.profile import ServerProfile, daily_cap
 from mailmover.engine.retry import RetryClock
 from mailmover.engine.session import SessionOptions, open_session
 from mailmover.engine.transfer import FolderCopy, TransferOptions
@@ -104,7 +104,7 @@ class Worker:
                 result = copy.result
                 return await copy.run()
             except MailmoverError as exc:
-                longest = self._daily_cap(exc)
+                longest = daily_cap(exc.message, s.source_profile, s.dest_profile)
                 if longest is not None:
                     await close_pair(self.pair, logout=False)
                     self.pair = None
@@ -112,7 +112,7 @@ class Worker:
                     if pause is None:
                         return _failed(plan, f"daily cap still reached: {exc.message}", result)
                     s.emit(Retrying(plan.source_name, f"daily cap reached: {exc.message}", pause))
-                    if await _stopped(s.stop, pause):
+                    if await stopped(s.stop, pause):
                         return _failed(plan, f"stopped while paused: {exc.message}", result)
                     continue
                 if not exc.retryable:
@@ -129,19 +129,12 @@ class Worker:
                     )
                 log.info("%s: %s; retrying in %.1f s", plan.source_name, exc.message, delay)
                 s.emit(Retrying(plan.source_name, exc.message, delay))
-                if await _stopped(s.stop, delay):
+                if await stopped(s.stop, delay):
                     return _failed(plan, f"stopped while waiting to retry: {exc.message}", result)
                 attempt += 1
 
-    def _daily_cap(self, exc: MailmoverError) -> float | None:
-        """How long a provider's daily cap may last, when ``exc`` says one was reached."""
-        for profile in (self.shared.source_profile, self.shared.dest_profile):
-            if profile is not None and profile.preset.throttling.is_quota(exc.message):
-                return float(profile.preset.throttling.quota_pause or 86400)
-        return None
 
-
-async def _stopped(stop: asyncio.Event, seconds: float) -> bool:
+async def stopped(stop: asyncio.Event, seconds: float) -> bool:
     """Wait ``seconds``; True when asked to stop meanwhile."""
     try:
         await asyncio.wait_for(stop.wait(), seconds)

@@ -15,8 +15,7 @@ from collections.abc import Callable, Iterable, Sequence
 from mailmover.errors import (
     AuthenticationFailed,
     CapabilityMissing,
-    ConnectionLost,
-    IMAPTimeout,
+    MailmoverError,
     ProtocolError,
 )
 from mailmover.imap import sasl
@@ -295,7 +294,7 @@ class IMAPClient:
         """LOGOUT and close; never raises for a connection that is already gone."""
         if self._conn.broken is None:
             self._conn.expect_close()
-            with contextlib.suppress(ConnectionLost, IMAPTimeout, ProtocolError, TimeoutError):
+            with contextlib.suppress(MailmoverError, TimeoutError):  # leaving: nothing to do
                 await asyncio.wait_for(
                     self.run("LOGOUT", barrier=True, collects=[UntaggedStatus]), 10
                 )
