@@ -42,10 +42,6 @@ class FlagPolicy:
     refuses: Callable[[str], bool] = _never  # refused by the provider, or learnt so
     rules: FlagRules = field(default_factory=FlagRules)
 
-    @classmethod
-    def from_permanentflags(cls, flags: Iterable[str] | None) -> FlagPolicy:
-        return cls(None if flags is None else frozenset(flags))
-
     @property
     def any_keyword(self) -> bool:
         if self.keywords is False:

@@ -155,10 +155,6 @@ class Connection:
         """The error that ended this connection, if one did."""
         return self._error
 
-    @property
-    def in_flight(self) -> int:
-        return len(self._inflight)
-
     def submit(self, command: Command) -> asyncio.Future[Result]:
         """Queue a command; the future resolves with its Result or raises its error."""
         command.future = asyncio.get_running_loop().create_future()
