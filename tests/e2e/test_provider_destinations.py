@@ -139,32 +139,21 @@ async def test_groupware_refusing_keywords_loses_no_message(  # type: ignore[no-
     assert got["Sent"][("sent two", frozenset({"\\Seen", "\\Answered"}))] == 1
 
 
+@pytest.mark.parametrize("preset", ["yahoo", "generic"])
 async def test_yahoo_refusing_deleted_keeps_the_message(  # type: ignore[no-untyped-def]
-    dovecot, fs_server, tmp_path
+    dovecot, fs_server, tmp_path, preset
 ) -> None:
+    """With the preset \\Deleted is dropped up front; without it the refusal is learnt.
+    Either way the message arrives."""
     src = (dovecot.port, *account(dovecot))
     await fill(*src)
     async with Emulator(fs_server.host, fs_server.port, profile="yahoo") as yahoo:
         dst = (yahoo.port, *account(fs_server))
-        report, _ = await run(src, dst, tmp_path, dest_preset="yahoo")
-        got = await contents(*dst)
-    assert report.complete
-    assert got["INBOX"][("gone", frozenset({"\\Seen"}))] == 1  # arrived, without \Deleted
-    assert sum(f.flags_dropped for f in report.folders) == 1
-
-
-async def test_learns_refused_flags_without_a_preset(  # type: ignore[no-untyped-def]
-    dovecot, fs_server, tmp_path
-) -> None:
-    """No preset names Yahoo here: the refusal is learnt, and the message still arrives."""
-    src = (dovecot.port, *account(dovecot))
-    await fill(*src)
-    async with Emulator(fs_server.host, fs_server.port, profile="yahoo") as yahoo:
-        dst = (yahoo.port, *account(fs_server))
-        report, _ = await run(src, dst, tmp_path, dest_preset="generic")
+        report, _ = await run(src, dst, tmp_path, dest_preset=preset)
         got = await contents(*dst)
     assert report.complete, [f.failures for f in report.folders]
-    assert got["INBOX"][("gone", frozenset({"\\Seen"}))] == 1
+    assert got["INBOX"][("gone", frozenset({"\\Seen"}))] == 1  # arrived, without \\Deleted
+    assert sum(f.flags_dropped for f in report.folders) == 1
 
 
 async def test_counts_survive_retries(dovecot, fs_server, tmp_path) -> None:  # type: ignore[no-untyped-def]
