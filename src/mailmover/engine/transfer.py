@@ -275,6 +275,10 @@ class FolderCopy:
         for meta in batch:
             fetch = by_uid.get(meta.uid)
             body = fetch.body.get("") if fetch is not None else None
+            reason = None
+            if body is not None and not body and meta.size > 0:
+                # Dovecot answers BODY[] NIL for a message expunged by another session.
+                body, reason = None, "the source returned an empty body (deleted during the copy?)"
             digest = hashlib.sha256(body).digest() if body is not None else None
             wanted = meta.flags
             if self.labels is not None:
@@ -282,7 +286,7 @@ class FolderCopy:
             flags, dropped = self.policy.keep(wanted)
             self.result.flags_dropped += dropped
             message_id = read_message_id(body) if body is not None else None
-            items.append(Item(meta, body, digest, flags, message_id))
+            items.append(Item(meta, body, digest, flags, message_id, reason=reason))
         return items
 
     async def _append(self, batch: list[Item]) -> Sent:
