@@ -52,3 +52,8 @@ def test_append_refusals_keep_their_kind() -> None:
     assert isinstance(error_for("APPEND", _no("Quota exceeded", "OVERQUOTA")), OverQuota)
     assert isinstance(error_for("APPEND", _no("Too big", "TOOBIG")), MessageRefused)
     assert isinstance(error_for("APPEND", _no("throttled")), ServerUnavailable)
+
+
+def test_a_lockout_in_words_alone_is_not_taken_for_a_busy_server() -> None:
+    error = error_for("LOGIN", _no("Too many failed login attempts"))
+    assert isinstance(error, AuthenticationFailed)

@@ -24,7 +24,9 @@ _AUTH_CODES = {"AUTHENTICATIONFAILED", "AUTHORIZATIONFAILED", "EXPIRED", "PRIVAC
 # Said at login by servers that are busy, not by servers that reject the password:
 # Dovecot "Maximum number of connections from user+IP exceeded", Exchange
 # "Request is throttled", Courier/Cyrus "Too many simultaneous connections".
-_BUSY = re.compile(r"too many|maximum number of connections|throttl|try again later", re.I)
+_BUSY = re.compile(
+    r"too many (?:\w+ )?connections|maximum number of connections|try again later", re.I
+)
 
 
 def retry_after(text: str) -> float | None:
@@ -40,18 +42,17 @@ def error_for(command: str, tagged: Tagged) -> MailmoverError:
     """The exception for a failed command (``command`` is its name, e.g. ``APPEND``)."""
     code = tagged.code.name if tagged.code else None
     text = tagged.text or f"{command} failed"
+    if code in _AUTH_CODES:
+        return AuthenticationFailed(f"login refused by the server: {text}")
     message = f"{command} refused by the server: {text}"
     wait = retry_after(text)
     transient = code in _TRANSIENT_CODES or wait is not None or "throttl" in text.lower()
     login = command in {"LOGIN", "AUTHENTICATE"}
-    if login and tagged.status == "NO" and code not in _AUTH_CODES:
-        # RFC 5530: a busy server is not a wrong password; classify by code and words first.
-        transient = transient or code == "LIMIT" or _BUSY.search(text) is not None
-        if not transient:
-            return AuthenticationFailed(f"login refused by the server: {text}")
-    elif code in _AUTH_CODES:
+    # RFC 5530: at login a busy server is not a wrong password; classify by code and words first.
+    busy = login and (code == "LIMIT" or _BUSY.search(text) is not None)
+    if login and tagged.status == "NO" and not (transient or busy):
         return AuthenticationFailed(f"login refused by the server: {text}")
-    if transient or (code == "LIMIT" and command != "APPEND"):
+    if transient or busy or (code == "LIMIT" and command != "APPEND"):
         return ServerUnavailable(
             message, status=tagged.status, code=code, command=command, retry_after=wait
         )
