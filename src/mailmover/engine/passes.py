@@ -66,7 +66,8 @@ async def run_pass(
         report = run.report("failed", exc.message, failure_kind(exc), exc.retryable)
     except Exception as exc:  # a bug: the report still comes back, the traceback is logged
         log.exception("pass failed with an internal error")
-        reason = f"internal error: {type(exc).__name__}: {exc}"
+        where = "".join(f" ({note})" for note in getattr(exc, "__notes__", ()))
+        reason = f"internal error{where}: {type(exc).__name__}: {exc}"
         report = run.report("failed", reason, "internal", True)
     run.emit(PassFinished(report))
     return report

@@ -66,6 +66,12 @@ class Worker:
                 results[plan.source_name] = result
                 try:
                     await self.folder(plan, result)
+                except Exception as exc:
+                    if not isinstance(exc, MailmoverError):  # a bug: name where it happened
+                        result.error = f"internal error: {type(exc).__name__}: {exc}"
+                        exc.add_note(f"in folder {plan.source_name!r}")
+                    result.interrupted = not result.error
+                    raise
                 except BaseException:
                     result.interrupted = not result.error  # cut short by the pass ending
                     raise
