@@ -14,6 +14,7 @@ from mailmover.engine.events import FolderPlanned, FolderResult, Listener, Retry
 from mailmover.engine.flags import FlagRules
 from mailmover.engine.folders import FolderPlan, Side, plan_folders
 from mailmover.engine.gmail import LabelPlan, Policy
+from mailmover.engine.naming import create_folders
 from mailmover.engine.profile import ServerProfile, daily_cap
 from mailmover.engine.retry import RetryClock, RetryPolicy
 from mailmover.engine.session import SessionOptions
@@ -101,24 +102,29 @@ async def folder_sizes(
     return sizes
 
 
-async def prepare_destination(client: IMAPClient, plans: Sequence[FolderPlan], dest: Side) -> None:
+async def prepare_destination(
+    client: IMAPClient, plans: Sequence[FolderPlan], dest: Side, delimiter: str | None = None
+) -> list[FolderPlan]:
     """Create the folders the destination lacks (empty ones too) and subscribe them.
 
-    The commands are pipelined: a hundred folders cost one round trip, not a hundred.
+    A name the destination refuses is replaced by the next that works (see
+    engine.naming); the plans come back with the names used. The commands are
+    pipelined: a hundred folders cost one round trip, not a hundred.
     """
-    existing = {m.name for m in dest.mailboxes}
-    missing = [p.dest_name for p in plans if p.dest_name not in existing]
-    missing = [name for name in dict.fromkeys(missing) if name.upper() != "INBOX"]
-    for future in [client.submit("CREATE", [Mailbox(name)]) for name in missing]:
-        try:
-            await future
-        except CommandFailed as exc:
-            # Exchange says "NO Mailbox already exists." without [ALREADYEXISTS]
-            if exc.code != "ALREADYEXISTS" and "already exists" not in exc.message.lower():
-                raise
-    wanted = [p.dest_name for p in plans if p.subscribed and p.dest_name not in dest.subscribed]
-    for future in [client.submit("SUBSCRIBE", [Mailbox(n)]) for n in dict.fromkeys(wanted)]:
-        await future
+    plans = await create_folders(client, plans, dest, delimiter or dest.delimiter or "/")
+    wanted = [
+        p.dest_name
+        for p in plans
+        if p.subscribed and p.refused is None and p.dest_name not in dest.subscribed
+    ]
+    sent = [client.submit("SUBSCRIBE", [Mailbox(n)]) for n in dict.fromkeys(wanted)]
+    for outcome in await asyncio.gather(*sent, return_exceptions=True):
+        # A refused SUBSCRIBE costs the subscription, not the folder.
+        if isinstance(outcome, BaseException) and not isinstance(outcome, CommandFailed):
+            raise outcome
+        if isinstance(outcome, CommandFailed) and outcome.retryable:
+            raise outcome
+    return plans
 
 
 async def _plan(
@@ -145,7 +151,9 @@ async def _plan(
     plans = keep_earlier_names(plans, await state.folders(), dst_side, options.mapping)
     sizes = await folder_sizes(src, plans)
     if not options.dry_run:
-        await prepare_destination(dst, plans, dst_side)
+        preset = dst_profile.preset
+        delimiter = dst_side.delimiter or (preset.folders.separator if preset else None)
+        plans = await prepare_destination(dst, plans, dst_side, delimiter)
     return plans, sizes, src_profile, dst_profile
 
 

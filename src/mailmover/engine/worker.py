@@ -89,6 +89,8 @@ class Worker:
 
     async def folder(self, plan: FolderPlan) -> FolderResult:
         s = self.shared
+        if plan.refused is not None:  # no name worked on the destination
+            return _failed(plan, plan.refused, None)
         attempt = 0
         result = None  # carried from one attempt to the next
         while True:
