@@ -231,7 +231,9 @@ MANIFEST_FIELDS = ("folder", "uid", "size", "date", "subject", "reason")
 
 
 def write_manifest(report: Report, path: Path) -> None:
-    """Every message not copied: folder, UID, size, date, subject, reason (CSV or JSON)."""
+    """Every message not copied: folder, UID, size, date, subject, reason (CSV or JSON);
+    then every folder not copied, and every folder renamed because the destination
+    refused its name (UID empty)."""
     rows = [
         {
             "folder": f.folder,
@@ -249,6 +251,12 @@ def write_manifest(report: Report, path: Path) -> None:
          "reason": f"folder not finished: {folder.error}"}
         for folder in report.folders
         if folder.error
+    ]  # fmt: skip
+    rows += [
+        {"folder": plan.source_name, "uid": "", "size": "", "date": "", "subject": "",
+         "reason": f"copied to {plan.dest_name!r}, not {plan.renamed_from!r}: {plan.note}"}
+        for plan in report.plans
+        if plan.renamed_from is not None and plan.refused is None
     ]  # fmt: skip
     with path.open("w", encoding="utf-8", newline="") as handle:
         if path.suffix.lower() == ".csv":

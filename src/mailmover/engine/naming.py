@@ -324,5 +324,14 @@ async def create_folders(
         assert naming.name is not None
         if note is not None and plan.note:
             note = f"{plan.note}; {note}"
-        out.append(replace(plan, dest_name=naming.name, dest_exists=True, note=note or plan.note))
+        renamed = plan.dest_name if naming.name != plan.dest_name else None
+        out.append(
+            replace(
+                plan,
+                dest_name=naming.name,
+                dest_exists=True,
+                note=note or plan.note,
+                renamed_from=renamed,
+            )
+        )
     return out
