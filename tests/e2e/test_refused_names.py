@@ -134,3 +134,32 @@ def test_refused_names_are_renamed_and_everything_arrives(pair, tmp_path: Path) 
     checked = json.loads(verify.stdout)
     assert checked["identical"], checked
     assert {f["folder"]: f["dest"] for f in checked["folders"]} == dests
+
+
+def test_a_folder_no_name_works_for_fails_alone(dovecot_factory, tmp_path: Path) -> None:
+    """Every substitute of "Secret plans" holds the word the destination refuses: that
+    folder and its child are not copied, with the server's words; the rest arrives."""
+    src, dst = dovecot_factory(layout="fs"), dovecot_factory(layout="fs")
+    folders = mail()[:3]  # INBOX, Work, v1.2 release
+    doomed = [
+        CorpusFolder(("Secret plans",), corpus.bulk(2, seed=SEED + 1), True),
+        CorpusFolder(("Secret plans", "2019"), corpus.bulk(2, seed=SEED + 2), True),
+    ]
+    accounts = runcli.Accounts(src, dst, tmp_path, "names-none")
+    accounts.load(folders + doomed)
+    with run_emulator(dst.host, dst.port, profile="cyrus-names", reserved=("secret",)) as em:
+        manifest = tmp_path / "left.csv"
+        out = accounts.copy("--manifest", str(manifest), dst_port=em.port)
+        assert em.errors == []
+    assert out.code == 1, str(out)
+    report = out.report
+    by_source = {f["folder"]: f for f in report["folders"]}
+    for folder in ("Secret plans", "Secret plans/2019"):
+        error = by_source[folder]["error"]
+        assert "Invalid mailbox name" in error and "every name tried" in error, error
+        assert by_source[folder]["copied"] == 0
+    assert report["copied"] == sum(len(f.messages) for f in folders), report
+    assert report["failures"] == 2, report
+    assert "Secret plans" in manifest.read_text(encoding="utf-8")
+    expected = snapshot.corpus_snapshot(folders)
+    assert runcli.exact_copy_problems(expected, accounts.dst_snapshot()) == []

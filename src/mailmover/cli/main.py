@@ -1,7 +1,7 @@
 """``mailmover``: copy, verify and check mailboxes from the command line.
 
-Exit codes: 0 everything copied (or identical); 1 some messages could not be
-copied (or differ); 2 usage error; 3 connection or authentication failure.
+Exit codes: 0 everything copied (or identical); 1 some messages or folders could
+not be copied (or differ); 2 usage error; 3 connection or authentication failure.
 """
 
 from __future__ import annotations
@@ -253,8 +253,8 @@ def copy(
         if report.interrupted:
             print("mailmover: stopped; run the same command again to go on", file=sys.stderr)
             return 130
-        if any(f.error for f in report.folders):
-            return NetworkError.exit_code
+        if any(f.error and not f.refused for f in report.folders):
+            return NetworkError.exit_code  # a link or server that kept failing
         return 0 if report.complete else 1
 
     raise typer.Exit(_run(main(), debug))

@@ -34,6 +34,7 @@ class FolderResult:
     flags_dropped: int = 0
     failures: list[Failure] = field(default_factory=list)
     error: str | None = None  # the folder stopped early
+    refused: bool = False  # ... because the server refused something of this folder alone
     interrupted: bool = False  # stopped on request; the next run goes on
     attempted: set[int] = field(default_factory=set, repr=False)  # source UIDs sent this run
 

@@ -90,7 +90,7 @@ class Worker:
     async def folder(self, plan: FolderPlan) -> FolderResult:
         s = self.shared
         if plan.refused is not None:  # no name worked on the destination
-            return _failed(plan, plan.refused, None)
+            return _failed(plan, plan.refused, None, refused=True)
         attempt = 0
         result = None  # carried from one attempt to the next
         while True:
@@ -119,7 +119,7 @@ class Worker:
                     continue
                 if not exc.retryable:
                     if isinstance(exc, CommandFailed):  # this folder only: e.g. cannot select
-                        return _failed(plan, exc.message, result)
+                        return _failed(plan, exc.message, result, refused=True)
                     raise  # credentials or certificate refused: the mailbox cannot go on
                 await close_pair(self.pair, logout=False)
                 self.pair = None
@@ -145,8 +145,10 @@ async def stopped(stop: asyncio.Event, seconds: float) -> bool:
         return False
 
 
-def _failed(plan: FolderPlan, reason: str, result: FolderResult | None) -> FolderResult:
+def _failed(
+    plan: FolderPlan, reason: str, result: FolderResult | None, *, refused: bool = False
+) -> FolderResult:
     """The folder's result so far (what earlier attempts copied), ended by ``reason``."""
     result = result or FolderResult(plan.source_name, plan.dest_name, plan.note)
-    result.error = reason
+    result.error, result.refused = reason, refused
     return result

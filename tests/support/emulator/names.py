@@ -2,8 +2,10 @@
 
 ``cyrus-names``: CREATE (and RENAME to) a name holding any of ``refuse``
 (``"`` by default) gets Cyrus's bare ``NO Invalid mailbox name``, which names
-no character. Nothing else changes: every other command goes to Dovecot and
-comes back byte for byte, as in the ``passthrough`` profile. The rest of
+no character; so does a name holding any of the words in ``reserved``
+(case ignored; none by default), which no substitute can avoid. Nothing
+else changes: every other command goes to Dovecot and comes back byte for
+byte, as in the ``passthrough`` profile. The rest of
 Cyrus (its ``INBOX.`` namespace, its ACLs) is not emulated.
 """
 
@@ -21,9 +23,10 @@ REPLY = b"NO Invalid mailbox name"
 
 @dataclass(frozen=True)
 class NameOptions:
-    """``refuse``: the characters no folder name may hold."""
+    """``refuse``: the characters no folder name may hold; ``reserved``: nor these words."""
 
     refuse: str = '"'
+    reserved: tuple[str, ...] = ()
 
 
 class CyrusNames(Profile):
@@ -44,6 +47,9 @@ class CyrusNames(Profile):
             return None
         options = self.emulator.options
         assert isinstance(options, NameOptions)
-        if set(target.decode("utf-8", "surrogateescape")) & set(options.refuse):
+        name = target.decode("utf-8", "surrogateescape")
+        if set(name) & set(options.refuse) or any(
+            word.lower() in name.lower() for word in options.reserved
+        ):
             return Refusal(REPLY)
         return None
