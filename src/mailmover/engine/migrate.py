@@ -85,21 +85,40 @@ async def read_side(client: IMAPClient) -> Side:
 async def folder_sizes(
     client: IMAPClient, plans: Sequence[FolderPlan]
 ) -> dict[str, tuple[int, int]]:
-    """Messages and bytes per source folder (STATUS=SIZE when offered, else a FETCH)."""
+    """Messages and bytes per source folder (STATUS=SIZE when offered, else a FETCH).
+
+    A folder the server will not open (deleted since LIST, or refused) counts as
+    empty here; its copy says what became of it.
+    """
     sizes: dict[str, tuple[int, int]] = {}
     if client.has("STATUS=SIZE"):  # one round trip for all: STATUS replies name their folder
         asked = [client.status(p.source_name, ["MESSAGES", "SIZE"]) for p in plans]
-        for plan, status in zip(plans, await asyncio.gather(*asked), strict=True):
+        answers = await asyncio.gather(*asked, return_exceptions=True)
+        for plan, status in zip(plans, answers, strict=True):
+            if isinstance(status, BaseException):
+                _folder_only(status)
+                status = {}
             sizes[plan.source_name] = (status.get("MESSAGES", 0), status.get("SIZE", 0))
         return sizes
     for plan in plans:
-        selected = await client.examine(plan.source_name)
+        try:
+            selected = await client.examine(plan.source_name)
+        except CommandFailed as exc:
+            _folder_only(exc)
+            sizes[plan.source_name] = (0, 0)
+            continue
         total = 0
         if selected.exists:
             fetches = await client.uid_fetch(range(1, 2**32), "(UID RFC822.SIZE)")
             total = sum(f.size or 0 for f in fetches)
         sizes[plan.source_name] = (selected.exists, total)
     return sizes
+
+
+def _folder_only(exc: BaseException) -> None:
+    """Raise ``exc`` unless it is a refusal that concerns one folder alone."""
+    if not isinstance(exc, CommandFailed) or exc.retryable:
+        raise exc
 
 
 async def prepare_destination(
@@ -119,11 +138,8 @@ async def prepare_destination(
     ]
     sent = [client.submit("SUBSCRIBE", [Mailbox(n)]) for n in dict.fromkeys(wanted)]
     for outcome in await asyncio.gather(*sent, return_exceptions=True):
-        # A refused SUBSCRIBE costs the subscription, not the folder.
-        if isinstance(outcome, BaseException) and not isinstance(outcome, CommandFailed):
-            raise outcome
-        if isinstance(outcome, CommandFailed) and outcome.retryable:
-            raise outcome
+        if isinstance(outcome, BaseException):
+            _folder_only(outcome)  # a refused SUBSCRIBE costs the subscription only
     return plans
 
 

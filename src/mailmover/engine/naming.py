@@ -271,6 +271,7 @@ class Ladder:
 
 #: Refusals that no other name would avoid.
 _FINAL_CODES = frozenset({"OVERQUOTA"})
+_NOSELECT = frozenset({"\\noselect", "\\nonexistent"})
 
 
 def _refusal(outcome: object, *, create: bool) -> tuple[str | None, bool]:
@@ -298,7 +299,9 @@ async def create_folders(
     worked (and a note saying why they differ), or with ``refused`` set.
     """
     names = [p.dest_name for p in plans]
-    ladder = Ladder(names, (m.name for m in dest.mailboxes), dest.prefix, delimiter)
+    # A parent that only holds other folders (\Noselect) is created as a folder of its own.
+    usable = (m.name for m in dest.mailboxes if not {a.lower() for a in m.attributes} & _NOSELECT)
+    ladder = Ladder(names, usable, dest.prefix, delimiter)
     probe = ParenList([Atom("UIDVALIDITY")])
     while batch := ladder.next_round():
         sent = []

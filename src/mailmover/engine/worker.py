@@ -4,7 +4,10 @@ A transient failure (a cut connection, a timeout, BYE, a throttling reply)
 costs the folder being copied one reconnect and a backoff, then that folder
 goes on from what the state says is done: never the whole mailbox. Retrying
 stops when the mailbox's retry budget is spent; the folder then fails with
-the last reason, and everything copied so far stays recorded.
+the last reason, and everything copied so far stays recorded. A refusal that
+concerns one folder (a name no substitute made acceptable, a folder the
+destination will not open) fails that folder alone; a folder deleted on the
+source during the copy ends with what was copied and a note saying so.
 """
 
 from __future__ import annotations
@@ -23,11 +26,12 @@ from mailmover.engine.profile import ServerProfile, daily_cap
 from mailmover.engine.retry import RetryClock
 from mailmover.engine.session import SessionOptions, open_session
 from mailmover.engine.transfer import FolderCopy, TransferOptions
-from mailmover.errors import CommandFailed, MailmoverError
+from mailmover.errors import CommandFailed, MailboxMissing, MailmoverError
 from mailmover.imap.client import IMAPClient
 from mailmover.store.async_state import AsyncMailboxState
 
 log = logging.getLogger(__name__)
+DELETED = "deleted on the source during the copy"
 Pair = tuple[IMAPClient, IMAPClient]
 
 
@@ -117,6 +121,11 @@ class Worker:
                     if await stopped(s.stop, pause):
                         return _failed(plan, f"stopped while paused: {exc.message}", result)
                     continue
+                if isinstance(exc, MailboxMissing) and exc.command == "EXAMINE":
+                    # Only the source is examined: the folder was deleted there.
+                    result = result or FolderResult(plan.source_name, plan.dest_name, plan.note)
+                    result.note = DELETED if not plan.note else f"{plan.note}; {DELETED}"
+                    return result
                 if not exc.retryable:
                     if isinstance(exc, CommandFailed):  # this folder only: e.g. cannot select
                         return _failed(plan, exc.message, result, refused=True)
