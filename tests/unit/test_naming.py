@@ -8,6 +8,7 @@ import pytest
 
 from mailmover.engine.naming import (
     Ladder,
+    find_renamed,
     learn_from_rung2,
     refused_characters,
     rung_part,
@@ -172,3 +173,17 @@ def test_existing_names_are_used_without_create() -> None:
     rounds = run(ladder, dovecot_dot)
     assert rounds == [["v1.2"]]
     assert ladder.outcome()["v1.2"].name == "v1_2"
+
+
+def test_find_renamed_finds_what_the_ladder_made_from_the_destinations_names() -> None:
+    existing = ["INBOX", "Projects", "Projects/v1_2", "Projects/v1_2/notes", 'Q&A "draft"_old']
+    names = ["INBOX", "Projects", "Projects/v1.2", "Projects/v1.2/notes", 'Q&A "draft".old', "Gone"]
+    found = find_renamed(names, existing, "", "/")
+    assert found == {
+        "Projects/v1.2": "Projects/v1_2",
+        "Projects/v1.2/notes": "Projects/v1_2/notes",
+        'Q&A "draft".old': 'Q&A "draft"_old',  # '.' is in no name there: refused
+    }
+    # Cyrus-like: the quote was refused bare, and rung 2 took out the '&' as well.
+    found = find_renamed(['Q&A "draft".old'], ["Q_A _draft__old", "v1.2"], "", "/")
+    assert found == {'Q&A "draft".old': "Q_A _draft__old"}

@@ -123,8 +123,10 @@ async def recorded_folders(url: str | None, source: str, dest: str) -> list[Fold
         return []
     store = Store.open(url)
     try:
-        mailbox = await AsyncMailboxState.open(store, source, dest)
-        return await mailbox.folders()
+        state = store.find_mailbox(source, dest)
+        if state is None:  # never copied: nothing to read, and nothing is written
+            return []
+        return await AsyncMailboxState(state).folders()
     finally:
         store.close()
 
@@ -290,38 +292,9 @@ def verify(
             mapping=parse_map(map_ or []), recorded=recorded,
         )  # fmt: skip
         if json_:
-            print(json.dumps({
-                "identical": report.identical,
-                "folders": [
-                    {
-                        "folder": f.source_name, "dest": f.dest_name,
-                        "source_messages": f.source_messages, "dest_messages": f.dest_messages,
-                        "dest_missing": f.dest_missing,
-                        "differences": [
-                            {"kind": d.kind, "size": d.size,
-                             "date": d.internaldate.isoformat(), "flags": list(d.flags)}
-                            for d in f.differences
-                        ],
-                    }
-                    for f in report.folders
-                ],
-            }))  # fmt: skip
+            print(json.dumps(render.verify_json(report)))
         else:
-            console = Console()
-            for f in report.folders:
-                status = "missing on destination" if f.dest_missing else (
-                    "identical" if not f.differences else f"{len(f.differences)} differences"
-                )  # fmt: skip
-                console.print(
-                    f"{f.source_name} → {f.dest_name}: {f.source_messages} / "
-                    f"{f.dest_messages} messages, {status}"
-                )
-                for d in f.differences:
-                    console.print(
-                        f"  {d.kind}: {d.size:,} bytes, {d.internaldate:%Y-%m-%d %H:%M:%S %z}, "
-                        f"flags {' '.join(d.flags) or '-'}"
-                    )
-            console.print("identical" if report.identical else "DIFFERENT")
+            render.print_verify(report, Console())
         return 0 if report.identical else 1
 
     raise typer.Exit(_run(main(), debug))

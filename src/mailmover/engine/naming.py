@@ -133,11 +133,16 @@ class Ladder:
     """
 
     def __init__(
-        self, names: Sequence[str], existing: Iterable[str], prefix: str, delimiter: str
+        self,
+        names: Sequence[str],
+        existing: Iterable[str],
+        prefix: str,
+        delimiter: str,
+        refused: frozenset[str] = frozenset(),
     ) -> None:
         self.prefix, self.delimiter = prefix, delimiter
         self.existing = set(existing)
-        self.refused: frozenset[str] = frozenset()
+        self.refused = refused
         self.good: set[str] = set(self.existing)  # names the server holds: their characters work
         self.rounds = 0
         self.namings: dict[str, Naming] = {}
@@ -265,6 +270,29 @@ class Ladder:
         if naming.words:
             return f"renamed: the destination refused {naming.planned!r} ({naming.words[0]})"
         return "renamed: under its parent folder's new name"
+
+
+def find_renamed(
+    names: Sequence[str], existing: Iterable[str], prefix: str, delimiter: str
+) -> dict[str, str]:
+    """Where a copy would have put each of ``names`` that the destination lacks, judging
+    by the folders it has: the first rung of the ladder that names one of them.
+
+    Characters found in none of the destination's names are taken as refused.
+    Names no rung finds are left out.
+    """
+    have = set(existing)
+    seen = set("".join(have))
+    refused = frozenset(c for c in "".join(names) if not _safe(c) and c not in seen)
+    ladder = Ladder(names, have, prefix, delimiter, refused)
+    while batch := ladder.next_round():
+        for naming in batch:  # not there: the next rung
+            ladder.answer(naming, "missing")
+    return {
+        planned: naming.name
+        for planned, naming in ladder.outcome().items()
+        if naming.settled and naming.name is not None and naming.name != planned
+    }
 
 
 # -- on the wire ---------------------------------------------------------------------------
