@@ -11,7 +11,8 @@ Two destinations, each receiving the same source (Dovecot, LAYOUT=fs, ``/``):
 Folder names hit the refusals, nested ones included. Each copy exits 0 with
 every message exact under the renamed folders (mapped explicitly here, with
 the imaplib oracle), every rename reported with the server's words in the
-report and the manifest; a rerun copies nothing and keeps the names, and
+report and the manifest; a rerun copies nothing and keeps the names, a
+folder added later under a renamed one goes under its new name, and
 ``mailmover verify`` exits 0, with the job database and without it.
 """
 
@@ -54,6 +55,11 @@ RENAMED = {
         ('Say "hi"', "replies"): ("Say _hi_", "replies"),
         ('Q&A "draft".old',): ("Q_A _draft__old",),
     },
+}
+#: a folder added on the source after the first copy, under a renamed one, and where it goes
+NEW_CHILD = {
+    "dovecot": (("Projects", "v1.2", "2024"), ("Projects", "v1_2", "2024")),
+    "cyrus": (('Say "hi"', "2024"), ("Say _hi_", "2024")),
 }
 WORDS = {"dovecot": "Character not allowed in mailbox name: '.'", "cyrus": "Invalid mailbox name"}
 
@@ -124,6 +130,17 @@ def test_refused_names_are_renamed_and_everything_arrives(pair, tmp_path: Path) 
     dests = {f["folder"]: f["dest"] for f in again.report["folders"]}
     assert dests == {f["folder"]: f["dest"] for f in report["folders"]}
     assert accounts.dst_snapshot().differences(expected) == []
+
+    # A new child of a renamed folder goes under its new name on the next run.
+    child, child_dest = NEW_CHILD[kind]
+    news = [CorpusFolder(child, corpus.bulk(2, seed=SEED + 5, size_dist="small"), True)]
+    accounts.load(news)
+    third = accounts.copy(dst_port=dst_port)
+    assert third.code == 0 and third.report["copied"] == 2, str(third)
+    dests[wire(child)] = wire(child_dest)
+    assert {f["folder"]: f["dest"] for f in third.report["folders"]} == dests
+    expected.folders[child_dest] = snapshot.messages_counter(news[0].messages)
+    assert accounts.dst_snapshot().folders == expected.folders
 
     # verify reads where the copy put each folder from the job state; without it, it
     # finds them by the same ladder.

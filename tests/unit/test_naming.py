@@ -36,6 +36,7 @@ def test_refused_characters_come_from_the_servers_words() -> None:
         (2, 'v1.2 "final" (old)', frozenset(), "v1_2 _final_ _old_"),
         (2, "Résumé & CV", frozenset(), "Résumé _ CV"),
         (2, "~home ", frozenset(), "_home"),
+        (2, "  Old   mail ", frozenset(), "Old mail"),
         (2, "...", frozenset(), "___"),
         (3, "Résumé & CV", frozenset(), "Resume _ CV"),
         (3, "日本", frozenset(), "__"),
@@ -187,3 +188,15 @@ def test_find_renamed_finds_what_the_ladder_made_from_the_destinations_names() -
     # Cyrus-like: the quote was refused bare, and rung 2 took out the '&' as well.
     found = find_renamed(['Q&A "draft".old'], ["Q_A _draft__old", "v1.2"], "", "/")
     assert found == {'Q&A "draft".old': "Q_A _draft__old"}
+
+
+def test_a_new_child_of_a_folder_renamed_by_an_earlier_run_goes_straight_under_it() -> None:
+    # The parent keeps its earlier name (now planned as such); the child is new.
+    names = ["Projects/v1_2-abc123", "Projects/v1.2/2024"]
+    parents = {"Projects/v1.2/2024": "Projects/v1_2-abc123"}
+    ladder = Ladder(names, ["Projects/v1_2-abc123"], "", "/", parents=parents)
+    rounds = run(ladder, dovecot_dot)
+    assert rounds == [["Projects/v1_2-abc123/2024"]]
+    assert ladder.note(ladder.outcome()["Projects/v1.2/2024"]) == (
+        "renamed: under its parent folder's new name"
+    )

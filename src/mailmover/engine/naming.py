@@ -13,7 +13,8 @@ folder goes to:
    their punctuation (the characters rung 2 replaced, less those seen in names
    the server took);
 2. every character outside the safe set (letters, digits, space, ``-``, ``_``)
-   replaced, leading and trailing spaces removed;
+   replaced, runs of spaces made one, leading and trailing spaces removed
+   (Gmail refuses excess whitespace);
 3. an ASCII form: accents taken off, any other non-ASCII character replaced,
    cut to 60 characters;
 4. the ASCII form with ``-`` and six hex digits of the SHA-256 of the planned
@@ -32,7 +33,7 @@ import asyncio
 import hashlib
 import re
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from mailmover.engine.folders import FolderPlan, Side
@@ -72,7 +73,7 @@ def rung_part(rung: int, part: str, refused: frozenset[str]) -> str:
         part = unicodedata.normalize("NFKD", part)
         part = "".join(c for c in part if not unicodedata.combining(c))
         part = "".join(c if c.isascii() else sub for c in part)
-    text = "".join(c if _safe(c) else sub for c in part).strip()
+    text = re.sub(" +", " ", "".join(c if _safe(c) else sub for c in part)).strip()
     if rung >= 3:
         text = text[:ASCII_LENGTH].rstrip()
     return text or sub
@@ -139,8 +140,10 @@ class Ladder:
         prefix: str,
         delimiter: str,
         refused: frozenset[str] = frozenset(),
+        parents: Mapping[str, str] | None = None,
     ) -> None:
         self.prefix, self.delimiter = prefix, delimiter
+        self.parents = dict(parents or {})  # planned name → its parent's, where not by name
         self.existing = set(existing)
         self.refused = refused
         self.good: set[str] = set(self.existing)  # names the server holds: their characters work
@@ -165,6 +168,8 @@ class Ladder:
 
     def _parent(self, naming: Naming) -> Naming | None:
         """The nearest planned folder above ``naming``, if any."""
+        if naming.planned in self.parents:
+            return self.namings[self.parents[naming.planned]]
         for k in range(len(naming.parts) - 1, 0, -1):
             found = self._by_parts.get(naming.parts[:k])
             if found is not None:
@@ -197,8 +202,13 @@ class Ladder:
     def next_round(self) -> list[Naming]:
         """The folders to CREATE now, each with its candidate in ``name``."""
         self.rounds += 1
-        if self.rounds == 1:  # every planned name at once: most of them work
-            return [n for n in self.namings.values() if not n.settled]
+        if self.rounds == 1:  # every name at once (under its parent's): most of them work
+            first = []
+            for naming in self.namings.values():
+                if not naming.settled:
+                    naming.name = self.candidate(naming, 0)
+                    first.append(naming)
+            return first
         self._reparent()
         batch = []
         for naming in self.namings.values():
@@ -317,6 +327,23 @@ def _refusal(outcome: object, *, create: bool) -> tuple[str | None, bool]:
     return outcome.message, outcome.code in _FINAL_CODES
 
 
+def _parents(plans: Sequence[FolderPlan], delimiter: str) -> dict[str, str]:
+    """Each planned name → the planned name of its parent folder on the source, where the
+    two are nested alike on the destination (not moved apart by ``--map``)."""
+    by_path = {p.path: p for p in plans}
+    out = {}
+    for plan in plans:
+        for k in range(len(plan.path) - 1, 0, -1):
+            parent = by_path.get(plan.path[:k])
+            if parent is None:
+                continue
+            below = plan.dest_name.count(delimiter) - parent.dest_name.count(delimiter)
+            if below == len(plan.path) - k and parent.dest_name != plan.dest_name:
+                out[plan.dest_name] = parent.dest_name
+            break
+    return out
+
+
 async def create_folders(
     client: IMAPClient, plans: Sequence[FolderPlan], dest: Side, delimiter: str
 ) -> list[FolderPlan]:
@@ -329,7 +356,7 @@ async def create_folders(
     names = [p.dest_name for p in plans]
     # A parent that only holds other folders (\Noselect) is created as a folder of its own.
     usable = (m.name for m in dest.mailboxes if not {a.lower() for a in m.attributes} & _NOSELECT)
-    ladder = Ladder(names, usable, dest.prefix, delimiter)
+    ladder = Ladder(names, usable, dest.prefix, delimiter, parents=_parents(plans, delimiter))
     probe = ParenList([Atom("UIDVALIDITY")])
     while batch := ladder.next_round():
         sent = []
