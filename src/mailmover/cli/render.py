@@ -316,9 +316,10 @@ def print_verify(report: VerifyReport, console: Console) -> None:
             f"{f.source_name} → {f.dest_name}{note}: {f.source_messages} / "
             f"{f.dest_messages} messages, {status}",
             highlight=False,
+            markup=False,
         )
         for d in f.differences:
-            console.print(f"  {_difference_line(d)}", highlight=False)
+            console.print(f"  {_difference_line(d)}", highlight=False, markup=False)
         for d in f.policy:
-            console.print(f"  policy, {_difference_line(d)}", highlight=False)
+            console.print(f"  policy, {_difference_line(d)}", highlight=False, markup=False)
     console.print("identical" if report.identical else "DIFFERENT")

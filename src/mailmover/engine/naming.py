@@ -309,6 +309,8 @@ def find_renamed(
 
 #: Refusals that no other name would avoid.
 _FINAL_CODES = frozenset({"OVERQUOTA"})
+# Dovecot ends its replies with its timings: "(0.001 + 0.000 secs)."
+_TIMING = re.compile(r" \([0-9.]+(?: \+ [0-9.]+)* secs\)\.?$")
 _NOSELECT = frozenset({"\\noselect", "\\nonexistent"})
 
 
@@ -324,7 +326,7 @@ def _refusal(outcome: object, *, create: bool) -> tuple[str | None, bool]:
     # Exchange says "NO Mailbox already exists." without [ALREADYEXISTS]
     if create and (outcome.code == "ALREADYEXISTS" or "already exists" in outcome.message.lower()):
         return None, False
-    return outcome.message, outcome.code in _FINAL_CODES
+    return _TIMING.sub("", outcome.message), outcome.code in _FINAL_CODES
 
 
 def _parents(plans: Sequence[FolderPlan], delimiter: str) -> dict[str, str]:
