@@ -6,6 +6,10 @@
   source, exits 0, and nothing is doubled.
 * A destination folder that exists only as a parent of others (``\\Noselect``)
   is created as a folder of its own instead of failing to open.
+* Folders that LIST shows but SELECT refuses (Dovecot's ACL plugin, lookup
+  right only: ``NO [NOPERM] Permission denied``), one on the source and one on
+  the destination: each fails alone with the server's words, exit 1, and
+  every other folder arrives exactly.
 """
 
 from __future__ import annotations
@@ -99,4 +103,46 @@ async def test_a_destination_parent_without_a_folder_of_its_own_is_created(
     expected = snapshot.corpus_snapshot(folders)
     got = accounts.dst_snapshot()
     assert got.folders.pop(("Archive2019", "Old")) == snapshot.Counter()  # as it was
+    assert runcli.exact_copy_problems(expected, got) == []
+
+
+#: Dovecot's ACL plugin, rights from a ``dovecot-acl`` file in each folder's directory
+ACL_CONF = (
+    "protocol imap {\n  mail_plugins = $mail_plugins acl imap_acl\n}\nplugin {\n  acl = vfile\n}\n"
+)
+
+
+async def test_folders_that_refuse_select_fail_alone(dovecot_factory, tmp_path) -> None:
+    src = dovecot_factory(layout="fs", extra_conf=ACL_CONF)
+    dst = dovecot_factory(layout="fs", extra_conf=ACL_CONF)
+    accounts = runcli.Accounts(src, dst, tmp_path, "noperm")
+    folders = [
+        CorpusFolder(("INBOX",), corpus.bulk(3, seed=SEED + 4), True),
+        CorpusFolder(("Locked",), corpus.bulk(2, seed=SEED + 5), True),
+        CorpusFolder(("Open",), corpus.bulk(4, seed=SEED + 6), True),
+        CorpusFolder(("Shut",), corpus.bulk(2, seed=SEED + 7), True),
+    ]
+    accounts.load(folders)
+    with snapshot.session(dst.host, dst.port, accounts.user, accounts.dst_pw) as conn:
+        imapwire.check(conn.create("Shut"), "CREATE")
+    # Lookup only: LIST shows them, SELECT, EXAMINE and STATUS say NO [NOPERM].
+    (src.maildir(accounts.user) / "Locked" / "dovecot-acl").write_text("owner l\n")
+    shut_acl = dst.maildir(accounts.user) / "Shut" / "dovecot-acl"
+    shut_acl.write_text("owner l\n")
+
+    out = await runcli.run_async(*accounts.copy_args(), env=accounts.env, timeout=GUARD)
+    assert out.code == 1, str(out)
+    report = out.report
+    by_name = {f["folder"]: f for f in report["folders"]}
+    for name in ("Locked", "Shut"):
+        assert "Permission denied" in (by_name[name]["error"] or ""), by_name[name]
+        assert by_name[name]["copied"] == 0
+    assert "deleted" not in (by_name["Locked"]["note"] or "")
+    assert report["copied"] == 7 and report["failures"] == 2, report
+
+    shut_acl.unlink()
+    # Locked was created on the destination with the others, and nothing was put in it.
+    empty = [CorpusFolder((name,), [], True) for name in ("Locked", "Shut")]
+    expected = snapshot.corpus_snapshot([folders[0], folders[2], *empty])
+    got = accounts.dst_snapshot()
     assert runcli.exact_copy_problems(expected, got) == []

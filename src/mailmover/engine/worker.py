@@ -122,10 +122,12 @@ class Worker:
                         return _failed(plan, f"stopped while paused: {exc.message}", result)
                     continue
                 if isinstance(exc, MailboxMissing) and exc.command == "EXAMINE":
-                    # Only the source is examined: the folder was deleted there.
-                    result = result or FolderResult(plan.source_name, plan.dest_name, plan.note)
-                    result.note = DELETED if not plan.note else f"{plan.note}; {DELETED}"
-                    return result
+                    # Only the source is examined: gone from its LIST, it was deleted there.
+                    if await self._gone(plan):
+                        result = result or FolderResult(plan.source_name, plan.dest_name)
+                        result.note = DELETED if not plan.note else f"{plan.note}; {DELETED}"
+                        return result
+                    return _failed(plan, exc.message, result, refused=True)
                 if not exc.retryable:
                     if isinstance(exc, CommandFailed):  # this folder only: e.g. cannot select
                         return _failed(plan, exc.message, result, refused=True)
@@ -143,6 +145,21 @@ class Worker:
                 if await stopped(s.stop, delay):
                     return _failed(plan, f"stopped while waiting to retry: {exc.message}", result)
                 attempt += 1
+            except Exception as exc:  # a fault of ours: it costs this folder, not the mailbox
+                log.exception("%s: unexpected error", plan.source_name)
+                await close_pair(self.pair, logout=False)
+                self.pair = None
+                return _failed(plan, f"internal error: {type(exc).__name__}: {exc}", result)
+
+    async def _gone(self, plan: FolderPlan) -> bool:
+        """Whether the source no longer lists the folder (False when it cannot tell)."""
+        if self.pair is None:
+            return False
+        try:
+            listed = await self.pair[0].list_mailboxes("", plan.source_name)
+        except MailmoverError:
+            return False
+        return all(m.name != plan.source_name for m in listed)
 
 
 async def stopped(stop: asyncio.Event, seconds: float) -> bool:
