@@ -133,9 +133,10 @@ def hierarchy_delimiter(conn: imaplib.IMAP4) -> str:
 
 def personal_prefix(conn: imaplib.IMAP4) -> str:
     """The personal namespace's prefix (RFC 2342), ``""`` when none or no NAMESPACE."""
-    if "NAMESPACE" not in conn.capabilities:
+    # imaplib keeps the capabilities of before the login, which may lack NAMESPACE.
+    typ, data = conn.namespace()
+    if typ != "OK":
         return ""
-    data = imapwire.check(conn.namespace(), "NAMESPACE")
     text = b" ".join(d for d in data if isinstance(d, bytes)).decode()
     found = re.match(r'\s*\(\("((?:[^"\\]|\\.)*)"', text)
     return found[1] if found else ""
