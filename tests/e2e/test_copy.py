@@ -14,13 +14,13 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from mailmover.devserver import DevServer
-from support import corpus, snapshot
+from support import corpus, imapwire, snapshot
 
 SEED = 7
 
@@ -166,6 +166,20 @@ def test_verify_catches_deleted_altered_and_extra(servers, tmp_path) -> None:
     altered = original.replace(b"\r\n\r\n", b"\r\n\r\nX", 1)
     conn.append("INBOX", None, None, altered)
     conn.append("Archive", None, None, b"Subject: extra\r\n\r\nextra\r\n")
+    # A flag changed on one message, and one message's internal date moved by a day.
+    conn.select("Sent")
+    first = conn.uid("SEARCH", "ALL")[1][0].split()[0]
+    conn.uid("STORE", first, "+FLAGS.SILENT", "($Changed)")
+    conn.select("Attachments")
+    first = conn.uid("SEARCH", "ALL")[1][0].split()[0]
+    fetched = imapwire.fetched_messages(
+        conn.uid("FETCH", first, "(UID FLAGS INTERNALDATE BODY.PEEK[])")[1]
+    )[int(first)]
+    later = imaplib.Time2Internaldate(fetched.internaldate + timedelta(days=1))
+    flags = "(" + " ".join(sorted(fetched.flags - {"\\Recent"})) + ")"
+    conn.append("Attachments", flags, later, fetched.body)
+    conn.uid("STORE", first, "+FLAGS.SILENT", "(\\Deleted)")
+    conn.expunge()
     conn.logout()
 
     code, report = pair.verify()
@@ -175,4 +189,9 @@ def test_verify_catches_deleted_altered_and_extra(servers, tmp_path) -> None:
         for f in report["folders"]
         if f["differences"]
     }
-    assert kinds == {"INBOX": ["extra", "missing", "missing"], "Archive": ["extra"]}
+    assert kinds == {
+        "INBOX": ["extra", "missing", "missing"],
+        "Archive": ["extra"],
+        "Sent": ["extra", "missing"],
+        "Attachments": ["extra", "missing"],
+    }
