@@ -7,6 +7,8 @@
 ``dovecot_factory``  ``dovecot_factory(users=None, **DevServer options)`` starts a
                      server with its own configuration; all of them stop when the
                      test module ends (or earlier, with ``server.stop()``).
+``cyrus``, ``cyrus_user``, ``courier``, ``courier_user``: real Cyrus and Courier
+                     IMAP servers (tests/support/server_fixtures.py).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import Any
 import pytest
 
 from mailmover.devserver import Account, DevServer
+from support.server_fixtures import courier, courier_user, cyrus, cyrus_user  # noqa: F401
 
 SESSION_USERS = ("alice", "bob", "carol", "dave", "erin")
 

@@ -1,0 +1,163 @@
+"""`mailmover copy` into and out of real Cyrus IMAP and Courier IMAP, as a user runs it.
+
+Each copy moves the awkward corpus between Dovecot (``/`` separator, no prefix)
+and the other server, and is judged by the imaplib oracle alone: per folder the
+multiset of (SHA-256 of the bytes, flags, internal date) must equal the
+corpus's, the source must be unchanged, and a rerun must copy nothing.
+
+Cyrus runs with upstream's defaults (no prefix, ``/`` separator); Courier puts
+every folder under ``INBOX.`` with ``.`` as separator, so on Courier the
+corpus's folders are children of INBOX and ``v1.2 release`` becomes
+``v1_2 release``, as on any ``.`` server.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mailmover.devserver import DevServer
+from support import corpus, runcli, snapshot
+from support.corpus import Corpus, CorpusFolder
+
+SEED = 11
+SCALE = 0.25
+
+#: A folder name Cyrus refuses with a bare ``NO Invalid mailbox name``.
+QUOTED = 'Say "hi"'
+
+
+@pytest.fixture(scope="module")
+def dovecot_fs(dovecot_factory: Any) -> DevServer:
+    """A Dovecot whose separator is ``/``, so that the corpus's dotted name fits."""
+    server: DevServer = dovecot_factory(layout="fs")
+    return server
+
+
+@dataclass(frozen=True)
+class Side:
+    """One end of a copy as the oracle sees it: where the account is, and its prefix."""
+
+    server: Any  # DevServer, CyrusServer or CourierServer
+    under_inbox: bool  # every folder is a child of INBOX (Courier's ``INBOX.``)
+
+    def load(self, mail: Corpus, user: str, password: str) -> None:
+        rooted = _under_inbox(mail) if self.under_inbox else mail
+        snapshot.load(rooted, self.server.host, self.server.port, user, password)
+
+    def snapshot(self, user: str, password: str) -> snapshot.MailboxSnapshot:
+        got = snapshot.snapshot(self.server.host, self.server.port, user, password)
+        return _from_under_inbox(got) if self.under_inbox else got
+
+
+def _under_inbox(mail: Corpus) -> Corpus:
+    return [
+        CorpusFolder(
+            f.path if f.path == ("INBOX",) else ("INBOX", *f.path), f.messages, f.subscribed
+        )
+        for f in mail
+    ]
+
+
+def _lift(path: snapshot.FolderPath) -> snapshot.FolderPath:
+    return path[1:] if len(path) > 1 and path[0] == "INBOX" else path
+
+
+def _from_under_inbox(snap: snapshot.MailboxSnapshot) -> snapshot.MailboxSnapshot:
+    return snapshot.MailboxSnapshot(
+        {_lift(path): messages for path, messages in snap.folders.items()},
+        frozenset(_lift(path) for path in snap.subscribed),
+    )
+
+
+@dataclass(frozen=True)
+class Case:
+    """A copy between Dovecot and another server, and the corpus it moves."""
+
+    other: str  # the fixture name of the other server
+    into: bool  # Dovecot → other (True) or other → Dovecot
+    dots: bool  # whether the corpus keeps its dotted folder name
+
+
+CASES = {
+    "into-cyrus": Case("cyrus", into=True, dots=True),
+    "out-of-cyrus": Case("cyrus", into=False, dots=True),
+    "into-courier": Case("courier", into=True, dots=True),
+    "out-of-courier": Case("courier", into=False, dots=False),
+}
+
+
+def exact_copy(
+    src: Side, dst: Side, mail: Corpus, expected: snapshot.MailboxSnapshot, tmp: Path, name: str
+) -> runcli.Accounts:
+    """Load ``mail`` on ``src``, copy it to ``dst`` with the CLI, and check that the
+    destination holds ``expected`` exactly, the source is unchanged, and a rerun copies
+    nothing. Returns the accounts for further checks."""
+    accounts = runcli.Accounts(src.server, dst.server, tmp, name)
+    src.load(mail, accounts.user, accounts.src_pw)
+    before = src.snapshot(accounts.user, accounts.src_pw)
+
+    out = accounts.copy()
+    assert out.code == 0, str(out)
+    report = out.report
+    assert report["failures"] == 0, report
+    assert report["copied"] == sum(len(f.messages) for f in mail), report
+    got = dst.snapshot(accounts.user, accounts.dst_pw)
+    assert runcli.exact_copy_problems(expected, got) == []
+    assert got.subscribed >= expected.subscribed
+    assert before.differences(src.snapshot(accounts.user, accounts.src_pw)) == []
+
+    again = accounts.copy()
+    assert again.code == 0, str(again)
+    assert again.report["copied"] == 0, again.report
+    assert sum(f["flags_updated"] for f in again.report["folders"]) == 0, again.report
+    assert dst.snapshot(accounts.user, accounts.dst_pw).folders == got.folders
+    return accounts
+
+
+@pytest.mark.parametrize("case", CASES.values(), ids=CASES.keys())
+def test_copy_is_exact(
+    case: Case, dovecot_fs: DevServer, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    other = request.getfixturevalue(case.other)
+    dovecot, far = Side(dovecot_fs, False), Side(other, case.other == "courier")
+    src, dst = (dovecot, far) if case.into else (far, dovecot)
+    mail = corpus.generate(SEED, scale=SCALE, huge=False, dots=case.dots)
+    # Onto a "." server the engine gives the dotted name its dotless form.
+    dst_dots = case.dots and dst.server.separator != "."
+    expected = snapshot.corpus_snapshot(
+        corpus.generate(SEED, scale=SCALE, huge=False, dots=dst_dots)
+    )
+    exact_copy(src, dst, mail, expected, tmp_path, case.other)
+
+
+@pytest.mark.xfail(strict=True, reason="needs names-refused ladder (issue 8)")
+def test_a_name_cyrus_refuses_costs_only_its_name(
+    cyrus: Any, dovecot_fs: DevServer, tmp_path: Path
+) -> None:
+    """Cyrus refuses ``"`` in a name (bare ``NO Invalid mailbox name``): that folder
+    arrives under another name, every message of every folder exactly."""
+    mail = corpus.generate(SEED, scale=SCALE, huge=False)
+    quoted = CorpusFolder((QUOTED,), mail[1].messages[:3], True)
+    accounts = runcli.Accounts(dovecot_fs, cyrus, tmp_path, "refused-name")
+    accounts.load([*mail, quoted])
+    out = accounts.copy()
+    assert out.code == 0, str(out)
+
+    got = accounts.dst_snapshot()
+    expected = snapshot.corpus_snapshot(mail)
+    renamed = {path: msgs for path, msgs in got.folders.items() if path not in expected.folders}
+    assert list(renamed.values()) == [snapshot.messages_counter(quoted.messages)], renamed
+    kept = {path: msgs for path, msgs in got.folders.items() if path in expected.folders}
+    assert kept == expected.folders
+    assert accounts.copy().report["copied"] == 0
+
+
+def test_cyrus_refuses_a_quoted_name(cyrus: Any, cyrus_user: Any) -> None:
+    """The refusal the test above depends on, as Cyrus words it."""
+    with snapshot.session(cyrus.host, cyrus.port, *cyrus_user) as conn:
+        status, data = conn.create(snapshot.mailbox_name((QUOTED,), "/"))
+    assert (status, data) == ("NO", [b"Invalid mailbox name"])
