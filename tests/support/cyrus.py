@@ -68,7 +68,8 @@ class CyrusServer:
     """One Cyrus IMAP instance in a temporary directory, listening on 127.0.0.1 (plain IMAP).
 
     ``users`` maps names to passwords; ``admin`` is an administrator account
-    (random password) made at start. ``extra_conf`` is appended to imapd.conf.
+    (random password) made at start. ``extra_conf`` holds imapd.conf lines
+    that replace or add to the ones this class writes.
     """
 
     host = HOST
@@ -123,7 +124,10 @@ class CyrusServer:
                 "Cyrus", root, _SCRIPT, {"MASTER": master, "LOG_SOCKET": str(root / "log.sock")}
             )
             port = self._port
-            self._server.start(lambda: greets(port), self.startup_timeout)
+            try:
+                self._server.start(lambda: greets(port), self.startup_timeout)
+            except ServerError as exc:
+                raise ServerError(f"{exc}\nsyslog:\n{self._syslog_tail()}") from None
         except BaseException:
             self.stop()
             raise
@@ -193,12 +197,15 @@ class CyrusServer:
 
     def log_tail(self, lines: int = 30) -> str:
         """The last lines of Cyrus's syslog and console output."""
-        text: list[str] = []
-        with contextlib.suppress(OSError, ServerError):
-            text += self.syslog_path.read_text(errors="replace").splitlines()
+        text = self._syslog_tail(lines).splitlines()
         if self._server is not None:
             text += self._server.console_tail(lines).splitlines()
         return "\n".join(text[-lines:])
+
+    def _syslog_tail(self, lines: int = 30) -> str:
+        with contextlib.suppress(OSError, ServerError):
+            return "\n".join(self.syslog_path.read_text(errors="replace").splitlines()[-lines:])
+        return ""
 
     # -- users -------------------------------------------------------------------------
 
@@ -232,7 +239,7 @@ class CyrusServer:
 
     def _imapd_conf(self, root: Path) -> str:
         yes_no = {True: "yes", False: "no"}
-        return (
+        base = (
             f"configdirectory: {root}/config\n"
             f"partition-default: {root}/spool\n"
             "defaultpartition: default\n"
@@ -254,8 +261,16 @@ class CyrusServer:
             f"unixhierarchysep: {yes_no[self.unixhierarchysep]}\n"
             "munge8bit: no\n"
             "autocreate_quota: 0\n"
-            "umask: 077\n" + self.extra_conf
+            "umask: 077\n"
         )
+        return _merge_conf(base, self.extra_conf)
+
+
+def _merge_conf(base: str, extra: str) -> str:
+    """``base`` with the options set in ``extra`` replaced by ``extra``'s lines."""
+    overridden = {line.split(":", 1)[0].strip() for line in extra.splitlines() if ":" in line}
+    kept = [line for line in base.splitlines() if line.split(":", 1)[0] not in overridden]
+    return "\n".join(kept) + "\n" + extra
 
 
 def _cyrus_conf(imapd: str, root: Path, port: int) -> str:
