@@ -5,14 +5,17 @@ and the other server, and is judged by the imaplib oracle alone: per folder the
 multiset of (SHA-256 of the bytes, flags, internal date) must equal the
 corpus's, the source must be unchanged, and a rerun must copy nothing.
 
-Cyrus runs with upstream's defaults (no prefix, ``/`` separator); Courier puts
-every folder under ``INBOX.`` with ``.`` as separator, so on Courier the
-corpus's folders are children of INBOX and ``v1.2 release`` becomes
-``v1_2 release``, as on any ``.`` server.
+Cyrus runs with upstream's defaults (no prefix, ``/`` separator) and with
+Debian's packaged ones (``INBOX.`` prefix, ``.`` separator); Courier puts every
+folder under ``INBOX.`` with ``.`` as separator. Under such a prefix the corpus's
+folders are children of INBOX, and on a ``.`` server ``v1.2 release`` becomes
+``v1_2 release``. The copies to and from Courier and Debian's Cyrus name the
+server's preset (``--dest-preset`` / ``--source-preset``), the others do not.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +25,7 @@ import pytest
 from mailmover.devserver import DevServer
 from support import corpus, runcli, snapshot
 from support.corpus import Corpus, CorpusFolder
+from support.cyrus import CyrusServer
 
 SEED = 11
 SCALE = 0.25
@@ -35,6 +39,13 @@ def dovecot_fs(dovecot_factory: Any) -> DevServer:
     """A Dovecot whose separator is ``/``, so that the corpus's dotted name fits."""
     server: DevServer = dovecot_factory(layout="fs")
     return server
+
+
+@pytest.fixture(scope="module")
+def cyrus_debian() -> Iterator[CyrusServer]:
+    """A Cyrus configured as Debian packages it: ``INBOX.`` prefix, ``.`` separator."""
+    with CyrusServer(altnamespace=False, unixhierarchysep=False) as server:
+        yield server
 
 
 @dataclass(frozen=True)
@@ -80,18 +91,27 @@ class Case:
     other: str  # the fixture name of the other server
     into: bool  # Dovecot → other (True) or other → Dovecot
     dots: bool  # whether the corpus keeps its dotted folder name
+    preset: str | None = None  # the other server's preset, named on the command line
 
 
 CASES = {
     "into-cyrus": Case("cyrus", into=True, dots=True),
     "out-of-cyrus": Case("cyrus", into=False, dots=True),
-    "into-courier": Case("courier", into=True, dots=True),
-    "out-of-courier": Case("courier", into=False, dots=False),
+    "into-cyrus-debian": Case("cyrus_debian", into=True, dots=True, preset="cyrus"),
+    "out-of-cyrus-debian": Case("cyrus_debian", into=False, dots=False, preset="cyrus"),
+    "into-courier": Case("courier", into=True, dots=True, preset="courier"),
+    "out-of-courier": Case("courier", into=False, dots=False, preset="courier"),
 }
 
 
 def exact_copy(
-    src: Side, dst: Side, mail: Corpus, expected: snapshot.MailboxSnapshot, tmp: Path, name: str
+    src: Side,
+    dst: Side,
+    mail: Corpus,
+    expected: snapshot.MailboxSnapshot,
+    tmp: Path,
+    name: str,
+    *options: str,
 ) -> runcli.Accounts:
     """Load ``mail`` on ``src``, copy it to ``dst`` with the CLI, and check that the
     destination holds ``expected`` exactly, the source is unchanged, and a rerun copies
@@ -100,7 +120,7 @@ def exact_copy(
     src.load(mail, accounts.user, accounts.src_pw)
     before = src.snapshot(accounts.user, accounts.src_pw)
 
-    out = accounts.copy()
+    out = accounts.copy(*options)
     assert out.code == 0, str(out)
     report = out.report
     assert report["failures"] == 0, report
@@ -110,7 +130,7 @@ def exact_copy(
     assert got.subscribed >= expected.subscribed
     assert before.differences(src.snapshot(accounts.user, accounts.src_pw)) == []
 
-    again = accounts.copy()
+    again = accounts.copy(*options)
     assert again.code == 0, str(again)
     assert again.report["copied"] == 0, again.report
     assert sum(f["flags_updated"] for f in again.report["folders"]) == 0, again.report
@@ -123,7 +143,7 @@ def test_copy_is_exact(
     case: Case, dovecot_fs: DevServer, request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
     other = request.getfixturevalue(case.other)
-    dovecot, far = Side(dovecot_fs, False), Side(other, case.other == "courier")
+    dovecot, far = Side(dovecot_fs, False), Side(other, other.prefix == "INBOX" + other.separator)
     src, dst = (dovecot, far) if case.into else (far, dovecot)
     mail = corpus.generate(SEED, scale=SCALE, huge=False, dots=case.dots)
     # Onto a "." server the engine gives the dotted name its dotless form.
@@ -131,7 +151,10 @@ def test_copy_is_exact(
     expected = snapshot.corpus_snapshot(
         corpus.generate(SEED, scale=SCALE, huge=False, dots=dst_dots)
     )
-    exact_copy(src, dst, mail, expected, tmp_path, case.other)
+    options = []
+    if case.preset:
+        options = ["--dest-preset" if case.into else "--source-preset", case.preset]
+    exact_copy(src, dst, mail, expected, tmp_path, case.other, *options)
 
 
 @pytest.mark.xfail(strict=True, reason="needs names-refused ladder (issue 8)")
