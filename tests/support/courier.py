@@ -56,8 +56,9 @@ _SCRIPT = r"""
 mount --bind "$ROOT/etc" /etc/courier
 mount --bind "$ROOT/run" /run/courier
 "$AUTHDAEMOND" &
-exec "$COURIERTCPD" -address=127.0.0.1 -maxprocs=40 -maxperip=40 \
-    -nodnslookup -noidentlookup "$PORT" "$IMAPLOGIN" "$IMAPD" Maildir
+"$COURIERTCPD" -address=127.0.0.1 -maxprocs=40 -maxperip=40 \
+    -nodnslookup -noidentlookup "$PORT" "$IMAPLOGIN" "$IMAPD" Maildir &
+wait $!
 """
 
 # What Debian's /etc/courier/imapd sets (the programs read it from the environment).

@@ -59,7 +59,8 @@ _USER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]*\Z")
 _SCRIPT = (
     PRIVATE_DEV_LOG
     + r"""
-exec "$MASTER" -D -C "$ROOT/imapd.conf" -M "$ROOT/cyrus.conf" -p "$ROOT/run/master.pid"
+"$MASTER" -D -C "$ROOT/imapd.conf" -M "$ROOT/cyrus.conf" -p "$ROOT/run/master.pid" &
+wait $!
 """
 )
 

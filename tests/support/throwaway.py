@@ -26,17 +26,19 @@ from pathlib import Path
 
 HOST = "127.0.0.1"
 
-# $0: the inner script; $@: its arguments. The watcher kills the namespace when our
-# stdin pipe closes (this Python process ended without stopping the server).
+# $0: the inner script. The watcher kills the namespace when our stdin pipe closes
+# (this Python process ended without stopping the server); the launcher then removes
+# the instance's directory ($ROOT), whose private mounts died with the namespace.
 _LAUNCHER = r"""
 exec 3<&0 </dev/null
-unshare --mount --pid --fork --kill-child --propagation private /bin/sh "$0" "$@" 3<&- &
+unshare --mount --pid --fork --kill-child --propagation private /bin/sh "$0" 3<&- &
 server=$!
-{ read -r _ <&3; kill -KILL "$server" 2>/dev/null; } &
+{ read -r _ <&3; : >"$ROOT/stopping"; kill -KILL "$server" 2>/dev/null; } &
 watcher=$!
 wait "$server"
 status=$?
 kill "$watcher" 2>/dev/null
+if [ -e "$ROOT/stopping" ]; then rm -rf --one-file-system -- "$ROOT"; fi
 exit "$status"
 """
 
@@ -123,8 +125,10 @@ class Namespaced:
     """One server: ``script`` run by /bin/sh as PID 1 of new PID and mount namespaces.
 
     The script gets ``ROOT`` (the instance's directory) and ``extra_env`` in its
-    environment and must keep running (``exec`` the server in the foreground) for
-    as long as the server lives. ``start`` returns when ``ready()`` holds.
+    environment and must keep running for as long as the server lives: it starts
+    the server in the background and waits for it, never ``exec``s it, because a
+    server that changes its user id loses the death signal (``--kill-child``) that
+    the shell, staying PID 1, keeps. ``start`` returns when ``ready()`` holds.
     """
 
     def __init__(self, name: str, root: Path, script: str, extra_env: dict[str, str]) -> None:
