@@ -15,9 +15,11 @@ server's preset (``--dest-preset`` / ``--source-preset``), the others do not.
 
 from __future__ import annotations
 
+import imaplib
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +71,22 @@ class Side:
     def snapshot(self, user: str, password: str) -> snapshot.MailboxSnapshot:
         got = snapshot.snapshot(self.server.host, self.server.port, user, password)
         return _from_under_inbox(got) if self.under_inbox else got
+
+    def mailbox(self, path: snapshot.FolderPath) -> str:
+        """The quoted wire name of the folder the corpus calls ``path``."""
+        if self.under_inbox and path != ("INBOX",):
+            path = ("INBOX", *path)
+        return snapshot.mailbox_name(path, self.server.separator)
+
+    def as_stored(self, snap: snapshot.MailboxSnapshot) -> snapshot.MailboxSnapshot:
+        """``snap`` with folder names as a copy onto this side holds them."""
+        if self.server.separator != ".":
+            return snap
+        rename = corpus.DOTLESS_NAMES
+        return snapshot.MailboxSnapshot(
+            {tuple(rename.get(p, p) for p in path): c for path, c in snap.folders.items()},
+            frozenset(tuple(rename.get(p, p) for p in path) for path in snap.subscribed),
+        )
 
 
 def _under_inbox(mail: Corpus) -> Corpus:
@@ -142,9 +160,50 @@ def exact_copy(
     assert again.report["copied"] == 0, again.report
     assert sum(f["flags_updated"] for f in again.report["folders"]) == 0, again.report
     assert dst.snapshot(accounts.user, accounts.dst_pw).folders == got.folders
+
+    checked = runcli.run(
+        "verify", accounts.src_url(), accounts.dst_url(), "--json", "--state",
+        str(accounts.state), env=accounts.env,
+    )  # fmt: skip
+    assert checked.code == 0 and checked.events[-1]["identical"] is True, str(checked)
+
+    change_source(src, accounts.user, accounts.src_pw)
+    changed = src.snapshot(accounts.user, accounts.src_pw)
+    third = accounts.copy(*options)
+    assert third.code == 0, str(third)
+    assert third.report["copied"] == 1, third.report
+    assert sum(f["flags_updated"] for f in third.report["folders"]) >= 3, third.report
+    after = dst.snapshot(accounts.user, accounts.dst_pw)
+    assert runcli.exact_copy_problems(dst.as_stored(changed), after) == []
     return accounts
 
 
+NEW_MESSAGE = (
+    b"From: later@example.com\r\nSubject: later\r\nMessage-ID: <later@example.com>\r\n"
+    b"\r\nnew after the first copy\r\n"
+)
+
+
+def change_source(src: Side, user: str, password: str) -> None:
+    """New mail in a nested folder; in INBOX a message gains flags, one loses \\Seen,
+    one loses its keywords."""
+    server = src.server
+    with snapshot.session(server.host, server.port, user, password) as conn:
+        nested = src.mailbox(("Projects", "2019", "Q1"))
+        when = imaplib.Time2Internaldate(datetime(2021, 1, 2, 3, 4, 5, tzinfo=UTC))
+        assert conn.append(nested, r"(\Seen)", when, NEW_MESSAGE)[0] == "OK"
+        assert conn.select(src.mailbox(("INBOX",)))[0] == "OK"
+        for search, change, flags in (
+            ("UNSEEN", "+FLAGS", r"(\Seen \Flagged $Changed)"),
+            ("SEEN", "-FLAGS", r"(\Seen)"),
+            ("KEYWORD Work", "-FLAGS", "(Work $Forwarded)"),
+        ):
+            found = conn.uid("SEARCH", search)[1][0].split()
+            assert found, search
+            assert conn.uid("STORE", found[0], change, flags)[0] == "OK"
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("case", CASES.values(), ids=CASES.keys())
 def test_copy_is_exact(
     case: Case, dovecot_fs: DevServer, request: pytest.FixtureRequest, tmp_path: Path
