@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import imaplib
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,6 +28,7 @@ from mailmover.devserver import DevServer
 from support import corpus, runcli, snapshot
 from support.corpus import Corpus, CorpusFolder
 from support.cyrus import CyrusServer
+from support.server_fixtures import CyrusFactory
 
 SEED = 11
 SCALE = 0.25
@@ -51,10 +51,9 @@ def dovecot_fs(dovecot_factory: Any) -> DevServer:
 
 
 @pytest.fixture(scope="module")
-def cyrus_debian() -> Iterator[CyrusServer]:
+def cyrus_debian(cyrus_factory: CyrusFactory) -> CyrusServer:
     """A Cyrus configured as Debian packages it: ``INBOX.`` prefix, ``.`` separator."""
-    with CyrusServer(altnamespace=False, unixhierarchysep=False) as server:
-        yield server
+    return cyrus_factory(altnamespace=False, unixhierarchysep=False)
 
 
 @dataclass(frozen=True)
