@@ -265,3 +265,32 @@ def test_cyrus_refuses_these_names(cyrus: Any, cyrus_user: Any, path: tuple[str,
     with snapshot.session(cyrus.host, cyrus.port, *cyrus_user) as conn:
         status, data = conn.create(snapshot.mailbox_name(path, "/"))
     assert (status, data) == ("NO", [b"Invalid mailbox name"])
+
+
+@pytest.mark.slow
+def test_cyrus_to_courier_with_a_huge_message(
+    cyrus: Any, courier: Any, dovecot_fs: DevServer, tmp_path: Path
+) -> None:
+    """Dovecot → Cyrus → Courier, the corpus with its message over 20 MB: each hop
+    exact, and the second one between the two servers that are not Dovecot."""
+    mail = corpus.generate(SEED + 1, scale=0.1, huge=True)
+    expected = snapshot.corpus_snapshot(mail)
+    dovecot, on_cyrus, on_courier = Side(dovecot_fs, False), Side(cyrus, False), Side(courier, True)
+    first = exact_copy(dovecot, on_cyrus, mail, expected, tmp_path, "huge")
+
+    user = first.user  # the Cyrus account filled by the first hop is the next source
+    courier_pw = "C0urier-" + first.dst_pw
+    courier.add_user(user, courier_pw)
+    env = {"MAILMOVER_SOURCE_PASSWORD": first.dst_pw, "MAILMOVER_DEST_PASSWORD": courier_pw}
+    urls = [f"imap://{user}@{s.host}:{s.port}?tls=none" for s in (cyrus, courier)]
+    state = str(tmp_path / "second-hop.db")
+    on_source = on_cyrus.snapshot(user, first.dst_pw)  # the corpus, changed by exact_copy
+    out = runcli.run("copy", *urls, "--json", "--state", state, env=env)
+    assert out.code == 0, str(out)
+    assert out.report["copied"] == on_source.message_count(), out.report
+    got = on_courier.snapshot(user, courier_pw)
+    assert runcli.exact_copy_problems(on_courier.as_stored(on_source), got) == []
+    assert got.subscribed == on_courier.as_stored(on_source).subscribed
+    assert on_cyrus.snapshot(user, first.dst_pw) == on_source
+    again = runcli.run("copy", *urls, "--json", "--state", state, env=env)
+    assert again.code == 0 and again.report["copied"] == 0, str(again)
