@@ -3,7 +3,9 @@
 Each copy moves the awkward corpus between Dovecot (``/`` separator, no prefix)
 and the other server, and is judged by the imaplib oracle alone: per folder the
 multiset of (SHA-256 of the bytes, flags, internal date) must equal the
-corpus's, the source must be unchanged, and a rerun must copy nothing.
+corpus's, the source must be unchanged, a rerun must copy nothing, ``verify``
+must find the two identical, and later changes on the source (new mail, flags
+added and removed) must arrive exactly.
 
 Cyrus runs with upstream's defaults (no prefix, ``/`` separator) and with
 Debian's packaged ones (``INBOX.`` prefix, ``.`` separator); Courier puts every
@@ -27,6 +29,7 @@ import pytest
 from mailmover.devserver import DevServer
 from support import corpus, runcli, snapshot
 from support.corpus import Corpus, CorpusFolder
+from support.courier import CourierServer
 from support.cyrus import CyrusServer
 from support.server_fixtures import CyrusFactory
 
@@ -294,3 +297,21 @@ def test_cyrus_to_courier_with_a_huge_message(
     assert on_cyrus.snapshot(user, first.dst_pw) == on_source
     again = runcli.run("copy", *urls, "--json", "--state", state, env=env)
     assert again.code == 0 and again.report["copied"] == 0, str(again)
+
+
+def test_a_courier_that_takes_two_connections_per_address(
+    dovecot_fs: DevServer, tmp_path: Path
+) -> None:
+    """couriertcpd closes connections beyond MAXPERIP at once (its own default is 4):
+    the copy retries them and still arrives exactly."""
+    with CourierServer(maxperip=2) as narrow:
+        mail = corpus.generate(SEED + 2, scale=SCALE, huge=False, dots=False)
+        accounts = runcli.Accounts(dovecot_fs, narrow, tmp_path, "narrow")
+        accounts.load(mail)
+        out = accounts.copy("--dest-preset", "courier")
+        assert out.code == 0, str(out)
+        assert out.report["failures"] == 0, out.report
+        got = Side(narrow, True).snapshot(accounts.user, accounts.dst_pw)
+        assert runcli.exact_copy_problems(snapshot.corpus_snapshot(mail), got) == []
+        again = accounts.copy("--dest-preset", "courier")
+        assert again.code == 0 and again.report["copied"] == 0, str(again)

@@ -56,7 +56,7 @@ _SCRIPT = r"""
 mount --bind "$ROOT/etc" /etc/courier
 mount --bind "$ROOT/run" /run/courier
 "$AUTHDAEMOND" &
-"$COURIERTCPD" -address=127.0.0.1 -maxprocs=40 -maxperip=40 \
+"$COURIERTCPD" -address=127.0.0.1 -maxprocs=40 -maxperip="$MAXPERIP" \
     -nodnslookup -noidentlookup "$PORT" "$IMAPLOGIN" "$IMAPD" Maildir &
 wait $!
 """
@@ -96,7 +96,8 @@ LOGGEROPTS=""
 class CourierServer:
     """One Courier IMAP instance in a temporary directory, listening on 127.0.0.1 (plain).
 
-    ``users`` maps names to passwords.
+    ``users`` maps names to passwords. ``maxperip`` caps the connections from one
+    address (couriertcpd's own default is 4, Debian's imapd configuration sets 20).
     """
 
     host = HOST
@@ -104,8 +105,13 @@ class CourierServer:
     separator = SEPARATOR
 
     def __init__(
-        self, users: Mapping[str, str] | None = None, *, startup_timeout: float = 20.0
+        self,
+        users: Mapping[str, str] | None = None,
+        *,
+        maxperip: int = 40,
+        startup_timeout: float = 20.0,
     ) -> None:
+        self.maxperip = maxperip
         self.startup_timeout = startup_timeout
         self._users = dict(users or {})
         for name, password in self._users.items():
@@ -149,6 +155,7 @@ class CourierServer:
                 **_IMAPD_ENV,
                 "IMAP_SHAREDINDEXFILE": str(root / "etc/shared/index"),
                 "PORT": str(self._port),
+                "MAXPERIP": str(self.maxperip),
             }
             self._server = Namespaced("Courier", root, _SCRIPT, env)
             port, socket_path = self._port, root / "run/authdaemon/socket"
