@@ -134,9 +134,11 @@ class CourierServer:
             "COURIERTCPD": program(COURIERTCPD),
         }
         program(MAKEUSERDB)
-        for mount_point in ("/etc/courier", "/run/courier"):
-            if not Path(mount_point).is_dir():
-                raise ServerError(f"{mount_point} is missing: run `make sysdeps`")
+        if not Path("/etc/courier").is_dir():
+            raise ServerError("/etc/courier is missing: run `make sysdeps`")
+        # /run is emptied at boot; the package's tmpfiles.d entry makes this on a system
+        # with systemd. An empty directory, only ever a mount point here.
+        Path("/run/courier").mkdir(exist_ok=True)
         root = Path(tempfile.mkdtemp(prefix="mailmover-courier-"))
         root.chmod(0o755)
         self._root = root
