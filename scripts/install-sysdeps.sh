@@ -25,9 +25,21 @@ for lib in libgamin0 libgdbm6 libidn12 libcourier-unicode4 libwrap0; do
     dpkg-query -W -f='${Status}' "$lib" 2>/dev/null | grep -q "ok installed" || need+=("$lib")
 done
 
+# An unpacked server is kept while the support package it was unpacked beside (whose
+# exact version it depends on) has the version recorded with it.
+installed() { dpkg-query -W -f='${Version}' "$1" 2>/dev/null || true; }
+unpacked() { cat "$servers_dir/$1/.beside" 2>/dev/null || true; }
 unpack=()
-[ -x "$servers_dir/cyrus-imapd/usr/lib/cyrus/bin/imapd" ] || unpack+=(cyrus-imapd)
-[ -x "$servers_dir/courier-imap/usr/bin/imapd" ] || unpack+=(courier-imap)
+if [ ! -x "$servers_dir/cyrus-imapd/usr/lib/cyrus/bin/imapd" ] ||
+    [ "$(unpacked cyrus-imapd)" != "cyrus-common $(installed cyrus-common)" ]; then
+    unpack+=(cyrus-imapd)
+    need+=(cyrus-common)  # brought to the version of the cyrus-imapd to be unpacked
+fi
+if [ ! -x "$servers_dir/courier-imap/usr/bin/imapd" ] ||
+    [ "$(unpacked courier-imap)" != "courier-base $(installed courier-base)" ]; then
+    unpack+=(courier-imap)
+    need+=(courier-base)
+fi
 
 [ ${#need[@]} -eq 0 ] && [ ${#unpack[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" -ne 0 ]; then
@@ -50,6 +62,11 @@ for pkg in "${unpack[@]}"; do
     $SUDO mkdir -p "$servers_dir"
     $SUDO rm -rf "$servers_dir/$pkg.new"
     $SUDO dpkg-deb -x "$work"/"$pkg"_*.deb "$servers_dir/$pkg.new"
+    case $pkg in
+        cyrus-imapd) beside=cyrus-common ;;
+        courier-imap) beside=courier-base ;;
+    esac
+    echo "$beside $(installed "$beside")" | $SUDO tee "$servers_dir/$pkg.new/.beside" >/dev/null
     $SUDO rm -rf "$servers_dir/$pkg"
     $SUDO mv "$servers_dir/$pkg.new" "$servers_dir/$pkg"
     rm -rf "$work"
