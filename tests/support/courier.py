@@ -30,6 +30,8 @@ from mailmover.devserver import Account
 
 from .throwaway import (
     HOST,
+    PORT_ATTEMPTS,
+    PORT_TAKEN,
     Namespaced,
     ServerError,
     free_port,
@@ -151,17 +153,14 @@ class CourierServer:
                 for name, password in self._users.items():
                     self._write_user(name, password)
                 self._make_userdb()
-            self._port = free_port()
-            env = {
-                **tools,
-                **_IMAPD_ENV,
-                "IMAP_SHAREDINDEXFILE": str(root / "etc/shared/index"),
-                "PORT": str(self._port),
-                "MAXPERIP": str(self.maxperip),
-            }
-            self._server = Namespaced("Courier", root, _SCRIPT, env)
-            port, socket_path = self._port, root / "run/authdaemon/socket"
-            self._server.start(lambda: socket_path.exists() and greets(port), self.startup_timeout)
+            for attempt in range(1, PORT_ATTEMPTS + 1):
+                try:
+                    self._launch(root, tools)
+                    break
+                except ServerError as exc:
+                    self._server = None
+                    if PORT_TAKEN not in str(exc) or attempt == PORT_ATTEMPTS:
+                        raise
         except BaseException:
             self.stop()
             raise
@@ -240,6 +239,19 @@ class CourierServer:
         return Account(name, password)
 
     # -- internals ---------------------------------------------------------------------
+
+    def _launch(self, root: Path, tools: dict[str, str]) -> None:
+        port = self._port = free_port()
+        env = {
+            **tools,
+            **_IMAPD_ENV,
+            "IMAP_SHAREDINDEXFILE": str(root / "etc/shared/index"),
+            "PORT": str(port),
+            "MAXPERIP": str(self.maxperip),
+        }
+        self._server = Namespaced("Courier", root, _SCRIPT, env)
+        socket_path = root / "run/authdaemon/socket"
+        self._server.start(lambda: socket_path.exists() and greets(port), self.startup_timeout)
 
     def _write_user(self, name: str, password: str) -> None:
         mail = pwd.getpwnam("mail")

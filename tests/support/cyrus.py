@@ -34,6 +34,8 @@ from mailmover.devserver import Account
 
 from .throwaway import (
     HOST,
+    PORT_ATTEMPTS,
+    PORT_TAKEN,
     PRIVATE_DEV_LOG,
     Namespaced,
     ServerError,
@@ -114,21 +116,14 @@ class CyrusServer:
                 (root / sub).mkdir(parents=True)
             for name, password in [self.admin, *self._users.items()]:
                 self._set_password(name, password)
-            self._port = free_port()
-            (root / "imapd.conf").write_text(self._imapd_conf(root))
-            (root / "cyrus.conf").write_text(_cyrus_conf(imapd, root, self._port))
-            cyrus = pwd.getpwnam("cyrus")
-            for path in [root, *root.rglob("*")]:
-                os.chown(path, cyrus.pw_uid, cyrus.pw_gid)
             self._sink = SyslogSink(root / "log.sock", root / "syslog.log")
-            self._server = Namespaced(
-                "Cyrus", root, _SCRIPT, {"MASTER": master, "LOG_SOCKET": str(root / "log.sock")}
-            )
-            port = self._port
-            try:
-                self._server.start(lambda: greets(port), self.startup_timeout)
-            except ServerError as exc:
-                raise ServerError(f"{exc}\nsyslog:\n{self._syslog_tail()}") from None
+            for attempt in range(1, PORT_ATTEMPTS + 1):
+                try:
+                    self._launch(root, imapd, master)
+                    break
+                except ServerError as exc:
+                    if PORT_TAKEN not in str(exc) or attempt == PORT_ATTEMPTS:
+                        raise
         except BaseException:
             self.stop()
             raise
@@ -227,6 +222,29 @@ class CyrusServer:
         return Account(name, password)
 
     # -- internals ---------------------------------------------------------------------
+
+    def _launch(self, root: Path, imapd: str, master: str) -> None:
+        """Start master on a free port; ServerError with Cyrus's syslog lines else."""
+        port = self._port = free_port()
+        (root / "imapd.conf").write_text(self._imapd_conf(root))
+        (root / "cyrus.conf").write_text(_cyrus_conf(imapd, root, port))
+        cyrus = pwd.getpwnam("cyrus")
+        for path in [root, *root.rglob("*")]:
+            os.chown(path, cyrus.pw_uid, cyrus.pw_gid)
+        env = {"MASTER": master, "LOG_SOCKET": str(root / "log.sock")}
+        self._server = Namespaced("Cyrus", root, _SCRIPT, env)
+        ours = f"mailmover-cyrus-{port}/"
+
+        def bind_failed() -> str | None:
+            lines = self._syslog_tail(100).splitlines()
+            taken = any(ours in line and PORT_TAKEN in line for line in lines)
+            return f"could not listen on {HOST}:{port}: {PORT_TAKEN}" if taken else None
+
+        try:
+            self._server.start(lambda: greets(port), self.startup_timeout, bind_failed)
+        except ServerError as exc:
+            self._server = None
+            raise ServerError(f"{exc}\nsyslog:\n{self._syslog_tail()}") from None
 
     def _set_password(self, name: str, password: str) -> None:
         sasldb = self.root / "sasldb2"

@@ -62,6 +62,11 @@ class ServerError(RuntimeError):
     """A throwaway server could not be started or used."""
 
 
+#: How often a server is started on another port when its port was taken meanwhile.
+PORT_ATTEMPTS = 3
+PORT_TAKEN = "Address already in use"
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on right now."""
     with socket.socket() as probe:
@@ -142,10 +147,16 @@ class Namespaced:
     def console_path(self) -> Path:
         return self.root / "console.log"
 
-    def start(self, ready: Callable[[], bool], timeout: float) -> None:
-        """Launch the script and wait until ``ready()``; ServerError with the console else."""
+    def start(
+        self,
+        ready: Callable[[], bool],
+        timeout: float,
+        failed: Callable[[], str | None] = lambda: None,
+    ) -> None:
+        """Launch the script and wait until ``ready()``; ServerError with the console when
+        it exits first, ``failed()`` names a failure, or ``timeout`` passes."""
         (self.root / "inner.sh").write_text("set -eu\n" + self._script)
-        with self.console_path.open("ab") as console:
+        with self.console_path.open("wb") as console:
             self._proc = subprocess.Popen(
                 ["/bin/sh", "-c", _LAUNCHER, str(self.root / "inner.sh")],
                 stdin=subprocess.PIPE,
@@ -157,14 +168,14 @@ class Namespaced:
         self._finalizer = weakref.finalize(self, _kill, self._proc)
         deadline = time.monotonic() + timeout
         while not ready():
-            if self._proc.poll() is not None:
+            problem = failed()
+            if problem is None and self._proc.poll() is not None:
+                problem = "exited while starting"
+            if problem is None and time.monotonic() > deadline:
+                problem = f"was not ready within {timeout:g} s"
+            if problem is not None:
                 self.stop()
-                raise ServerError(f"{self.name} exited while starting:\n{self.console_tail()}")
-            if time.monotonic() > deadline:
-                self.stop()
-                raise ServerError(
-                    f"{self.name} was not ready within {timeout:g} s:\n{self.console_tail()}"
-                )
+                raise ServerError(f"{self.name} {problem}:\n{self.console_tail()}")
             time.sleep(0.02)
 
     @property
