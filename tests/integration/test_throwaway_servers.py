@@ -154,3 +154,20 @@ def test_a_missing_server_package_names_the_install_step(
     monkeypatch.setattr(cyrus, "IMAPD", tmp_path / "imapd")
     with pytest.raises(ServerError, match="make sysdeps"):
         CyrusServer().start()
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_start_moves_on_when_its_port_was_taken(kind: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from support import courier, cyrus, throwaway
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        ports = iter([taken.getsockname()[1], throwaway.free_port()])
+        module = cyrus if kind == "cyrus" else courier
+        monkeypatch.setattr(module, "free_port", lambda: next(ports))
+        server = cyrus.CyrusServer() if kind == "cyrus" else courier.CourierServer()
+        with server:
+            assert server.port != taken.getsockname()[1]
+            account = server.add_user("moved", "pw-moved")
+            with snapshot.session(server.host, server.port, *account) as conn:
+                assert conn.state == "AUTH"
