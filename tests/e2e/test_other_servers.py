@@ -315,3 +315,39 @@ def test_a_courier_that_takes_two_connections_per_address(
         assert runcli.exact_copy_problems(snapshot.corpus_snapshot(mail), got) == []
         again = accounts.copy("--dest-preset", "courier")
         assert again.code == 0 and again.report["copied"] == 0, str(again)
+
+
+def _has_8bit_header(raw: bytes) -> bool:
+    header = raw.split(b"\r\n\r\n", 1)[0]
+    return any(byte >= 0x80 for byte in header)
+
+
+def test_verify_names_what_a_stock_cyrus_rewrote(
+    cyrus_factory: CyrusFactory, dovecot_fs: DevServer, tmp_path: Path
+) -> None:
+    """Cyrus's default ``munge8bit: yes`` rewrites 8-bit header bytes on APPEND: the
+    copy cannot be exact there, and ``verify`` must say which messages differ, while a
+    rerun still copies nothing (no duplicates of the rewritten ones)."""
+    stock = cyrus_factory(extra_conf="munge8bit: yes\n")
+    inbox = next(f for f in corpus.generate(SEED, scale=SCALE, huge=False) if f.path == ("INBOX",))
+    rewritten = sum(_has_8bit_header(m.raw) for m in inbox.messages)
+    assert rewritten >= 2  # the corpus's Latin-1 and UTF-8 headers
+    accounts = runcli.Accounts(dovecot_fs, stock, tmp_path, "stock")
+    accounts.load([inbox])
+    out = accounts.copy()
+    assert out.code == 0 and out.report["copied"] == len(inbox.messages), str(out)
+    got = accounts.dst_snapshot()
+    expected = snapshot.messages_counter(inbox.messages)
+    assert (expected - got.folders[("INBOX",)]).total() == rewritten
+
+    checked = runcli.run(
+        "verify", accounts.src_url(), accounts.dst_url(), "--json", "--state",
+        str(accounts.state), env=accounts.env,
+    )  # fmt: skip
+    assert checked.code == 1, str(checked)
+    kinds = Counter(d["kind"] for f in checked.events[-1]["folders"] for d in f["differences"])
+    assert kinds == Counter({"missing": rewritten, "extra": rewritten}), checked.events[-1]
+
+    again = accounts.copy()
+    assert again.code == 0 and again.report["copied"] == 0, str(again)
+    assert accounts.dst_snapshot().folders == got.folders
