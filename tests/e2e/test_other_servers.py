@@ -27,8 +27,8 @@ from typing import Any
 import pytest
 
 from mailmover.devserver import DevServer
-from support import corpus, runcli, snapshot
-from support.corpus import Corpus, CorpusFolder
+from support import corpus, imapwire, runcli, snapshot
+from support.corpus import Corpus, CorpusFolder, CorpusMessage
 from support.courier import CourierServer
 from support.cyrus import CyrusServer
 from support.server_fixtures import CyrusFactory
@@ -351,3 +351,47 @@ def test_verify_names_what_a_stock_cyrus_rewrote(
     again = accounts.copy()
     assert again.code == 0 and again.report["copied"] == 0, str(again)
     assert accounts.dst_snapshot().folders == got.folders
+
+
+OWN = b"From: owner@example.com\r\nSubject: mine\r\nMessage-ID: <own@example.com>\r\n\r\nown\r\n"
+MOMENT = datetime(2020, 5, 6, 7, 8, 9, tzinfo=UTC)
+OTHERS = b"From: bob@example.com\r\nSubject: bob's\r\nMessage-ID: <bob@example.com>\r\n\r\nbob\r\n"
+
+
+@pytest.fixture
+def shared_with(cyrus: CyrusServer, dovecot_fs: DevServer, tmp_path: Path) -> runcli.Accounts:
+    """An account on Cyrus holding one message of its own, that can read two folders of
+    another user and a public folder (set up here, so that a failure is an error)."""
+    accounts = runcli.Accounts(cyrus, dovecot_fs, tmp_path, "own")
+    when = imaplib.Time2Internaldate(MOMENT)
+    with snapshot.session(cyrus.host, cyrus.port, accounts.user, accounts.src_pw) as conn:
+        imapwire.check(conn.append("INBOX", r"(\Seen)", when, OWN), "APPEND")
+    bob = cyrus.add_user(f"bob-{accounts.user}", "pw-bob")
+    with snapshot.session(cyrus.host, cyrus.port, *bob) as conn:
+        imapwire.check(conn.create("Team"), "CREATE")
+        for folder in ("INBOX", "Team"):
+            imapwire.check(conn.append(folder, None, when, OTHERS), "APPEND")
+            imapwire.check(conn.setacl(folder, accounts.user, "lrs"), "SETACL")
+    public = f"public-{accounts.user}"
+    with snapshot.session(cyrus.host, cyrus.port, *cyrus.admin) as conn:
+        imapwire.check(conn.create(public), "CREATE")
+        imapwire.check(conn.setacl(public, cyrus.admin.name, "lrswipkxtea"), "SETACL")
+        imapwire.check(conn.setacl(public, accounts.user, "lrs"), "SETACL")
+        imapwire.check(conn.append(public, None, when, OTHERS), "APPEND")
+    listed = snapshot.snapshot(cyrus.host, cyrus.port, accounts.user, accounts.src_pw)
+    if len(listed.folders) != 4:  # INBOX, bob's INBOX and Team, the public folder
+        raise RuntimeError(f"the account sees {sorted(listed.folders)}")
+    return accounts
+
+
+@pytest.mark.xfail(
+    strict=True, reason="engine copies other users' and shared folders (Cyrus NAMESPACE)"
+)
+def test_only_the_personal_namespace_is_copied(shared_with: runcli.Accounts) -> None:
+    """Cyrus lists folders other users share with the account (``Other Users/bob/...``)
+    and public ones (``Shared Folders/...``) next to the account's own: a copy of the
+    account moves its own folders only, not a copy of everyone else's mail it can read."""
+    out = shared_with.copy()
+    assert out.code == 0, str(out)
+    own = CorpusMessage(OWN, frozenset({"\\Seen"}), MOMENT)
+    assert shared_with.dst_snapshot().folders == {("INBOX",): snapshot.messages_counter([own])}
