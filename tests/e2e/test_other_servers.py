@@ -140,11 +140,13 @@ def exact_copy(
     name: str,
     *options: str,
     verify: bool = True,
+    change: bool = True,
 ) -> runcli.Accounts:
     """Load ``mail`` on ``src``, copy it to ``dst`` with the CLI, and check that the
     destination holds ``expected`` exactly, the source is unchanged, a rerun copies
     nothing, ``verify`` (when asked) finds them identical, and changes made on the
-    source then arrive exactly. Returns the accounts."""
+    source then arrive exactly (when asked: the corpus's ``Projects/2019/Q1`` and INBOX
+    are changed). Returns the accounts."""
     accounts = runcli.Accounts(src.server, dst.server, tmp, name)
     src.load(mail, accounts.user, accounts.src_pw)
     before = src.snapshot(accounts.user, accounts.src_pw)
@@ -172,6 +174,8 @@ def exact_copy(
         )  # fmt: skip
         assert checked.code == 0 and checked.events[-1]["identical"] is True, str(checked)
 
+    if not change:
+        return accounts
     change_source(src, accounts.user, accounts.src_pw)
     changed = src.snapshot(accounts.user, accounts.src_pw)
     third = accounts.copy(*options)
@@ -401,3 +405,40 @@ def test_only_the_personal_namespace_is_copied(shared_with: runcli.Accounts) -> 
     assert out.code == 0, str(out)
     own = CorpusMessage(OWN, frozenset({"\\Seen"}), MOMENT)
     assert shared_with.dst_snapshot().folders == {("INBOX",): snapshot.messages_counter([own])}
+
+
+def test_inbox_children_stay_apart_through_courier(
+    courier: CourierServer, dovecot_fs: DevServer, tmp_path: Path
+) -> None:
+    """``Sub`` and ``INBOX/Sub`` both exist on Dovecot; under Courier's ``INBOX.`` prefix
+    they must not meet (``INBOX.Sub`` and ``INBOX.INBOX.Sub``), and copied back out
+    they are the two folders they were."""
+    pool = corpus.all_messages(corpus.generate(SEED + 3, scale=0.1, huge=False))
+    mail = [
+        CorpusFolder(("INBOX",), pool[0:2], True),
+        CorpusFolder(("Sub",), pool[2:4], True),
+        CorpusFolder(("INBOX", "Sub"), pool[4:7], False),
+    ]
+    expected = snapshot.corpus_snapshot(mail)
+    there = exact_copy(
+        Side(dovecot_fs, False), Side(courier, True), mail, expected, tmp_path, "apart",
+        verify=False, change=False,
+    )  # fmt: skip
+    raw = snapshot.snapshot(courier.host, courier.port, there.user, there.dst_pw)
+    assert {("INBOX", "Sub"), ("INBOX", "INBOX", "Sub")} <= raw.folders.keys()
+
+    back = runcli.Accounts(courier, dovecot_fs, tmp_path, "back")
+    env = {"MAILMOVER_SOURCE_PASSWORD": there.dst_pw, "MAILMOVER_DEST_PASSWORD": back.dst_pw}
+    urls = [
+        f"imap://{there.user}@{courier.host}:{courier.port}?tls=none",
+        back.dst_url(),
+    ]
+    out = runcli.run("copy", *urls, "--json", "--state", str(tmp_path / "back.db"), env=env)
+    assert out.code == 0, str(out)
+    returned = back.dst_snapshot()
+    assert runcli.exact_copy_problems(expected, returned) == []
+    assert returned.subscribed == expected.subscribed
+    assert (
+        runcli.exact_copy_problems(Side(courier, True).snapshot(there.user, there.dst_pw), returned)
+        == []
+    )
