@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mailmover.engine.flags import FlagPolicy, FlagRules, without_keywords
+from mailmover.engine.flags import FlagPolicy, FlagRewrite, without_keywords
 from mailmover.engine.profile import ServerProfile
 from mailmover.providers import get_preset
 
@@ -84,31 +84,31 @@ def test_exchange_keeps_no_keywords() -> None:
 
 
 def test_flag_map_renames_before_the_policy_decides() -> None:
-    rules = FlagRules({"$label1": "Important", "Old": "\\Flagged"})
+    rules = FlagRewrite({"$label1": "Important", "Old": "\\Flagged"})
     policy = FlagPolicy(frozenset(SYSTEM), rules=rules)
     # Mapped onto a system flag the destination keeps: kept; onto a keyword it does not: dropped.
     assert policy.keep(["$Label1", "old", "\\Seen"]) == (("\\Flagged", "\\Seen"), 1)
 
 
 def test_dropped_flags_are_gone_before_counting() -> None:
-    rules = FlagRules(drop=frozenset({"$mdnsent", "\\draft"}))
+    rules = FlagRewrite(drop=frozenset({"$mdnsent", "\\draft"}))
     policy = FlagPolicy(None, rules=rules)
     assert policy.keep(["$MDNSent", "\\Draft", "\\Seen"]) == (("\\Seen",), 0)
 
 
 def test_a_flag_mapped_to_nothing_is_dropped() -> None:
-    assert FlagRules({"NonJunk": ""}).apply(["NonJunk", "\\Seen"]) == ["\\Seen"]
+    assert FlagRewrite({"NonJunk": ""}).apply(["NonJunk", "\\Seen"]) == ["\\Seen"]
 
 
 def test_rules_map_then_drop() -> None:
-    rules = FlagRules({"a": "b"}, drop=frozenset({"b"}))
+    rules = FlagRewrite({"a": "b"}, drop=frozenset({"b"}))
     assert rules.apply(["A", "c"]) == ["c"]
-    rules = FlagRules({"a": "b"}, drop=frozenset({"a"}))
+    rules = FlagRewrite({"a": "b"}, drop=frozenset({"a"}))
     assert rules.apply(["A", "c"]) == ["b", "c"]
 
 
 def test_rules_keep_order_and_unmapped_flags_as_they_are() -> None:
-    assert FlagRules().apply(["Z", "\\Seen", "a"]) == ["Z", "\\Seen", "a"]
+    assert FlagRewrite().apply(["Z", "\\Seen", "a"]) == ["Z", "\\Seen", "a"]
 
 
 def test_kept_flags_are_sorted_and_unique() -> None:

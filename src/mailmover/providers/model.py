@@ -106,7 +106,10 @@ class FolderRules:
 
 @dataclass(frozen=True)
 class FlagRules:
-    """What the provider does with flags, as far as documented."""
+    """What the provider does with flags, as far as documented.
+
+    Not ``engine.flags.FlagRewrite``, which is what the user asked to rename or drop.
+    """
 
     #: keywords (non-``\\`` flags) are stored; ``None`` when unknown (read PERMANENTFLAGS)
     keywords: bool | None = None
