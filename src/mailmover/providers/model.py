@@ -14,7 +14,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Literal
 
-Security = Literal["tls", "starttls"]
+from mailmover.imap.transport import Security
+
 Flow = Literal["browser", "device"]
 AdminMethod = Literal["authzid", "login-form", "master-user", "oauth2-delegation", "unknown"]
 
@@ -190,6 +191,7 @@ class Preset:
     name: str
     title: str
     port: int
+    #: never ``plain``: every preset names an encrypted port (the TOML schema refuses it)
     security: Security
     #: login mechanisms in order of preference: ``login``, ``plain``, ``xoauth2``, ``oauthbearer``
     auth: tuple[str, ...]
