@@ -25,6 +25,8 @@ class MemoryJournal:
         self._next_id = 1
         #: every call made, by method name, for tests that count writes
         self.calls: list[str] = []
+        #: every message record ever written, in order (a record replaced stays here)
+        self.written: list[MessageRecord] = []
 
     async def folders(self) -> list[FolderRecord]:
         self.calls.append("folders")
@@ -66,6 +68,7 @@ class MemoryJournal:
                 raise ValueError(f"message {rec.source_uid}: internaldate has no timezone")
             stored = replace(rec, flags=tuple(flags_text(rec.flags).split()))
             messages[(rec.source_uidvalidity, rec.source_uid)] = stored
+            self.written.append(replace(stored))
 
     async def update_flags(
         self, folder_id: int, changes: Sequence[tuple[int, int, tuple[str, ...]]]
