@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mailmover.engine.folders import FolderPlan, Side, logical_path, plan_folders
 from mailmover.engine.profile import ServerProfile
@@ -328,3 +330,27 @@ def test_the_plan_is_the_same_whatever_order_list_gave() -> None:
     forward = plan_folders(side(*names), side(box("Sent", "\\Sent")))
     backward = plan_folders(side(*reversed(names)), side(box("Sent", "\\Sent")))
     assert forward == backward
+
+
+# -- any LIST at all -------------------------------------------------------------------
+
+_PART = st.text(alphabet="aAbB._- /", min_size=1, max_size=4).filter(lambda p: p.strip("/") == p)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    names=st.lists(
+        st.lists(_PART | st.just("INBOX"), min_size=1, max_size=3)
+        .map("/".join)
+        .filter(lambda n: n.upper() != "INBOX"),
+        max_size=12,
+    ),
+    dest_delimiter=st.sampled_from(["/", ".", "_"]),
+)
+def test_any_list_gives_distinct_destination_names(names: list[str], dest_delimiter: str) -> None:
+    source = side("INBOX", *dict.fromkeys(names))
+    plans = plan_folders(source, side("INBOX", delimiter=dest_delimiter))
+    folded = [p.dest_name.casefold() for p in plans]
+    assert len(folded) == len(set(folded)), [(p.source_name, p.dest_name) for p in plans]
+    assert plans[0].source_name == "INBOX" and plans[0].dest_name == "INBOX"
+    assert {p.source_name for p in plans} == set(source.subscribed)
