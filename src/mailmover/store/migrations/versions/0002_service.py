@@ -8,6 +8,7 @@ Create Date: 2026-12-03
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import sqlalchemy as sa
 from alembic import op
@@ -21,7 +22,7 @@ depends_on: str | Sequence[str] | None = None
 ROW_ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 TIMESTAMP = sa.DateTime(timezone=True)
 
-_JOB_COLUMNS = [
+_JOB_COLUMNS: list[sa.Column[Any]] = [
     sa.Column("owner", sa.Text(), nullable=True),
     sa.Column("settings", sa.JSON(), nullable=True),
     sa.Column("delta_every_hours", sa.Float(), nullable=True),
@@ -29,8 +30,8 @@ _JOB_COLUMNS = [
 ]
 
 
-def _mailbox_columns() -> list[sa.Column[object]]:
-    def counter(name: str, kind: sa.types.TypeEngine[int]) -> sa.Column[object]:
+def _mailbox_columns() -> list[sa.Column[Any]]:
+    def counter(name: str, kind: sa.types.TypeEngine[int]) -> sa.Column[Any]:
         return sa.Column(name, kind, nullable=False, server_default="0")
 
     return [
