@@ -140,6 +140,8 @@ mailbox = Table(
     Column("messages_copied", BigInteger, nullable=False, server_default="0"),
     Column("bytes_copied", BigInteger, nullable=False, server_default="0"),
     Column("messages_failed", BigInteger, nullable=False, server_default="0"),
+    Column("messages_left", BigInteger, nullable=False, server_default="0"),
+    Column("bytes_left", BigInteger, nullable=False, server_default="0"),
     # Rate and ETA: bytes copied by the current pass since it began.
     Column("pass_bytes", BigInteger, nullable=False, server_default="0"),
     Column("pass_started_at", UTCDateTime, nullable=True),

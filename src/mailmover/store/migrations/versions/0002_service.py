@@ -49,6 +49,8 @@ def _mailbox_columns() -> list[sa.Column[Any]]:
         counter("messages_copied", sa.BigInteger()),
         counter("bytes_copied", sa.BigInteger()),
         counter("messages_failed", sa.BigInteger()),
+        counter("messages_left", sa.BigInteger()),
+        counter("bytes_left", sa.BigInteger()),
         counter("pass_bytes", sa.BigInteger()),
         sa.Column("pass_started_at", TIMESTAMP, nullable=True),
         sa.Column("progress_at", TIMESTAMP, nullable=True),
