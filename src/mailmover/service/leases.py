@@ -275,6 +275,19 @@ def _failed_count(conn: Connection, mailbox_id: int) -> int:
     )
 
 
+def log_lines(store: Store, mailbox_id: int, lines: list[tuple[str, str, str]]) -> None:
+    """Add (level, kind, text) lines to the mailbox's event log."""
+    if not lines:
+        return
+    now = now_utc()
+    rows = [
+        {"mailbox_id": mailbox_id, "at": now, "level": lv, "kind": k, "text": t}
+        for lv, k, t in lines
+    ]
+    with store.write_engine.begin() as conn:
+        conn.execute(schema.event.insert(), rows)
+
+
 def _log(
     conn: Connection, mailbox_id: int, now: datetime, level: str, kind: str, text: str
 ) -> None:
