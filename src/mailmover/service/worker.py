@@ -1,6 +1,6 @@
 """A worker process: runs the mailboxes its runner hands it, each pass through ``run_pass``.
 
-``python -m mailmover.service.worker --database-url URL --data-dir DIR --name NAME``
+``python -m mailmover.service.worker --database-url URL --data-dir DIR``
 reads JSON lines on stdin (``{"run": mailbox_id, "pass_id": N, "kind": "full",
 "connections": 4}``), runs each mailbox as an asyncio task while renewing its lease,
 and writes ``{"done": mailbox_id, "outcome": ..., "state": ...}`` on stdout. When stdin
@@ -15,8 +15,10 @@ import asyncio
 import contextlib
 import functools
 import json
+import os
 import resource
 import signal
+import socket
 import sys
 import threading
 from collections.abc import Callable
@@ -236,7 +238,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="mailmover-worker", description=__doc__)
     parser.add_argument("--database-url", required=True)
     parser.add_argument("--data-dir", required=True, type=Path)
-    parser.add_argument("--name", required=True)
+    parser.add_argument("--name", help="default: HOST/PID")
     parser.add_argument("--memory-mb", type=int, default=0, help="address space ceiling")
     args = parser.parse_args(argv)
     if args.memory_mb > 0:
@@ -245,7 +247,8 @@ def main(argv: list[str] | None = None) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the runner, which stops us
     store = Store.open(args.database_url)
     try:
-        worker = Worker(store, SecretBox.open(args.data_dir), args.name)
+        name = args.name or f"{socket.gethostname()}/{os.getpid()}"
+        worker = Worker(store, SecretBox.open(args.data_dir), name)
         asyncio.run(serve(worker))
     finally:
         store.close()

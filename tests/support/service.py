@@ -1,0 +1,100 @@
+"""A batch of mailbox pairs between two real Dovecots, driven through the service's CLI.
+
+``Batch`` makes ``count`` source/destination accounts, fills the sources, writes the
+batch file and runs ``mailmover batch|run|status|...`` as subprocesses with a data
+directory of its own. ``status()`` reads the job database directly (as the web page
+will), ``exact()`` compares every destination with its source.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from mailmover.devserver import DevServer
+from mailmover.service.jobs import MailboxStatus, status
+from mailmover.store import Store
+
+from . import runcli
+from .corpus import Corpus
+
+
+class Batch:
+    def __init__(
+        self, src: DevServer, dst: DevServer, tmp: Path, count: int, name: str = "team"
+    ) -> None:
+        self.tmp = tmp
+        self.name = name
+        self.accounts = [runcli.Accounts(src, dst, tmp, f"{name}{n}") for n in range(count)]
+        self.data = tmp / "data"
+        self.env = {"MAILMOVER_DATA_DIR": str(self.data)}
+        for var in ("MAILMOVER_SOURCE_PASSWORD", "MAILMOVER_DEST_PASSWORD"):
+            self.env[var] = ""
+        self.file = tmp / f"{name}.csv"
+        self.expected: list[Any] = []
+
+    @property
+    def url(self) -> str:
+        return f"sqlite:///{self.data / 'state.db'}"
+
+    def passwords(self) -> list[str]:
+        return [pw for a in self.accounts for pw in (a.src_pw, a.dst_pw)]
+
+    def load(self, corpora: Sequence[Corpus]) -> None:
+        for account, corpus in zip(self.accounts, corpora, strict=True):
+            account.load(corpus)
+        self.expected = [a.src_snapshot() for a in self.accounts]
+
+    def write_csv(self) -> Path:
+        lines = ["source,source_password,dest,dest_password"]
+        lines += [f"{a.src_url()},{a.src_pw},{a.dst_url()},{a.dst_pw}" for a in self.accounts]
+        self.file.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        return self.file
+
+    def cli(self, *args: str, timeout: float = 120.0) -> runcli.Outcome:
+        return runcli.run(*args, env=self.env, timeout=timeout)
+
+    def create(self, *extra: str) -> runcli.Outcome:
+        out = self.cli("batch", str(self.write_csv()), "--name", self.name, *extra)
+        assert out.code == 0, out
+        assert out.stdout.strip() == self.name
+        return out
+
+    def status(self) -> list[MailboxStatus]:
+        with Store.open(self.url) as store:
+            return status(store, self.name)
+
+    def states(self) -> list[str]:
+        return [s.state for s in self.status()]
+
+    def problems(self) -> list[str]:
+        """How each destination differs from its source (empty when all are exact)."""
+        out = []
+        for account, expected in zip(self.accounts, self.expected, strict=True):
+            got = account.dst_snapshot()
+            out += [f"{account.user}: {p}" for p in runcli.exact_copy_problems(expected, got)]
+            out += [f"{account.user}: {p}" for p in runcli.extra_messages(expected, got)]
+        return out
+
+    def leaked(self, *texts: str) -> list[str]:
+        """Passwords found in these texts, in the database files or in the data directory."""
+        blobs = [t.encode() for t in texts]
+        blobs += [p.read_bytes() for p in self.data.rglob("*") if p.is_file()]
+        return [pw for pw in self.passwords() if any(pw.encode() in b for b in blobs)]
+
+
+def worker_pid(worker: str | None) -> int | None:
+    """The pid in a worker's name (``host/pid``)."""
+    if not worker:
+        return None
+    return int(worker.rsplit("/", 1)[1])
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
