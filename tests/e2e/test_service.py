@@ -7,10 +7,11 @@ for in everything the commands printed and in every file of the data directory.
 
 from __future__ import annotations
 
-import asyncio
 import json
+import os
 import signal
 import sqlite3
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,7 +19,7 @@ import pytest
 
 from mailmover.devserver import DevServer
 from support import corpus, runcli
-from support.service import Batch, alive, worker_pid
+from support.service import Batch, SlowLink, alive, dest_messages, worker_pid
 
 GUARD = 90.0
 
@@ -102,3 +103,95 @@ def test_cancel_erases_credentials(servers: tuple[DevServer, DevServer], tmp_pat
     rows = db.execute("SELECT state, source_secret, dest_secret FROM mailbox").fetchall()
     assert rows == [("cancelled", None, None)] * 2
     assert batch.cli("pause", "nosuchjob").code == 2
+
+
+def wait_for(condition, what: str, guard: float = GUARD):  # type: ignore[no-untyped-def]
+    """Poll until ``condition()`` is truthy (returned); a guard against hangs, not a timing."""
+    deadline = time.monotonic() + guard
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"still waiting for {what} after {guard:g} s")
+
+
+def raw_states(batch: Batch) -> list[str]:
+    db = sqlite3.connect(batch.data / "state.db")
+    try:
+        return [r[0] for r in db.execute("SELECT state FROM mailbox ORDER BY id")]
+    finally:
+        db.close()
+
+
+def test_a_killed_worker_and_a_killed_runner_leave_no_ghost_and_lose_nothing(
+    servers: tuple[DevServer, DevServer], tmp_path: Path
+) -> None:
+    batch = Batch(*servers, tmp_path, 4, "crash")
+    batch.load([mail(10 + n, count=400, total=4_000_000) for n in range(4)])
+    batch.create()
+    args = ("run", "--concurrency", "2", "--workers", "2", "--json")
+    runner = runcli.start(*args, env=batch.env)
+    try:
+
+        def running_worker() -> tuple[int, int] | None:
+            """A mailbox whose worker has appended some of its messages, not all."""
+            for s, account in zip(batch.status(), batch.accounts, strict=True):
+                pid = worker_pid(s.worker)
+                if s.state == "running" and pid and 0 < dest_messages(account) < 400:
+                    return s.id, pid
+            return None
+
+        victim, pid = wait_for(running_worker, "a mailbox copying in a worker")
+        os.kill(pid, signal.SIGKILL)
+        wait_for(lambda: not alive(pid), "the worker's death")
+        # The runner sees its worker die: the mailbox is queued again (or already rerun).
+        wait_for(
+            lambda: next(s for s in batch.status() if s.id == victim).crashes == 1,
+            "the crash to be counted",
+        )
+        second = wait_for(running_worker, "another mailbox copying")
+        runner.kill()
+        runner.wait()
+        # Its workers see the runner gone: they pause, record, queue their mailboxes, exit.
+        wait_for(lambda: not alive(second[1]), "the orphaned worker to stop")
+        assert "running" not in raw_states(batch)
+    finally:
+        if runner.poll() is None:
+            runner.kill()
+        runner.communicate()
+    again = batch.cli("run", "--until-done", "--concurrency", "3", timeout=GUARD)
+    assert again.code == 0, again
+    assert batch.problems() == []
+    assert raw_states(batch) == ["completed"] * 4
+    assert [s.crashes for s in batch.status()].count(1) >= 1
+    assert batch.leaked(again.stdout, again.stderr) == []
+
+
+def test_pause_stops_appends_and_resume_completes_exactly(
+    servers: tuple[DevServer, DevServer], tmp_path: Path
+) -> None:
+    batch = Batch(*servers, tmp_path, 1, "pausing")
+    # Five batches of the engine (250 messages each), about 12 s through the slow link.
+    batch.load([mail(30, count=1200, total=12_000_000)])
+    link = SlowLink(servers[1], rate=1_000_000)
+    batch.create("--connections", "1", dst_port=link.port)
+    runner = runcli.start("run", "--json", env=batch.env)
+    try:
+        wait_for(lambda: batch.status()[0].messages_copied > 0, "copying to start")
+        assert batch.cli("pause", "pausing").stdout.strip() == "pause: 1 mailbox(es)"
+        wait_for(lambda: batch.states() == ["paused"], "the pause to be taken")
+        at_pause = batch.accounts[0].dst_snapshot().message_count()
+        assert 0 < at_pause < 1200
+        time.sleep(1.5)  # any APPEND still going would land now
+        assert batch.accounts[0].dst_snapshot().message_count() == at_pause
+        assert batch.cli("resume", "pausing").stdout.strip() == "resume: 1 mailbox(es)"
+        wait_for(lambda: batch.states() == ["completed"], "the resumed mailbox to complete")
+    finally:
+        runner.send_signal(signal.SIGTERM)
+        out = runcli.finish(runner, timeout=GUARD)
+        link.close()
+    assert out.code == 0, out
+    assert batch.problems() == []
+    events = [e.get("state") for e in out.events if e.get("event") == "mailbox"]
+    assert events == ["paused", "completed"]

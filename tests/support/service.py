@@ -8,7 +8,9 @@ will), ``exact()`` compares every destination with its source.
 
 from __future__ import annotations
 
+import asyncio
 import os
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -17,8 +19,9 @@ from mailmover.devserver import DevServer
 from mailmover.service.jobs import MailboxStatus, status
 from mailmover.store import Store
 
-from . import runcli
+from . import runcli, snapshot
 from .corpus import Corpus
+from .proxy import Proxy
 
 
 class Batch:
@@ -47,17 +50,19 @@ class Batch:
             account.load(corpus)
         self.expected = [a.src_snapshot() for a in self.accounts]
 
-    def write_csv(self) -> Path:
+    def write_csv(self, dst_port: int | None = None) -> Path:
         lines = ["source,source_password,dest,dest_password"]
-        lines += [f"{a.src_url()},{a.src_pw},{a.dst_url()},{a.dst_pw}" for a in self.accounts]
+        lines += [
+            f"{a.src_url()},{a.src_pw},{a.dst_url(dst_port)},{a.dst_pw}" for a in self.accounts
+        ]
         self.file.write_text("\n".join(lines) + "\n", encoding="utf-8")
         return self.file
 
     def cli(self, *args: str, timeout: float = 120.0) -> runcli.Outcome:
         return runcli.run(*args, env=self.env, timeout=timeout)
 
-    def create(self, *extra: str) -> runcli.Outcome:
-        out = self.cli("batch", str(self.write_csv()), "--name", self.name, *extra)
+    def create(self, *extra: str, dst_port: int | None = None) -> runcli.Outcome:
+        out = self.cli("batch", str(self.write_csv(dst_port)), "--name", self.name, *extra)
         assert out.code == 0, out
         assert out.stdout.strip() == self.name
         return out
@@ -98,3 +103,35 @@ def alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     return True
+
+
+def dest_messages(account: runcli.Accounts) -> int:
+    """Messages in the destination's INBOX and Archive now (STATUS, no snapshot)."""
+    total = 0
+    with snapshot.session(account.dst.host, account.dst.port, account.user, account.dst_pw) as c:
+        for folder in ("INBOX", "Archive"):
+            typ, data = c.status(folder, "(MESSAGES)")
+            if typ == "OK" and data and data[0]:
+                total += int(data[0].split(b"MESSAGES ")[1].rstrip(b")"))
+    return total
+
+
+class SlowLink:
+    """A ``Proxy`` limited to ``rate`` bytes/s, served from a thread for synchronous tests."""
+
+    def __init__(self, server: DevServer, rate: float) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+        self.proxy = Proxy(server.host, server.port, rate=rate)
+        asyncio.run_coroutine_threadsafe(self.proxy.start(), self.loop).result(10)
+
+    @property
+    def port(self) -> int:
+        return self.proxy.port
+
+    def close(self) -> None:
+        asyncio.run_coroutine_threadsafe(self.proxy.close(), self.loop).result(10)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join()
+        self.loop.close()
