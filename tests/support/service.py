@@ -83,11 +83,15 @@ class Batch:
             out += [f"{account.user}: {p}" for p in runcli.extra_messages(expected, got)]
         return out
 
-    def leaked(self, *texts: str) -> list[str]:
-        """Passwords found in these texts, in the database files or in the data directory."""
+    def leaked(self, *texts: str, more: Sequence[str] = ()) -> list[str]:
+        """Passwords (the accounts' and ``more``) found in these texts or in the data directory.
+
+        The database files are searched as bytes, WAL included.
+        """
         blobs = [t.encode() for t in texts]
         blobs += [p.read_bytes() for p in self.data.rglob("*") if p.is_file()]
-        return [pw for pw in self.passwords() if any(pw.encode() in b for b in blobs)]
+        secrets = [*self.passwords(), *more]
+        return [pw for pw in secrets if any(pw.encode() in b for b in blobs)]
 
 
 def worker_pid(worker: str | None) -> int | None:
