@@ -239,3 +239,29 @@ def test_a_master_user_moves_mail_without_the_users_password(
     outputs = (out.stdout, out.stderr, run.stdout, run.stderr)
     assert batch.leaked(*outputs, more=[admin_pw]) == []
     shutil.rmtree(masters)
+
+
+def test_check_runs_the_preflight_pass_per_row_and_names_failures(
+    servers: tuple[DevServer, DevServer], tmp_path: Path
+) -> None:
+    batch = Batch(*servers, tmp_path, 2, "checked")
+    batch.load([mail(50), mail(51)])
+    text = batch.write_csv().read_text()
+    wrong = batch.accounts[1].dst_pw
+    batch.file.write_text(text.replace(wrong, "not-the-password"))
+    out = batch.cli("batch", str(batch.file), "--check")
+    assert out.code == 2, out
+    assert len(out.stderr_lines) == 2
+    assert out.stderr_lines[1].startswith("  line 3: pre-flight failed: ")
+    assert "authentication" in out.stderr_lines[1].lower() or "login" in out.stderr_lines[1].lower()
+    assert json.loads(batch.cli("jobs", "--json").stdout) == []
+    batch.file.write_text(text)
+    out = batch.cli("batch", str(batch.file), "--check")
+    assert out.code == 0, out
+    assert out.stderr_lines == [
+        "line 2: 2 folders, 40 messages, 0.4 MB",
+        "line 3: 2 folders, 40 messages, 0.4 MB",
+    ]
+    assert batch.states() == ["queued", "queued"]
+    assert batch.accounts[0].dst_snapshot().message_count() == 0
+    assert batch.leaked(out.stdout, out.stderr, more=["not-the-password"]) == []

@@ -151,6 +151,9 @@ def batch_command(
         typer.Option(help="Keep mailboxes synced with a delta pass every N hours until complete"),
     ] = None,
     connections: Annotated[int, typer.Option(help="Connection pairs per mailbox")] = 4,
+    check: Annotated[
+        bool, typer.Option(help="Run the pre-flight pass for every row first (no mail moved)")
+    ] = False,
     ca_file: Annotated[
         Path | None, typer.Option(envvar="MAILMOVER_CA_FILE", help="Trust this CA")
     ] = None,
@@ -180,10 +183,24 @@ def batch_command(
         rows = parse_batch(_read(file), options)
     except MailmoverError as exc:
         _fail(exc)
+    settings = PassSettings(connections=connections)
+    if check:
+        import asyncio
+
+        from mailmover.service.batchfile import BatchInvalid
+        from mailmover.service.preflight import check_rows, failures
+
+        checks = asyncio.run(check_rows(rows, settings, src_admin, dst_admin))
+        bad = failures(checks)
+        if bad:
+            _fail(BatchInvalid(bad))
+        for c in checks:
+            print(f"line {c.line}: {c.folders} folders, {c.messages:,} messages, "
+                  f"{c.bytes / 1e6:,.1f} MB", file=sys.stderr)  # fmt: skip
     spec = JobSpec(
         name=name or file.stem,
         owner=owner,
-        settings=PassSettings(connections=connections),
+        settings=settings,
         delta_every_hours=delta_every,
         source_admin=src_admin,
         dest_admin=dst_admin,

@@ -77,8 +77,8 @@ def create_job_from_batch(store: Store, box: SecretBox, rows: list[BatchRow], sp
         ).scalar_one()
         values = []
         for row in rows:
-            source = _with_admin_auth(row.source, spec.source_admin)
-            dest = _with_admin_auth(row.dest, spec.dest_admin)
+            source = with_admin_auth(row.source, spec.source_admin)
+            dest = with_admin_auth(row.dest, spec.dest_admin)
             values.append(
                 {
                     "job_id": job_id,
@@ -103,7 +103,8 @@ def create_job_from_batch(store: Store, box: SecretBox, rows: list[BatchRow], sp
     return spec.name
 
 
-def _with_admin_auth(endpoint: Endpoint, login: AdminLogin | None) -> Endpoint:
+def with_admin_auth(endpoint: Endpoint, login: AdminLogin | None) -> Endpoint:
+    """The endpoint with the login mechanism its side's admin login needs."""
     if login is None or login.endpoint_auth is None:
         return endpoint
     return replace(endpoint, auth=login.endpoint_auth)
