@@ -269,3 +269,34 @@ def test_check_runs_the_preflight_pass_per_row_and_names_failures(
     assert batch.states() == ["queued", "queued"]
     assert batch.accounts[0].dst_snapshot().message_count() == 0
     assert batch.leaked(out.stdout, out.stderr, more=["not-the-password"]) == []
+
+
+def test_synced_then_delta_then_complete(
+    servers: tuple[DevServer, DevServer], tmp_path: Path
+) -> None:
+    """A scheduled job keeps its mailboxes synced; complete runs a last delta and erases."""
+    batch = Batch(*servers, tmp_path, 2, "cutover")
+    first = [mail(60), mail(61)]
+    batch.load(first)
+    batch.create("--delta-every", "24")
+    assert batch.cli("run", "--until-done", timeout=GUARD).code == 0
+    assert batch.problems() == []
+    found = batch.status()
+    assert [(s.state, s.has_credentials) for s in found] == [("synced", True)] * 2
+    # New mail arrives before the cutover; a delta brings only it.
+    extra = corpus.bulk(5, seed=62, size_dist="small")
+    for account in batch.accounts:
+        account.load(runcli.folders(INBOX=extra))
+    batch.expected = [a.src_snapshot() for a in batch.accounts]
+    assert batch.cli("delta", "cutover").stdout.strip() == "delta: 2 mailbox(es) queued"
+    assert batch.cli("run", "--until-done", timeout=GUARD).code == 0
+    assert batch.problems() == []
+    assert [s.messages_copied for s in batch.status()] == [45, 45]
+    assert batch.cli("complete", "cutover").stdout.strip() == "complete: 2 mailbox(es) completing"
+    assert batch.states() == ["completing"] * 2
+    assert batch.cli("run", "--until-done", timeout=GUARD).code == 0
+    assert [(s.state, s.has_credentials) for s in batch.status()] == [("completed", False)] * 2
+    report = json.loads(batch.cli("report", "cutover").stdout)
+    kinds = [[(p["kind"], p["outcome"]) for p in m["passes"]] for m in report["mailboxes"]]
+    assert kinds == [[("full", "completed"), ("delta", "completed"), ("delta", "completed")]] * 2
+    assert batch.problems() == []
