@@ -20,8 +20,10 @@ from pathlib import Path
 import pytest
 
 from mailmover.devserver import DevServer
+from mailmover.service.webhooks import verify
 from support import corpus, runcli
 from support.service import Batch, SlowLink, alive, dest_messages, worker_pid
+from support.webhook_server import WebhookServer
 
 GUARD = float(os.environ.get("MAILMOVER_TEST_GUARD", "90"))
 
@@ -300,3 +302,38 @@ def test_synced_then_delta_then_complete(
     kinds = [[(p["kind"], p["outcome"]) for p in m["passes"]] for m in report["mailboxes"]]
     assert kinds == [[("full", "completed"), ("delta", "completed"), ("delta", "completed")]] * 2
     assert batch.problems() == []
+
+
+def test_webhooks_post_every_state_change_signed_and_retried(
+    servers: tuple[DevServer, DevServer], tmp_path: Path
+) -> None:
+    secret = "hook-" + os.urandom(8).hex()
+    batch = Batch(*servers, tmp_path, 2, "hooked")
+    batch.load([mail(70), mail(71)])
+    batch.create()
+    with WebhookServer(fail_first=2) as hooks:
+        env = {"MAILMOVER_WEBHOOK_SECRET": secret}
+        run = runcli.run(
+            "run", "--until-done", "--webhook-url", hooks.url, "--json",
+            env=batch.env | env, timeout=GUARD,
+        )  # fmt: skip
+        assert run.code == 0, run
+        assert [p.status for p in hooks.posts[:2]] == [500, 500]
+        accepted = hooks.accepted()
+    summary = [e for e in run.events if e.get("event") == "webhooks"]
+    assert summary == [{"event": "webhooks", "sent": 4, "failed": 0}]
+    for post in accepted:
+        headers = {k.lower(): v for k, v in post.headers.items()}
+        assert verify(
+            secret, headers["mailmover-timestamp"], post.body, headers["mailmover-signature"]
+        )
+        assert not verify(
+            secret, headers["mailmover-timestamp"], post.body + b" ", headers["mailmover-signature"]
+        )
+    events = [json.loads(p.body) for p in accepted]
+    by_mailbox: dict[int, list[str]] = {}
+    for e in sorted(events, key=lambda e: e["id"]):
+        by_mailbox.setdefault(e["mailbox"]["id"], []).append(e["state"])
+    assert by_mailbox == {1: ["running", "completed"], 2: ["running", "completed"]}
+    assert {e["job"] for e in events} == {"hooked"}
+    assert batch.leaked(*(p.body.decode() for p in hooks.posts), more=[secret]) == []

@@ -239,6 +239,13 @@ def run_command(
             envvar="MAILMOVER_RETENTION_DAYS", help="Erase credentials this long after a pass"
         ),
     ] = 7.0,
+    webhook_url: Annotated[
+        list[str] | None,
+        typer.Option(
+            envvar="MAILMOVER_WEBHOOK_URL",
+            help="POST every state change here, signed with $MAILMOVER_WEBHOOK_SECRET",
+        ),
+    ] = None,
     json_: JsonOpt = False,
     data: DataDir = None,
     database: DatabaseUrl = None,
@@ -249,6 +256,9 @@ def run_command(
 
     if concurrency < 1:
         _fail(UsageError("--concurrency must be at least 1"))
+    secret = os.environ.get("MAILMOVER_WEBHOOK_SECRET", "")
+    if webhook_url and not secret:
+        _fail(UsageError("webhooks are signed: set MAILMOVER_WEBHOOK_SECRET"))
     options = RunnerOptions(
         concurrency=concurrency,
         workers=workers,
@@ -256,6 +266,8 @@ def run_command(
         budgets=Budgets(max_connections, max_per_server, max_per_account),
         memory_mb=worker_memory,
         retention_days=retention_days,
+        webhook_urls=tuple(webhook_url or ()),
+        webhook_secret=secret,
     )
 
     def emit(event: dict[str, Any]) -> None:

@@ -19,6 +19,7 @@ from mailmover.engine.settings import PassSettings, endpoint_dict
 from mailmover.errors import UsageError
 from mailmover.service.batchfile import BatchRow
 from mailmover.service.credentials import AdminLogin, password_spec
+from mailmover.service.leases import record_state
 from mailmover.service.secrets import SecretBox
 from mailmover.service.states import END_STATES, words
 from mailmover.store import schema
@@ -99,7 +100,8 @@ def create_job_from_batch(store: Store, box: SecretBox, rows: list[BatchRow], sp
                     "updated_at": now,
                 }
             )
-        conn.execute(mb.insert(), values)
+        ids = conn.execute(mb.insert().returning(mb.c.id), values).scalars().all()
+        record_state(conn, list(ids), "queued")
     return spec.name
 
 
@@ -243,11 +245,11 @@ def pause(store: Store, job: str, mailbox: str | None = None) -> int:
     with store.write_engine.begin() as conn:
         where = _scope(conn, job, mailbox)
         now = datetime.now(UTC)
-        n = conn.execute(
-            update(mb)
-            .where(where, mb.c.state.in_(_PAUSABLE))
-            .values(state="paused", reason="paused by request", requested=None, updated_at=now)
-        ).rowcount
+        n = _move(
+            conn,
+            and_(where, mb.c.state.in_(_PAUSABLE)),
+            state="paused", reason="paused by request", requested=None, updated_at=now,
+        )  # fmt: skip
         n += conn.execute(
             update(mb)
             .where(
@@ -265,11 +267,11 @@ def resume(store: Store, job: str, mailbox: str | None = None) -> int:
     with store.write_engine.begin() as conn:
         where = _scope(conn, job, mailbox)
         now = datetime.now(UTC)
-        n = conn.execute(
-            update(mb)
-            .where(where, mb.c.state == "paused")
-            .values(state="queued", reason=None, requested=None, updated_at=now)
-        ).rowcount
+        n = _move(
+            conn,
+            and_(where, mb.c.state == "paused"),
+            state="queued", reason=None, requested=None, updated_at=now,
+        )  # fmt: skip
         # A pause asked of a running mailbox and not yet taken is withdrawn.
         n += conn.execute(
             update(mb)
@@ -287,18 +289,18 @@ def cancel(store: Store, job: str, mailbox: str | None = None) -> int:
         # A mailbox "running" under an expired lease has no worker to ask.
         gone = and_(mb.c.state == "running", mb.c.lease_expires < now)
         idle = and_(where, or_(mb.c.state.not_in(("running", *END_STATES)), gone))
-        n = conn.execute(
-            update(mb)
-            .where(idle)
-            .values(
-                state="cancelled",
-                reason="cancelled by request",
-                requested=None,
-                source_secret=None,
-                dest_secret=None,
-                updated_at=now,
-            )
-        ).rowcount
+        n = _move(
+            conn,
+            idle,
+            state="cancelled",
+            reason="cancelled by request",
+            requested=None,
+            source_secret=None,
+            dest_secret=None,
+            lease_owner=None,
+            lease_expires=None,
+            updated_at=now,
+        )
         n += conn.execute(
             update(mb)
             .where(where, mb.c.state == "running")
@@ -311,13 +313,11 @@ def delta(store: Store, job: str) -> int:
     """Queue a delta pass now for every synced mailbox of the job; how many."""
     with store.write_engine.begin() as conn:
         where = _scope(conn, job, None)
-        return int(
-            conn.execute(
-                update(mb)
-                .where(where, mb.c.state == "synced")
-                .values(state="queued", next_pass="delta", next_pass_at=None, reason=None)
-            ).rowcount
-        )
+        return _move(
+            conn,
+            and_(where, mb.c.state == "synced"),
+            state="queued", next_pass="delta", next_pass_at=None, reason=None,
+        )  # fmt: skip
 
 
 def complete(store: Store, job: str) -> int:
@@ -329,13 +329,11 @@ def complete(store: Store, job: str) -> int:
             .where(job_t.c.id == job_id)
             .values(state="completing", updated_at=datetime.now(UTC))
         )
-        return int(
-            conn.execute(
-                update(mb)
-                .where(mb.c.job_id == job_id, mb.c.state == "synced")
-                .values(state="completing", next_pass="delta", reason=None)
-            ).rowcount
-        )
+        return _move(
+            conn,
+            and_(mb.c.job_id == job_id, mb.c.state == "synced"),
+            state="completing", next_pass="delta", reason=None,
+        )  # fmt: skip
 
 
 def active_count(store: Store) -> int:
@@ -348,6 +346,17 @@ def active_count(store: Store) -> int:
 
 
 # -- helpers ----------------------------------------------------------------------------
+
+
+def _move(conn: Connection, where: Any, *, state: str, **values: Any) -> int:
+    """Set ``state`` (and ``values``) where ``where`` holds; log each change; how many."""
+    ids = (
+        conn.execute(update(mb).where(where).values(state=state, **values).returning(mb.c.id))
+        .scalars()
+        .all()
+    )
+    record_state(conn, list(ids), state)
+    return len(ids)
 
 
 def _job_id(conn: Connection, name: str) -> int:

@@ -88,6 +88,7 @@ def claim(store: Store, mailbox_id: int, owner: str, now: datetime | None = None
             .returning(_pass.c.id)
         ).scalar_one()
         _log(conn, mailbox_id, now, "info", "pass", f"{kind} pass started")
+        record_state(conn, [mailbox_id], "running")
     return Claim(mailbox_id, pass_id, kind)
 
 
@@ -245,6 +246,7 @@ def release(store: Store, mailbox_id: int, owner: str) -> None:
             .where(mb.c.id == mailbox_id, mb.c.lease_owner == owner)
             .values(state="queued", **_released(now))
         )
+        record_state(conn, [mailbox_id], "queued")
         conn.execute(
             update(_pass)
             .where(_pass.c.mailbox_id == mailbox_id, _pass.c.finished_at.is_(None))
@@ -262,6 +264,7 @@ def _settle(conn: Connection, mailbox_id: int, after: After, values: dict[str, A
     if after.erase:
         values |= {"source_secret": None, "dest_secret": None}
     conn.execute(update(mb).where(mb.c.id == mailbox_id).values(values))
+    record_state(conn, [mailbox_id], after.state)
 
 
 def _failed_count(conn: Connection, mailbox_id: int) -> int:
@@ -286,6 +289,17 @@ def log_lines(store: Store, mailbox_id: int, lines: list[tuple[str, str, str]]) 
     ]
     with store.write_engine.begin() as conn:
         conn.execute(schema.event.insert(), rows)
+
+
+def record_state(conn: Connection, ids: list[int], state: str) -> None:
+    """Note in the event log that these mailboxes entered ``state`` (webhooks read it)."""
+    if ids:
+        now = now_utc()
+        conn.execute(
+            schema.event.insert(),
+            [{"mailbox_id": i, "at": now, "level": "info", "kind": "state", "text": state}
+             for i in ids],
+        )  # fmt: skip
 
 
 def _log(

@@ -30,6 +30,7 @@ from sqlalchemy import select, update
 from mailmover.service.budgets import Budgets, Usage
 from mailmover.service.jobs import active_count
 from mailmover.service.leases import claim, crashed, recover_expired, runnable_condition
+from mailmover.service.webhooks import Webhooks
 from mailmover.store import schema
 from mailmover.store.database import Store
 
@@ -52,6 +53,8 @@ class RunnerOptions:
     memory_mb: int = 0  # address-space ceiling of each worker; 0: none
     retention_days: float = 7.0
     connections: int = 4  # pairs per mailbox unless its settings say otherwise
+    webhook_urls: tuple[str, ...] = ()
+    webhook_secret: str = field(default="", repr=False)
 
 
 class WorkerProcess:
@@ -104,6 +107,7 @@ class Runner:
         self.stop_requested = False
         self.started = datetime.now(UTC)
         self._last_retention = 0.0
+        self.webhooks: Webhooks | None = None
 
     # -- the loop ---------------------------------------------------------------------
 
@@ -112,6 +116,10 @@ class Runner:
         old = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
         try:
             count = self.options.workers or min(self.options.concurrency, 2 * (os.cpu_count() or 1))
+            if self.options.webhook_urls:
+                self.webhooks = Webhooks(
+                    self.store, self.options.webhook_urls, self.options.webhook_secret
+                )
             self.workers = [self._spawn() for _ in range(max(1, count))]
             for mailbox_id in recover_expired(self.store):
                 self.emit({"event": "recovered", "mailbox": mailbox_id})
@@ -119,6 +127,8 @@ class Runner:
                 self._collect()
                 self._fill()
                 self._retention()
+                if self.webhooks is not None:
+                    self.webhooks.poll()
                 if self.options.until_done and not self._held() and active_count(self.store) == 0:
                     break
                 time.sleep(TICK)
@@ -245,6 +255,12 @@ class Runner:
                 worker.proc.kill()
                 worker.proc.wait()
         self._collect()
+        if self.webhooks is not None:
+            self.webhooks.poll()
+            self.webhooks.flush()
+            self.webhooks.close()
+            self.emit({"event": "webhooks", "sent": self.webhooks.sent,
+                       "failed": self.webhooks.failed})  # fmt: skip
 
     def _exit_code(self) -> int:
         with self.store.engine.connect() as conn:
