@@ -7,6 +7,8 @@ for in everything the commands printed and in every file of the data directory.
 
 from __future__ import annotations
 
+import email
+import email.policy
 import json
 import os
 import shutil
@@ -23,6 +25,7 @@ from mailmover.devserver import DevServer
 from mailmover.service.webhooks import verify
 from support import corpus, runcli
 from support.service import Batch, SlowLink, alive, dest_messages, worker_pid
+from support.smtp_server import SmtpServer
 from support.webhook_server import WebhookServer
 
 GUARD = float(os.environ.get("MAILMOVER_TEST_GUARD", "90"))
@@ -337,3 +340,38 @@ def test_webhooks_post_every_state_change_signed_and_retried(
     assert by_mailbox == {1: ["running", "completed"], 2: ["running", "completed"]}
     assert {e["job"] for e in events} == {"hooked"}
     assert batch.leaked(*(p.body.decode() for p in hooks.posts), more=[secret]) == []
+
+
+def test_the_owner_gets_an_email_for_a_failure_and_when_the_job_finishes(
+    servers: tuple[DevServer, DevServer], tmp_path: Path
+) -> None:
+    batch = Batch(*servers, tmp_path, 2, "mailed")
+    batch.load([mail(80), mail(81)])
+    text = batch.write_csv().read_text()
+    batch.file.write_text(text.replace(batch.accounts[1].src_pw, "wrong-password"))
+    out = batch.cli("batch", str(batch.file), "--name", "mailed", "--owner", "boss@example.com")
+    assert out.code == 0, out
+    with SmtpServer(tmp_path) as smtp:
+        env = {
+            "MAILMOVER_SMTP_HOST": "127.0.0.1",
+            "MAILMOVER_SMTP_PORT": str(smtp.port),
+            "MAILMOVER_SMTP_FROM": "mover@example.com",
+            "MAILMOVER_SMTP_CA_FILE": str(smtp.ca_file),
+        }
+        run = runcli.run("run", "--until-done", "--json", env=batch.env | env, timeout=GUARD)
+        received = smtp.received
+    assert run.code == 1, run  # one mailbox failed
+    assert batch.states() == ["completed", "failed"]
+    assert [e for e in run.events if e.get("event") == "emails"] == [
+        {"event": "emails", "sent": 2, "failed": 0}
+    ]
+    assert all(r.tls and r.recipients == ["boss@example.com"] for r in received)
+    messages = [email.message_from_bytes(r.content, policy=email.policy.default) for r in received]
+    subjects = sorted(str(m["Subject"]) for m in messages)
+    assert subjects == [
+        f"mailmover: {batch.accounts[1].src_url()} failed in job mailed",
+        "mailmover: job mailed finished",
+    ]
+    bodies = [str(m.get_content()) for m in messages]  # type: ignore[attr-defined]
+    assert any("1 completed" in b and "1 failed" in b for b in bodies)
+    assert batch.leaked(*bodies, more=["wrong-password"]) == []

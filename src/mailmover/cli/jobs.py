@@ -250,8 +250,13 @@ def run_command(
     data: DataDir = None,
     database: DatabaseUrl = None,
 ) -> None:
-    """Run queued mailboxes in worker processes until stopped (or until done)."""
+    """Run queued mailboxes in worker processes until stopped (or until done).
+
+    Emails to job owners: set MAILMOVER_SMTP_HOST (and _PORT, _FROM, _USER, _PASSWORD,
+    _STARTTLS, _CA_FILE).
+    """
     from mailmover.service.budgets import Budgets
+    from mailmover.service.emails import SmtpSettings
     from mailmover.service.runner import Runner, RunnerOptions
 
     if concurrency < 1:
@@ -269,6 +274,10 @@ def run_command(
         webhook_urls=tuple(webhook_url or ()),
         webhook_secret=secret,
     )
+    try:
+        options.smtp = SmtpSettings.from_env()
+    except MailmoverError as exc:
+        _fail(exc)
 
     def emit(event: dict[str, Any]) -> None:
         if json_:

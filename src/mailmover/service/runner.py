@@ -28,6 +28,7 @@ from typing import Any, Final
 from sqlalchemy import select, update
 
 from mailmover.service.budgets import Budgets, Usage
+from mailmover.service.emails import Emails, SmtpSettings
 from mailmover.service.jobs import active_count
 from mailmover.service.leases import claim, crashed, recover_expired, runnable_condition
 from mailmover.service.webhooks import Webhooks
@@ -55,6 +56,7 @@ class RunnerOptions:
     connections: int = 4  # pairs per mailbox unless its settings say otherwise
     webhook_urls: tuple[str, ...] = ()
     webhook_secret: str = field(default="", repr=False)
+    smtp: SmtpSettings | None = None  # email the owners when set
 
 
 class WorkerProcess:
@@ -108,6 +110,7 @@ class Runner:
         self.started = datetime.now(UTC)
         self._last_retention = 0.0
         self.webhooks: Webhooks | None = None
+        self.emails: Emails | None = None
 
     # -- the loop ---------------------------------------------------------------------
 
@@ -120,6 +123,8 @@ class Runner:
                 self.webhooks = Webhooks(
                     self.store, self.options.webhook_urls, self.options.webhook_secret
                 )
+            if self.options.smtp is not None:
+                self.emails = Emails(self.store, self.options.smtp)
             self.workers = [self._spawn() for _ in range(max(1, count))]
             for mailbox_id in recover_expired(self.store):
                 self.emit({"event": "recovered", "mailbox": mailbox_id})
@@ -129,6 +134,8 @@ class Runner:
                 self._retention()
                 if self.webhooks is not None:
                     self.webhooks.poll()
+                if self.emails is not None:
+                    self.emails.poll()
                 if self.options.until_done and not self._held() and active_count(self.store) == 0:
                     break
                 time.sleep(TICK)
@@ -261,6 +268,11 @@ class Runner:
             self.webhooks.close()
             self.emit({"event": "webhooks", "sent": self.webhooks.sent,
                        "failed": self.webhooks.failed})  # fmt: skip
+        if self.emails is not None:
+            self.emails.poll()
+            self.emails.flush()
+            self.emit({"event": "emails", "sent": self.emails.sent,
+                       "failed": self.emails.failed})  # fmt: skip
 
     def _exit_code(self) -> int:
         with self.store.engine.connect() as conn:
