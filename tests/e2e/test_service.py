@@ -13,12 +13,14 @@ import json
 import os
 import shutil
 import signal
+import socket
 import sqlite3
 import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from mailmover.devserver import DevServer
@@ -375,3 +377,44 @@ def test_the_owner_gets_an_email_for_a_failure_and_when_the_job_finishes(
     bodies = [str(m.get_content()) for m in messages]  # type: ignore[attr-defined]
     assert any("1 completed" in b and "1 failed" in b for b in bodies)
     assert batch.leaked(*bodies, more=["wrong-password"]) == []
+
+
+def test_the_metrics_endpoint_matches_the_jobs_counters(
+    servers: tuple[DevServer, DevServer], tmp_path: Path
+) -> None:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    batch = Batch(*servers, tmp_path, 2, "metered")
+    batch.load([mail(90), mail(91)])
+    batch.create()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    runner = runcli.start("run", "--metrics-port", str(port), env=batch.env)
+    try:
+        wait_for(lambda: batch.states() == ["completed"] * 2, "the batch to complete")
+
+        def scrape() -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+            text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+            return {
+                (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+                for family in text_string_to_metric_families(text)
+                for sample in family.samples
+            }
+
+        metrics = scrape()
+    finally:
+        runner.send_signal(signal.SIGTERM)
+        out = runcli.finish(runner, timeout=GUARD)
+    assert out.code == 0, out
+    found = batch.status()
+    job = (("job", "metered"),)
+    assert metrics[("mailmover_mailboxes", (*job, ("state", "completed")))] == 2
+    assert (
+        metrics[("mailmover_messages_copied_total", job)]
+        == sum(s.messages_copied for s in found)
+        == 80
+    )
+    assert metrics[("mailmover_bytes_copied_total", job)] == sum(s.bytes_copied for s in found)
+    assert metrics[("mailmover_messages_failed_total", job)] == 0
+    assert metrics[("mailmover_passes_total", (("kind", "full"), ("outcome", "completed")))] == 2

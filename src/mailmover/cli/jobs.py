@@ -246,6 +246,10 @@ def run_command(
             help="POST every state change here, signed with $MAILMOVER_WEBHOOK_SECRET",
         ),
     ] = None,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(envvar="MAILMOVER_METRICS_PORT", help="Serve Prometheus metrics on this port"),
+    ] = None,
     json_: JsonOpt = False,
     data: DataDir = None,
     database: DatabaseUrl = None,
@@ -273,6 +277,7 @@ def run_command(
         retention_days=retention_days,
         webhook_urls=tuple(webhook_url or ()),
         webhook_secret=secret,
+        metrics_port=metrics_port,
     )
     try:
         options.smtp = SmtpSettings.from_env()

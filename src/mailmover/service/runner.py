@@ -57,6 +57,7 @@ class RunnerOptions:
     webhook_urls: tuple[str, ...] = ()
     webhook_secret: str = field(default="", repr=False)
     smtp: SmtpSettings | None = None  # email the owners when set
+    metrics_port: int | None = None  # serve Prometheus metrics on 127.0.0.1:PORT
 
 
 class WorkerProcess:
@@ -117,12 +118,17 @@ class Runner:
     def run(self) -> int:
         """Run; the exit code: 0, or 1 when a mailbox run here failed or missed messages."""
         old = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+        metrics: Any = None
         try:
             count = self.options.workers or min(self.options.concurrency, 2 * (os.cpu_count() or 1))
             if self.options.webhook_urls:
                 self.webhooks = Webhooks(
                     self.store, self.options.webhook_urls, self.options.webhook_secret
                 )
+            if self.options.metrics_port is not None:
+                from mailmover.service.metrics import serve_metrics
+
+                metrics = serve_metrics(self.store, self.options.budgets, self.options.metrics_port)
             if self.options.smtp is not None:
                 self.emails = Emails(self.store, self.options.smtp)
             self.workers = [self._spawn() for _ in range(max(1, count))]
@@ -141,6 +147,8 @@ class Runner:
                 time.sleep(TICK)
         finally:
             self._shutdown()
+            if metrics is not None:
+                metrics.shutdown()
             for sig, handler in old.items():
                 signal.signal(sig, handler)
         return self._exit_code()
