@@ -7,8 +7,10 @@ for in everything the commands printed and in every file of the data directory.
 
 from __future__ import annotations
 
+import csv
 import email
 import email.policy
+import io
 import json
 import os
 import shutil
@@ -418,3 +420,36 @@ def test_the_metrics_endpoint_matches_the_jobs_counters(
     assert metrics[("mailmover_bytes_copied_total", job)] == sum(s.bytes_copied for s in found)
     assert metrics[("mailmover_messages_failed_total", job)] == 0
     assert metrics[("mailmover_passes_total", (("kind", "full"), ("outcome", "completed")))] == 2
+
+
+def test_rotated_keys_still_open_and_the_report_names_what_was_refused(
+    dovecot_factory, servers: tuple[DevServer, DevServer], tmp_path: Path
+) -> None:
+    """Keys rotated between batch and run; a destination that refuses a large message."""
+    small_dest = dovecot_factory(max_message_size=200_000)
+    batch = Batch(servers[0], small_dest, tmp_path, 1, "refused")
+    big = corpus.bulk(1, seed=99, size_dist="realistic", total_bytes=400_000)
+    small = corpus.bulk(10, seed=98, size_dist="small")
+    batch.load([runcli.folders(INBOX=[*small[:5], *big, *small[5:]])])
+    batch.create()
+    key_file = batch.data / "secret.key"
+    before = key_file.read_bytes()
+    rotated = batch.cli("secrets", "rotate")
+    assert rotated.stdout.strip() == "re-encrypted 2 credential(s)", rotated
+    assert key_file.read_bytes() != before
+    run = batch.cli("run", "--until-done", timeout=GUARD)
+    assert run.code == 1, run  # completed with errors
+    (box,) = batch.status()
+    assert (box.state, box.messages_copied, box.messages_failed) == (
+        "completed_with_errors", 10, 1,
+    )  # fmt: skip
+    report = json.loads(batch.cli("report", "refused").stdout)
+    (missing,) = report["mailboxes"][0]["not_copied"]
+    assert missing["folder"] == "INBOX" and missing["size"] > 200_000
+    assert missing["subject"] == "Bulk message 0 of 1" and missing["reason"]
+    out = tmp_path / "report.csv"
+    assert batch.cli("report", "refused", "--format", "csv", "--output", str(out)).code == 0
+    rows = list(csv.DictReader(io.StringIO(out.read_text())))
+    assert [r["row"] for r in rows] == ["mailbox", "folder", "pass", "not_copied"]
+    assert rows[3]["reason"] == missing["reason"]
+    assert rows[1]["copied"] == "10" and rows[1]["failed"] == "1"
