@@ -149,3 +149,15 @@ def test_pause_resume_cancel_delta_complete_on_idle_mailboxes(job: Store) -> Non
     with pytest.raises(jobs.NotFound):
         jobs.status(job, "other")
     assert [j.by_state for j in jobs.list_jobs(job)] == [{"paused": 1, "cancelled": 1}]
+
+
+def test_credentials_are_erased_after_the_retention_period(job: Store) -> None:
+    claimed = leases.claim(job, 1, "w1")
+    assert claimed is not None
+    leases.finish(job, claimed, "w1", {"outcome": "failed", "reason": "no", "retryable": False})
+    assert jobs.erase_stale_credentials(job, 7) == 0  # the last pass was just now
+    in_eight_days = datetime.now(UTC) + timedelta(days=8)
+    assert jobs.erase_stale_credentials(job, 7, in_eight_days) == 1  # not the queued one
+    assert [(s.state, s.has_credentials) for s in jobs.status(job, "team")] == [
+        ("failed", False), ("queued", True),
+    ]  # fmt: skip

@@ -20,16 +20,16 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
 from typing import Any, Final
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from mailmover.service.budgets import Budgets, Usage
 from mailmover.service.emails import Emails, SmtpSettings
-from mailmover.service.jobs import active_count
+from mailmover.service.jobs import active_count, erase_stale_credentials
 from mailmover.service.leases import claim, crashed, recover_expired, runnable_condition
 from mailmover.service.webhooks import Webhooks
 from mailmover.store import schema
@@ -241,21 +241,11 @@ class Runner:
             free -= 1
 
     def _retention(self) -> None:
-        """Erase credentials kept past the retention period after the last pass."""
+        """Erase credentials kept past the retention period, once a minute."""
         if time.monotonic() - self._last_retention < 60:
             return
         self._last_retention = time.monotonic()
-        cutoff = datetime.now(UTC) - timedelta(days=self.options.retention_days)
-        with self.store.write_engine.begin() as conn:
-            conn.execute(
-                update(mb)
-                .where(
-                    mb.c.last_pass_at < cutoff,
-                    mb.c.state.not_in(("running", "queued", "completing")),
-                    mb.c.source_secret.is_not(None) | mb.c.dest_secret.is_not(None),
-                )
-                .values(source_secret=None, dest_secret=None)
-            )
+        erase_stale_credentials(self.store, self.options.retention_days)
 
     def _shutdown(self) -> None:
         """Ask every worker to pause and record its passes; kill those that do not end."""
