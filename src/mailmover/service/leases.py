@@ -19,7 +19,7 @@ from mailmover.store.database import Store
 from mailmover.store.records import FAILURE_STATES
 
 #: A lease not renewed for this long belongs to a dead worker.
-LEASE_SECONDS: Final = 15.0
+LEASE_SECONDS: Final = 30.0
 
 mb = schema.mailbox
 _pass = schema.mailbox_pass
@@ -142,6 +142,50 @@ def heartbeat(
             raise LeaseLost(f"mailbox {mailbox_id} is no longer held by {owner}")
         requested = conn.execute(select(mb.c.requested).where(mb.c.id == mailbox_id)).scalar()
     return str(requested) if requested else None
+
+
+#: What ``heartbeat_many`` answers for a mailbox whose lease is no longer the worker's.
+LOST: Final = "lost"
+
+
+def heartbeat_many(
+    store: Store,
+    owner: str,
+    beats: dict[int, tuple[Progress, list[tuple[str, str, str]]]],
+) -> dict[int, str | None]:
+    """Renew every lease of ``owner`` in one transaction, with progress and log lines.
+
+    Returns, per mailbox, the requested action (pause, cancel), None, or ``LOST``.
+    """
+    if not beats:
+        return {}
+    now = now_utc()
+    answers: dict[int, str | None] = {}
+    with store.write_engine.begin() as conn:
+        for mailbox_id, (progress, lines) in beats.items():
+            values: dict[str, Any] = {
+                "lease_expires": now + timedelta(seconds=LEASE_SECONDS),
+                "heartbeat_at": now,
+            }
+            if progress.changed:
+                values |= progress.take() | {"progress_at": now, "updated_at": now}
+            done = conn.execute(
+                update(mb).where(mb.c.id == mailbox_id, mb.c.lease_owner == owner).values(values)
+            )
+            answers[mailbox_id] = None if done.rowcount == 1 else LOST
+            if lines and done.rowcount == 1:
+                conn.execute(
+                    schema.event.insert(),
+                    [{"mailbox_id": mailbox_id, "at": now, "level": lv, "kind": k, "text": t}
+                     for lv, k, t in lines],
+                )  # fmt: skip
+        asked = conn.execute(
+            select(mb.c.id, mb.c.requested).where(mb.c.id.in_(list(beats)), mb.c.requested != "")
+        ).all()
+    for row in asked:
+        if answers.get(row.id) is None and row.requested:
+            answers[row.id] = str(row.requested)
+    return answers
 
 
 def finish(

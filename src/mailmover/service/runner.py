@@ -110,6 +110,7 @@ class Runner:
         self.stop_requested = False
         self.started = datetime.now(UTC)
         self._last_retention = 0.0
+        self._last_recovery = time.monotonic()
         self.webhooks: Webhooks | None = None
         self.emails: Emails | None = None
 
@@ -138,6 +139,7 @@ class Runner:
                 self._collect()
                 self._fill()
                 self._retention()
+                self._recover()
                 if self.webhooks is not None:
                     self.webhooks.poll()
                 if self.emails is not None:
@@ -239,6 +241,14 @@ class Runner:
             self.emit({"event": "started", "mailbox": row.id, "kind": claimed.kind,
                        "worker": worker.name, "connections": usage.pairs})  # fmt: skip
             free -= 1
+
+    def _recover(self) -> None:
+        """Settle leases that expired unseen (a worker no runner here knew of), every 5 s."""
+        if time.monotonic() - self._last_recovery < 5:
+            return
+        self._last_recovery = time.monotonic()
+        for mailbox_id in recover_expired(self.store):
+            self.emit({"event": "recovered", "mailbox": mailbox_id})
 
     def _retention(self) -> None:
         """Erase credentials kept past the retention period, once a minute."""

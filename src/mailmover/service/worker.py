@@ -31,7 +31,16 @@ from mailmover.engine.control import PassControl
 from mailmover.engine.ports import SideName
 from mailmover.engine.settings import MailboxPair, PassKind, PassSettings
 from mailmover.service.credentials import StoredCredentials
-from mailmover.service.leases import Claim, LeaseLost, Progress, finish, heartbeat, log_lines
+from mailmover.service.leases import (
+    LOST,
+    Claim,
+    LeaseLost,
+    Progress,
+    finish,
+    heartbeat,
+    heartbeat_many,
+    log_lines,
+)
 from mailmover.service.secrets import SecretBox
 from mailmover.store import schema
 from mailmover.store.database import Store
@@ -97,6 +106,7 @@ class Worker:
         self.box = box
         self.name = name
         self.controls: dict[int, PassControl] = {}
+        self.tallies: dict[int, EventTally] = {}
         self.tasks: set[asyncio.Task[None]] = set()
         self.stopping = False
 
@@ -122,7 +132,7 @@ class Worker:
         if self.stopping:
             control.pause()
         tally = EventTally()
-        beat = asyncio.create_task(self.beat(claim.mailbox_id, control, tally))
+        self.tallies[claim.mailbox_id] = tally
         try:
             report = await self.pass_(claim, connections, control, tally)
         except Exception as exc:  # a bug: the mailbox fails with its name, the worker lives on
@@ -133,14 +143,23 @@ class Worker:
                 "retryable": False,
             }
         finally:
-            beat.cancel()
             del self.controls[claim.mailbox_id]
-        await self.db(log_lines, self.store, claim.mailbox_id, tally.lines)
-        if tally.progress.changed:
-            with contextlib.suppress(LeaseLost):
-                await self.db(heartbeat, self.store, claim.mailbox_id, self.name, tally.progress)
-        after = await self.db(finish, self.store, claim, self.name, report, stopping=self.stopping)
-        state = after.state if after else None
+            del self.tallies[claim.mailbox_id]
+        state = None
+        try:
+            await self.db(log_lines, self.store, claim.mailbox_id, tally.lines)
+            if tally.progress.changed:
+                with contextlib.suppress(LeaseLost):
+                    await self.db(
+                        heartbeat, self.store, claim.mailbox_id, self.name, tally.progress
+                    )
+            after = await self.db(
+                finish, self.store, claim, self.name, report, stopping=self.stopping
+            )
+            state = after.state if after else None
+        except Exception as exc:  # the database failed: the lease expires, the mailbox reruns
+            print(f"mailmover worker: cannot record mailbox {claim.mailbox_id}: "
+                  f"{type(exc).__name__}", file=sys.stderr)  # fmt: skip
         say({"done": claim.mailbox_id, "outcome": report.get("outcome"), "state": state})
 
     async def pass_(
@@ -171,20 +190,27 @@ class Worker:
         )
         return report.to_dict()
 
-    async def beat(self, mailbox_id: int, control: PassControl, tally: EventTally) -> None:
+    async def beat(self) -> None:
+        """Every second, renew all leases at once and act on pause and cancel requests."""
         while True:
             await asyncio.sleep(HEARTBEAT)
-            lines, tally.lines = tally.lines, []
+            beats = {}
+            for mailbox_id, tally in self.tallies.items():
+                lines, tally.lines = tally.lines, []
+                beats[mailbox_id] = (tally.progress, lines)
             try:
-                await self.db(log_lines, self.store, mailbox_id, lines)
-                asked = await self.db(heartbeat, self.store, mailbox_id, self.name, tally.progress)
-            except LeaseLost:
-                control.pause()  # someone else holds it now: stop writing at once
-                return
-            if asked == "cancel":
-                control.cancel()
-            elif asked == "pause":
-                control.pause()
+                answers = await self.db(heartbeat_many, self.store, self.name, beats)
+            except Exception as exc:  # the database is busy or gone: try again next beat
+                print(f"mailmover worker: heartbeat failed: {type(exc).__name__}", file=sys.stderr)
+                continue
+            for mailbox_id, asked in answers.items():
+                control = self.controls.get(mailbox_id)
+                if control is None:
+                    continue
+                if asked == "cancel":
+                    control.cancel()
+                elif asked in ("pause", LOST):  # LOST: someone else holds it: stop writing
+                    control.pause()
 
     def _row(self, mailbox_id: int) -> Any:
         query = (
@@ -226,12 +252,14 @@ async def serve(worker: Worker) -> None:
 
     threading.Thread(target=read_stdin, daemon=True).start()
     loop.add_signal_handler(signal.SIGTERM, lambda: orders.put_nowait(None))
+    beat = asyncio.create_task(worker.beat())
     say({"ready": worker.name})
     while (order := await orders.get()) is not None:
         worker.start(order)
     worker.stop()
     while worker.tasks:
         await asyncio.gather(*list(worker.tasks), return_exceptions=True)
+    beat.cancel()
 
 
 def main(argv: list[str] | None = None) -> None:
