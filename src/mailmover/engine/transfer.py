@@ -180,11 +180,13 @@ class FolderCopy:
             self.index = await DestinationIndex.build(self.dst, claimed)
         await self._copy(to_copy)  # new mail first: a flag refused later costs no message
         if done and not self._stopping():
-            self.result.flags_updated = await sync_flags(
+            updated, dropped = await sync_flags(
                 self.src, self.dst, self.journal, self.folder_id, sel.uidvalidity, done,
                 self.policy,
                 since_modseq=rec.highestmodseq if rec.source_uidnext else None,
             )  # fmt: skip
+            self.result.flags_updated = updated
+            self.result.flags_dropped += dropped
 
         # A folder read through --since/--before was only partly looked at: no UIDNEXT,
         # so a later run without those limits lists it again instead of skipping it.
