@@ -15,11 +15,10 @@ from typing import Any
 import pytest
 
 from mailmover.config import Endpoint
-from mailmover.engine.migrate import MigrateOptions, Report, migrate
+from mailmover.engine.report import PassReport
 from mailmover.imap.client import IMAPClient, Message
-from mailmover.store.async_state import AsyncMailboxState
-from mailmover.store.database import Store
 from support import snapshot
+from support.passes import copy_pass
 
 pytestmark = pytest.mark.asyncio
 WHEN = datetime(2015, 1, 2, 3, 4, 5, tzinfo=UTC)
@@ -71,14 +70,9 @@ class Account:
         return snapshot.snapshot(self.server.host, self.server.port, self.user, self.password)
 
 
-async def copy(src: Account, dst: Account, db: str) -> Report:
+async def copy(src: Account, dst: Account, db: str) -> PassReport:
     before = src.snapshot()
-    store = Store.open(f"sqlite:///{db}")
-    try:
-        state = await AsyncMailboxState.open(store, src.endpoint.url, dst.endpoint.url)
-        report = await migrate(src.endpoint, dst.endpoint, state, MigrateOptions())
-    finally:
-        store.close()
+    report = await copy_pass(src.endpoint, dst.endpoint, db)
     assert before.differences(src.snapshot()) == []  # the source is never changed
     return report
 

@@ -27,15 +27,13 @@ import pytest
 from mailmover.config import Endpoint
 from mailmover.devserver import DevServer
 from mailmover.engine.events import Event, Retrying
-from mailmover.engine.migrate import MigrateOptions, Report, migrate
-from mailmover.engine.retry import RetryPolicy
+from mailmover.engine.report import PassReport
 from mailmover.errors import MailmoverError
 from mailmover.imap.client import IMAPClient, Message
 from mailmover.imap.proto.commands import Atom, Mailbox, ParenList
-from mailmover.store.async_state import AsyncMailboxState
-from mailmover.store.database import Store
 from support import snapshot
 from support.emulator import Emulator
+from support.passes import copy_pass
 
 pytestmark = pytest.mark.asyncio
 
@@ -142,17 +140,13 @@ async def read(side: Side, *, direct: bool = False) -> snapshot.MailboxSnapshot:
     return await asyncio.to_thread(snapshot.snapshot, "127.0.0.1", port, side.user, side.password)
 
 
-async def copy(src: Side, dst: Side, tmp_path: Any, **options: Any) -> tuple[Report, list[Event]]:
+async def copy(
+    src: Side, dst: Side, tmp_path: Any, **options: Any
+) -> tuple[PassReport, list[Event]]:
     before = await read(src, direct=True)
     events: list[Event] = []
-    store = Store.open(f"sqlite:///{tmp_path}/state-{secrets.token_hex(3)}.db")
-    try:
-        state = await AsyncMailboxState.open(store, src.endpoint().url, dst.endpoint().url)
-        report = await migrate(
-            src.endpoint(), dst.endpoint(), state, MigrateOptions(**options), events.append
-        )
-    finally:
-        store.close()
+    db = f"{tmp_path}/state-{secrets.token_hex(3)}.db"
+    report = await copy_pass(src.endpoint(), dst.endpoint(), db, events, **options)
     assert before.differences(await read(src, direct=True)) == []  # the source is never changed
     return report, events
 
@@ -228,12 +222,12 @@ async def test_daily_cap_pauses_then_resumes(fs_server, dovecot, tmp_path) -> No
         resetter = asyncio.create_task(new_days())
         try:
             report, events = await copy(
-                src, dst, tmp_path, retry=RetryPolicy(budget=5, quota_probe=0.5), connections=1
+                src, dst, tmp_path, retry_for=5, cap_probe=0.5, connections=1
             )
         finally:
             resetter.cancel()
         paused = [e for e in events if isinstance(e, Retrying) and "daily cap" in e.reason]
-        assert paused, events
+        assert paused, (report.outcome, report.reason, [f.error for f in report.folders])
         assert report.complete, [f.error for f in report.folders]
         want = expected(PER_LABEL, body="x" * 20_000)
         assert want.differences(await read(dst)) == []
@@ -266,7 +260,7 @@ async def test_starting_while_capped_waits_for_the_reset(  # type: ignore[no-unt
         try:
             report, events = await copy(
                 src, dst, tmp_path, source_preset="gmail",
-                retry=RetryPolicy(budget=5, quota_probe=0.4),
+                retry_for=5, cap_probe=0.4,
             )  # fmt: skip
         finally:
             resetter.cancel()

@@ -5,7 +5,7 @@ the times it had to hear back before it could go on (see ``Turns``). A client th
 for each message's answer takes a turn per message; one that pipelines (many
 commands in flight, MULTIAPPEND, LITERAL+) takes about as many for 1,000
 messages as for 100. The same count with a window of one command in flight
-shows the detector fires when pipelining is off.
+(``PassSettings(window=1)``) shows the detector fires when pipelining is off.
 """
 
 from __future__ import annotations
@@ -18,12 +18,9 @@ import pytest
 
 from mailmover.config import Endpoint
 from mailmover.devserver_conf import mail_ids
-from mailmover.engine.migrate import MigrateOptions, migrate
-from mailmover.engine.session import SessionOptions
-from mailmover.store.async_state import AsyncMailboxState
-from mailmover.store.database import Store
 from support import corpus, maildir, runcli, snapshot
 from support.emulator.framing import ResponseFramer, literal_marker, strip_eol
+from support.passes import copy_pass
 from support.proxy import Direction, Proxy
 
 #: turns allowed for the 900 more messages of the larger folder
@@ -151,15 +148,10 @@ async def copy_counting_turns(
         src_end = Endpoint(source.user, "127.0.0.1", src_proxy.port, "plain")
         dst_end = Endpoint(dst_user, "127.0.0.1", dst_proxy.port, "plain")
         src_end, dst_end = src_end.with_secret(source.src_pw), dst_end.with_secret(dst_pw)
-        options = MigrateOptions(
-            include=(f"F{messages}",), connections=1, session=SessionOptions(window=window)
+        db = f"{tmp_path}/rt-{secrets.token_hex(3)}.db"
+        report = await copy_pass(
+            src_end, dst_end, db, include=(f"F{messages}",), connections=1, window=window
         )
-        store = Store.open(f"sqlite:///{tmp_path}/rt-{secrets.token_hex(3)}.db")
-        try:
-            state = await AsyncMailboxState.open(store, src_end.url, dst_end.url)
-            report = await migrate(src_end, dst_end, state, options)
-        finally:
-            store.close()
     assert report.complete and report.copied == messages, report
     # The oracle: that folder, exactly, and the source untouched.
     want = source.guard.before

@@ -19,12 +19,9 @@ from collections import Counter
 import pytest
 
 from mailmover.config import Endpoint
-from mailmover.engine.migrate import MigrateOptions, migrate
-from mailmover.engine.transfer import TransferOptions
 from mailmover.imap.client import IMAPClient, Message
-from mailmover.store.async_state import AsyncMailboxState
-from mailmover.store.database import Store
 from support import snapshot
+from support.passes import copy_pass
 
 pytestmark = pytest.mark.asyncio
 
@@ -59,19 +56,17 @@ async def test_folder_larger_than_the_budget_is_copied(dovecot, tmp_path, size, 
         return snapshot.snapshot(dovecot.host, dovecot.port, user.user, user.secret or "")
 
     source = read("src")
-    options = MigrateOptions(
-        transfer=TransferOptions(batch_bytes=200_000, memory_budget=budget), connections=1
-    )
-    store = Store.open(f"sqlite:///{tmp_path}/state.db")
+    db = f"{tmp_path}/state.db"
     tracemalloc.start()
     try:
         start, _ = tracemalloc.get_traced_memory()
-        state = await AsyncMailboxState.open(store, users["src"].url, users["dst"].url)
-        report = await migrate(users["src"], users["dst"], state, options)
+        report = await copy_pass(
+            users["src"], users["dst"], db, batch_bytes=200_000, memory_budget=budget,
+            connections=1,
+        )  # fmt: skip
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
-        store.close()
     assert report.complete and report.copied == len(bodies)
     held = peak - start
     print(f"peak {held:,} bytes above the start for a {sum(map(len, bodies)):,}-byte folder")
