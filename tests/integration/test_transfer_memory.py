@@ -56,13 +56,12 @@ async def test_folder_larger_than_the_budget_is_copied(dovecot, tmp_path, size, 
         return snapshot.snapshot(dovecot.host, dovecot.port, user.user, user.secret or "")
 
     source = read("src")
-    db = f"{tmp_path}/state.db"
     tracemalloc.start()
     try:
         start, _ = tracemalloc.get_traced_memory()
         report = await copy_pass(
-            users["src"], users["dst"], db, batch_bytes=200_000, memory_budget=budget,
-            connections=1,
+            users["src"], users["dst"], f"{tmp_path}/state.db",
+            batch_bytes=200_000, memory_budget=budget, connections=1,
         )  # fmt: skip
         _, peak = tracemalloc.get_traced_memory()
     finally:
