@@ -11,8 +11,9 @@ copy put it: the job state's record, else the ladder of engine.naming), and
 flags the copy mapped, dropped or found refused. A flag difference counts as
 policy when every flag lost is one the destination holds on no message at
 all while the source has it, and every flag gained one the source holds
-nowhere: what a flag map, a dropped flag or a destination that refuses a flag
-does to the whole mailbox, and not what losing one message's flag does.
+nowhere and that replaced a lost one: what a flag map, a dropped flag or a
+destination that refuses a flag does to the whole mailbox, and not what losing
+(or gaining) one message's flag does.
 """
 
 from __future__ import annotations
@@ -145,7 +146,8 @@ def classify_flags(checks: Sequence[FolderCheck], src_flags: set[str], dst_flags
         for size, when, flags, dest_flags in check.flag_pairs:
             lost, gained = set(flags) - set(dest_flags), set(dest_flags) - set(flags)
             diff = Difference(check.source_name, "flags", size, when, flags, dest_flags)
-            policy = lost <= dropped and gained <= added
+            # A flag gained alone is no map: something set it on the destination.
+            policy = lost <= dropped and gained <= added and (bool(lost) or not gained)
             (check.policy if policy else check.differences).append(diff)
         check.flag_pairs.clear()
 
