@@ -62,24 +62,21 @@ def cyrus_debian(cyrus_factory: CyrusFactory) -> CyrusServer:
 
 @dataclass(frozen=True)
 class Side:
-    """One end of a copy as the oracle sees it: where the account is, and its prefix."""
+    """One end of a copy as the oracle sees it (``snapshot`` takes a personal
+    namespace's prefix such as Courier's ``INBOX.`` off the names it reads)."""
 
     server: Any  # DevServer, CyrusServer or CourierServer
-    under_inbox: bool  # every folder is a child of INBOX (Courier's ``INBOX.``)
 
     def load(self, mail: Corpus, user: str, password: str) -> None:
-        rooted = _under_inbox(mail) if self.under_inbox else mail
-        snapshot.load(rooted, self.server.host, self.server.port, user, password)
+        snapshot.load(mail, self.server.host, self.server.port, user, password)
 
     def snapshot(self, user: str, password: str) -> snapshot.MailboxSnapshot:
-        got = snapshot.snapshot(self.server.host, self.server.port, user, password)
-        return _from_under_inbox(got) if self.under_inbox else got
+        return snapshot.snapshot(self.server.host, self.server.port, user, password)
 
     def mailbox(self, path: snapshot.FolderPath) -> str:
         """The quoted wire name of the folder the corpus calls ``path``."""
-        if self.under_inbox and path != ("INBOX",):
-            path = ("INBOX", *path)
-        return snapshot.mailbox_name(path, self.server.separator)
+        prefix = getattr(self.server, "prefix", "")
+        return snapshot.mailbox_name(path, self.server.separator, prefix)
 
     def as_stored(self, snap: snapshot.MailboxSnapshot) -> snapshot.MailboxSnapshot:
         """``snap`` with folder names as a copy onto this side holds them."""
@@ -90,26 +87,6 @@ class Side:
             {tuple(rename.get(p, p) for p in path): c for path, c in snap.folders.items()},
             frozenset(tuple(rename.get(p, p) for p in path) for path in snap.subscribed),
         )
-
-
-def _under_inbox(mail: Corpus) -> Corpus:
-    return [
-        CorpusFolder(
-            f.path if f.path == ("INBOX",) else ("INBOX", *f.path), f.messages, f.subscribed
-        )
-        for f in mail
-    ]
-
-
-def _lift(path: snapshot.FolderPath) -> snapshot.FolderPath:
-    return path[1:] if len(path) > 1 and path[0] == "INBOX" else path
-
-
-def _from_under_inbox(snap: snapshot.MailboxSnapshot) -> snapshot.MailboxSnapshot:
-    return snapshot.MailboxSnapshot(
-        {_lift(path): messages for path, messages in snap.folders.items()},
-        frozenset(_lift(path) for path in snap.subscribed),
-    )
 
 
 @dataclass(frozen=True)
@@ -219,7 +196,7 @@ def test_copy_is_exact(
     case: Case, dovecot_fs: DevServer, request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
     other = request.getfixturevalue(case.other)
-    dovecot, far = Side(dovecot_fs, False), Side(other, other.prefix == "INBOX" + other.separator)
+    dovecot, far = Side(dovecot_fs), Side(other)
     src, dst = (dovecot, far) if case.into else (far, dovecot)
     mail = corpus.generate(SEED, scale=SCALE, huge=False, dots=case.dots)
     # Onto a "." server the engine gives the dotted name its dotless form.
@@ -294,7 +271,7 @@ def test_cyrus_to_courier_with_a_huge_message(
     exact, and the second one between the two servers that are not Dovecot."""
     mail = corpus.generate(SEED + 1, scale=0.1, huge=True)
     expected = snapshot.corpus_snapshot(mail)
-    on_cyrus, on_courier = Side(cyrus, False), Side(courier, True)
+    on_cyrus, on_courier = Side(cyrus), Side(courier)
     first = runcli.Accounts(dovecot_fs, cyrus, tmp_path, "huge")
     first.load(mail)
     out = first.copy()
@@ -329,7 +306,7 @@ def test_a_courier_that_takes_two_connections_per_address(
         out = accounts.copy("--dest-preset", "courier")
         assert out.code == 0, str(out)
         assert out.report["failures"] == 0, out.report
-        got = Side(narrow, True).snapshot(accounts.user, accounts.dst_pw)
+        got = Side(narrow).snapshot(accounts.user, accounts.dst_pw)
         assert runcli.exact_copy_problems(snapshot.corpus_snapshot(mail), got) == []
         again = accounts.copy("--dest-preset", "courier")
         assert again.code == 0 and again.report["copied"] == 0, str(again)
@@ -429,11 +406,12 @@ def test_inbox_children_stay_apart_through_courier(
     ]
     expected = snapshot.corpus_snapshot(mail)
     there = exact_copy(
-        Side(dovecot_fs, False), Side(courier, True), mail, expected, tmp_path, "apart",
+        Side(dovecot_fs), Side(courier), mail, expected, tmp_path, "apart",
         verify=False, change=False,
     )  # fmt: skip
-    raw = snapshot.snapshot(courier.host, courier.port, there.user, there.dst_pw)
-    assert {("INBOX", "Sub"), ("INBOX", "INBOX", "Sub")} <= raw.folders.keys()
+    with snapshot.session(courier.host, courier.port, there.user, there.dst_pw) as conn:
+        names = {e.name for e in imapwire.list_entries(imapwire.check(conn.list(), "LIST"))}
+    assert {"INBOX.Sub", "INBOX.INBOX.Sub"} <= names
 
     back = runcli.Accounts(courier, dovecot_fs, tmp_path, "back")
     env = {"MAILMOVER_SOURCE_PASSWORD": there.dst_pw, "MAILMOVER_DEST_PASSWORD": back.dst_pw}
@@ -447,6 +425,5 @@ def test_inbox_children_stay_apart_through_courier(
     assert runcli.exact_copy_problems(expected, returned) == []
     assert returned.subscribed == expected.subscribed
     assert (
-        runcli.exact_copy_problems(Side(courier, True).snapshot(there.user, there.dst_pw), returned)
-        == []
+        runcli.exact_copy_problems(Side(courier).snapshot(there.user, there.dst_pw), returned) == []
     )
