@@ -427,3 +427,55 @@ def test_inbox_children_stay_apart_through_courier(
     assert (
         runcli.exact_copy_problems(Side(courier).snapshot(there.user, there.dst_pw), returned) == []
     )
+
+
+#: Cyrus keeps at most this many keywords per folder; an APPEND or STORE that would
+#: add one more gets ``NO Too many user flags in mailbox``.
+CYRUS_KEYWORDS = 100
+
+
+def test_keywords_beyond_cyrus_limit_cost_only_themselves(
+    cyrus: CyrusServer, dovecot_fs: DevServer, tmp_path: Path
+) -> None:
+    """140 messages with a keyword each into one Cyrus folder: every message arrives
+    exactly but for the 40 keywords Cyrus has no room for, which are counted as
+    dropped; ``verify`` calls them the destination's policy, and a rerun is empty."""
+    tagged = [
+        CorpusMessage(
+            f"From: a@example.com\r\nSubject: tag {n}\r\nMessage-ID: <tag{n}@example.com>\r\n"
+            f"\r\nbody {n}\r\n".encode(),
+            frozenset({f"tag{n}", "\\Seen"} if n % 2 else {f"tag{n}"}),
+            datetime(2020, 1, 1, 0, n // 60, n % 60, tzinfo=UTC),
+        )
+        for n in range(140)
+    ]
+    mail = [CorpusFolder(("INBOX",), [], True), CorpusFolder(("Tagged",), tagged, True)]
+    accounts = runcli.Accounts(dovecot_fs, cyrus, tmp_path, "keywords")
+    accounts.load(mail)
+    out = accounts.copy()
+    assert out.code == 0 and out.report["failures"] == 0, str(out)
+    row = next(f for f in out.report["folders"] if f["folder"] == "Tagged")
+    assert row["copied"] == 140 and row["flags_dropped"] == 140 - CYRUS_KEYWORDS, row
+
+    got = accounts.dst_snapshot().folders[("Tagged",)]
+    sent = {(m.internaldate, snapshot.message_key(m.raw, (), m.internaldate)[0]): m for m in tagged}
+    keywords, bare = set(), 0
+    for (digest, flags, when), n in got.items():
+        source = sent.pop((when, digest))  # each message once, bytes and date exact
+        system = {f for f in source.flags if f.startswith("\\")}
+        assert n == 1 and system <= flags <= source.flags  # only keywords may go
+        keywords |= {f for f in flags if not f.startswith("\\")}
+        bare += flags == system
+    assert sent == {}
+    assert len(keywords) == CYRUS_KEYWORDS and bare == 140 - CYRUS_KEYWORDS
+    assert accounts.source_changes() == []
+
+    again = accounts.copy()
+    assert again.code == 0 and again.report["copied"] == 0, str(again)
+    checked = runcli.run(
+        "verify", accounts.src_url(), accounts.dst_url(), "--json", "--state",
+        str(accounts.state), env=accounts.env,
+    )  # fmt: skip
+    assert checked.code == 0 and checked.events[-1]["identical"] is True, str(checked)
+    policy = [p for f in checked.events[-1]["folders"] for p in f.get("policy", [])]
+    assert len(policy) == 140 - CYRUS_KEYWORDS, policy[:3]
