@@ -379,9 +379,6 @@ def shared_with(cyrus: CyrusServer, dovecot_fs: DevServer, tmp_path: Path) -> ru
     return accounts
 
 
-@pytest.mark.xfail(
-    strict=True, reason="engine copies other users' and shared folders (Cyrus NAMESPACE)"
-)
 def test_only_the_personal_namespace_is_copied(shared_with: runcli.Accounts) -> None:
     """Cyrus lists folders other users share with the account (``Other Users/bob/...``)
     and public ones (``Shared Folders/...``) next to the account's own: a copy of the

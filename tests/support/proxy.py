@@ -1,5 +1,7 @@
 """An asyncio TCP proxy on 127.0.0.1 that adds latency and injects faults.
 
+Bandwidth: ``rate`` bytes per second at most in each direction of each connection.
+
 Latency: every chunk read in one direction is written ``delay_ms`` later, while
 reading goes on, so order and throughput are kept and each round trip grows by
 ``2 × delay_ms``.
@@ -64,11 +66,14 @@ class Proxy:
         delay_ms: float = 0.0,
         host: str = "127.0.0.1",
         port: int = 0,
+        rate: float = 0.0,
     ) -> None:
         self.target_host = target_host
         self.target_port = target_port
         #: one-way delay added in each direction; takes effect for data read after a change
         self.delay_ms = delay_ms
+        #: bytes per second each direction of each connection forwards at most (0: no limit)
+        self.rate = rate
         self.host = host
         self._port = port
         self._server: asyncio.Server | None = None
@@ -281,6 +286,8 @@ class _Pipe:
             proxy.bytes_forwarded[self.direction] += len(data)
             if data:
                 await self.queue.put((due, data))
+                if proxy.rate > 0:  # read no faster: the sender feels it (TCP backpressure)
+                    await asyncio.sleep(len(data) / proxy.rate)
             if fault is not None:
                 await self.queue.put((due, rule.kind))
                 if rule.kind is _Fault.STALL:
