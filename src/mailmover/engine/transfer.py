@@ -2,10 +2,11 @@
 
 Bodies are fetched from the source in batches bounded by bytes while the
 previous batch is being appended to the destination, so neither side waits
-for the other's round trips. Each batch is recorded ``pending`` before its
-APPENDs are sent and ``done`` (with the APPENDUID) after, in one transaction
-each: a crash leaves at most the messages of the batches in flight pending,
-and those are looked up in the destination before they are sent again.
+for the other's round trips. Each batch is recorded ``done`` (with the
+APPENDUIDs) in the journal once its APPENDs are confirmed, in one transaction:
+a message is written once. A crash leaves the batches in flight unrecorded;
+the destination then holds more messages than the journal accounts for, and
+those are looked up in it (size, then SHA-256) before anything is sent again.
 """
 
 from __future__ import annotations
@@ -19,13 +20,15 @@ from datetime import date
 from mailmover.engine.batches import Item, Meta, Sent, about_size, batches, cost
 from mailmover.engine.budget import ByteBudget
 from mailmover.engine.dedup import DestinationIndex
-from mailmover.engine.events import Copied, Failure, FolderResult, FolderStarted, Listener
+from mailmover.engine.events import BatchCopied, FolderStarted, Listener, MessageFailed
 from mailmover.engine.flags import FlagPolicy, FlagRules, without_keywords
 from mailmover.engine.folders import FolderPlan
 from mailmover.engine.gmail import LabelPlan, apply_labels, unlabelled
 from mailmover.engine.headers import message_id as read_message_id
 from mailmover.engine.headers import summary
+from mailmover.engine.ports import Control, Journal
 from mailmover.engine.profile import ServerProfile
+from mailmover.engine.report import Failure, FolderResult
 from mailmover.engine.syncflags import CopiedRow, sync_flags
 from mailmover.errors import CommandFailed, MessageRefused
 from mailmover.imap.client import (
@@ -40,7 +43,6 @@ from mailmover.imap.connection import Result
 from mailmover.imap.proto.commands import Atom
 from mailmover.imap.proto.dates import imap_date
 from mailmover.imap.proto.responses import Fetch
-from mailmover.store.async_state import AsyncMailboxState
 from mailmover.store.records import FolderRecord, MessageRecord
 
 META = "(UID FLAGS INTERNALDATE RFC822.SIZE)"
@@ -56,6 +58,7 @@ class TransferOptions:
     batch_messages: int = 250
     memory_budget: int = 16 * 1024 * 1024  # message data held at once, for the whole mailbox
     segment: int = 5000  # UIDs whose metadata is read at once
+    only_failed: bool = False  # a retry-errors pass: only messages recorded as failed
 
 
 class FolderCopy:
@@ -65,21 +68,21 @@ class FolderCopy:
         self,
         src: IMAPClient,
         dst: IMAPClient,
-        state: AsyncMailboxState,
+        journal: Journal,
         plan: FolderPlan,
         options: TransferOptions,
         emit: Listener,
         *,
-        stop: asyncio.Event | None = None,
+        control: Control | None = None,
         dest: ServerProfile | None = None,
         rules: FlagRules | None = None,
         labels: LabelPlan | None = None,
         result: FolderResult | None = None,
         budget: ByteBudget | None = None,
     ) -> None:
-        self.src, self.dst, self.state, self.plan = src, dst, state, plan
+        self.src, self.dst, self.journal, self.plan = src, dst, journal, plan
         self.options, self.emit = options, emit
-        self.stop = stop or asyncio.Event()
+        self.control = control
         self.dest = dest
         self.rules = rules or FlagRules()
         self.labels = labels
@@ -106,7 +109,7 @@ class FolderCopy:
             rules=self.rules,
         )
         self.uidvalidity, self.dest_uidvalidity = sel.uidvalidity, dsel.uidvalidity
-        rec = await self.state.folder(self.plan.source_name)
+        rec = await self.journal.folder(self.plan.source_name)
         if rec is not None and self._unchanged(rec, sel, dsel):
             self.result.source_messages = self.result.already = rec.messages_total
             return self.result
@@ -114,7 +117,7 @@ class FolderCopy:
         rec.dest_name, rec.subscribed = self.plan.dest_name, self.plan.subscribed
         rec.source_uidvalidity, rec.dest_uidvalidity = sel.uidvalidity, dsel.uidvalidity
         rec.state = "running"
-        rec = await self.state.save_folder(rec)
+        rec = await self.journal.save_folder(rec)
         assert rec.id is not None
         self.folder_id = rec.id
 
@@ -127,7 +130,7 @@ class FolderCopy:
         # Compact: a tuple per message, flag tuples shared (200,000 rows in ~30 MB).
         done: dict[int, CopiedRow] = {}
         shared_flags: dict[tuple[str, ...], tuple[str, ...]] = {}
-        async for page in self.state.iter_messages(
+        async for page in self.journal.iter_messages(
             self.folder_id, uidvalidity=sel.uidvalidity, states=("done",)
         ):
             for row in page:
@@ -136,6 +139,8 @@ class FolderCopy:
                     done[row.source_uid] = (row.dest_uid, flags)
         del present
         to_copy = [uid for uid in uids if uid not in done]
+        if self.options.only_failed:
+            to_copy = await self._failed_before(to_copy)
         self.result.source_messages = len(uids)
         # An attempt after a lost link counts what earlier attempts of this run copied
         # as copied, not as found; their failures are tried again.
@@ -145,20 +150,29 @@ class FolderCopy:
         if to_copy and unaccounted > 0:
             claimed = {dest_uid for dest_uid, _ in done.values() if dest_uid is not None}
             self.index = await DestinationIndex.build(self.dst, claimed)
-        if done:
+        await self._copy(to_copy)  # new mail first: a flag refused later costs no message
+        if done and not self._stopping():
             self.result.flags_updated = await sync_flags(
-                self.src, self.dst, self.state, self.folder_id, sel.uidvalidity, done,
+                self.src, self.dst, self.journal, self.folder_id, sel.uidvalidity, done,
                 self.policy,
                 since_modseq=rec.highestmodseq if rec.source_uidnext else None,
             )  # fmt: skip
-        await self._copy(to_copy)
 
         rec.source_uidnext, rec.highestmodseq = sel.uidnext, sel.highestmodseq
         rec.messages_total = len(uids)
         complete = not self.result.failures and not self.result.interrupted
         rec.state = "done" if complete else "incomplete"
-        await self.state.save_folder(rec)
+        await self.journal.save_folder(rec)
         return self.result
+
+    async def _failed_before(self, uids: list[int]) -> list[int]:
+        """Those of ``uids`` that an earlier pass recorded as failed."""
+        failed: set[int] = set()
+        async for page in self.journal.iter_messages(
+            self.folder_id, uidvalidity=self.uidvalidity, states=("failed",)
+        ):
+            failed.update(row.source_uid for row in page)
+        return [uid for uid in uids if uid in failed]
 
     def _unchanged(self, rec: FolderRecord, sel: SelectedMailbox, dsel: SelectedMailbox) -> bool:
         """Nothing new, no flag changed, nothing left over: the folder needs no work."""
@@ -199,6 +213,10 @@ class FolderCopy:
                 batch = await queue.get()
                 if batch is None:
                     break
+                if self._stopping():  # no APPEND starts after a pause or cancel
+                    self.result.interrupted = True
+                    await self._give_back(batch)
+                    continue
                 appended.append(await self._append(batch))
                 if len(appended) > 1:
                     await self._record(appended.pop(0))
@@ -236,7 +254,7 @@ class FolderCopy:
                 metas = [m for m in metas if m.size <= limit]
             fetches: list[tuple[list[Meta], int, asyncio.Future[Result]]] = []
             for batch in batches(metas, opts.batch_bytes, opts.batch_messages):
-                if self.stop.is_set():
+                if self._stopping():
                     break  # what was fetched is still appended and recorded
                 size = sum(cost(m.size) for m in batch)
                 if not self.budget.try_acquire(size):
@@ -252,7 +270,7 @@ class FolderCopy:
                     await queue.put(await self._bodies(*fetches.pop(0)))
             for batch, size, future in fetches:
                 await queue.put(await self._bodies(batch, size, future))
-            if self.stop.is_set():
+            if self._stopping():
                 self.result.interrupted = True
                 break
 
@@ -289,16 +307,22 @@ class FolderCopy:
             items.append(Item(meta, body, digest, flags, message_id, reason=reason))
         return items
 
+    def _stopping(self) -> bool:
+        return self.control is not None and self.control.requested is not None
+
+    async def _give_back(self, batch: list[Item]) -> None:
+        """Return what ``_fetch_batches`` took from the budget for ``batch``."""
+        fetched = sum(cost(i.meta.size) for i in batch if i.reason is None)
+        self.held -= fetched
+        await self.budget.release(fetched)
+
     async def _append(self, batch: list[Item]) -> Sent:
-        """Record the batch pending, claim what the destination has, queue the APPENDs.
+        """Claim what the destination already has, queue the APPENDs for the rest.
 
         With MULTIAPPEND the batch goes as one command: Dovecot stores a
         MULTIAPPEND of 1,000 small messages about seven times faster than
         1,000 pipelined APPENDs, each of which is its own transaction there.
         """
-        await self.state.record_messages(
-            self.folder_id, [self._record_of(item, "pending") for item in batch if item.body]
-        )
         sent = Sent(batch)
         to_send: list[int] = []
         for i, item in enumerate(batch):
@@ -377,7 +401,7 @@ class FolderCopy:
                 records.append(self._fail(item, reason))
                 continue
             records.append(record)
-        await self.state.record_messages(self.folder_id, records)
+        await self.journal.record_messages(self.folder_id, records)
         if self.labels is not None and self.labels.gmail_dest and self.extra_labels:
             await apply_labels(self.dst, {
                 r.dest_uid: self.extra_labels[r.source_uid] for r in records
@@ -385,13 +409,9 @@ class FolderCopy:
             })  # fmt: skip
         self.result.copied += copied
         self.result.copied_bytes += copied_bytes
-        # What _fetch_batches acquired for this batch (messages too big were never fetched).
-        fetched = sum(cost(i.meta.size) for i in sent.batch if i.reason is None)
-        self.held -= fetched
-        await self.budget.release(fetched)
-        self.emit(
-            Copied(self.plan.source_name, len(sent.batch), sum(i.meta.size for i in sent.batch))
-        )
+        await self._give_back(sent.batch)  # messages too big were never fetched
+        size = sum(i.meta.size for i in sent.batch)
+        self.emit(BatchCopied(self.plan.source_name, len(sent.batch), size, copied, copied_bytes))
 
     async def _retry_refused(self, item: Item, exc: MessageRefused) -> AppendResult | str:
         """Try what can succeed: without keywords, then without flags, then STORE them.
@@ -440,16 +460,13 @@ class FolderCopy:
         record = self._record_of(item, "failed")
         record.reason = reason
         subject = item.subject or (summary(item.body)[1] if item.body else "")
-        self.result.failures.append(
-            Failure(
-                self.plan.source_name,
-                item.meta.uid,
-                item.meta.size,
-                item.meta.internaldate,
-                subject,
-                reason,
-            )
+        meta = item.meta
+        failure = Failure(
+            self.plan.source_name, meta.uid, meta.size, meta.internaldate, subject, reason
         )
+        self.result.failures.append(failure)
+        date = meta.internaldate.isoformat() if meta.internaldate else None
+        self.emit(MessageFailed(failure.folder, meta.uid, meta.size, date, subject, reason))
         return record
 
     def _record_of(self, item: Item, state: str) -> MessageRecord:

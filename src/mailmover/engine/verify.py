@@ -24,12 +24,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
-from mailmover.config import Endpoint
 from mailmover.engine.flags import FlagPolicy
-from mailmover.engine.folders import FolderPlan, Side, plan_folders
-from mailmover.engine.migrate import keep_earlier_names, read_side
+from mailmover.engine.folders import FolderPlan, Side
+from mailmover.engine.gmail import unlabelled
 from mailmover.engine.naming import find_renamed
-from mailmover.engine.session import SessionOptions, open_session
+from mailmover.engine.planning import Profiles, plan_mailbox
+from mailmover.engine.ports import Credentials
+from mailmover.engine.session import Connector, SessionOptions
+from mailmover.engine.settings import MailboxPair, PassSettings
 from mailmover.errors import MailboxMissing
 from mailmover.imap.client import IMAPClient
 from mailmover.store.records import FolderRecord
@@ -89,13 +91,17 @@ class _Folder:
         return {f for sets in self.flags.values() for flags in sets for f in flags}
 
 
-async def _read(client: IMAPClient, name: str) -> _Folder:
+async def _read(client: IMAPClient, name: str, *, unlabelled_only: bool = False) -> _Folder:
+    """One side of a folder. ``unlabelled_only``: Gmail's All Mail, of which a copy
+    takes only the messages in no other label."""
     selected = await client.examine(name)
     policy = FlagPolicy(None)  # every flag a client can set; \Recent left out
     folder = _Folder()
     if not selected.exists:
         return folder
     uids = await client.uid_search()
+    if unlabelled_only and client.has("X-GM-EXT-1"):
+        uids = await unlabelled(client, uids)
     futures = [
         client.uid_fetch_nowait(uids[i : i + CHUNK], "(UID FLAGS INTERNALDATE BODY.PEEK[])")
         for i in range(0, len(uids), CHUNK)
@@ -151,7 +157,8 @@ async def verify_folder(
     check = FolderCheck(plan.source_name, plan.dest_name, note=plan.note)
     try:
         theirs, ours = await asyncio.gather(
-            _read(dst, plan.dest_name), _read(src, plan.source_name)
+            _read(dst, plan.dest_name),
+            _read(src, plan.source_name, unlabelled_only=plan.unlabelled_only),
         )
     except MailboxMissing:
         check.dest_missing = True
@@ -185,27 +192,20 @@ def _where_copied(plans: list[FolderPlan], dest: Side) -> list[FolderPlan]:
 
 
 async def verify(
-    source: Endpoint,
-    dest: Endpoint,
-    *,
-    include: Sequence[str] = (),
-    exclude: Sequence[str] = (),
-    mapping: dict[str, str] | None = None,
-    session: SessionOptions | None = None,
+    pair: MailboxPair,
+    settings: PassSettings,
+    credentials: Credentials,
     recorded: Sequence[FolderRecord] = (),
 ) -> VerifyReport:
-    """Compare every planned folder of ``source`` with its destination folder."""
-    session = session or SessionOptions()
-    src, dst = await asyncio.gather(
-        open_session(source, session, "src"), open_session(dest, session, "dst")
-    )
+    """Compare every folder the copy would plan (same presets, filters and maps) with
+    its destination folder; ``recorded``: where the copy put each folder (failing
+    that, where the ladder of substitute names would have put it)."""
+    connector = Connector(pair, credentials, SessionOptions.of(settings))
+    src, dst = await connector.open_pair(0)
     try:
-        src_side, dst_side = await asyncio.gather(read_side(src), read_side(dst))
-        plans = plan_folders(src_side, dst_side, include=include, exclude=exclude, mapping=mapping)
-        # Compare with where the copy put each folder, as the job state recorded it;
-        # failing that, where the ladder of substitute names would have put it.
-        plans = keep_earlier_names(plans, recorded, dst_side, mapping or {})
-        plans = _where_copied(plans, dst_side)
+        profiles = Profiles.of(pair, settings, src, dst)
+        planned = await plan_mailbox(src, dst, settings, profiles, recorded)
+        plans = _where_copied(planned.plans, planned.dest)
         report = VerifyReport()
         src_flags: set[str] = set()
         dst_flags: set[str] = set()

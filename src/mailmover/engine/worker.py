@@ -2,50 +2,55 @@
 
 A transient failure (a cut connection, a timeout, BYE, a throttling reply)
 costs the folder being copied one reconnect and a backoff, then that folder
-goes on from what the state says is done: never the whole mailbox. Retrying
+goes on from what the journal says is done: never the whole mailbox. Retrying
 stops when the mailbox's retry budget is spent; the folder then fails with
-the last reason, and everything copied so far stays recorded. A refusal that
-concerns one folder (a name no substitute made acceptable, a folder the
-destination will not open) fails that folder alone; a folder deleted on the
-source during the copy ends with what was copied and a note saying so.
+the last reason, and everything copied so far stays recorded. A pause or a
+cancel during a backoff ends the folder as interrupted, not failed.
+
+Errors that no folder can get past (credentials refused, certificate refused,
+the destination over its quota) are raised: the pass ends for the mailbox.
+A refusal that concerns one folder (a name no substitute made acceptable, a
+folder a server will not open) fails that folder alone; a folder deleted on
+the source during the copy ends with what was copied and a note saying so.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from dataclasses import dataclass
 
-from mailmover.config import Endpoint
 from mailmover.engine.budget import ByteBudget
-from mailmover.engine.events import FolderFinished, FolderResult, Listener, Retrying
+from mailmover.engine.events import FolderFinished, Listener, Retrying
 from mailmover.engine.flags import FlagRules
 from mailmover.engine.folders import FolderPlan
 from mailmover.engine.gmail import LabelPlan
+from mailmover.engine.ports import Control, Journal
 from mailmover.engine.profile import ServerProfile, daily_cap
+from mailmover.engine.report import FolderResult
 from mailmover.engine.retry import RetryClock
-from mailmover.engine.session import SessionOptions, open_session
+from mailmover.engine.session import Connector, Pair, close_pair
 from mailmover.engine.transfer import FolderCopy, TransferOptions
-from mailmover.errors import CommandFailed, MailboxMissing, MailmoverError
-from mailmover.imap.client import IMAPClient
-from mailmover.store.async_state import AsyncMailboxState
+from mailmover.errors import (
+    CommandFailed,
+    MailboxMissing,
+    MailmoverError,
+    OverQuota,
+    RetriesExhausted,
+)
 
 log = logging.getLogger(__name__)
 DELETED = "deleted on the source during the copy"
-Pair = tuple[IMAPClient, IMAPClient]
 
 
 @dataclass
 class Shared:
     """What every worker of one mailbox shares."""
 
-    source: Endpoint
-    dest: Endpoint
-    state: AsyncMailboxState
-    session: SessionOptions
+    connector: Connector
+    journal: Journal
     transfer: TransferOptions
     clock: RetryClock
-    stop: asyncio.Event
+    control: Control
     emit: Listener
     dest_profile: ServerProfile | None = None
     source_profile: ServerProfile | None = None
@@ -54,102 +59,97 @@ class Shared:
     budget: ByteBudget | None = None
 
 
-async def open_pair(source: Endpoint, dest: Endpoint, options: SessionOptions, n: int) -> Pair:
-    src, dst = await asyncio.gather(
-        open_session(source, options, f"src{n}"),
-        open_session(dest, options, f"dst{n}"),
-        return_exceptions=True,
-    )
-    if isinstance(src, BaseException) or isinstance(dst, BaseException):
-        for client in (src, dst):
-            if isinstance(client, IMAPClient):
-                await client.close()
-        raise src if isinstance(src, BaseException) else dst  # type: ignore[misc]
-    return src, dst
-
-
-async def close_pair(pair: Pair | None, *, logout: bool) -> None:
-    if pair is None:
-        return
-    await asyncio.gather(*((c.logout() if logout else c.close()) for c in pair))
-
-
 class Worker:
     def __init__(self, shared: Shared, n: int, pair: Pair | None) -> None:
         self.shared, self.n, self.pair = shared, n, pair
 
-    async def run(self, queue: list[FolderPlan]) -> list[FolderResult]:
-        results = []
+    async def run(self, queue: list[FolderPlan], results: dict[str, FolderResult]) -> None:
+        """Take folders from ``queue`` until it is empty or a stop is requested.
+
+        Each folder's result goes into ``results`` as soon as it starts, so that a
+        pass that ends early still reports what every folder did.
+        """
         try:
-            while queue and not self.shared.stop.is_set():
+            while queue and self.shared.control.requested is None:
                 plan = queue.pop(0)
-                result = await self.folder(plan)
-                results.append(result)
-                self.shared.emit(FolderFinished(result))
+                result = FolderResult(plan.source_name, plan.dest_name, plan.note)
+                results[plan.source_name] = result
+                try:
+                    await self.folder(plan, result)
+                except Exception as exc:
+                    if not isinstance(exc, MailmoverError):  # a bug: name where it happened
+                        result.error = f"internal error: {type(exc).__name__}: {exc}"
+                        exc.add_note(f"in folder {plan.source_name!r}")
+                    result.interrupted = not result.error
+                    raise
+                except BaseException:
+                    result.interrupted = not result.error  # cut short by the pass ending
+                    raise
+                self.shared.emit(FolderFinished(result.freeze()))
         finally:
             await close_pair(self.pair, logout=True)
             self.pair = None
-        return results
 
-    async def folder(self, plan: FolderPlan) -> FolderResult:
+    async def folder(self, plan: FolderPlan, result: FolderResult) -> None:
         s = self.shared
         if plan.refused is not None:  # no name worked on the destination
-            return _failed(plan, plan.refused, None, refused=True)
+            result.error = plan.refused
+            return
         attempt = 0
-        result = None  # carried from one attempt to the next
         while True:
             try:
                 if self.pair is None:
-                    self.pair = await open_pair(s.source, s.dest, s.session, self.n)
+                    self.pair = await s.connector.open_pair(self.n)
                 src, dst = self.pair
                 copy = FolderCopy(
-                    src, dst, s.state, plan, s.transfer, s.emit,
-                    stop=s.stop, dest=s.dest_profile, rules=s.flags, labels=s.labels,
+                    src, dst, s.journal, plan, s.transfer, s.emit,
+                    control=s.control, dest=s.dest_profile, rules=s.flags, labels=s.labels,
                     result=result, budget=s.budget,
                 )  # fmt: skip
-                result = copy.result
-                return await copy.run()
+                await copy.run()
+                return
             except MailmoverError as exc:
                 longest = daily_cap(exc.message, s.source_profile, s.dest_profile)
+                if longest is None and isinstance(exc, OverQuota):
+                    raise  # every other folder would hit it too
                 if longest is not None:
                     await close_pair(self.pair, logout=False)
                     self.pair = None
                     pause = s.clock.next_pause(longest)
                     if pause is None:
-                        return _failed(plan, f"daily cap still reached: {exc.message}", result)
-                    s.emit(Retrying(plan.source_name, f"daily cap reached: {exc.message}", pause))
-                    if await stopped(s.stop, pause):
-                        return _failed(plan, f"stopped while paused: {exc.message}", result)
+                        result.error = f"daily cap still reached: {exc.message}"
+                        return
+                    reason = f"daily cap reached: {exc.message}"
+                    s.emit(Retrying(plan.source_name, reason, pause, "mailbox"))
+                    if await s.control.wait(pause):
+                        result.interrupted = True
+                        return
                     continue
                 if isinstance(exc, MailboxMissing) and exc.command == "EXAMINE":
                     # Only the source is examined: gone from its LIST, it was deleted there.
                     if await self._gone(plan):
-                        result = result or FolderResult(plan.source_name, plan.dest_name)
                         result.note = DELETED if not plan.note else f"{plan.note}; {DELETED}"
-                        return result
-                    return _failed(plan, exc.message, result, refused=True)
+                    else:
+                        result.error = exc.message
+                    return
                 if not exc.retryable:
                     if isinstance(exc, CommandFailed):  # this folder only: e.g. cannot select
-                        return _failed(plan, exc.message, result, refused=True)
+                        result.error = exc.message
+                        return
                     raise  # credentials or certificate refused: the mailbox cannot go on
                 await close_pair(self.pair, logout=False)
                 self.pair = None
                 delay = s.clock.next_delay(attempt, exc)
-                if delay is None:
+                if delay is None:  # the mailbox's budget: every other folder would wait too
                     waited = s.clock.waited
-                    return _failed(
-                        plan, f"{exc.message} (gave up after {waited:.0f} s of retries)", result
-                    )
+                    result.error = f"{exc.message} (gave up after {waited:.0f} s of retries)"
+                    raise RetriesExhausted(result.error, exc) from exc
                 log.info("%s: %s; retrying in %.1f s", plan.source_name, exc.message, delay)
-                s.emit(Retrying(plan.source_name, exc.message, delay))
-                if await stopped(s.stop, delay):
-                    return _failed(plan, f"stopped while waiting to retry: {exc.message}", result)
+                s.emit(Retrying(plan.source_name, exc.message, delay, "folder"))
+                if await s.control.wait(delay):
+                    result.interrupted = True
+                    return
                 attempt += 1
-            except Exception as exc:  # a fault of ours: it costs this folder, not the mailbox
-                log.exception("%s: unexpected error", plan.source_name)
-                await close_pair(self.pair, logout=False)
-                self.pair = None
-                return _failed(plan, f"internal error: {type(exc).__name__}: {exc}", result)
 
     async def _gone(self, plan: FolderPlan) -> bool:
         """Whether the source no longer lists the folder (False when it cannot tell)."""
@@ -160,21 +160,3 @@ class Worker:
         except MailmoverError:
             return False
         return all(m.name != plan.source_name for m in listed)
-
-
-async def stopped(stop: asyncio.Event, seconds: float) -> bool:
-    """Wait ``seconds``; True when asked to stop meanwhile."""
-    try:
-        await asyncio.wait_for(stop.wait(), seconds)
-        return True
-    except TimeoutError:
-        return False
-
-
-def _failed(
-    plan: FolderPlan, reason: str, result: FolderResult | None, *, refused: bool = False
-) -> FolderResult:
-    """The folder's result so far (what earlier attempts copied), ended by ``reason``."""
-    result = result or FolderResult(plan.source_name, plan.dest_name, plan.note)
-    result.error, result.refused = reason, refused
-    return result

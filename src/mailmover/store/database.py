@@ -80,18 +80,15 @@ class Store:
     def find_mailbox(
         self, source: str, dest: str, job_name: str = "default"
     ) -> MailboxState | None:
-        """The state of the pair ``source`` → ``dest`` in ``job_name``; None (and nothing
-        written) when it was never recorded."""
+        """The state of a pair already recorded in ``job_name``, without creating it."""
+        mb, job = schema.mailbox, schema.job
+        query = (
+            select(mb.c.id)
+            .join(job, job.c.id == mb.c.job_id)
+            .where(job.c.name == job_name, mb.c.source == source, mb.c.dest == dest)
+        )
         with self.engine.connect() as conn:
-            mailbox_id = conn.execute(
-                select(schema.mailbox.c.id)
-                .join(schema.job, schema.job.c.id == schema.mailbox.c.job_id)
-                .where(
-                    schema.job.c.name == job_name,
-                    schema.mailbox.c.source == source,
-                    schema.mailbox.c.dest == dest,
-                )
-            ).scalar_one_or_none()
+            mailbox_id = conn.execute(query).scalar_one_or_none()
         return None if mailbox_id is None else MailboxState(self, mailbox_id, source, dest)
 
     def mailbox_by_id(self, mailbox_id: int) -> MailboxState:
