@@ -151,10 +151,16 @@ def print_summary(report: PassReport, console: Console) -> None:
                 f"({failure.size:,} bytes, {failure.subject[:60]!r}): {failure.reason}"
             )
     rate = report.copied_bytes / report.seconds if report.seconds else 0.0
+    messages = sum(len(f.failures) for f in report.folders)
+    stopped = sum(1 for f in report.folders if f.error)
+    left = [f"{messages:,} messages not copied"] if messages else []
+    left += [f"{stopped:,} folders stopped early"] if stopped else []
+    if report.interrupted and not left:
+        left = ["stopped before the end"]
     console.print(
         f"{report.copied:,} messages ({_mb(report.copied_bytes)}) copied in "
         f"{report.seconds:.1f} s, {rate / 1e6:.1f} MB/s; "
-        + ("nothing left behind." if report.complete else f"{report.failures} not copied.")
+        + (", ".join(left) + "." if left else "nothing left behind.")
     )
 
 

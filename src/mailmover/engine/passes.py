@@ -21,6 +21,7 @@ from mailmover.engine.budget import ByteBudget
 from mailmover.engine.control import PassControl
 from mailmover.engine.events import FolderPlanned, Listener, PassFinished, Retrying, ignore
 from mailmover.engine.gmail import LabelPlan
+from mailmover.engine.leftover import left_behind
 from mailmover.engine.planning import MailboxPlan, Profiles, plan_mailbox, prepare_destination
 from mailmover.engine.ports import Control, Credentials, Journal
 from mailmover.engine.profile import ServerProfile, daily_cap
@@ -168,7 +169,10 @@ class _Pass:
                 return self.finished()
             pairs = [first, *await _collect(early)]
             first = None  # the workers own them now
-            await self._copy(self.planned, pairs)
+            try:
+                await self._copy(self.planned, pairs)
+            except OverQuota as exc:
+                raise OverQuota(await self._over_quota(exc)) from exc
             return self.finished()
         finally:
             await close_pair(first, logout=True)
@@ -245,13 +249,9 @@ class _Pass:
     def _sides(self) -> tuple[ServerProfile, ServerProfile]:
         return self.profiles.source, self.profiles.dest
 
-    async def _copy(self, planned: MailboxPlan, ready: list[Pair]) -> None:
-        s, profiles = self.settings, self.profiles
-        src = ready[0][0]
-        labels = None
-        if src.has("X-GM-EXT-1") and (profiles.dest.labels or s.gmail_labels == "primary"):
-            labels = LabelPlan.for_plans(planned.plans, gmail_dest=profiles.dest.labels)
-        transfer = TransferOptions(
+    def _transfer(self) -> TransferOptions:
+        s = self.settings
+        return TransferOptions(
             since=s.since,
             before=s.before,
             batch_bytes=s.batch_bytes,
@@ -259,8 +259,48 @@ class _Pass:
             memory_budget=s.memory_budget,
             only_failed=self.kind == "retry_errors",
         )
+
+    async def _over_quota(self, exc: OverQuota) -> str:
+        """Name every message left behind (a manifest row each); the pass's one line."""
+        assert self.planned is not None
+        reason = "not copied: the destination is over its quota"
+        try:
+            src = await self.connector.open("source", "left")
+            try:
+                left = await left_behind(
+                    src, self.journal, self.planned.plans, self._transfer(), reason
+                )
+            finally:
+                await src.logout()
+        except MailmoverError as listing:
+            log.warning("could not list what is left behind: %s", listing.message)
+            left = {}
+        for plan in self.planned.plans:
+            rows = left.get(plan.source_name, [])
+            result = self.results.setdefault(
+                plan.source_name, FolderResult(plan.source_name, plan.dest_name, plan.note)
+            )
+            known = {f.uid: f for f in result.failures}
+            result.failures = [known.get(row.uid, row) for row in rows]
+            result.interrupted = bool(rows)
+        rows_left = [f for r in self.results.values() for f in r.failures]
+        copied = sum(r.copied for r in self.results.values())
+        copied_mb = sum(r.copied_bytes for r in self.results.values()) / 1e6
+        left_mb = sum(f.size for f in rows_left) / 1e6
+        return (
+            f"the destination is over its quota ({exc.message}); this run copied {copied:,} "
+            f"messages ({copied_mb:,.1f} MB), {len(rows_left):,} messages ({left_mb:,.1f} MB) "
+            "are left: raise the quota and run again"
+        )
+
+    async def _copy(self, planned: MailboxPlan, ready: list[Pair]) -> None:
+        s, profiles = self.settings, self.profiles
+        src = ready[0][0]
+        labels = None
+        if src.has("X-GM-EXT-1") and (profiles.dest.labels or s.gmail_labels == "primary"):
+            labels = LabelPlan.for_plans(planned.plans, gmail_dest=profiles.dest.labels)
         shared = Shared(
-            self.connector, self.journal, transfer, self.clock, self.control, self.emit,
+            self.connector, self.journal, self._transfer(), self.clock, self.control, self.emit,
             profiles.dest, profiles.source, s.flag_rules, labels,
             ByteBudget(s.memory_budget),
         )  # fmt: skip

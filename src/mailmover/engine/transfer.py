@@ -61,6 +61,16 @@ class TransferOptions:
     only_failed: bool = False  # a retry-errors pass: only messages recorded as failed
 
 
+def search_criteria(options: TransferOptions) -> list[Atom]:
+    """The UID SEARCH criteria for the messages a pass copies (its date range)."""
+    criteria = [Atom("ALL")]
+    if options.since:
+        criteria.append(Atom(f"SINCE {imap_date(options.since)}"))
+    if options.before:
+        criteria.append(Atom(f"BEFORE {imap_date(options.before)}"))
+    return criteria
+
+
 class FolderCopy:
     """One folder of one mailbox pair; ``run`` returns its result."""
 
@@ -121,7 +131,7 @@ class FolderCopy:
         assert rec.id is not None
         self.folder_id = rec.id
 
-        uids = await self.src.uid_search(*self._criteria())
+        uids = await self.src.uid_search(*search_criteria(self.options))
         if self.labels is not None and self.src.has("X-GM-EXT-1"):
             uids, self.extra_labels = await self.labels.select(self.src, self.plan, uids)
         elif self.plan.unlabelled_only and self.src.has("X-GM-EXT-1"):
@@ -185,14 +195,6 @@ class FolderCopy:
             and sel.highestmodseq is not None
             and rec.highestmodseq == sel.highestmodseq
         )
-
-    def _criteria(self) -> list[Atom]:
-        criteria = [Atom("ALL")]
-        if self.options.since:
-            criteria.append(Atom(f"SINCE {imap_date(self.options.since)}"))
-        if self.options.before:
-            criteria.append(Atom(f"BEFORE {imap_date(self.options.before)}"))
-        return criteria
 
     # -- copying -----------------------------------------------------------------------
 
