@@ -149,10 +149,12 @@ class Ladder:
         self.good: set[str] = set(self.existing)  # names the server holds: their characters work
         self.rounds = 0
         self.namings: dict[str, Naming] = {}
+        self._claims: dict[str, set[int]] = {}  # casefolded name → folders that use it
         for key, planned in enumerate(dict.fromkeys(names)):
             naming = Naming(key, planned, self._split(planned), name=planned)
             naming.settled = planned in self.existing or planned.upper() == "INBOX"
             self.namings[planned] = naming
+            self._claim(naming, planned)
         self._by_parts = {n.parts: n for n in self.namings.values()}
 
     # -- the names ---------------------------------------------------------------------
@@ -187,15 +189,12 @@ class Ladder:
             naming, base + rung_parts(rung, rest, self.refused, planned=naming.planned)
         )
 
+    def _claim(self, naming: Naming, name: str) -> None:
+        self._claims.setdefault(name.casefold(), set()).add(naming.key)
+
     def _taken(self, name: str, naming: Naming) -> bool:
-        folded = name.casefold()
-        for other in self.namings.values():
-            if other is not naming and folded in (
-                other.planned.casefold(),
-                (other.name or "").casefold(),
-            ):
-                return True
-        return False
+        """Whether another folder is planned under ``name``, or has tried it (case ignored)."""
+        return bool(self._claims.get(name.casefold(), set()) - {naming.key})
 
     # -- the rounds --------------------------------------------------------------------
 
@@ -207,6 +206,7 @@ class Ladder:
             for naming in self.namings.values():
                 if not naming.settled:
                     naming.name = self.candidate(naming, 0)
+                    self._claim(naming, naming.name)
                     first.append(naming)
             return first
         self._reparent()
@@ -218,6 +218,7 @@ class Ladder:
                 name = self.candidate(naming, rung)
                 if name not in naming.tried and not self._taken(name, naming):
                     naming.rung, naming.name = rung, name
+                    self._claim(naming, name)
                     break
             else:
                 naming.failed = self._failure(naming)
