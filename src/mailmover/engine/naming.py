@@ -113,7 +113,7 @@ def learn_from_rung2(tried: Iterable[str], taken: str, known_good: Iterable[str]
 class Naming:
     """One folder's way up the ladder."""
 
-    key: int  # index of the plan
+    key: int  # its place among the distinct planned names
     planned: str  # the name the plan gave
     parts: tuple[str, ...]  # its levels below the destination's prefix
     rung: int = 0
