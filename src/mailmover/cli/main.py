@@ -1,7 +1,7 @@
 """``mailmover``: copy, verify and check mailboxes from the command line.
 
-Exit codes: 0 everything copied (or identical); 1 some messages could not be
-copied (or differ); 2 usage error; 3 connection or authentication failure.
+Exit codes: 0 everything copied (or identical); 1 some messages or folders could
+not be copied (or differ); 2 usage error; 3 connection or authentication failure.
 """
 
 from __future__ import annotations

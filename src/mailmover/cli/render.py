@@ -172,7 +172,9 @@ MANIFEST_FIELDS = ("folder", "uid", "size", "date", "subject", "reason")
 
 
 def write_manifest(report: PassReport, path: Path) -> None:
-    """Every message not copied: folder, UID, size, date, subject, reason (CSV or JSON)."""
+    """Every message not copied: folder, UID, size, date, subject, reason (CSV or JSON);
+    then every folder not copied, and every folder renamed because the destination
+    refused its name (UID empty)."""
     rows = report.manifest()
     with path.open("w", encoding="utf-8", newline="") as handle:
         if path.suffix.lower() == ".csv":

@@ -68,8 +68,7 @@ async def run_pass(
         report = run.report("failed", exc.message, failure_kind(exc), exc.retryable)
     except Exception as exc:  # a bug: the report still comes back, the traceback is logged
         log.exception("pass failed with an internal error")
-        where = "".join(f" ({note})" for note in getattr(exc, "__notes__", ()))
-        reason = f"internal error{where}: {type(exc).__name__}: {exc}"
+        reason = f"internal error: {type(exc).__name__}: {exc}"
         report = run.report("failed", reason, "internal", True)
     run.emit(PassFinished(report))
     return report
@@ -222,9 +221,7 @@ class _Pass:
                 )  # fmt: skip
                 if self.kind != "preflight":
                     preset = self.profiles.dest.preset
-                    delimiter = planned.dest.delimiter or (
-                        preset.folders.separator if preset else None
-                    )
+                    delimiter = planned.dest.delimiter or preset.folders.separator
                     plans = await prepare_destination(dst, planned.plans, planned.dest, delimiter)
                     planned = replace(planned, plans=plans)
                 for plan in planned.plans:

@@ -198,13 +198,14 @@ async def verify(
     recorded: Sequence[FolderRecord] = (),
 ) -> VerifyReport:
     """Compare every folder the copy would plan (same presets, filters and maps) with
-    its destination folder; ``recorded``: where the copy put each folder (failing
-    that, where the ladder of substitute names would have put it)."""
+    its destination folder; ``recorded``: where the copy put each folder."""
     connector = Connector(pair, credentials, SessionOptions.of(settings))
     src, dst = await connector.open_pair(0)
     try:
         profiles = Profiles.of(pair, settings, src, dst)
         planned = await plan_mailbox(src, dst, settings, profiles, recorded)
+        # Where the copy put each folder, as the job state recorded it (plan_mailbox);
+        # failing that, where the ladder of substitute names would have put it.
         plans = _where_copied(planned.plans, planned.dest)
         report = VerifyReport()
         src_flags: set[str] = set()

@@ -5,13 +5,14 @@ costs the folder being copied one reconnect and a backoff, then that folder
 goes on from what the journal says is done: never the whole mailbox. Retrying
 stops when the mailbox's retry budget is spent; the folder then fails with
 the last reason, and everything copied so far stays recorded. A pause or a
-cancel during a backoff ends the folder as interrupted, not failed.
+cancel during a backoff ends the folder as interrupted, not failed. A refusal
+that concerns one folder (a name no substitute made acceptable, a folder the
+destination will not open) fails that folder alone; a folder deleted on the
+source during the copy ends with what was copied and a note saying so; an
+unexpected error (a fault of ours) costs its folder, not the mailbox.
 
 Errors that no folder can get past (credentials refused, certificate refused,
 the destination over its quota) are raised: the pass ends for the mailbox.
-A refusal that concerns one folder (a name no substitute made acceptable, a
-folder a server will not open) fails that folder alone; a folder deleted on
-the source during the copy ends with what was copied and a note saying so.
 """
 
 from __future__ import annotations
@@ -76,12 +77,6 @@ class Worker:
                 results[plan.source_name] = result
                 try:
                     await self.folder(plan, result)
-                except Exception as exc:
-                    if not isinstance(exc, MailmoverError):  # a bug: name where it happened
-                        result.error = f"internal error: {type(exc).__name__}: {exc}"
-                        exc.add_note(f"in folder {plan.source_name!r}")
-                    result.interrupted = not result.error
-                    raise
                 except BaseException:
                     result.interrupted = not result.error  # cut short by the pass ending
                     raise
@@ -93,7 +88,7 @@ class Worker:
     async def folder(self, plan: FolderPlan, result: FolderResult) -> None:
         s = self.shared
         if plan.refused is not None:  # no name worked on the destination
-            result.error = plan.refused
+            result.error, result.refused = plan.refused, True
             return
         attempt = 0
         while True:
@@ -129,12 +124,12 @@ class Worker:
                     # Only the source is examined: gone from its LIST, it was deleted there.
                     if await self._gone(plan):
                         result.note = DELETED if not plan.note else f"{plan.note}; {DELETED}"
-                    else:
-                        result.error = exc.message
+                        return
+                    result.error, result.refused = exc.message, True
                     return
                 if not exc.retryable:
                     if isinstance(exc, CommandFailed):  # this folder only: e.g. cannot select
-                        result.error = exc.message
+                        result.error, result.refused = exc.message, True
                         return
                     raise  # credentials or certificate refused: the mailbox cannot go on
                 await close_pair(self.pair, logout=False)
@@ -150,6 +145,12 @@ class Worker:
                     result.interrupted = True
                     return
                 attempt += 1
+            except Exception as exc:  # a fault of ours: it costs this folder, not the mailbox
+                log.exception("%s: unexpected error", plan.source_name)
+                await close_pair(self.pair, logout=False)
+                self.pair = None
+                result.error = f"internal error: {type(exc).__name__}: {exc}"
+                return
 
     async def _gone(self, plan: FolderPlan) -> bool:
         """Whether the source no longer lists the folder (False when it cannot tell)."""
