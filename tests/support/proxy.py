@@ -1,5 +1,7 @@
 """An asyncio TCP proxy on 127.0.0.1 that adds latency and injects faults.
 
+Bandwidth: ``rate`` bytes per second at most in each direction of each connection.
+
 Latency: every chunk read in one direction is written ``delay_ms`` later, while
 reading goes on, so order and throughput are kept and each round trip grows by
 ``2 × delay_ms``.
@@ -11,19 +13,24 @@ open; ``close_connections`` drops every connection now. Bytes are counted
 per connection from when the fault is armed (or the connection opened); a fault
 fires when its N-th byte has gone through (N = 0: when data next arrives), once,
 on the first connection to get there, unless ``every_connection`` is set.
+
+A man in the middle: ``tap(connection, direction, data)``, when set, sees every
+chunk read (``connection`` numbers the accepted connections from 1) and returns
+the bytes to pass on instead, so a test can watch the traffic or rewrite it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from enum import Enum
 from types import TracebackType
 from typing import Any, Literal, Self
 
 Direction = Literal["to_server", "to_client"]
+Tap = Callable[[int, Direction, bytes], bytes]
 
 _CHUNK = 64 * 1024
 #: chunks held per direction while they wait out the delay (bounds memory, not speed)
@@ -59,11 +66,14 @@ class Proxy:
         delay_ms: float = 0.0,
         host: str = "127.0.0.1",
         port: int = 0,
+        rate: float = 0.0,
     ) -> None:
         self.target_host = target_host
         self.target_port = target_port
         #: one-way delay added in each direction; takes effect for data read after a change
         self.delay_ms = delay_ms
+        #: bytes per second each direction of each connection forwards at most (0: no limit)
+        self.rate = rate
         self.host = host
         self._port = port
         self._server: asyncio.Server | None = None
@@ -75,6 +85,8 @@ class Proxy:
         self.accepted = 0
         #: bytes passed on (or waiting out the delay) per direction, all connections together
         self.bytes_forwarded: dict[Direction, int] = {"to_server": 0, "to_client": 0}
+        #: sees (and may rewrite) every chunk read; see the module's docstring
+        self.tap: Tap | None = None
 
     async def start(self) -> Self:
         """Start listening."""
@@ -170,6 +182,7 @@ class Proxy:
         assert task is not None
         self._handlers.add(task)
         self.accepted += 1
+        number = self.accepted
         try:
             try:
                 target = await asyncio.open_connection(self.target_host, self.target_port)
@@ -180,7 +193,7 @@ class Proxy:
                 writer.transport.abort()
                 target[1].transport.abort()
                 return
-            link = _Link(self, (reader, writer), target)
+            link = _Link(self, (reader, writer), target, number)
             self._links.add(link)
             try:
                 await link.run()
@@ -198,8 +211,10 @@ class _Link:
         proxy: Proxy,
         client: tuple[asyncio.StreamReader, asyncio.StreamWriter],
         server: tuple[asyncio.StreamReader, asyncio.StreamWriter],
+        number: int,
     ) -> None:
         self.proxy = proxy
+        self.number = number
         self.writers = (client[1], server[1])
         self.pipes: dict[Direction, _Pipe] = {
             "to_server": _Pipe(self, "to_server", client[0], server[1]),
@@ -261,6 +276,8 @@ class _Pipe:
             if not data:
                 await self.queue.put((due, _EOF))
                 return
+            if proxy.tap is not None:
+                data = proxy.tap(self.link.number, self.direction, data)
             fault = proxy._fault_for(self, len(data))
             if fault is not None:
                 rule, head = fault
@@ -269,6 +286,8 @@ class _Pipe:
             proxy.bytes_forwarded[self.direction] += len(data)
             if data:
                 await self.queue.put((due, data))
+                if proxy.rate > 0:  # read no faster: the sender feels it (TCP backpressure)
+                    await asyncio.sleep(len(data) / proxy.rate)
             if fault is not None:
                 await self.queue.put((due, rule.kind))
                 if rule.kind is _Fault.STALL:

@@ -21,7 +21,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from mailmover.cli import render
+from mailmover.cli import jobs, render
 from mailmover.cli.auth import auth_command
 from mailmover.cli.inputs import (
     credentials,
@@ -418,6 +418,17 @@ def check(
 
 app.command("providers")(providers_command)
 app.command("auth")(auth_command)
+app.command("batch")(jobs.batch_command)
+app.command("run")(jobs.run_command)
+app.command("jobs")(jobs.jobs_command)
+app.command("status")(jobs.status_command)
+app.command("pause")(jobs.pause_command)
+app.command("resume")(jobs.resume_command)
+app.command("cancel")(jobs.cancel_command)
+app.command("delta")(jobs.delta_command)
+app.command("complete")(jobs.complete_command)
+app.command("report")(jobs.report_command)
+app.add_typer(jobs.secrets_app, name="secrets")
 
 
 def main() -> None:  # pragma: no cover - the console script

@@ -11,10 +11,11 @@ copy put it: the job state's record, else the ladder of engine.naming), and
 flags the copy mapped, dropped or found refused. A flag difference counts as
 policy when every flag lost is one the destination holds on no message at
 all while the source has it, and every flag gained one the source holds
-nowhere: what a flag map, a dropped flag or a destination that refuses a flag
-does to the whole mailbox, and not what losing one message's flag does. When
-the job state says which flags the copy stored on a message (``stored``), the
-destination must also hold exactly those.
+nowhere and that replaced a lost one: what a flag map, a dropped flag or a
+destination that refuses a flag does to the whole mailbox, and not what losing
+(or gaining) one message's flag does. When the job state says which flags the
+copy stored on a message (``stored``), the destination must also hold exactly
+those.
 """
 
 from __future__ import annotations
@@ -152,7 +153,8 @@ def classify_flags(
         for key, size, flags, dest_flags in check.flag_pairs:
             lost, gained = set(flags) - set(dest_flags), set(dest_flags) - set(flags)
             diff = Difference(check.source_name, "flags", size, key[1], flags, dest_flags)
-            policy = lost <= dropped and gained <= added
+            # A flag gained alone is no map: something set it on the destination.
+            policy = lost <= dropped and gained <= added and (bool(lost) or not gained)
             if policy and key in memory:
                 policy = _folded(dest_flags) in {_folded(f) for f in memory[key]}
             (check.policy if policy else check.differences).append(diff)

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from mailmover.engine.budget import ByteBudget
 from mailmover.engine.events import FolderFinished, Listener, Retrying
-from mailmover.engine.flags import FlagRules
+from mailmover.engine.flags import FlagRewrite
 from mailmover.engine.folders import FolderPlan
 from mailmover.engine.gmail import LabelPlan
 from mailmover.engine.ports import Control, Journal
@@ -54,7 +54,7 @@ class Shared:
     emit: Listener
     dest_profile: ServerProfile | None = None
     source_profile: ServerProfile | None = None
-    flags: FlagRules | None = None
+    flags: FlagRewrite | None = None
     labels: LabelPlan | None = None
     budget: ByteBudget | None = None
 
