@@ -453,3 +453,35 @@ def test_rotated_keys_still_open_and_the_report_names_what_was_refused(
     assert [r["row"] for r in rows] == ["mailbox", "folder", "pass", "not_copied"]
     assert rows[3]["reason"] == missing["reason"]
     assert rows[1]["copied"] == "10" and rows[1]["failed"] == "1"
+
+
+def test_a_mailbox_that_kills_its_worker_three_times_is_failed(
+    servers: tuple[DevServer, DevServer], tmp_path: Path
+) -> None:
+    batch = Batch(*servers, tmp_path, 1, "deadly")
+    batch.load([mail(95, count=300, total=2_000_000)])
+    link = SlowLink(servers[1], rate=200_000)  # long enough to be killed each time
+    batch.create("--connections", "1", dst_port=link.port)
+    runner = runcli.start("run", "--json", env=batch.env)
+    try:
+        for crashes in range(3):
+
+            def held(crashes: int = crashes) -> int | None:
+                (s,) = batch.status()
+                running = s.state == "running" and s.crashes == crashes
+                return worker_pid(s.worker) if running else None
+
+            pid = wait_for(held, f"the mailbox to run after {crashes} crashes")
+            os.kill(pid, signal.SIGKILL)
+            counted = crashes + 1
+            wait_for(lambda n=counted: batch.status()[0].crashes == n, "the crash to count")
+        (box,) = batch.status()
+        assert (box.state, box.reason, box.worker) == (
+            "failed", "its worker process died 3 times while moving it", None,
+        )  # fmt: skip
+    finally:
+        runner.send_signal(signal.SIGTERM)
+        out = runcli.finish(runner, timeout=GUARD)
+        link.close()
+    died = [e for e in out.events if e.get("event") == "worker_died"]
+    assert [e["state"] for e in died] == ["queued", "queued", "failed"]
