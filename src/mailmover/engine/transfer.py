@@ -21,7 +21,7 @@ from mailmover.engine.batches import Item, Meta, Sent, about_size, batches, cost
 from mailmover.engine.budget import ByteBudget
 from mailmover.engine.dedup import DestinationIndex
 from mailmover.engine.events import BatchCopied, FolderStarted, Listener, MessageFailed
-from mailmover.engine.flags import FlagPolicy, FlagRules, without_keywords
+from mailmover.engine.flags import FlagPolicy, FlagRewrite, without_keywords
 from mailmover.engine.folders import FolderPlan
 from mailmover.engine.gmail import LabelPlan, apply_labels, unlabelled
 from mailmover.engine.headers import message_id as read_message_id
@@ -85,7 +85,7 @@ class FolderCopy:
         *,
         control: Control | None = None,
         dest: ServerProfile | None = None,
-        rules: FlagRules | None = None,
+        rules: FlagRewrite | None = None,
         labels: LabelPlan | None = None,
         result: FolderResult | None = None,
         budget: ByteBudget | None = None,
@@ -94,7 +94,7 @@ class FolderCopy:
         self.options, self.emit = options, emit
         self.control = control
         self.dest = dest
-        self.rules = rules or FlagRules()
+        self.rules = rules or FlagRewrite()
         self.labels = labels
         self.extra_labels: dict[int, tuple[str, ...]] = {}  # source UID → its other labels
         self.result = result or FolderResult(plan.source_name, plan.dest_name, plan.note)
@@ -168,7 +168,11 @@ class FolderCopy:
                 since_modseq=rec.highestmodseq if rec.source_uidnext else None,
             )  # fmt: skip
 
-        rec.source_uidnext, rec.highestmodseq = sel.uidnext, sel.highestmodseq
+        # A folder read through --since/--before was only partly looked at: no UIDNEXT,
+        # so a later run without those limits lists it again instead of skipping it.
+        filtered = self.options.since is not None or self.options.before is not None
+        rec.source_uidnext = None if filtered else sel.uidnext
+        rec.highestmodseq = sel.highestmodseq
         rec.messages_total = len(uids)
         complete = not self.result.failures and not self.result.interrupted
         rec.state = "done" if complete else "incomplete"
