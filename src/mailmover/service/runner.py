@@ -48,7 +48,7 @@ class RunnerOptions:
     """How the runner runs: how many mailboxes at once, in how many processes."""
 
     concurrency: int = 4
-    workers: int = 0  # 0: as many as concurrency, at most 2 per CPU core
+    workers: int = 0  # 0: one per CPU core (at most one per mailbox)
     until_done: bool = False
     budgets: Budgets = field(default_factory=Budgets)
     memory_mb: int = 0  # address-space ceiling of each worker; 0: none
@@ -121,7 +121,7 @@ class Runner:
         old = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
         metrics: Any = None
         try:
-            count = self.options.workers or min(self.options.concurrency, 2 * (os.cpu_count() or 1))
+            count = self.options.workers or min(self.options.concurrency, os.cpu_count() or 1)
             if self.options.webhook_urls:
                 self.webhooks = Webhooks(
                     self.store, self.options.webhook_urls, self.options.webhook_secret
