@@ -20,6 +20,7 @@ import sqlite3
 import tempfile
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -453,6 +454,18 @@ def test_rotated_keys_still_open_and_the_report_names_what_was_refused(
     assert [r["row"] for r in rows] == ["mailbox", "folder", "pass", "not_copied"]
     assert rows[3]["reason"] == missing["reason"]
     assert rows[1]["copied"] == "10" and rows[1]["failed"] == "1"
+    # A pass over only the failed message: refused again, named again, nothing else sent.
+    assert batch.cli("retry", "refused").stdout.strip() == "retry: 1 mailbox(es) queued"
+    assert batch.cli("run", "--until-done", timeout=GUARD).code == 1
+    (box,) = batch.status()
+    assert (box.state, box.messages_copied, box.messages_failed) == (
+        "completed_with_errors", 10, 1,
+    )  # fmt: skip
+    passes = json.loads(batch.cli("report", "refused").stdout)["mailboxes"][0]["passes"]
+    assert [(p["kind"], p["outcome"], p["copied"]) for p in passes] == [
+        ("full", "completed_with_errors", 10),
+        ("retry_errors", "completed_with_errors", 0),
+    ]
 
 
 def test_a_mailbox_that_kills_its_worker_three_times_is_failed(
@@ -485,3 +498,22 @@ def test_a_mailbox_that_kills_its_worker_three_times_is_failed(
         link.close()
     died = [e for e in out.events if e.get("event") == "worker_died"]
     assert [e["state"] for e in died] == ["queued", "queued", "failed"]
+
+
+def test_a_prestage_pass_moves_the_old_mail_first_then_the_rest(
+    servers: tuple[DevServer, DevServer], tmp_path: Path
+) -> None:
+    batch = Batch(*servers, tmp_path, 1, "staged")
+    msgs = corpus.bulk(30, seed=97, size_dist="small")
+    batch.load([runcli.folders(INBOX=msgs)])
+    cutoff = datetime(2015, 1, 1, tzinfo=UTC)
+    old = sum(1 for m in msgs if m.internaldate < cutoff)
+    assert 0 < old < 30
+    batch.create("--prestage-before", "2015-01-01")
+    assert batch.cli("run", "--until-done", timeout=GUARD).code == 0
+    assert batch.problems() == []
+    passes = json.loads(batch.cli("report", "staged").stdout)["mailboxes"][0]["passes"]
+    assert [(p["kind"], p["outcome"], p["copied"]) for p in passes] == [
+        ("prestage", "completed", old),
+        ("full", "completed", 30 - old),
+    ]
