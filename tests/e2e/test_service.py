@@ -517,3 +517,31 @@ def test_a_prestage_pass_moves_the_old_mail_first_then_the_rest(
         ("prestage", "completed", old),
         ("full", "completed", 30 - old),
     ]
+
+
+def test_the_per_server_budget_holds_as_the_server_counts(
+    servers: tuple[DevServer, DevServer], tmp_path: Path
+) -> None:
+    """Four mailboxes, two connections allowed at the source: counted at a proxy in front."""
+    batch = Batch(*servers, tmp_path, 4, "budget")
+    batch.load([mail(110 + n, count=60, total=600_000) for n in range(4)])
+    source = SlowLink(servers[0], rate=300_000)  # each mailbox takes a while: runs overlap
+    lines = ["source,source_password,dest,dest_password"]
+    lines += [
+        f"{a.src_url(source.port)},{a.src_pw},{a.dst_url()},{a.dst_pw}" for a in batch.accounts
+    ]
+    batch.file.write_text("\n".join(lines) + "\n")
+    assert batch.cli("batch", str(batch.file), "--name", "budget", "--connections", "1").code == 0
+    try:
+        run = batch.cli(
+            "run", "--until-done", "--concurrency", "4", "--max-per-server", "2", "--json",
+            timeout=GUARD,
+        )  # fmt: skip
+    finally:
+        source.close()
+    assert run.code == 0, run
+    assert batch.problems() == []
+    assert source.proxy.accepted >= 4
+    assert source.proxy.peak_connections == 2, run.stdout
+    started = [e for e in run.events if e.get("event") == "started"]
+    assert len(started) == 4 and {e["connections"] for e in started} == {1}

@@ -211,7 +211,14 @@ class Runner:
             return
         now = datetime.now(UTC)
         query = (
-            select(mb.c.id, mb.c.source_endpoint, mb.c.dest_endpoint, mb.c.settings)
+            select(
+                mb.c.id,
+                mb.c.source_endpoint,
+                mb.c.dest_endpoint,
+                mb.c.settings,
+                schema.job.c.settings.label("job_settings"),
+            )
+            .join(schema.job, schema.job.c.id == mb.c.job_id)
             .where(runnable_condition(now), mb.c.source_endpoint.is_not(None))
             .order_by(mb.c.id)
             .limit(free * 4)
@@ -224,7 +231,8 @@ class Runner:
             src, dst = row.source_endpoint, row.dest_endpoint
             hosts = (f"{src['host']}:{src['port']}", f"{dst['host']}:{dst['port']}")
             accounts = (f"{hosts[0]}/{src['user']}", f"{hosts[1]}/{dst['user']}")
-            wanted = int((row.settings or {}).get("connections", self.options.connections))
+            settings = (row.job_settings or {}) | (row.settings or {})
+            wanted = int(settings.get("connections") or self.options.connections)
             usage = self.options.budgets.grant(hosts, accounts, wanted)
             if usage is None:
                 continue
