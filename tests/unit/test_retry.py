@@ -1,0 +1,84 @@
+"""The backoff of a folder's copy: it starts over after progress, grows only without it,
+and gives up after the budget of time without progress."""
+
+from __future__ import annotations
+
+import random
+
+from mailmover.engine.retry import Backoff, RetryPolicy
+from mailmover.errors import AuthenticationFailed, ConnectionLost, ServerUnavailable
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.t = 1000.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+LOST = ConnectionLost("the connection was closed")
+
+
+def backoff(budget: float = 60.0) -> tuple[Backoff, Clock]:
+    clock = Clock()
+    policy = RetryPolicy(budget=budget, base=1.0, cap=16.0)
+    return Backoff(policy, random.Random(1), now=clock), clock
+
+
+def test_delays_grow_while_no_progress_is_made() -> None:
+    b, clock = backoff()
+    ceilings = []
+    for _ in range(6):
+        delay = b.next_delay(LOST)
+        assert delay is not None
+        ceilings.append(delay)
+        clock.t += delay + 0.1  # the wait, then an attempt that fails at once
+    for delay, ceiling in zip(ceilings, [1, 2, 4, 8, 16, 16], strict=True):
+        assert ceiling / 2 <= delay <= ceiling
+    assert b.failures == 6
+
+
+def test_progress_starts_the_backoff_over() -> None:
+    b, clock = backoff()
+    for _ in range(4):
+        delay = b.next_delay(LOST)
+        assert delay is not None
+        clock.t += delay
+    assert b.failures == 4
+    b.progress()
+    delay = b.next_delay(LOST)
+    assert delay is not None and 0.5 <= delay <= 1.0
+
+
+def test_budget_bounds_time_without_progress_not_the_whole_run() -> None:
+    b, clock = backoff(budget=30.0)
+    # A link that drops every 5 s but lets a message through each time: it never stops,
+    # though the run lasts far longer than the budget and waits more than it in all.
+    for _ in range(100):
+        clock.t += 4.0
+        b.progress()
+        clock.t += 1.0
+        delay = b.next_delay(LOST)
+        assert delay is not None
+        clock.t += delay
+    assert b.waited > 30.0
+    # Then nothing more gets through: it stops once 30 s went by without progress.
+    stalled_at = b.since
+    while (delay := b.next_delay(LOST)) is not None:
+        clock.t += delay + 2.0  # each attempt takes 2 s to fail
+    # No wait reaches past the budget; only the last attempt's own 2 s may.
+    assert 30.0 - 16.0 - 2.0 <= clock.t - stalled_at <= 30.0 + 2.0
+
+
+def test_a_long_attempt_without_progress_counts() -> None:
+    b, clock = backoff(budget=30.0)
+    clock.t += 29.5  # an attempt that ran 29.5 s and got nothing done
+    assert b.next_delay(LOST) is None
+
+
+def test_server_suggested_wait_and_final_errors() -> None:
+    b, _ = backoff()
+    busy = ServerUnavailable("busy", retry_after=7.0)
+    assert b.next_delay(busy) == 7.0
+    assert b.next_delay(AuthenticationFailed("no")) is None
