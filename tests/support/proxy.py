@@ -76,15 +76,15 @@ class Network:
         self._rng = random.Random(seed)
         self._free: dict[Direction, float] = {"to_server": 0.0, "to_client": 0.0}
         self._until_cut = self._draw()
-        #: connections cut by ``cut_every`` so far
-        self.cuts = 0
+        #: connections cut by ``cut_every`` so far, by the direction of the byte cut at
+        self.cuts: dict[Direction, int] = {"to_server": 0, "to_client": 0}
         #: bytes carried, both directions, since the network was made
         self.traffic = 0
 
     def _draw(self) -> float:
         return self._rng.expovariate(1 / self.cut_every) if self.cut_every else float("inf")
 
-    def cut_within(self, size: int) -> int | None:
+    def cut_within(self, size: int, direction: Direction = "to_client") -> int | None:
         """Bytes of the next ``size`` that pass before a steady cut, or None: all pass."""
         if self.cut_every is None:
             self.traffic += size
@@ -95,7 +95,7 @@ class Network:
             return None
         head = int(self._until_cut)
         self.traffic += head
-        self.cuts += 1
+        self.cuts[direction] += 1
         self._until_cut = self._draw()
         return head
 
@@ -331,7 +331,7 @@ class _Pipe:
             if fault is not None:
                 rule, head = fault
                 data, kind = data[:head], rule.kind
-            steady = network.cut_within(len(data))
+            steady = network.cut_within(len(data), self.direction)
             if steady is not None:
                 data, kind = data[:steady], _Fault.CUT
             self.count += len(data)

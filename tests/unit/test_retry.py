@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import random
 
-from mailmover.engine.retry import Backoff, RetryPolicy
+from mailmover.engine.retry import Backoff, Progress, RetryPolicy
 from mailmover.errors import AuthenticationFailed, ConnectionLost, ServerUnavailable
 
 
@@ -82,3 +82,22 @@ def test_server_suggested_wait_and_final_errors() -> None:
     busy = ServerUnavailable("busy", retry_after=7.0)
     assert b.next_delay(busy) == 7.0
     assert b.next_delay(AuthenticationFailed("no")) is None
+
+
+def test_a_folder_started_while_the_mailbox_makes_no_progress_has_no_budget_of_its_own() -> None:
+    clock = Clock()
+    policy = RetryPolicy(budget=30.0, base=1.0, cap=16.0)
+    mailbox = Progress(now=clock)
+    first = Backoff(policy, random.Random(1), now=clock, whole=mailbox)
+    clock.t += 10.0
+    first.progress()
+    clock.t += 29.5  # the server went away; then another folder starts
+    second = Backoff(policy, random.Random(2), now=clock, whole=mailbox)
+    assert second.next_delay(LOST) is None
+    # One folder stuck while another makes progress gives up on its own budget.
+    stuck = Backoff(policy, random.Random(3), now=clock, whole=mailbox)
+    for _ in range(40):
+        clock.t += 1.0
+        first.progress()
+    assert stuck.next_delay(LOST) is None
+    assert first.next_delay(LOST) is not None

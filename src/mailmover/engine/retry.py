@@ -3,10 +3,12 @@ progress.
 
 A folder's copy retries with a :class:`Backoff` of its own: the wait starts over
 whenever an attempt made progress (a message recorded, a range of a large
-message received) and grows only while none is made, and retrying stops once
-``RetryPolicy.budget`` seconds went by without progress. A link that keeps
-dropping thus slows a copy down but does not stop it; a server that is gone
-stops it after the budget.
+message received) or at least moved messages before its link dropped (the
+servers answer: it is the link that drops), and grows only while none is made;
+retrying stops once ``RetryPolicy.budget`` seconds went by without progress in that folder, or in
+the whole mailbox (so a folder that starts after a server went away does not
+spend a budget of its own). A link that keeps dropping thus slows a copy down
+but does not stop it; a server that is gone stops it after the budget.
 
 A server's own word on how long to wait (Microsoft's "Suggested Backoff
 Time", a Retry-After) is honoured. An error that says retrying cannot help
@@ -40,6 +42,17 @@ class RetryPolicy:
         return rng.uniform(ceiling / 2, ceiling)  # jitter keeps workers apart
 
 
+class Progress:
+    """When progress was last made by a whole (a mailbox's folders together)."""
+
+    def __init__(self, now: Callable[[], float] = time.monotonic) -> None:
+        self.now = now
+        self.since = now()
+
+    def made(self) -> None:
+        self.since = self.now()
+
+
 @dataclass
 class Backoff:
     """The retries of one piece of work that makes progress, such as a folder's copy."""
@@ -47,6 +60,7 @@ class Backoff:
     policy: RetryPolicy = field(default_factory=RetryPolicy)
     rng: random.Random = field(default_factory=random.Random)
     now: Callable[[], float] = time.monotonic
+    whole: Progress | None = None  # what this work is part of (the mailbox)
     failures: int = 0  # attempts in a row that made no progress
     waited: float = 0.0  # seconds waited in all, for the report
     since: float = field(init=False)  # when progress was last made (or the work began)
@@ -54,15 +68,25 @@ class Backoff:
     def __post_init__(self) -> None:
         self.since = self.now()
 
+    def working(self) -> None:
+        """The attempt got as far as moving messages: the servers answer, the link works.
+
+        The wait after it is the first one again, but the time without progress
+        goes on: a message that can never pass still ends after the budget."""
+        self.failures = 0
+
     def progress(self) -> None:
         """Something was done that no retry has to do again: the backoff starts over."""
         self.failures = 0
         self.since = self.now()
+        if self.whole is not None:
+            self.whole.made()
 
     @property
     def stalled(self) -> float:
-        """Seconds since progress was last made."""
-        return self.now() - self.since
+        """Seconds without progress here, or in the whole if that has been longer."""
+        since = self.since if self.whole is None else min(self.since, self.whole.since)
+        return self.now() - since
 
     def next_delay(self, error: MailmoverError) -> float | None:
         """Seconds to wait before the next attempt; None when retrying should stop."""
@@ -85,10 +109,13 @@ class RetryClock:
     rng: random.Random = field(default_factory=random.Random)
 
     paused: float = 0.0
+    progress: Progress | None = None  # of the mailbox, from its first folder on
 
     def backoff(self) -> Backoff:
         """A backoff of its own for one folder."""
-        return Backoff(self.policy, self.rng)
+        if self.progress is None:
+            self.progress = Progress()
+        return Backoff(self.policy, self.rng, whole=self.progress)
 
     def next_pause(self, longest: float) -> float | None:
         """Seconds to pause after a daily cap was hit; None once ``longest`` has passed."""

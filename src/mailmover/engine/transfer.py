@@ -5,18 +5,24 @@ previous batch is being appended to the destination, so neither side waits
 for the other's round trips. Each batch is recorded ``pending`` before its
 APPENDs are sent and ``done`` (with the APPENDUID) after, in one transaction
 each: a crash leaves at most the messages of the batches in flight pending,
-and those are looked up in the destination before they are sent again.
+and those are looked up in the destination before they are sent again. When
+a link drops, every APPEND already answered is recorded done before the
+attempt ends, and what the next attempt needs is handed over in a
+:class:`~mailmover.engine.attempt.Carry` (see there).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 
-from mailmover.engine.batches import Item, Meta, Sent, about_size, batches, cost
+from mailmover.engine.attempt import BatchSize, Carry
+from mailmover.engine.batches import Item, Meta, Sent, about_size, answered, cost, take
+from mailmover.engine.bodies import Body, read_bodies
 from mailmover.engine.budget import ByteBudget
 from mailmover.engine.dedup import DestinationIndex
 from mailmover.engine.events import Copied, Failure, FolderResult, FolderStarted, Listener
@@ -26,8 +32,9 @@ from mailmover.engine.gmail import LabelPlan, apply_labels, unlabelled
 from mailmover.engine.headers import message_id as read_message_id
 from mailmover.engine.headers import summary
 from mailmover.engine.profile import ServerProfile
+from mailmover.engine.retry import Backoff
 from mailmover.engine.syncflags import CopiedRow, sync_flags
-from mailmover.errors import CommandFailed, MessageRefused
+from mailmover.errors import CommandFailed, MailmoverError, MessageRefused
 from mailmover.imap.client import (
     AppendResult,
     IMAPClient,
@@ -36,15 +43,12 @@ from mailmover.imap.client import (
     append_result,
     append_results,
 )
-from mailmover.imap.connection import Result
 from mailmover.imap.proto.commands import Atom
 from mailmover.imap.proto.dates import imap_date
-from mailmover.imap.proto.responses import Fetch
 from mailmover.store.async_state import AsyncMailboxState
 from mailmover.store.records import FolderRecord, MessageRecord
 
 META = "(UID FLAGS INTERNALDATE RFC822.SIZE)"
-BODY = "(UID BODY.PEEK[])"
 HEADER = "(UID BODY.PEEK[HEADER.FIELDS (SUBJECT MESSAGE-ID)])"
 
 
@@ -56,6 +60,18 @@ class TransferOptions:
     batch_messages: int = 250
     memory_budget: int = 16 * 1024 * 1024  # message data held at once, for the whole mailbox
     segment: int = 5000  # UIDs whose metadata is read at once
+    range_above: int = 1024 * 1024  # larger messages are fetched in ranges of range_size
+    range_size: int = 512 * 1024
+    fetch_ahead: int = 8  # fetches in flight at most (the byte budget bounds them too)
+
+
+def new_carry(plan: FolderPlan, options: TransferOptions, backoff: Backoff | None = None) -> Carry:
+    """What the first attempt at a folder starts from."""
+    return Carry(
+        FolderResult(plan.source_name, plan.dest_name, plan.note),
+        backoff or Backoff(),
+        BatchSize(options.batch_bytes, options.batch_messages),
+    )
 
 
 class FolderCopy:
@@ -74,7 +90,7 @@ class FolderCopy:
         dest: ServerProfile | None = None,
         rules: FlagRules | None = None,
         labels: LabelPlan | None = None,
-        result: FolderResult | None = None,
+        carry: Carry | None = None,
         budget: ByteBudget | None = None,
     ) -> None:
         self.src, self.dst, self.state, self.plan = src, dst, state, plan
@@ -84,7 +100,8 @@ class FolderCopy:
         self.rules = rules or FlagRules()
         self.labels = labels
         self.extra_labels: dict[int, tuple[str, ...]] = {}  # source UID → its other labels
-        self.result = result or FolderResult(plan.source_name, plan.dest_name, plan.note)
+        self.carry = carry or new_carry(plan, options)
+        self.result = self.carry.result
         # Shared by every folder of the mailbox, so more connections do not mean more memory.
         self.budget = budget or ByteBudget(options.memory_budget)
         self.held = 0  # of the budget, by this folder: given back even when it fails
@@ -188,23 +205,31 @@ class FolderCopy:
         # Unbounded: the byte budget bounds what is held; the end marker must always fit.
         queue: asyncio.Queue[list[Item] | None] = asyncio.Queue()
         producer = asyncio.create_task(self._produce(uids, queue))
+        appended: list[Sent] = []  # a batch leaves once it is recorded
         try:
-            appended: list[Sent] = []
             while True:
                 if appended and queue.empty():
                     # Nothing to overlap with: record now, so its bytes of the budget
                     # come back to a producer that may be waiting for them.
-                    await self._record(appended.pop(0))
+                    await self._record(appended[0])
+                    appended.pop(0)
                     continue
                 batch = await queue.get()
                 if batch is None:
                     break
                 appended.append(await self._append(batch))
                 if len(appended) > 1:
-                    await self._record(appended.pop(0))
-            for sent in appended:
-                await self._record(sent)
+                    await self._record(appended[0])
+                    appended.pop(0)
+            while appended:
+                await self._record(appended[0])
+                appended.pop(0)
             await producer
+        except MailmoverError:
+            # The link dropped: what the destination confirmed is recorded, never sent again.
+            for sent in appended:
+                await self._record(sent, answered(sent))
+            raise
         finally:
             producer.cancel()
             if self.held:  # batches that never got recorded: the next attempt refetches them
@@ -234,27 +259,53 @@ class FolderCopy:
             if limit is not None and any(m.size > limit for m in metas):
                 await queue.put(await self._too_big([m for m in metas if m.size > limit], limit))
                 metas = [m for m in metas if m.size <= limit]
-            fetches: list[tuple[list[Meta], int, asyncio.Future[Result]]] = []
-            for batch in batches(metas, opts.batch_bytes, opts.batch_messages):
-                if self.stop.is_set():
-                    break  # what was fetched is still appended and recorded
-                size = sum(cost(m.size) for m in batch)
-                if not self.budget.try_acquire(size):
-                    # Hand over what is fetched before waiting: the bytes we hold are
-                    # given back only once the consumer has appended them.
-                    while fetches:
-                        await queue.put(await self._bodies(*fetches.pop(0)))
-                    await self.budget.acquire(size)
-                self.held += size
-                future = self.src.uid_fetch_nowait([m.uid for m in batch], BODY)
-                fetches.append((batch, size, future))
-                if len(fetches) > 1:
-                    await queue.put(await self._bodies(*fetches.pop(0)))
-            for batch, size, future in fetches:
-                await queue.put(await self._bodies(batch, size, future))
+            fetches: list[tuple[list[Meta], asyncio.Future[dict[int, Body]]]] = []
+            try:
+                await self._fetch_segment(metas, fetches, queue)
+            finally:
+                for _, future in fetches:  # the link dropped: the next attempt refetches
+                    future.cancel()
+                for _, future in fetches:
+                    with contextlib.suppress(BaseException):
+                        await future
             if self.stop.is_set():
                 self.result.interrupted = True
                 break
+
+    async def _fetch_segment(
+        self,
+        metas: list[Meta],
+        fetches: list[tuple[list[Meta], asyncio.Future[dict[int, Body]]]],
+        queue: asyncio.Queue[list[Item] | None],
+    ) -> None:
+        """Fetch ``metas`` batch by batch, as far ahead as the byte budget allows."""
+        opts = self.options
+        start = 0
+        while start < len(metas):
+            if self.stop.is_set():
+                break  # what was fetched is still appended and recorded
+            batch = take(metas, start, self.carry.size.bytes, self.carry.size.messages)
+            start += len(batch)
+            size = sum(cost(m.size) for m in batch)
+            # Hand over what is fetched (always before waiting for the budget: the bytes
+            # we hold are given back only once the consumer has appended them).
+            while fetches and (
+                fetches[0][1].done()
+                or len(fetches) >= opts.fetch_ahead
+                or not self.budget.fits(size)
+            ):
+                await queue.put(await self._bodies(*fetches.pop(0)))
+            await self.budget.acquire(size)
+            self.held += size
+            future = asyncio.ensure_future(
+                read_bodies(
+                    self.src, batch, self.carry,
+                    range_above=opts.range_above, range_size=opts.range_size,
+                )
+            )  # fmt: skip
+            fetches.append((batch, future))
+        while fetches:
+            await queue.put(await self._bodies(*fetches.pop(0)))
 
     async def _too_big(self, metas: list[Meta], limit: int) -> list[Item]:
         """Items for messages the destination cannot take: named, with subject, never sent."""
@@ -264,21 +315,19 @@ class FolderCopy:
         for meta in metas:
             message_id, subject = summary(heads.get(meta.uid, b""))
             reason = f"larger than the destination accepts ({meta.size:,} > {limit:,} bytes)"
-            items.append(Item(meta, None, None, (), message_id, subject, reason))
+            items.append(Item(meta, None, None, (), message_id, subject, reason, held=False))
         return items
 
     async def _bodies(
-        self, batch: list[Meta], size: int, future: asyncio.Future[Result]
+        self, batch: list[Meta], future: asyncio.Future[dict[int, Body]]
     ) -> list[Item]:
-        by_uid: dict[int, Fetch] = {f.uid: f for f in (await future).fetches if f.uid is not None}
+        read = await future
+        self.carry.backoff.working()
         items = []
         for meta in batch:
-            fetch = by_uid.get(meta.uid)
-            body = fetch.body.get("") if fetch is not None else None
-            reason = None
-            if body is not None and not body and meta.size > 0:
-                # Dovecot answers BODY[] NIL for a message expunged by another session.
-                body, reason = None, "the source returned an empty body (deleted during the copy?)"
+            body, reason = read.get(meta.uid), None
+            if isinstance(body, str):
+                body, reason = None, body
             digest = hashlib.sha256(body).digest() if body is not None else None
             wanted = meta.flags
             if self.labels is not None:
@@ -351,8 +400,16 @@ class FolderCopy:
                     outcomes[i] = await self._retry_refused(sent.batch[i], exc)
         return outcomes
 
-    async def _record(self, sent: Sent) -> None:
-        outcomes = await self._outcomes(sent)
+    async def _record(
+        self, sent: Sent, outcomes: dict[int, AppendResult | str] | None = None
+    ) -> None:
+        """Record a batch once every APPEND of it is answered; with ``outcomes`` (a link
+        dropped), only the messages they confirm."""
+        final = outcomes is None
+        if outcomes is None:
+            outcomes = await self._outcomes(sent)
+        elif self.labels is not None and self.labels.gmail_dest:
+            return  # left pending: the next attempt finds them and labels them then
         records: list[MessageRecord] = []
         copied = copied_bytes = 0
         for i, item in enumerate(sent.batch):
@@ -372,12 +429,19 @@ class FolderCopy:
                 record.flags = item.flags
                 copied += 1
                 copied_bytes += item.meta.size
+            elif not final:
+                continue  # its answer never came: pending, looked up by the next attempt
             else:
                 reason = outcome or item.reason or "the source server did not return its body"
                 records.append(self._fail(item, reason))
                 continue
             records.append(record)
         await self.state.record_messages(self.folder_id, records)
+        for record in records:
+            self.carry.partial.pop(record.source_uid, None)
+            self.carry.misread.pop(record.source_uid, None)
+        if copied or any(r.state == "done" for r in records):
+            self.carry.progress()
         if self.labels is not None and self.labels.gmail_dest and self.extra_labels:
             await apply_labels(self.dst, {
                 r.dest_uid: self.extra_labels[r.source_uid] for r in records
@@ -385,8 +449,13 @@ class FolderCopy:
             })  # fmt: skip
         self.result.copied += copied
         self.result.copied_bytes += copied_bytes
+        if not final:
+            if records:
+                self.emit(Copied(self.plan.source_name, len(records), copied_bytes))
+            return  # the budget comes back when the attempt ends
+        self.carry.size.grow()
         # What _fetch_batches acquired for this batch (messages too big were never fetched).
-        fetched = sum(cost(i.meta.size) for i in sent.batch if i.reason is None)
+        fetched = sum(cost(i.meta.size) for i in sent.batch if i.held)
         self.held -= fetched
         await self.budget.release(fetched)
         self.emit(

@@ -2,9 +2,12 @@
 
 A transient failure (a cut connection, a timeout, BYE, a throttling reply)
 costs the folder being copied one reconnect and a backoff, then that folder
-goes on from what the state says is done: never the whole mailbox. Retrying
-stops when the mailbox's retry budget is spent; the folder then fails with
-the last reason, and everything copied so far stays recorded.
+goes on from what the state says is done and what the failed attempt handed
+over (see engine.attempt): never the whole mailbox. The next attempt takes
+smaller batches. The backoff is the folder's own and starts over whenever an
+attempt made progress; retrying stops once the folder went the retry budget
+without progress, and it then fails with the last reason, everything copied
+so far recorded.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from mailmover.engine.gmail import LabelPlan
 from mailmover.engine.profile import ServerProfile, daily_cap
 from mailmover.engine.retry import RetryClock
 from mailmover.engine.session import SessionOptions, open_session
-from mailmover.engine.transfer import FolderCopy, TransferOptions
+from mailmover.engine.transfer import FolderCopy, TransferOptions, new_carry
 from mailmover.errors import CommandFailed, MailmoverError
 from mailmover.imap.client import IMAPClient
 from mailmover.store.async_state import AsyncMailboxState
@@ -89,8 +92,8 @@ class Worker:
 
     async def folder(self, plan: FolderPlan) -> FolderResult:
         s = self.shared
-        attempt = 0
-        result = None  # carried from one attempt to the next
+        carry = new_carry(plan, s.transfer, s.clock.backoff())  # from one attempt to the next
+        result = carry.result
         while True:
             try:
                 if self.pair is None:
@@ -99,9 +102,8 @@ class Worker:
                 copy = FolderCopy(
                     src, dst, s.state, plan, s.transfer, s.emit,
                     stop=s.stop, dest=s.dest_profile, rules=s.flags, labels=s.labels,
-                    result=result, budget=s.budget,
+                    carry=carry, budget=s.budget,
                 )  # fmt: skip
-                result = copy.result
                 return await copy.run()
             except MailmoverError as exc:
                 longest = daily_cap(exc.message, s.source_profile, s.dest_profile)
@@ -121,17 +123,18 @@ class Worker:
                     raise  # credentials or certificate refused: the mailbox cannot go on
                 await close_pair(self.pair, logout=False)
                 self.pair = None
-                delay = s.clock.next_delay(attempt, exc)
+                carry.size.shrink()
+                delay = carry.backoff.next_delay(exc)
                 if delay is None:
-                    waited = s.clock.waited
+                    stalled = carry.backoff.stalled
                     return _failed(
-                        plan, f"{exc.message} (gave up after {waited:.0f} s of retries)", result
-                    )
+                        plan, f"{exc.message} (gave up after {stalled:.0f} s without progress)",
+                        result,
+                    )  # fmt: skip
                 log.info("%s: %s; retrying in %.1f s", plan.source_name, exc.message, delay)
                 s.emit(Retrying(plan.source_name, exc.message, delay))
                 if await stopped(s.stop, delay):
                     return _failed(plan, f"stopped while waiting to retry: {exc.message}", result)
-                attempt += 1
 
 
 async def stopped(stop: asyncio.Event, seconds: float) -> bool:
