@@ -101,3 +101,27 @@ def test_a_folder_started_while_the_mailbox_makes_no_progress_has_no_budget_of_i
         first.progress()
     assert stuck.next_delay(LOST) is None
     assert first.next_delay(LOST) is not None
+
+
+def test_an_attempt_that_moved_messages_is_retried_at_once_within_the_budget() -> None:
+    b, clock = backoff(budget=30.0)
+    for _ in range(3):
+        delay = b.next_delay(LOST)
+        assert delay is not None
+        clock.t += delay
+    # The link works (messages move) but drops before anything is recorded, again and again.
+    delays = []
+    while True:
+        clock.t += 1.0
+        b.working()
+        delay = b.next_delay(LOST)
+        if delay is None:
+            break
+        delays.append(delay)
+        clock.t += delay
+    assert all(d <= 0.25 for d in delays), delays
+    assert b.failures == 0
+    assert 30.0 - 1.25 <= b.stalled <= 30.0 + 1.0  # still bounded by time without progress
+    # A server that then stops answering at all backs off again from the first wait.
+    b.progress()
+    assert 0.5 <= (b.next_delay(LOST) or 0) <= 1.0

@@ -62,6 +62,7 @@ class Backoff:
     now: Callable[[], float] = time.monotonic
     whole: Progress | None = None  # what this work is part of (the mailbox)
     failures: int = 0  # attempts in a row that made no progress
+    worked: bool = False  # the last attempt moved messages before it failed
     waited: float = 0.0  # seconds waited in all, for the report
     since: float = field(init=False)  # when progress was last made (or the work began)
 
@@ -71,9 +72,12 @@ class Backoff:
     def working(self) -> None:
         """The attempt got as far as moving messages: the servers answer, the link works.
 
-        The wait after it is the first one again, but the time without progress
-        goes on: a message that can never pass still ends after the budget."""
+        If it fails, the next attempt starts at once (after at most a quarter of
+        ``policy.base``, so that workers do not reconnect in step), and the
+        backoff starts over; the time without progress goes on, so a message
+        that can never pass still ends after the budget."""
         self.failures = 0
+        self.worked = True
 
     def progress(self) -> None:
         """Something was done that no retry has to do again: the backoff starts over."""
@@ -92,10 +96,15 @@ class Backoff:
         """Seconds to wait before the next attempt; None when retrying should stop."""
         if not error.retryable:
             return None
-        delay = self.policy.delay(self.failures, error, self.rng)
+        suggested = isinstance(error, ServerUnavailable) and error.retry_after is not None
+        if self.worked and not suggested:
+            delay = self.rng.uniform(0, self.policy.base / 4)
+        else:
+            delay = self.policy.delay(self.failures, error, self.rng)
+            self.failures += 1
+        self.worked = False
         if self.stalled + delay > self.policy.budget:
             return None
-        self.failures += 1
         self.waited += delay
         return delay
 
