@@ -3,7 +3,7 @@
 Prints rows per second for record_messages (insert, then an upsert of every row
 to ``done``), update_flags, iter_messages (all rows, and filtered by state and
 UIDVALIDITY, in a fresh process so that its peak RSS shows what streaming costs),
-the same through AsyncMailboxState, and peak RSS after each step.
+the same through StoreJournal, and peak RSS after each step.
 
     .venv/bin/python bench/store_bench.py [--rows N] [--batch N] [--url URL]
 """
@@ -22,7 +22,7 @@ from collections.abc import Callable, Collection
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from mailmover.store import AsyncMailboxState, FolderRecord, MailboxState, MessageRecord, Store
+from mailmover.store import FolderRecord, MailboxState, MessageRecord, Store, StoreJournal
 
 EPOCH = datetime(2015, 1, 1, tzinfo=UTC)
 UIDVALIDITY = 1_700_000_000
@@ -107,19 +107,19 @@ def stream(
 
 async def stream_async(state: MailboxState, folder_id: int, rows: int) -> None:
     n = 0
-    async for page in AsyncMailboxState(state).iter_messages(folder_id):
+    async for page in StoreJournal(state.store, state.id).iter_messages(folder_id):
         n += len(page)
     assert n == rows, n
 
 
 async def record_async(state: MailboxState, folder_id: int, rows: int, batch: int) -> None:
     records = make_records(1, rows + 1, "failed")
-    wrapped = AsyncMailboxState(state)
+    wrapped = StoreJournal(state.store, state.id)
     start = time.perf_counter()
     await asyncio.gather(
         *(wrapped.record_messages(folder_id, records[i : i + batch]) for i in range(0, rows, batch))
     )
-    report("AsyncMailboxState.record_messages, gathered", rows, time.perf_counter() - start)
+    report("StoreJournal.record_messages, gathered", rows, time.perf_counter() - start)
 
 
 def stream_only(url: str, rows: int) -> None:
@@ -168,7 +168,7 @@ def main() -> None:
             )
             timed("iter_messages, all", rows, lambda: stream(state, folder_id, rows))
             timed(
-                "AsyncMailboxState.iter_messages",
+                "StoreJournal.iter_messages",
                 rows,
                 lambda: asyncio.run(stream_async(state, folder_id, rows)),
             )

@@ -56,6 +56,10 @@ class Endpoint:
     def with_secret(self, secret: str) -> Endpoint:
         return replace(self, secret=secret)
 
+    def without_secret(self) -> Endpoint:
+        """The endpoint as data: what a job stores and a worker receives."""
+        return replace(self, secret=None, token_source=None)
+
     def with_token_source(self, source: Callable[[], Awaitable[str]]) -> Endpoint:
         return replace(self, token_source=source)
 

@@ -104,6 +104,7 @@ class DevServer:
         compress: bool = True,
         special_use: bool = True,
         extra_conf: str = "",
+        quota: bool = False,
         cert_tool: CertTool = "auto",
         startup_timeout: float = 20.0,
     ) -> None:
@@ -115,6 +116,7 @@ class DevServer:
             compress=compress,
             special_use=special_use,
             extra_conf=extra_conf,
+            quota=quota,
         )
         self.cert_tool: CertTool = cert_tool
         self.startup_timeout = startup_timeout
@@ -254,6 +256,18 @@ class DevServer:
                 _write_passwd(self.root, name, password)
         return Account(name, password)
 
+    def set_quota(self, name: str, kilobytes: int | None) -> None:
+        """Limit what ``name`` may store (``quota=True`` servers); None lifts the limit.
+
+        Dovecot rereads a user's passwd file within a second; sessions opened
+        after that see the new limit.
+        """
+        with self._lock:
+            password = self._users[name]
+        extra = f"userdb_quota_rule=*:storage={kilobytes}K" if kilobytes is not None else ""
+        _write_passwd(self.root, name, password, extra)
+        time.sleep(1.1)
+
     # -- inspection --------------------------------------------------------------------
 
     def doveadm(self, *args: str, stdin: bytes | None = None, timeout: float = 30.0) -> bytes:
@@ -333,9 +347,10 @@ def _check_account(name: str, password: str) -> None:
         raise ValueError("a password must be non-empty, without ':' or line breaks")
 
 
-def _write_passwd(root: Path, name: str, password: str) -> None:
+def _write_passwd(root: Path, name: str, password: str, extra: str = "") -> None:
     staged = root / "passwd.d" / f".{name}"
-    staged.write_text(f"{name}:{{PLAIN}}{password}\n")
+    fields = f"::::::{extra}" if extra else ""
+    staged.write_text(f"{name}:{{PLAIN}}{password}{fields}\n")
     staged.chmod(0o640)
     os.chown(staged, -1, mail_ids()[1])
     staged.replace(root / "passwd.d" / name)

@@ -123,6 +123,7 @@ class ServerOptions:
     compress: bool = True
     special_use: bool = True
     extra_conf: str = ""
+    quota: bool = False  # the quota plugin, for limits set per user with set_quota
 
     def __post_init__(self) -> None:
         if self.layout not in ("maildir++", "fs"):
@@ -172,13 +173,16 @@ def render_config(options: ServerOptions, root: Path, ports: tuple[int, int]) ->
         if options.special_use
     )
     plugins, quota = "", ""
-    if options.max_message_size is not None:
+    if options.max_message_size is not None or options.quota:
         # Dovecot 2.3 has no APPENDLIMIT; the quota plugin refuses larger
         # APPENDs with [LIMIT], before a synchronising literal is sent.
+        # Per-user storage limits come from the users' passwd files (set_quota).
         plugins = " quota"
+        size = options.max_message_size
         quota = (
             "plugin {\n  quota = count:User quota\n  quota_vsizes = yes\n"
-            f"  quota_max_mail_size = {options.max_message_size}\n}}\n"
+            + (f"  quota_max_mail_size = {size}\n" if size is not None else "")
+            + "}\n"
         )
     identity, chroot = "", ""
     if os.geteuid() != 0:

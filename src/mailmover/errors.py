@@ -75,6 +75,24 @@ class AuthenticationFailed(MailmoverError):
     exit_code = 3
 
 
+class RetriesExhausted(MailmoverError):
+    """Retrying spent the mailbox's retry budget; running again later may help."""
+
+    retryable = True
+
+    def __init__(self, message: str, cause: MailmoverError) -> None:
+        super().__init__(message)
+        self.cause = cause
+
+
+class StoreError(MailmoverError):
+    """The job database failed."""
+
+    def __init__(self, message: str | None = None, *, retryable: bool = False) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+
+
 class CapabilityMissing(MailmoverError):
     """The server lacks a capability this operation needs."""
 

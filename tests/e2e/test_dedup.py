@@ -11,10 +11,9 @@ from typing import Any
 import pytest
 
 from mailmover.config import Endpoint
-from mailmover.engine.migrate import MigrateOptions, Report, migrate
+from mailmover.engine.report import PassReport
 from mailmover.imap.client import IMAPClient, Message
-from mailmover.store.async_state import AsyncMailboxState
-from mailmover.store.database import Store
+from support.passes import copy_pass
 
 pytestmark = pytest.mark.asyncio
 WHEN = datetime(2015, 1, 2, 3, 4, 5, tzinfo=UTC)
@@ -59,13 +58,8 @@ class Account:
         return Counter(f.body[""] for f in fetched)
 
 
-async def copy(src: Account, dst: Account, db: str) -> Report:
-    store = Store.open(f"sqlite:///{db}")
-    try:
-        state = await AsyncMailboxState.open(store, src.endpoint.url, dst.endpoint.url)
-        return await migrate(src.endpoint, dst.endpoint, state, MigrateOptions())
-    finally:
-        store.close()
+async def copy(src: Account, dst: Account, db: str) -> PassReport:
+    return await copy_pass(src.endpoint, dst.endpoint, db)
 
 
 async def test_destination_already_holding_some(dovecot, tmp_path) -> None:

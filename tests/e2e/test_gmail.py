@@ -22,14 +22,12 @@ import pytest
 from mailmover.config import Endpoint
 from mailmover.devserver import DevServer
 from mailmover.engine.events import Event, Retrying
-from mailmover.engine.migrate import MigrateOptions, Report, migrate
-from mailmover.engine.retry import RetryPolicy
+from mailmover.engine.report import PassReport
 from mailmover.errors import MailmoverError
 from mailmover.imap.client import IMAPClient, Message
 from mailmover.imap.proto.commands import Atom, Mailbox, ParenList
-from mailmover.store.async_state import AsyncMailboxState
-from mailmover.store.database import Store
 from support.emulator import Emulator
+from support.passes import copy_pass
 
 pytestmark = pytest.mark.asyncio
 
@@ -109,16 +107,12 @@ async def contents(side: Side) -> dict[str, Counter[tuple[str, frozenset[str]]]]
     return out
 
 
-async def copy(src: Side, dst: Side, tmp_path: Any, **options: Any) -> tuple[Report, list[Event]]:
+async def copy(
+    src: Side, dst: Side, tmp_path: Any, **options: Any
+) -> tuple[PassReport, list[Event]]:
     events: list[Event] = []
-    store = Store.open(f"sqlite:///{tmp_path}/state-{secrets.token_hex(3)}.db")
-    try:
-        state = await AsyncMailboxState.open(store, src.endpoint().url, dst.endpoint().url)
-        report = await migrate(
-            src.endpoint(), dst.endpoint(), state, MigrateOptions(**options), events.append
-        )
-    finally:
-        store.close()
+    db = f"{tmp_path}/state-{secrets.token_hex(3)}.db"
+    report = await copy_pass(src.endpoint(), dst.endpoint(), db, events, **options)
     return report, events
 
 
@@ -201,12 +195,12 @@ async def test_daily_cap_pauses_then_resumes(fs_server, dovecot, tmp_path) -> No
         resetter = asyncio.create_task(new_days())
         try:
             report, events = await copy(
-                src, dst, tmp_path, retry=RetryPolicy(budget=5, quota_probe=0.5), connections=1
+                src, dst, tmp_path, retry_for=5, cap_probe=0.5, connections=1
             )
         finally:
             resetter.cancel()
         paused = [e for e in events if isinstance(e, Retrying) and "daily cap" in e.reason]
-        assert paused, events
+        assert paused, (report.outcome, report.reason, [f.error for f in report.folders])
         assert report.complete, [f.error for f in report.folders]
         got = await contents(dst)
         assert sum(sum(c.values()) for c in got.values()) == 9  # one copy per label
@@ -239,7 +233,7 @@ async def test_starting_while_capped_waits_for_the_reset(  # type: ignore[no-unt
         try:
             report, events = await copy(
                 src, dst, tmp_path, source_preset="gmail",
-                retry=RetryPolicy(budget=5, quota_probe=0.4),
+                retry_for=5, cap_probe=0.4,
             )  # fmt: skip
         finally:
             resetter.cancel()

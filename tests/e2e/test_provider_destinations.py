@@ -17,12 +17,10 @@ import pytest
 from mailmover.config import Endpoint
 from mailmover.devserver import DevServer
 from mailmover.engine.events import Event, Retrying
-from mailmover.engine.migrate import MigrateOptions, Report, migrate
-from mailmover.engine.retry import RetryPolicy
+from mailmover.engine.report import PassReport
 from mailmover.imap.client import IMAPClient, Message
-from mailmover.store.async_state import AsyncMailboxState
-from mailmover.store.database import Store
 from support.emulator import Emulator
+from support.passes import copy_pass
 
 pytestmark = pytest.mark.asyncio
 
@@ -78,19 +76,13 @@ async def run(
     tmp_path: Any,
     db: Any = None,
     **options: Any,
-) -> tuple[Report, list[Event]]:
+) -> tuple[PassReport, list[Event]]:
     def endpoint(side: tuple[int, str, str]) -> Endpoint:
         return Endpoint(side[1], "127.0.0.1", side[0], "plain").with_secret(side[2])
 
     events: list[Event] = []
-    store = Store.open(f"sqlite:///{db or f'{tmp_path}/state-{secrets.token_hex(3)}.db'}")
-    try:
-        state = await AsyncMailboxState.open(store, endpoint(src).url, endpoint(dst).url)
-        report = await migrate(
-            endpoint(src), endpoint(dst), state, MigrateOptions(**options), events.append
-        )
-    finally:
-        store.close()
+    db = db or f"{tmp_path}/state-{secrets.token_hex(3)}.db"
+    report = await copy_pass(endpoint(src), endpoint(dst), str(db), events, **options)
     return report, events
 
 
@@ -110,9 +102,7 @@ async def test_microsoft_destination_throttles_and_names_folders(  # type: ignor
         throttle_backoff_ms=200,
     ) as microsoft:  # fmt: skip
         dst = (microsoft.port, *account(fs_server))
-        report, events = await run(
-            src, dst, tmp_path, dest_preset="microsoft365", retry=RetryPolicy(budget=30)
-        )
+        report, events = await run(src, dst, tmp_path, dest_preset="microsoft365", retry_for=30)
         assert report.complete, [(f.source_name, f.error) for f in report.folders]
         throttled = [e for e in events if isinstance(e, Retrying)]
         assert throttled and all(abs(e.delay - 0.2) < 1e-6 for e in throttled)
@@ -165,7 +155,7 @@ async def test_counts_survive_retries(dovecot, fs_server, tmp_path) -> None:  # 
         throttle_backoff_ms=50,
     ) as microsoft:  # fmt: skip
         dst = (microsoft.port, *account(fs_server))
-        report, events = await run(src, dst, tmp_path, retry=RetryPolicy(budget=30))
+        report, events = await run(src, dst, tmp_path, retry_for=30)
     assert any(isinstance(e, Retrying) for e in events)
     assert report.complete
     total = sum(len(m) for m in SOURCE.values())

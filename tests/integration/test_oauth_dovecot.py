@@ -19,7 +19,7 @@ import pytest
 
 from mailmover.config import Endpoint
 from mailmover.devserver import DevServer
-from mailmover.engine.session import SessionOptions, open_session
+from mailmover.engine.session import EndpointCredentials, SessionOptions, open_session
 from mailmover.errors import AuthenticationFailed, UsageError
 from mailmover.imap import sasl
 from mailmover.imap.client import IMAPClient
@@ -36,6 +36,13 @@ from mailmover.oauth import (
 from support.oauth_server import OAuthServer
 
 MECHANISMS = ["XOAUTH2", "OAUTHBEARER"]
+
+
+async def connect(ep: Endpoint, options: SessionOptions, label: str) -> IMAPClient:
+    """A session for ``ep``, asking for its secret as the engine does at each connect."""
+    return await open_session(
+        ep, await EndpointCredentials(ep, ep).secret("source"), options, label
+    )
 
 
 @pytest.fixture(scope="module")
@@ -152,12 +159,12 @@ async def test_a_long_run_refreshes_the_token_before_reconnecting(
     ep = endpoint(server, user).with_token_source(source)
     options = SessionOptions()
 
-    early = await open_session(ep, options, "first")
+    early = await connect(ep, options, "first")
     assert source.refreshes == 0
 
     # Hours into the run: the token has less than the 5-minute margin left.
     oauth.advance(oauth.access_ttl - 120)
-    later = await open_session(ep, options, "reconnect")
+    later = await connect(ep, options, "reconnect")
     second = source.tokens.access_token
     assert source.refreshes == 1 and second != first
     assert [i.token for i in oauth.introspections if i.username == user] == [first, second]
@@ -168,7 +175,7 @@ async def test_a_long_run_refreshes_the_token_before_reconnecting(
     oauth.advance(300)
     with pytest.raises(AuthenticationFailed):
         await login(server, "XOAUTH2", user, first)
-    last = await open_session(ep, options, "again")
+    last = await connect(ep, options, "again")
     await last.logout()
     assert source.refreshes == 1
     assert oauth.introspections[-1].token == second and oauth.introspections[-1].active
@@ -203,7 +210,7 @@ async def test_device_flow_then_login_from_the_encrypted_store(
 
     for auth in ("xoauth2", "oauthbearer"):
         wired = endpoint_with_oauth(endpoint(server, user, auth), store, provider="test")
-        session = await open_session(wired, SessionOptions(), "stored")
+        session = await connect(wired, SessionOptions(), "stored")
         await session.logout()
 
     assert store.delete("test", user)
@@ -220,7 +227,7 @@ async def test_the_trace_of_an_oauth_login_holds_no_token(
     dead, _ = oauth.issue(user, ttl=0)
     lines: list[str] = []
     ep = endpoint(server, user).with_token_source(TokenSource.static(live))
-    session = await open_session(ep, SessionOptions(trace=lines.append), "t")
+    session = await connect(ep, SessionOptions(trace=lines.append), "t")
     await session.logout()
     with pytest.raises(AuthenticationFailed):
         await login(server, "XOAUTH2", user, dead, trace=ProtocolTrace("t", lines.append))

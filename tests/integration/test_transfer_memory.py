@@ -7,11 +7,8 @@ import secrets
 import pytest
 
 from mailmover.config import Endpoint
-from mailmover.engine.migrate import MigrateOptions, migrate
-from mailmover.engine.transfer import TransferOptions
 from mailmover.imap.client import IMAPClient, Message
-from mailmover.store.async_state import AsyncMailboxState
-from mailmover.store.database import Store
+from support.passes import copy_pass
 
 pytestmark = pytest.mark.asyncio
 
@@ -36,15 +33,10 @@ async def test_folder_larger_than_the_budget_is_copied(dovecot, tmp_path, size, 
     await client.multiappend("INBOX", [Message(b) for b in bodies])
     await client.logout()
 
-    options = MigrateOptions(
-        transfer=TransferOptions(batch_bytes=200_000, memory_budget=budget), connections=1
+    db = f"{tmp_path}/state.db"
+    report = await copy_pass(
+        users["src"], users["dst"], db, batch_bytes=200_000, memory_budget=budget, connections=1
     )
-    store = Store.open(f"sqlite:///{tmp_path}/state.db")
-    try:
-        state = await AsyncMailboxState.open(store, users["src"].url, users["dst"].url)
-        report = await migrate(users["src"], users["dst"], state, options)
-    finally:
-        store.close()
     assert report.complete and report.copied == len(bodies)
     client = await IMAPClient.connect("127.0.0.1", dovecot.port, security="plain")
     await client.login(users["dst"].user, users["dst"].secret or "")

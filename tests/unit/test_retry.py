@@ -100,7 +100,11 @@ def test_a_folder_started_while_the_mailbox_makes_no_progress_has_no_budget_of_i
         clock.t += 1.0
         first.progress()
     assert stuck.next_delay(LOST) is None
+    assert not stuck.whole_stalled  # this folder only: the others go on
     assert first.next_delay(LOST) is not None
+    clock.t += 31.0  # then nothing moves anywhere: the whole mailbox is stalled
+    assert first.next_delay(LOST) is None
+    assert first.whole_stalled
 
 
 def test_an_attempt_that_moved_messages_is_retried_at_once_within_the_budget() -> None:

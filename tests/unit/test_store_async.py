@@ -1,4 +1,4 @@
-"""AsyncMailboxState: asyncio callers, one writer thread doing all the database work."""
+"""StoreJournal: asyncio callers, one writer thread doing all the database work."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 from sqlalchemy import event
 
-from mailmover.store import AsyncMailboxState, FolderRecord, MessageRecord, Store
+from mailmover.errors import StoreError
+from mailmover.store import FolderRecord, MessageRecord, Store, StoreJournal
 
 SRC = "imaps://alice@mail.example.com:993"
 DST = "imaps://alice@new.example.net:993"
@@ -37,24 +38,17 @@ async def test_every_call_runs_on_the_one_writer_thread(store: Store) -> None:
         threads.add(threading.current_thread())
 
     event.listen(store.engine, "before_cursor_execute", seen)
-    mbox = await AsyncMailboxState.open(store, SRC, DST)
+    mbox = await StoreJournal.open(store, SRC, DST)
     folder = await mbox.save_folder(FolderRecord(None, "INBOX", "INBOX"))
     assert folder.id is not None
     assert await mbox.folder("INBOX") == folder
     assert await mbox.folders() == [folder]
     await mbox.record_messages(folder.id, [msg(1, "pending"), msg(2, "failed")])
     await mbox.update_flags(folder.id, [(1, 1, ("\\Seen",))])
-    await mbox.set_state("running")
-    await mbox.log("info", "test", "hello")
     assert [r.flags async for page in mbox.iter_messages(folder.id) for r in page] == [
         ("\\Seen",),
         (),
     ]
-    assert await mbox.counts() == {"pending": 1, "failed": 1}
-    assert await mbox.sizes(folder.id) == {"pending": 10, "failed": 20}
-    assert [r.source_uid for _, r in await mbox.failures()] == [2]
-    assert (await mbox.info()).state == "running"
-    assert [e.text for e in await mbox.events()] == ["hello"]
 
     assert len(threads) == 1
     (writer,) = threads
@@ -63,7 +57,7 @@ async def test_every_call_runs_on_the_one_writer_thread(store: Store) -> None:
 
 
 async def test_concurrent_tasks_all_land(store: Store) -> None:
-    mbox = await AsyncMailboxState.open(store, SRC, DST)
+    mbox = await StoreJournal.open(store, SRC, DST)
     names = [f"Folder {i}" for i in range(8)]
     folders = await asyncio.gather(*(mbox.save_folder(FolderRecord(None, n, n)) for n in names))
 
@@ -71,21 +65,19 @@ async def test_concurrent_tasks_all_land(store: Store) -> None:
         assert folder.id is not None
         for batch in range(10):
             uids = range(batch * 25 + 1, batch * 25 + 26)
-            await mbox.record_messages(folder.id, [msg(uid, "pending") for uid in uids])
-            await mbox.log("info", "batch", f"{folder.source_name} {batch}")
+            await mbox.record_messages(folder.id, [msg(uid, "failed") for uid in uids])
             await mbox.record_messages(folder.id, [msg(uid) for uid in uids])
 
     await asyncio.gather(*(worker(f) for f in folders))
-    assert await mbox.counts() == {"done": 8 * 250}
+    assert mbox.sync.counts() == {"done": 8 * 250}
     for f in folders:
         assert f.id is not None
-        assert await mbox.counts(f.id) == {"done": 250}
-    assert len(await mbox.events()) == 80
+        assert mbox.sync.counts(f.id) == {"done": 250}
     assert sorted(f.source_name for f in await mbox.folders()) == sorted(names)
 
 
 async def test_async_iteration_yields_chunks_in_order(store: Store) -> None:
-    mbox = await AsyncMailboxState.open(store, SRC, DST)
+    mbox = await StoreJournal.open(store, SRC, DST)
     folder = await mbox.save_folder(FolderRecord(None, "INBOX", "INBOX"))
     assert folder.id is not None
     await mbox.record_messages(folder.id, [msg(uid) for uid in range(30, 0, -1)])
@@ -103,9 +95,19 @@ async def test_async_iteration_yields_chunks_in_order(store: Store) -> None:
 
 async def test_sync_and_async_handles_share_the_store(store: Store) -> None:
     sync = store.mailbox(SRC, DST)
-    wrapped = AsyncMailboxState(sync)
+    wrapped = StoreJournal(store, sync.id)
     folder_id = sync.save_folder(FolderRecord(None, "INBOX", "INBOX")).id
     assert folder_id is not None
     await wrapped.record_messages(folder_id, [msg(1)])
     assert sync.counts() == {"done": 1}
     assert wrapped.id == sync.id
+
+
+async def test_database_errors_are_translated_once(store: Store) -> None:
+    mbox = await StoreJournal.open(store, SRC, DST)
+    folder = await mbox.save_folder(FolderRecord(None, "INBOX", "INBOX"))
+    assert folder.id is not None
+    with store.engine.begin() as conn:
+        conn.exec_driver_sql("DROP TABLE message")
+    with pytest.raises(StoreError, match="job database failed"):
+        await mbox.record_messages(folder.id, [msg(1)])

@@ -7,6 +7,8 @@ copied (or differ); 2 usage error; 3 connection or authentication failure.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import json
 import sys
 import traceback
@@ -32,18 +34,20 @@ from mailmover.cli.inputs import (
 )
 from mailmover.cli.providers import providers_command
 from mailmover.cli.signals import stop_on_signals
+from mailmover.cli.tracefile import TraceFile
+from mailmover.config import Endpoint
 from mailmover.engine.events import Listener
-from mailmover.engine.migrate import MigrateOptions, migrate
-from mailmover.engine.retry import RetryPolicy
-from mailmover.engine.session import SessionOptions, open_session
-from mailmover.engine.transfer import TransferOptions
+from mailmover.engine.passes import run_pass
+from mailmover.engine.report import PassReport
+from mailmover.engine.session import EndpointCredentials, SessionOptions, open_session
+from mailmover.engine.settings import MailboxPair, PassSettings
 from mailmover.engine.verify import verify as verify_mailboxes
-from mailmover.errors import MailmoverError, NetworkError, UsageError
+from mailmover.errors import MailmoverError, UsageError
 from mailmover.imap.trace import TraceSink
 from mailmover.providers import get_preset
-from mailmover.store.async_state import AsyncMailboxState
 from mailmover.store.connect import default_url
 from mailmover.store.database import Store
+from mailmover.store.journal import StoreJournal
 from mailmover.store.records import FolderRecord
 
 app = typer.Typer(
@@ -78,6 +82,10 @@ Exclude = Annotated[list[str] | None, typer.Option(help="Skip folders matching t
 MapOpt = Annotated[
     list[str] | None, typer.Option("--map", help="Put source folder OLD into NEW: OLD=NEW")
 ]
+SourcePreset = Annotated[
+    str | None, typer.Option(help="Provider preset of the source (see `mailmover providers`)")
+]
+DestPreset = Annotated[str | None, typer.Option(help="Provider preset of the destination")]
 Debug = Annotated[bool, typer.Option(help="Show tracebacks on errors")]
 Trace = Annotated[
     Path | None, typer.Option(help="Write the IMAP protocol trace (no passwords, no bodies) here")
@@ -118,27 +126,47 @@ def existing_state(state: Path | None) -> str | None:
 
 
 async def recorded_folders(url: str | None, source: str, dest: str) -> list[FolderRecord]:
-    """The folders a copy recorded for this pair, from its job database if there is one."""
+    """The folders a copy recorded for this pair, from its job database if there is one.
+
+    Only read: a pair that was never copied gets no rows.
+    """
     if url is None:
         return []
-    store = Store.open(url)
-    try:
-        mailbox = await AsyncMailboxState.open(store, source, dest)
-        return await mailbox.folders()
-    finally:
-        store.close()
+
+    def read() -> list[FolderRecord]:
+        with Store.open(url) as store:
+            state = store.find_mailbox(source, dest)
+            return state.folders() if state is not None else []
+
+    return await asyncio.to_thread(read)
 
 
-def _trace_sink(path: Path | None) -> TraceSink | None:
-    if path is None:
-        return None
-    handle = path.open("a", encoding="utf-8")
+def pair_of(src: Endpoint, dst: Endpoint) -> MailboxPair:
+    """The pair as the engine takes it: endpoints without their secrets."""
+    return MailboxPair(src.without_secret(), dst.without_secret())
 
-    def sink(line: str) -> None:
-        handle.write(line + "\n")
-        handle.flush()
 
-    return sink
+#: Exit codes by what ended a failed pass (see the module docstring).
+EXIT_CODES = {"network": 3, "tls": 3, "authentication": 3, "protocol": 3, "usage": 2}
+
+
+def exit_code(report: PassReport) -> int:
+    if report.interrupted:
+        return 130
+    if report.outcome == "failed":
+        return EXIT_CODES.get(report.failure_kind or "", 1)
+    return 0 if report.complete else 1
+
+
+def _trace_sink(path: Path | None) -> contextlib.AbstractContextManager[TraceSink | None]:
+    return TraceFile(path) if path is not None else contextlib.nullcontext()
+
+
+def _failure(report: PassReport) -> MailmoverError:
+    """A pass that failed before it planned anything, as the one-line error it is."""
+    error = MailmoverError(report.reason)
+    error.exit_code = EXIT_CODES.get(report.failure_kind or "", 1)
+    return error
 
 
 @app.command()
@@ -161,12 +189,8 @@ def copy(
     compress: Annotated[
         bool | None, typer.Option(help="COMPRESS=DEFLATE (default: on unless loopback)")
     ] = None,
-    source_preset: Annotated[
-        str | None, typer.Option(help="Provider preset of the source (see `mailmover providers`)")
-    ] = None,
-    dest_preset: Annotated[
-        str | None, typer.Option(help="Provider preset of the destination")
-    ] = None,
+    source_preset: SourcePreset = None,
+    dest_preset: DestPreset = None,
     flag_map: Annotated[
         list[str] | None, typer.Option(help="Store flag OLD as NEW on the destination: OLD=NEW")
     ] = None,
@@ -208,40 +232,47 @@ def copy(
         for preset in (source_preset, dest_preset):
             if preset:
                 get_preset(preset)  # an unknown name is a usage error before connecting
-        options = MigrateOptions(
-            include=include or (),
-            exclude=exclude or (),
+        flags = parse_rules(flag_map or [], drop_flags or [])
+        settings = PassSettings(
+            include=tuple(include or ()),
+            exclude=tuple(exclude or ()),
             mapping=parse_map(map_ or []),
             connections=connections,
-            dry_run=dry_run,
-            session=SessionOptions(
-                compress=compress, trace=_trace_sink(trace), read_timeout=timeout
-            ),
-            transfer=TransferOptions(
-                since=parse_day(since, "--since"), before=parse_day(before, "--before")
-            ),
-            retry=RetryPolicy(budget=retry_for),
+            since=parse_day(since, "--since"),
+            before=parse_day(before, "--before"),
             source_preset=source_preset,
             dest_preset=dest_preset,
-            flags=parse_rules(flag_map or [], drop_flags or []),
+            flag_map=dict(flags.mapping),
+            drop_flags=tuple(flags.drop),
             gmail_labels=parse_policy(gmail_labels),
+            retry_for=retry_for,
+            timeout=timeout,
+            compress=compress,
         )
+        pair = pair_of(src, dst)
         url = f"sqlite:///{state.resolve()}" if state else default_url()
-        store = Store.open(url)
+        store = await asyncio.to_thread(Store.open, url)
         try:
-            mailbox = await AsyncMailboxState.open(store, src.url, dst.url)
+            journal = await StoreJournal.open(store, pair.source.url, pair.dest.url)
             console = render.stderr_console()
-            with stop_on_signals() as stop:
+            with stop_on_signals() as control, _trace_sink(trace) as sink:
+                run = functools.partial(
+                    run_pass, pair, settings, "preflight" if dry_run else "full",
+                    journal=journal, credentials=EndpointCredentials(src, dst),
+                    control=control, trace=sink,
+                )  # fmt: skip
                 if json_:
                     listener: Listener = render.JsonLines()
-                    report = await migrate(src, dst, mailbox, options, listener, stop=stop)
+                    report = await run(events=listener)
                 elif console.is_terminal and not dry_run:
                     with render.RichProgress(console) as progress:
-                        report = await migrate(src, dst, mailbox, options, progress, stop=stop)
+                        report = await run(events=progress)
                 else:
-                    report = await migrate(src, dst, mailbox, options, stop=stop)
+                    report = await run()
         finally:
-            store.close()
+            await asyncio.to_thread(store.close)
+        if report.outcome == "failed" and not report.folders:
+            raise _failure(report)  # nothing was planned: one line, as before
         if manifest is not None:
             render.write_manifest(report, manifest)
         if json_:
@@ -250,12 +281,11 @@ def copy(
             render.print_plan(report, Console())
         else:
             render.print_summary(report, Console())
-        if report.interrupted:
+        if report.outcome == "failed":
+            print(f"mailmover: {report.reason}", file=sys.stderr)
+        elif report.interrupted:
             print("mailmover: stopped; run the same command again to go on", file=sys.stderr)
-            return 130
-        if any(f.error for f in report.folders):
-            return NetworkError.exit_code
-        return 0 if report.complete else 1
+        return exit_code(report)
 
     raise typer.Exit(_run(main(), debug))
 
@@ -275,6 +305,8 @@ def verify(
     state: Annotated[
         Path | None, typer.Option(help="The job database of the copy (where folders went)")
     ] = None,
+    source_preset: SourcePreset = None,
+    dest_preset: DestPreset = None,
     debug: Debug = False,
 ) -> None:
     """Exit 0 only when DEST holds exactly what SOURCE holds (bytes, flags, dates)."""
@@ -285,10 +317,12 @@ def verify(
             source_password_file=source_password_file, dest_password_file=dest_password_file,
         )  # fmt: skip
         recorded = await recorded_folders(existing_state(state), src.url, dst.url)
-        report = await verify_mailboxes(
-            src, dst, include=include or (), exclude=exclude or (),
-            mapping=parse_map(map_ or []), recorded=recorded,
+        settings = PassSettings(
+            include=tuple(include or ()), exclude=tuple(exclude or ()),
+            mapping=parse_map(map_ or []), source_preset=source_preset, dest_preset=dest_preset,
         )  # fmt: skip
+        credentials = EndpointCredentials(src, dst)
+        report = await verify_mailboxes(pair_of(src, dst), settings, credentials, recorded)
         if json_:
             print(json.dumps({
                 "identical": report.identical,
@@ -340,14 +374,15 @@ def check(
 ) -> None:
     """Pre-flight: connect, log in, list capabilities and folders with counts and sizes."""
     from mailmover.engine.folders import FolderPlan, logical_path
-    from mailmover.engine.migrate import folder_sizes, read_side
+    from mailmover.engine.planning import folder_sizes, read_side
 
     async def main() -> int:
         ep = credentials(
             endpoint(target, ca_file=ca_file, insecure=insecure),
             env="MAILMOVER_PASSWORD", file=password_file, label="",
         )  # fmt: skip
-        client = await open_session(ep, SessionOptions(compress=False), "check")
+        secret = await EndpointCredentials(ep, ep).secret("source")
+        client = await open_session(ep, secret, SessionOptions(compress=False), "check")
         try:
             side = await read_side(client)
             plans = [

@@ -21,15 +21,15 @@ from rich.progress import (
 from rich.table import Table
 
 from mailmover.engine.events import (
-    Copied,
+    BatchCopied,
     Event,
     FolderFinished,
-    FolderPlanned,
-    FolderResult,
     FolderStarted,
+    PassFinished,
     Retrying,
+    event_json,
 )
-from mailmover.engine.migrate import Report
+from mailmover.engine.report import PassReport
 
 
 def _mb(n: int) -> str:
@@ -40,37 +40,11 @@ class JsonLines:
     """One JSON object per event on stdout, then the report."""
 
     def __call__(self, event: Event) -> None:
-        if isinstance(event, FolderPlanned):
-            data: dict[str, Any] = {
-                "event": "folder_planned",
-                "folder": event.folder,
-                "dest": event.dest,
-                "messages": event.messages,
-                "bytes": event.size,
-            }
-        elif isinstance(event, FolderStarted):
-            data = {
-                "event": "folder_started",
-                "folder": event.folder,
-                "to_copy": event.to_copy,
-                "bytes": event.to_copy_bytes,
-            }
-        elif isinstance(event, Retrying):
-            data = {
-                "event": "retrying",
-                "folder": event.folder,
-                "reason": event.reason,
-                "delay": round(event.delay, 3),
-            }
-        elif isinstance(event, Copied):
-            data = {
-                "event": "progress",
-                "folder": event.folder,
-                "messages": event.messages,
-                "bytes": event.size,
-            }
-        else:
-            data = {"event": "folder_finished", **folder_json(event.result)}
+        if isinstance(event, PassFinished):
+            return  # the command prints the report itself, last
+        data = event_json(event)
+        if isinstance(event, Retrying):
+            del data["scope"]  # kept for the service; the CLI's lines stay as they were
         print(json.dumps(data), flush=True)
 
 
@@ -109,7 +83,7 @@ class RichProgress:
                 self.counts[event.folder] = 0
             p.update(task, total=(p.tasks[task].total or 0) + event.to_copy_bytes)
             p.update(self.overall, total=(p.tasks[self.overall].total or 0) + event.to_copy_bytes)
-        elif isinstance(event, Copied):
+        elif isinstance(event, BatchCopied):
             self.counts[event.folder] = self.counts.get(event.folder, 0) + event.messages
             task = self.tasks.get(event.folder)
             if task is not None:
@@ -126,62 +100,22 @@ class RichProgress:
                 p.update(task, completed=p.tasks[task].total)
 
 
-def folder_json(result: FolderResult) -> dict[str, Any]:
-    return {
-        "folder": result.source_name,
-        "dest": result.dest_name,
-        "note": result.note,
-        "source_messages": result.source_messages,
-        "copied": result.copied,
-        "copied_bytes": result.copied_bytes,
-        "already": result.already,
-        "flags_updated": result.flags_updated,
-        "flags_dropped": result.flags_dropped,
-        "error": result.error,
-        "interrupted": result.interrupted,
-        "failures": [
-            {
-                "uid": f.uid,
-                "size": f.size,
-                "date": f.internaldate.isoformat() if f.internaldate else None,
-                "subject": f.subject,
-                "reason": f.reason,
-            }
-            for f in result.failures
-        ],
-    }
-
-
-def report_json(report: Report, *, dry_run: bool) -> dict[str, Any]:
-    data: dict[str, Any] = {
-        "event": "report",
-        "source": report.source,
-        "dest": report.dest,
-        "dry_run": dry_run,
-        "seconds": round(report.seconds, 3),
-        "copied": report.copied,
-        "copied_bytes": report.copied_bytes,
-        "failures": report.failures,
-        "interrupted": report.interrupted,
-    }
+def report_json(report: PassReport, *, dry_run: bool) -> dict[str, Any]:
+    """The last JSON line of ``copy --json``."""
+    full = report.to_dict()
+    data: dict[str, Any] = {"event": "report", "dry_run": dry_run}
+    for key in ("source", "dest", "outcome", "reason", "seconds", "copied", "copied_bytes"):
+        data[key] = full[key]
+    data["failures"] = report.failures
+    data["interrupted"] = report.interrupted
     if dry_run:
-        data["plan"] = [
-            {
-                "folder": p.source_name,
-                "dest": p.dest_name,
-                "exists": p.dest_exists,
-                "note": p.note,
-                "messages": report.sizes.get(p.source_name, (0, 0))[0],
-                "bytes": report.sizes.get(p.source_name, (0, 0))[1],
-            }
-            for p in report.plans
-        ]
+        data["plan"] = full["plan"]
     else:
-        data["folders"] = [folder_json(f) for f in report.folders]
+        data["folders"] = full["folders"]
     return data
 
 
-def print_plan(report: Report, console: Console) -> None:
+def print_plan(report: PassReport, console: Console) -> None:
     table = Table(title=f"Plan: {report.source} → {report.dest} (nothing written)")
     for column in ("Source folder", "Destination", "Messages", "Size", "Note"):
         table.add_column(column, justify="right" if column in {"Messages", "Size"} else "left")
@@ -195,7 +129,7 @@ def print_plan(report: Report, console: Console) -> None:
     console.print(table)
 
 
-def print_summary(report: Report, console: Console) -> None:
+def print_summary(report: PassReport, console: Console) -> None:
     table = Table(title=f"{report.source} → {report.dest}")
     for column in ("Folder", "Destination", "Copied", "Already there", "Not copied", "Note"):
         numeric = column in {"Copied", "Already there", "Not copied"}
@@ -216,10 +150,16 @@ def print_summary(report: Report, console: Console) -> None:
                 f"({failure.size:,} bytes, {failure.subject[:60]!r}): {failure.reason}"
             )
     rate = report.copied_bytes / report.seconds if report.seconds else 0.0
+    messages = sum(len(f.failures) for f in report.folders)
+    stopped = sum(1 for f in report.folders if f.error)
+    left = [f"{messages:,} messages not copied"] if messages else []
+    left += [f"{stopped:,} folders stopped early"] if stopped else []
+    if report.interrupted and not left:
+        left = ["stopped before the end"]
     console.print(
         f"{report.copied:,} messages ({_mb(report.copied_bytes)}) copied in "
         f"{report.seconds:.1f} s, {rate / 1e6:.1f} MB/s; "
-        + ("nothing left behind." if report.complete else f"{report.failures} not copied.")
+        + (", ".join(left) + "." if left else "nothing left behind.")
     )
 
 
@@ -230,30 +170,13 @@ def stderr_console() -> Console:
 MANIFEST_FIELDS = ("folder", "uid", "size", "date", "subject", "reason")
 
 
-def write_manifest(report: Report, path: Path) -> None:
+def write_manifest(report: PassReport, path: Path) -> None:
     """Every message not copied: folder, UID, size, date, subject, reason (CSV or JSON)."""
-    rows = [
-        {
-            "folder": f.folder,
-            "uid": f.uid,
-            "size": f.size,
-            "date": f.internaldate.isoformat() if f.internaldate else "",
-            "subject": f.subject,
-            "reason": f.reason,
-        }
-        for folder in report.folders
-        for f in folder.failures
-    ]
-    rows += [
-        {"folder": folder.source_name, "uid": "", "size": "", "date": "", "subject": "",
-         "reason": f"folder not finished: {folder.error}"}
-        for folder in report.folders
-        if folder.error
-    ]  # fmt: skip
+    rows = report.manifest()
     with path.open("w", encoding="utf-8", newline="") as handle:
         if path.suffix.lower() == ".csv":
             writer = csv.DictWriter(handle, fieldnames=MANIFEST_FIELDS)
             writer.writeheader()
-            writer.writerows(rows)
+            writer.writerows({k: ("" if v is None else v) for k, v in row.items()} for row in rows)
         else:
             json.dump(rows, handle, indent=2, ensure_ascii=False)

@@ -9,22 +9,24 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from mailmover.engine.control import PassControl
+
 
 @contextmanager
-def stop_on_signals() -> Iterator[asyncio.Event]:
-    """An event set by the first SIGINT/SIGTERM; the second exits the process (code 130)."""
+def stop_on_signals() -> Iterator[PassControl]:
+    """A control paused by the first SIGINT/SIGTERM; the second exits the process (code 130)."""
     loop = asyncio.get_running_loop()
-    stop = asyncio.Event()
+    stop = PassControl()
 
     def handler() -> None:
-        if stop.is_set():
+        if stop.requested is not None:
             print("\nmailmover: stopped at once; the next run goes on", file=sys.stderr)
             os._exit(130)  # what was recorded stays recorded; pending APPENDs are looked up
         print(
             "\nmailmover: stopping after the messages in flight (Ctrl-C again to stop now)",
             file=sys.stderr,
         )
-        stop.set()
+        stop.pause()
 
     installed = []
     for sig in (signal.SIGINT, signal.SIGTERM):

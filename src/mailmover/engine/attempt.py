@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from mailmover.engine.events import FolderResult
+from mailmover.engine.report import FolderResult
 from mailmover.engine.retry import Backoff
 
 

@@ -1,41 +1,20 @@
-"""What the engine tells its caller while it runs, and what it returns at the end."""
+"""What the engine tells its caller while a pass runs: frozen, JSON-serialisable events.
+
+The CLI's progress, the service's counters and the web page's live updates all read
+these. ``event_json`` gives each one as a dict with an ``event`` name.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass, fields
+from typing import TYPE_CHECKING, Any, Literal
 
+if TYPE_CHECKING:
+    from mailmover.engine.report import FolderReport, PassReport
 
-@dataclass(frozen=True, slots=True)
-class Failure:
-    """A message that was not copied, and why."""
-
-    folder: str
-    uid: int
-    size: int
-    internaldate: datetime | None
-    subject: str
-    reason: str
-
-
-@dataclass(slots=True)
-class FolderResult:
-    """The outcome of one folder."""
-
-    source_name: str
-    dest_name: str
-    note: str | None = None
-    source_messages: int = 0
-    copied: int = 0
-    copied_bytes: int = 0
-    already: int = 0  # copied by an earlier run, or found in the destination
-    flags_updated: int = 0
-    flags_dropped: int = 0
-    failures: list[Failure] = field(default_factory=list)
-    error: str | None = None  # the folder stopped early
-    interrupted: bool = False  # stopped on request; the next run goes on
-    attempted: set[int] = field(default_factory=set, repr=False)  # source UIDs sent this run
+#: What a retry starts again: one connection pair, one folder, or the whole mailbox.
+Scope = Literal["connection", "folder", "mailbox"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +23,7 @@ class FolderPlanned:
     dest: str
     messages: int
     size: int
+    note: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,15 +34,24 @@ class FolderStarted:
 
 
 @dataclass(frozen=True, slots=True)
-class Copied:
+class BatchCopied:
+    """A batch of a folder was appended and recorded (``messages`` includes failures)."""
+
     folder: str
     messages: int
     size: int
+    copied: int = 0
+    copied_bytes: int = 0
 
 
 @dataclass(frozen=True, slots=True)
-class FolderFinished:
-    result: FolderResult
+class MessageFailed:
+    folder: str
+    uid: int
+    size: int
+    date: str | None
+    subject: str
+    reason: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,10 +59,52 @@ class Retrying:
     folder: str
     reason: str
     delay: float
+    scope: Scope = "folder"
 
 
-Event = FolderPlanned | FolderStarted | Copied | FolderFinished | Retrying
+@dataclass(frozen=True, slots=True)
+class FolderFinished:
+    result: FolderReport
+
+
+@dataclass(frozen=True, slots=True)
+class PassFinished:
+    report: PassReport
+
+
+Event = (
+    FolderPlanned | FolderStarted | BatchCopied | MessageFailed | Retrying | FolderFinished
+    | PassFinished
+)  # fmt: skip
 Listener = Callable[[Event], None]
+
+_NAMES: dict[type, str] = {
+    FolderPlanned: "folder_planned",
+    FolderStarted: "folder_started",
+    BatchCopied: "progress",
+    MessageFailed: "message_failed",
+    Retrying: "retrying",
+    FolderFinished: "folder_finished",
+    PassFinished: "pass_finished",
+}
+
+
+def event_json(event: Event) -> dict[str, Any]:
+    """The event as a JSON-ready dict: ``{"event": name, ...fields}``."""
+    if isinstance(event, FolderFinished):
+        return {"event": "folder_finished", **event.result.to_dict()}
+    if isinstance(event, PassFinished):
+        return {"event": "pass_finished", **event.report.to_dict()}
+    data: dict[str, Any] = {"event": _NAMES[type(event)]}
+    for f in fields(event):
+        data[f.name] = getattr(event, f.name)
+    if isinstance(event, Retrying):
+        data["delay"] = round(event.delay, 3)
+    if isinstance(event, FolderStarted):
+        data["bytes"] = data.pop("to_copy_bytes")
+    if isinstance(event, FolderPlanned | BatchCopied):
+        data["bytes"] = data.pop("size")
+    return data
 
 
 def ignore(_event: Event) -> None:

@@ -63,6 +63,7 @@ class Backoff:
     whole: Progress | None = None  # what this work is part of (the mailbox)
     failures: int = 0  # attempts in a row that made no progress
     worked: bool = False  # the last attempt moved messages before it failed
+    whole_stalled: bool = False  # retrying stopped because the whole went the budget too
     waited: float = 0.0  # seconds waited in all, for the report
     since: float = field(init=False)  # when progress was last made (or the work began)
 
@@ -104,6 +105,10 @@ class Backoff:
             self.failures += 1
         self.worked = False
         if self.stalled + delay > self.policy.budget:
+            whole = self.whole
+            self.whole_stalled = (
+                whole is not None and self.now() - whole.since + delay > self.policy.budget
+            )
             return None
         self.waited += delay
         return delay

@@ -1,22 +1,26 @@
-"""Opening a logged-in IMAP session for an endpoint."""
+"""Opening logged-in IMAP sessions for a mailbox pair, asking for credentials at each connect."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 
 from mailmover import __version__
 from mailmover.config import Endpoint
+from mailmover.engine.ports import Credentials, Secret, SideName
+from mailmover.engine.settings import MailboxPair, PassSettings
 from mailmover.errors import CommandFailed, UsageError
 from mailmover.imap.client import IMAPClient
 from mailmover.imap.trace import ProtocolTrace, TraceSink
 
 log = logging.getLogger(__name__)
+Pair = tuple[IMAPClient, IMAPClient]
 
 
 @dataclass(frozen=True)
 class SessionOptions:
-    """How sessions are opened; shared by every connection of a run."""
+    """How sessions are opened; shared by every connection of a pass."""
 
     compress: bool | None = None  # None: on unless the server is on loopback
     window: int = 256
@@ -24,14 +28,17 @@ class SessionOptions:
     read_timeout: float = 120.0
     trace: TraceSink | None = None
 
+    @classmethod
+    def of(cls, settings: PassSettings, trace: TraceSink | None = None) -> SessionOptions:
+        return cls(
+            settings.compress, settings.window, settings.connect_timeout, settings.timeout, trace
+        )
 
-async def open_session(endpoint: Endpoint, options: SessionOptions, label: str) -> IMAPClient:
+
+async def open_session(
+    endpoint: Endpoint, secret: Secret, options: SessionOptions, label: str
+) -> IMAPClient:
     """Connect, authenticate, identify, and turn on compression where it helps."""
-    secret = endpoint.secret
-    if endpoint.token_source is not None:
-        secret = await endpoint.token_source()
-    if secret is None:
-        raise UsageError(f"no password or token given for {endpoint.url}")
     trace = ProtocolTrace(label, options.trace) if options.trace else None
     client = await IMAPClient.connect(
         endpoint.host,
@@ -44,10 +51,13 @@ async def open_session(endpoint: Endpoint, options: SessionOptions, label: str) 
         trace=trace,
     )
     try:
-        if endpoint.auth == "login":
-            await client.login(endpoint.user, secret)
+        user = secret.login or endpoint.user
+        if secret.authzid is not None:  # RFC 4616: log in as an admin, act as the user
+            await client.authenticate("plain", user, secret.value, authzid=secret.authzid)
+        elif endpoint.auth == "login":
+            await client.login(user, secret.value)
         else:
-            await client.authenticate(endpoint.auth, endpoint.user, secret)
+            await client.authenticate(endpoint.auth, user, secret.value)
         if client.has("ID"):
             try:
                 await client.id(name="mailmover", version=__version__)
@@ -62,3 +72,55 @@ async def open_session(endpoint: Endpoint, options: SessionOptions, label: str) 
         await client.close()
         raise
     return client
+
+
+@dataclass(frozen=True)
+class Connector:
+    """Opens sessions to either side of a pair, asking ``credentials`` each time."""
+
+    pair: MailboxPair
+    credentials: Credentials
+    options: SessionOptions
+
+    async def open(self, side: SideName, label: str) -> IMAPClient:
+        endpoint = self.pair.source if side == "source" else self.pair.dest
+        return await open_session(
+            endpoint, await self.credentials.secret(side), self.options, label
+        )
+
+    async def open_pair(self, n: int) -> Pair:
+        """Both sides at once; when either fails the other is closed and the error raised."""
+        src, dst = await asyncio.gather(
+            self.open("source", f"src{n}"), self.open("dest", f"dst{n}"), return_exceptions=True
+        )
+        if isinstance(src, BaseException) or isinstance(dst, BaseException):
+            for client in (src, dst):
+                if isinstance(client, IMAPClient):
+                    await client.close()
+            raise src if isinstance(src, BaseException) else dst  # type: ignore[misc]
+        return src, dst
+
+
+async def close_pair(pair: Pair | None, *, logout: bool) -> None:
+    if pair is None:
+        return
+    await asyncio.gather(*((c.logout() if logout else c.close()) for c in pair))
+
+
+class EndpointCredentials:
+    """Credentials from endpoints that carry their secret (the CLI, tests).
+
+    An endpoint with a token source (OAuth2) is asked for a current token at each
+    connect; otherwise its password is used as it is.
+    """
+
+    def __init__(self, source: Endpoint, dest: Endpoint) -> None:
+        self._sides = {"source": source, "dest": dest}
+
+    async def secret(self, side: SideName) -> Secret:
+        endpoint = self._sides[side]
+        if endpoint.token_source is not None:
+            return Secret(await endpoint.token_source())
+        if endpoint.secret is None:
+            raise UsageError(f"no password or token given for {endpoint.url}")
+        return Secret(endpoint.secret)

@@ -6,10 +6,10 @@ import asyncio
 from collections import defaultdict, deque
 
 from mailmover.engine.flags import FlagPolicy
+from mailmover.engine.ports import Journal
 from mailmover.imap.client import IMAPClient
 from mailmover.imap.connection import Result
 from mailmover.imap.proto.responses import Fetch
-from mailmover.store.async_state import AsyncMailboxState
 
 CHUNK = 5000
 
@@ -21,7 +21,7 @@ CopiedRow = tuple[int | None, tuple[str, ...]]
 async def sync_flags(
     src: IMAPClient,
     dst: IMAPClient,
-    state: AsyncMailboxState,
+    state: Journal,
     folder_id: int,
     uidvalidity: int,
     done: dict[int, CopiedRow],

@@ -2,11 +2,12 @@
 
 Bodies are fetched from the source in batches bounded by bytes while the
 previous batch is being appended to the destination, so neither side waits
-for the other's round trips. Each batch is recorded ``pending`` before its
-APPENDs are sent and ``done`` (with the APPENDUID) after, in one transaction
-each: a crash leaves at most the messages of the batches in flight pending,
-and those are looked up in the destination before they are sent again. When
-a link drops, every APPEND already answered is recorded done before the
+for the other's round trips. Each batch is recorded ``done`` (with the
+APPENDUIDs) in the journal once its APPENDs are confirmed, in one transaction:
+a message is written once. A crash leaves the batches in flight unrecorded;
+the destination then holds more messages than the journal accounts for, and
+those are looked up in it (size, then SHA-256) before anything is sent again.
+When a link drops, every APPEND already answered is recorded done before the
 attempt ends, and what the next attempt needs is handed over in a
 :class:`~mailmover.engine.attempt.Carry` (see there).
 """
@@ -25,13 +26,15 @@ from mailmover.engine.batches import Item, Meta, Sent, about_size, answered, cos
 from mailmover.engine.bodies import Body, read_bodies
 from mailmover.engine.budget import ByteBudget
 from mailmover.engine.dedup import DestinationIndex
-from mailmover.engine.events import Copied, Failure, FolderResult, FolderStarted, Listener
+from mailmover.engine.events import BatchCopied, FolderStarted, Listener, MessageFailed
 from mailmover.engine.flags import FlagPolicy, FlagRules, without_keywords
 from mailmover.engine.folders import FolderPlan
 from mailmover.engine.gmail import LabelPlan, apply_labels, unlabelled
 from mailmover.engine.headers import message_id as read_message_id
 from mailmover.engine.headers import summary
+from mailmover.engine.ports import Control, Journal
 from mailmover.engine.profile import ServerProfile
+from mailmover.engine.report import Failure, FolderResult
 from mailmover.engine.retry import Backoff
 from mailmover.engine.syncflags import CopiedRow, sync_flags
 from mailmover.errors import CommandFailed, MailmoverError, MessageRefused
@@ -45,7 +48,6 @@ from mailmover.imap.client import (
 )
 from mailmover.imap.proto.commands import Atom
 from mailmover.imap.proto.dates import imap_date
-from mailmover.store.async_state import AsyncMailboxState
 from mailmover.store.records import FolderRecord, MessageRecord
 
 META = "(UID FLAGS INTERNALDATE RFC822.SIZE)"
@@ -60,15 +62,31 @@ class TransferOptions:
     batch_messages: int = 250
     memory_budget: int = 16 * 1024 * 1024  # message data held at once, for the whole mailbox
     segment: int = 5000  # UIDs whose metadata is read at once
+    only_failed: bool = False  # a retry-errors pass: only messages recorded as failed
     range_above: int = 1024 * 1024  # larger messages are fetched in ranges of range_size
     range_size: int = 512 * 1024
     fetch_ahead: int = 8  # fetches in flight at most (the byte budget bounds them too)
 
 
-def new_carry(plan: FolderPlan, options: TransferOptions, backoff: Backoff | None = None) -> Carry:
+def search_criteria(options: TransferOptions) -> list[Atom]:
+    """The UID SEARCH criteria for the messages a pass copies (its date range)."""
+    criteria = [Atom("ALL")]
+    if options.since:
+        criteria.append(Atom(f"SINCE {imap_date(options.since)}"))
+    if options.before:
+        criteria.append(Atom(f"BEFORE {imap_date(options.before)}"))
+    return criteria
+
+
+def new_carry(
+    plan: FolderPlan,
+    options: TransferOptions,
+    backoff: Backoff | None = None,
+    result: FolderResult | None = None,
+) -> Carry:
     """What the first attempt at a folder starts from."""
     return Carry(
-        FolderResult(plan.source_name, plan.dest_name, plan.note),
+        result or FolderResult(plan.source_name, plan.dest_name, plan.note),
         backoff or Backoff(),
         BatchSize(options.batch_bytes, options.batch_messages),
     )
@@ -81,26 +99,27 @@ class FolderCopy:
         self,
         src: IMAPClient,
         dst: IMAPClient,
-        state: AsyncMailboxState,
+        journal: Journal,
         plan: FolderPlan,
         options: TransferOptions,
         emit: Listener,
         *,
-        stop: asyncio.Event | None = None,
+        control: Control | None = None,
         dest: ServerProfile | None = None,
         rules: FlagRules | None = None,
         labels: LabelPlan | None = None,
+        result: FolderResult | None = None,
         carry: Carry | None = None,
         budget: ByteBudget | None = None,
     ) -> None:
-        self.src, self.dst, self.state, self.plan = src, dst, state, plan
+        self.src, self.dst, self.journal, self.plan = src, dst, journal, plan
         self.options, self.emit = options, emit
-        self.stop = stop or asyncio.Event()
+        self.control = control
         self.dest = dest
         self.rules = rules or FlagRules()
         self.labels = labels
         self.extra_labels: dict[int, tuple[str, ...]] = {}  # source UID → its other labels
-        self.carry = carry or new_carry(plan, options)
+        self.carry = carry or new_carry(plan, options, result=result)
         self.result = self.carry.result
         # Shared by every folder of the mailbox, so more connections do not mean more memory.
         self.budget = budget or ByteBudget(options.memory_budget)
@@ -123,7 +142,7 @@ class FolderCopy:
             rules=self.rules,
         )
         self.uidvalidity, self.dest_uidvalidity = sel.uidvalidity, dsel.uidvalidity
-        rec = await self.state.folder(self.plan.source_name)
+        rec = await self.journal.folder(self.plan.source_name)
         if rec is not None and self._unchanged(rec, sel, dsel):
             self.result.source_messages = self.result.already = rec.messages_total
             return self.result
@@ -131,11 +150,11 @@ class FolderCopy:
         rec.dest_name, rec.subscribed = self.plan.dest_name, self.plan.subscribed
         rec.source_uidvalidity, rec.dest_uidvalidity = sel.uidvalidity, dsel.uidvalidity
         rec.state = "running"
-        rec = await self.state.save_folder(rec)
+        rec = await self.journal.save_folder(rec)
         assert rec.id is not None
         self.folder_id = rec.id
 
-        uids = await self.src.uid_search(*self._criteria())
+        uids = await self.src.uid_search(*search_criteria(self.options))
         if self.labels is not None and self.src.has("X-GM-EXT-1"):
             uids, self.extra_labels = await self.labels.select(self.src, self.plan, uids)
         elif self.plan.unlabelled_only and self.src.has("X-GM-EXT-1"):
@@ -144,7 +163,7 @@ class FolderCopy:
         # Compact: a tuple per message, flag tuples shared (200,000 rows in ~30 MB).
         done: dict[int, CopiedRow] = {}
         shared_flags: dict[tuple[str, ...], tuple[str, ...]] = {}
-        async for page in self.state.iter_messages(
+        async for page in self.journal.iter_messages(
             self.folder_id, uidvalidity=sel.uidvalidity, states=("done",)
         ):
             for row in page:
@@ -153,6 +172,8 @@ class FolderCopy:
                     done[row.source_uid] = (row.dest_uid, flags)
         del present
         to_copy = [uid for uid in uids if uid not in done]
+        if self.options.only_failed:
+            to_copy = await self._failed_before(to_copy)
         self.result.source_messages = len(uids)
         # An attempt after a lost link counts what earlier attempts of this run copied
         # as copied, not as found; their failures are tried again.
@@ -162,20 +183,29 @@ class FolderCopy:
         if to_copy and unaccounted > 0:
             claimed = {dest_uid for dest_uid, _ in done.values() if dest_uid is not None}
             self.index = await DestinationIndex.build(self.dst, claimed)
-        if done:
+        await self._copy(to_copy)  # new mail first: a flag refused later costs no message
+        if done and not self._stopping():
             self.result.flags_updated = await sync_flags(
-                self.src, self.dst, self.state, self.folder_id, sel.uidvalidity, done,
+                self.src, self.dst, self.journal, self.folder_id, sel.uidvalidity, done,
                 self.policy,
                 since_modseq=rec.highestmodseq if rec.source_uidnext else None,
             )  # fmt: skip
-        await self._copy(to_copy)
 
         rec.source_uidnext, rec.highestmodseq = sel.uidnext, sel.highestmodseq
         rec.messages_total = len(uids)
         complete = not self.result.failures and not self.result.interrupted
         rec.state = "done" if complete else "incomplete"
-        await self.state.save_folder(rec)
+        await self.journal.save_folder(rec)
         return self.result
+
+    async def _failed_before(self, uids: list[int]) -> list[int]:
+        """Those of ``uids`` that an earlier pass recorded as failed."""
+        failed: set[int] = set()
+        async for page in self.journal.iter_messages(
+            self.folder_id, uidvalidity=self.uidvalidity, states=("failed",)
+        ):
+            failed.update(row.source_uid for row in page)
+        return [uid for uid in uids if uid in failed]
 
     def _unchanged(self, rec: FolderRecord, sel: SelectedMailbox, dsel: SelectedMailbox) -> bool:
         """Nothing new, no flag changed, nothing left over: the folder needs no work."""
@@ -188,14 +218,6 @@ class FolderCopy:
             and sel.highestmodseq is not None
             and rec.highestmodseq == sel.highestmodseq
         )
-
-    def _criteria(self) -> list[Atom]:
-        criteria = [Atom("ALL")]
-        if self.options.since:
-            criteria.append(Atom(f"SINCE {imap_date(self.options.since)}"))
-        if self.options.before:
-            criteria.append(Atom(f"BEFORE {imap_date(self.options.before)}"))
-        return criteria
 
     # -- copying -----------------------------------------------------------------------
 
@@ -217,6 +239,10 @@ class FolderCopy:
                 batch = await queue.get()
                 if batch is None:
                     break
+                if self._stopping():  # no APPEND starts after a pause or cancel
+                    self.result.interrupted = True
+                    await self._give_back(batch)
+                    continue
                 appended.append(await self._append(batch))
                 if len(appended) > 1:
                     await self._record(appended[0])
@@ -268,7 +294,7 @@ class FolderCopy:
                 for _, future in fetches:
                     with contextlib.suppress(BaseException):
                         await future
-            if self.stop.is_set():
+            if self._stopping():
                 self.result.interrupted = True
                 break
 
@@ -282,7 +308,7 @@ class FolderCopy:
         opts = self.options
         start = 0
         while start < len(metas):
-            if self.stop.is_set():
+            if self._stopping():
                 break  # what was fetched is still appended and recorded
             batch = take(metas, start, self.carry.size.bytes, self.carry.size.messages)
             start += len(batch)
@@ -338,16 +364,22 @@ class FolderCopy:
             items.append(Item(meta, body, digest, flags, message_id, reason=reason))
         return items
 
+    def _stopping(self) -> bool:
+        return self.control is not None and self.control.requested is not None
+
+    async def _give_back(self, batch: list[Item]) -> None:
+        """Return what ``_fetch_batches`` took from the budget for ``batch``."""
+        fetched = sum(cost(i.meta.size) for i in batch if i.held)
+        self.held -= fetched
+        await self.budget.release(fetched)
+
     async def _append(self, batch: list[Item]) -> Sent:
-        """Record the batch pending, claim what the destination has, queue the APPENDs.
+        """Claim what the destination already has, queue the APPENDs for the rest.
 
         With MULTIAPPEND the batch goes as one command: Dovecot stores a
         MULTIAPPEND of 1,000 small messages about seven times faster than
         1,000 pipelined APPENDs, each of which is its own transaction there.
         """
-        await self.state.record_messages(
-            self.folder_id, [self._record_of(item, "pending") for item in batch if item.body]
-        )
         sent = Sent(batch)
         to_send: list[int] = []
         for i, item in enumerate(batch):
@@ -409,7 +441,7 @@ class FolderCopy:
         if outcomes is None:
             outcomes = await self._outcomes(sent)
         elif self.labels is not None and self.labels.gmail_dest:
-            return  # left pending: the next attempt finds them and labels them then
+            return  # left unrecorded: the next attempt finds them and labels them then
         records: list[MessageRecord] = []
         copied = copied_bytes = 0
         for i, item in enumerate(sent.batch):
@@ -430,17 +462,17 @@ class FolderCopy:
                 copied += 1
                 copied_bytes += item.meta.size
             elif not final:
-                continue  # its answer never came: pending, looked up by the next attempt
+                continue  # its answer never came: looked up by the next attempt
             else:
                 reason = outcome or item.reason or "the source server did not return its body"
                 records.append(self._fail(item, reason))
                 continue
             records.append(record)
-        await self.state.record_messages(self.folder_id, records)
+        await self.journal.record_messages(self.folder_id, records)
         for record in records:
             self.carry.partial.pop(record.source_uid, None)
             self.carry.misread.pop(record.source_uid, None)
-        if copied or any(r.state == "done" for r in records):
+        if any(r.state == "done" for r in records):
             self.carry.progress()
         if self.labels is not None and self.labels.gmail_dest and self.extra_labels:
             await apply_labels(self.dst, {
@@ -451,16 +483,15 @@ class FolderCopy:
         self.result.copied_bytes += copied_bytes
         if not final:
             if records:
-                self.emit(Copied(self.plan.source_name, len(records), copied_bytes))
+                size = sum(r.size for r in records)
+                self.emit(
+                    BatchCopied(self.plan.source_name, len(records), size, copied, copied_bytes)
+                )
             return  # the budget comes back when the attempt ends
         self.carry.size.grow()
-        # What _fetch_batches acquired for this batch (messages too big were never fetched).
-        fetched = sum(cost(i.meta.size) for i in sent.batch if i.held)
-        self.held -= fetched
-        await self.budget.release(fetched)
-        self.emit(
-            Copied(self.plan.source_name, len(sent.batch), sum(i.meta.size for i in sent.batch))
-        )
+        await self._give_back(sent.batch)  # messages too big were never fetched
+        size = sum(i.meta.size for i in sent.batch)
+        self.emit(BatchCopied(self.plan.source_name, len(sent.batch), size, copied, copied_bytes))
 
     async def _retry_refused(self, item: Item, exc: MessageRefused) -> AppendResult | str:
         """Try what can succeed: without keywords, then without flags, then STORE them.
@@ -509,16 +540,13 @@ class FolderCopy:
         record = self._record_of(item, "failed")
         record.reason = reason
         subject = item.subject or (summary(item.body)[1] if item.body else "")
-        self.result.failures.append(
-            Failure(
-                self.plan.source_name,
-                item.meta.uid,
-                item.meta.size,
-                item.meta.internaldate,
-                subject,
-                reason,
-            )
+        meta = item.meta
+        failure = Failure(
+            self.plan.source_name, meta.uid, meta.size, meta.internaldate, subject, reason
         )
+        self.result.failures.append(failure)
+        date = meta.internaldate.isoformat() if meta.internaldate else None
+        self.emit(MessageFailed(failure.folder, meta.uid, meta.size, date, subject, reason))
         return record
 
     def _record_of(self, item: Item, state: str) -> MessageRecord:

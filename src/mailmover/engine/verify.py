@@ -15,11 +15,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from mailmover.config import Endpoint
 from mailmover.engine.flags import FlagPolicy
-from mailmover.engine.folders import FolderPlan, plan_folders
-from mailmover.engine.migrate import keep_earlier_names, read_side
-from mailmover.engine.session import SessionOptions, open_session
+from mailmover.engine.folders import FolderPlan
+from mailmover.engine.gmail import unlabelled
+from mailmover.engine.planning import Profiles, plan_mailbox
+from mailmover.engine.ports import Credentials
+from mailmover.engine.session import Connector, SessionOptions
+from mailmover.engine.settings import MailboxPair, PassSettings
 from mailmover.errors import MailboxMissing
 from mailmover.imap.client import IMAPClient
 from mailmover.store.records import FolderRecord
@@ -56,8 +58,14 @@ class VerifyReport:
         return all(not f.differences and not f.dest_missing for f in self.folders)
 
 
-async def _read(client: IMAPClient, name: str) -> tuple[Counter[_Key], dict[_Key, int]]:
-    """The multiset of a folder, and the size of each distinct message."""
+async def _read(
+    client: IMAPClient, name: str, *, unlabelled_only: bool = False
+) -> tuple[Counter[_Key], dict[_Key, int]]:
+    """The multiset of a folder, and the size of each distinct message.
+
+    ``unlabelled_only``: Gmail's All Mail, of which a copy takes only the
+    messages in no other label.
+    """
     selected = await client.examine(name)
     policy = FlagPolicy(None)  # every flag a client can set; \Recent left out
     keys: Counter[_Key] = Counter()
@@ -65,6 +73,8 @@ async def _read(client: IMAPClient, name: str) -> tuple[Counter[_Key], dict[_Key
     if not selected.exists:
         return keys, sizes
     uids = await client.uid_search()
+    if unlabelled_only and client.has("X-GM-EXT-1"):
+        uids = await unlabelled(client, uids)
     futures = [
         client.uid_fetch_nowait(uids[i : i + CHUNK], "(UID FLAGS INTERNALDATE BODY.PEEK[])")
         for i in range(0, len(uids), CHUNK)
@@ -84,7 +94,8 @@ async def verify_folder(src: IMAPClient, dst: IMAPClient, plan: FolderPlan) -> F
     check = FolderCheck(plan.source_name, plan.dest_name)
     try:
         (theirs, sizes_d), (ours, sizes_s) = await asyncio.gather(
-            _read(dst, plan.dest_name), _read(src, plan.source_name)
+            _read(dst, plan.dest_name),
+            _read(src, plan.source_name, unlabelled_only=plan.unlabelled_only),
         )
     except MailboxMissing:
         check.dest_missing = True
@@ -103,27 +114,20 @@ async def verify_folder(src: IMAPClient, dst: IMAPClient, plan: FolderPlan) -> F
 
 
 async def verify(
-    source: Endpoint,
-    dest: Endpoint,
-    *,
-    include: Sequence[str] = (),
-    exclude: Sequence[str] = (),
-    mapping: dict[str, str] | None = None,
-    session: SessionOptions | None = None,
+    pair: MailboxPair,
+    settings: PassSettings,
+    credentials: Credentials,
     recorded: Sequence[FolderRecord] = (),
 ) -> VerifyReport:
-    """Compare every planned folder of ``source`` with its destination folder."""
-    session = session or SessionOptions()
-    src, dst = await asyncio.gather(
-        open_session(source, session, "src"), open_session(dest, session, "dst")
-    )
+    """Compare every folder the copy would plan (same presets, filters and maps) with
+    its destination folder; ``recorded``: where the copy put each folder."""
+    connector = Connector(pair, credentials, SessionOptions.of(settings))
+    src, dst = await connector.open_pair(0)
     try:
-        src_side, dst_side = await asyncio.gather(read_side(src), read_side(dst))
-        plans = plan_folders(src_side, dst_side, include=include, exclude=exclude, mapping=mapping)
-        # Compare with where the copy put each folder, as the job state recorded it.
-        plans = keep_earlier_names(plans, recorded, dst_side, mapping or {})
+        profiles = Profiles.of(pair, settings, src, dst)
+        planned = await plan_mailbox(src, dst, settings, profiles, recorded)
         report = VerifyReport()
-        for plan in plans:
+        for plan in planned.plans:
             report.folders.append(await verify_folder(src, dst, plan))
         return report
     finally:

@@ -2,49 +2,49 @@
 
 A transient failure (a cut connection, a timeout, BYE, a throttling reply)
 costs the folder being copied one reconnect and a backoff, then that folder
-goes on from what the state says is done and what the failed attempt handed
+goes on from what the journal says is done and what the failed attempt handed
 over (see engine.attempt): never the whole mailbox. The next attempt takes
 smaller batches. The backoff is the folder's own and starts over whenever an
-attempt made progress; retrying stops once the folder went the retry budget
-without progress, and it then fails with the last reason, everything copied
-so far recorded.
+attempt made progress. Retrying stops once the folder went the retry budget
+without progress: the folder then fails with the last reason, everything
+copied so far recorded; when the whole mailbox went that long without
+progress, the pass ends (every other folder would wait too). A pause or a
+cancel during a backoff ends the folder as interrupted, not failed.
+
+Errors that no folder can get past (credentials refused, certificate refused,
+the destination over its quota) are raised: the pass ends for the mailbox.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from dataclasses import dataclass
 
-from mailmover.config import Endpoint
 from mailmover.engine.budget import ByteBudget
-from mailmover.engine.events import FolderFinished, FolderResult, Listener, Retrying
+from mailmover.engine.events import FolderFinished, Listener, Retrying
 from mailmover.engine.flags import FlagRules
 from mailmover.engine.folders import FolderPlan
 from mailmover.engine.gmail import LabelPlan
+from mailmover.engine.ports import Control, Journal
 from mailmover.engine.profile import ServerProfile, daily_cap
+from mailmover.engine.report import FolderResult
 from mailmover.engine.retry import RetryClock
-from mailmover.engine.session import SessionOptions, open_session
+from mailmover.engine.session import Connector, Pair, close_pair
 from mailmover.engine.transfer import FolderCopy, TransferOptions, new_carry
-from mailmover.errors import CommandFailed, MailmoverError
-from mailmover.imap.client import IMAPClient
-from mailmover.store.async_state import AsyncMailboxState
+from mailmover.errors import CommandFailed, MailmoverError, OverQuota, RetriesExhausted
 
 log = logging.getLogger(__name__)
-Pair = tuple[IMAPClient, IMAPClient]
 
 
 @dataclass
 class Shared:
     """What every worker of one mailbox shares."""
 
-    source: Endpoint
-    dest: Endpoint
-    state: AsyncMailboxState
-    session: SessionOptions
+    connector: Connector
+    journal: Journal
     transfer: TransferOptions
     clock: RetryClock
-    stop: asyncio.Event
+    control: Control
     emit: Listener
     dest_profile: ServerProfile | None = None
     source_profile: ServerProfile | None = None
@@ -53,73 +53,73 @@ class Shared:
     budget: ByteBudget | None = None
 
 
-async def open_pair(source: Endpoint, dest: Endpoint, options: SessionOptions, n: int) -> Pair:
-    src, dst = await asyncio.gather(
-        open_session(source, options, f"src{n}"),
-        open_session(dest, options, f"dst{n}"),
-        return_exceptions=True,
-    )
-    if isinstance(src, BaseException) or isinstance(dst, BaseException):
-        for client in (src, dst):
-            if isinstance(client, IMAPClient):
-                await client.close()
-        raise src if isinstance(src, BaseException) else dst  # type: ignore[misc]
-    return src, dst
-
-
-async def close_pair(pair: Pair | None, *, logout: bool) -> None:
-    if pair is None:
-        return
-    await asyncio.gather(*((c.logout() if logout else c.close()) for c in pair))
-
-
 class Worker:
     def __init__(self, shared: Shared, n: int, pair: Pair | None) -> None:
         self.shared, self.n, self.pair = shared, n, pair
 
-    async def run(self, queue: list[FolderPlan]) -> list[FolderResult]:
-        results = []
+    async def run(self, queue: list[FolderPlan], results: dict[str, FolderResult]) -> None:
+        """Take folders from ``queue`` until it is empty or a stop is requested.
+
+        Each folder's result goes into ``results`` as soon as it starts, so that a
+        pass that ends early still reports what every folder did.
+        """
         try:
-            while queue and not self.shared.stop.is_set():
+            while queue and self.shared.control.requested is None:
                 plan = queue.pop(0)
-                result = await self.folder(plan)
-                results.append(result)
-                self.shared.emit(FolderFinished(result))
+                result = FolderResult(plan.source_name, plan.dest_name, plan.note)
+                results[plan.source_name] = result
+                try:
+                    await self.folder(plan, result)
+                except Exception as exc:
+                    if not isinstance(exc, MailmoverError):  # a bug: name where it happened
+                        result.error = f"internal error: {type(exc).__name__}: {exc}"
+                        exc.add_note(f"in folder {plan.source_name!r}")
+                    result.interrupted = not result.error
+                    raise
+                except BaseException:
+                    result.interrupted = not result.error  # cut short by the pass ending
+                    raise
+                self.shared.emit(FolderFinished(result.freeze()))
         finally:
             await close_pair(self.pair, logout=True)
             self.pair = None
-        return results
 
-    async def folder(self, plan: FolderPlan) -> FolderResult:
+    async def folder(self, plan: FolderPlan, result: FolderResult) -> None:
         s = self.shared
-        carry = new_carry(plan, s.transfer, s.clock.backoff())  # from one attempt to the next
-        result = carry.result
+        carry = new_carry(plan, s.transfer, s.clock.backoff(), result)  # attempt to attempt
         while True:
             try:
                 if self.pair is None:
-                    self.pair = await open_pair(s.source, s.dest, s.session, self.n)
+                    self.pair = await s.connector.open_pair(self.n)
                 src, dst = self.pair
                 copy = FolderCopy(
-                    src, dst, s.state, plan, s.transfer, s.emit,
-                    stop=s.stop, dest=s.dest_profile, rules=s.flags, labels=s.labels,
+                    src, dst, s.journal, plan, s.transfer, s.emit,
+                    control=s.control, dest=s.dest_profile, rules=s.flags, labels=s.labels,
                     carry=carry, budget=s.budget,
                 )  # fmt: skip
-                return await copy.run()
+                await copy.run()
+                return
             except MailmoverError as exc:
                 longest = daily_cap(exc.message, s.source_profile, s.dest_profile)
+                if longest is None and isinstance(exc, OverQuota):
+                    raise  # every other folder would hit it too
                 if longest is not None:
                     await close_pair(self.pair, logout=False)
                     self.pair = None
                     pause = s.clock.next_pause(longest)
                     if pause is None:
-                        return _failed(plan, f"daily cap still reached: {exc.message}", result)
-                    s.emit(Retrying(plan.source_name, f"daily cap reached: {exc.message}", pause))
-                    if await stopped(s.stop, pause):
-                        return _failed(plan, f"stopped while paused: {exc.message}", result)
+                        result.error = f"daily cap still reached: {exc.message}"
+                        return
+                    reason = f"daily cap reached: {exc.message}"
+                    s.emit(Retrying(plan.source_name, reason, pause, "mailbox"))
+                    if await s.control.wait(pause):
+                        result.interrupted = True
+                        return
                     continue
                 if not exc.retryable:
                     if isinstance(exc, CommandFailed):  # this folder only: e.g. cannot select
-                        return _failed(plan, exc.message, result)
+                        result.error = exc.message
+                        return
                     raise  # credentials or certificate refused: the mailbox cannot go on
                 await close_pair(self.pair, logout=False)
                 self.pair = None
@@ -127,27 +127,12 @@ class Worker:
                 delay = carry.backoff.next_delay(exc)
                 if delay is None:
                     stalled = carry.backoff.stalled
-                    return _failed(
-                        plan, f"{exc.message} (gave up after {stalled:.0f} s without progress)",
-                        result,
-                    )  # fmt: skip
+                    result.error = f"{exc.message} (gave up after {stalled:.0f} s without progress)"
+                    if carry.backoff.whole_stalled:  # every other folder would wait too
+                        raise RetriesExhausted(result.error, exc) from exc
+                    return
                 log.info("%s: %s; retrying in %.1f s", plan.source_name, exc.message, delay)
-                s.emit(Retrying(plan.source_name, exc.message, delay))
-                if await stopped(s.stop, delay):
-                    return _failed(plan, f"stopped while waiting to retry: {exc.message}", result)
-
-
-async def stopped(stop: asyncio.Event, seconds: float) -> bool:
-    """Wait ``seconds``; True when asked to stop meanwhile."""
-    try:
-        await asyncio.wait_for(stop.wait(), seconds)
-        return True
-    except TimeoutError:
-        return False
-
-
-def _failed(plan: FolderPlan, reason: str, result: FolderResult | None) -> FolderResult:
-    """The folder's result so far (what earlier attempts copied), ended by ``reason``."""
-    result = result or FolderResult(plan.source_name, plan.dest_name, plan.note)
-    result.error = reason
-    return result
+                s.emit(Retrying(plan.source_name, exc.message, delay, "folder"))
+                if await s.control.wait(delay):
+                    result.interrupted = True
+                    return

@@ -4,9 +4,9 @@ SQLAlchemy Core tables migrated by Alembic; SQLite (WAL) by default, PostgreSQL
 when workers run on several machines.
 """
 
-from mailmover.store.async_state import AsyncMailboxState
 from mailmover.store.connect import default_url
 from mailmover.store.database import Store
+from mailmover.store.journal import StoreJournal
 from mailmover.store.records import (
     FAILURE_STATES,
     MAILBOX_STATES,
@@ -22,12 +22,12 @@ __all__ = [
     "FAILURE_STATES",
     "MAILBOX_STATES",
     "MESSAGE_STATES",
-    "AsyncMailboxState",
     "EventRecord",
     "FolderRecord",
     "MailboxInfo",
     "MailboxState",
     "MessageRecord",
     "Store",
+    "StoreJournal",
     "default_url",
 ]

@@ -77,6 +77,20 @@ class Store:
             ).scalar_one()
         return MailboxState(self, mailbox_id, source, dest)
 
+    def find_mailbox(
+        self, source: str, dest: str, job_name: str = "default"
+    ) -> MailboxState | None:
+        """The state of a pair already recorded in ``job_name``, without creating it."""
+        mb, job = schema.mailbox, schema.job
+        query = (
+            select(mb.c.id)
+            .join(job, job.c.id == mb.c.job_id)
+            .where(job.c.name == job_name, mb.c.source == source, mb.c.dest == dest)
+        )
+        with self.engine.connect() as conn:
+            mailbox_id = conn.execute(query).scalar_one_or_none()
+        return None if mailbox_id is None else MailboxState(self, mailbox_id, source, dest)
+
     def mailbox_by_id(self, mailbox_id: int) -> MailboxState:
         """The state of an existing mailbox pair; ``LookupError`` when there is none."""
         with self.engine.connect() as conn:

@@ -1,0 +1,342 @@
+"""``run_pass``: one pass over one mailbox pair, the engine's single entry point.
+
+The CLI, the local runner and a queue task all call it the same way. It never
+raises for a message, a folder or the mailbox failing: it returns a
+``PassReport`` whose outcome says what happened (completed, completed with
+errors, failed with a reason and whether a retry can help, paused,
+cancelled). Its folder workers run in a ``TaskGroup``, so none outlives it.
+Only the caller cancelling the task (``CancelledError``) passes through.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Sequence
+
+from mailmover.engine.budget import ByteBudget
+from mailmover.engine.control import PassControl
+from mailmover.engine.events import FolderPlanned, Listener, PassFinished, Retrying, ignore
+from mailmover.engine.gmail import LabelPlan
+from mailmover.engine.leftover import left_behind
+from mailmover.engine.planning import MailboxPlan, Profiles, plan_mailbox, prepare_destination
+from mailmover.engine.ports import Control, Credentials, Journal
+from mailmover.engine.profile import ServerProfile, daily_cap
+from mailmover.engine.report import FailureKind, FolderResult, Outcome, PassReport
+from mailmover.engine.retry import RetryClock, RetryPolicy
+from mailmover.engine.session import Connector, Pair, SessionOptions, close_pair
+from mailmover.engine.settings import MailboxPair, PassKind, PassSettings
+from mailmover.engine.transfer import TransferOptions
+from mailmover.engine.worker import Shared, Worker
+from mailmover.errors import (
+    AuthenticationFailed,
+    MailmoverError,
+    NetworkError,
+    OverQuota,
+    ProtocolError,
+    RetriesExhausted,
+    TLSFailed,
+    UsageError,
+)
+from mailmover.imap.trace import TraceSink
+
+log = logging.getLogger(__name__)
+
+
+async def run_pass(
+    pair: MailboxPair,
+    settings: PassSettings,
+    kind: PassKind,
+    *,
+    journal: Journal,
+    credentials: Credentials,
+    control: Control | None = None,
+    events: Listener | None = None,
+    trace: TraceSink | None = None,
+) -> PassReport:
+    """Run one pass of ``kind`` over ``pair``; see the module docstring."""
+    run = _Pass(pair, settings, kind, journal, credentials, control or PassControl(), events)
+    run.connector = Connector(pair, credentials, SessionOptions.of(settings, trace))
+    try:
+        report = await run.execute()
+    except _Stopped:
+        report = run.finished()
+    except MailmoverError as exc:
+        report = run.report("failed", exc.message, failure_kind(exc), exc.retryable)
+    except Exception as exc:  # a bug: the report still comes back, the traceback is logged
+        log.exception("pass failed with an internal error")
+        where = "".join(f" ({note})" for note in getattr(exc, "__notes__", ()))
+        reason = f"internal error{where}: {type(exc).__name__}: {exc}"
+        report = run.report("failed", reason, "internal", True)
+    run.emit(PassFinished(report))
+    return report
+
+
+def failure_kind(exc: MailmoverError) -> FailureKind:
+    """What kind of failure ``exc`` is, for exit codes and mailbox states."""
+    kinds: list[tuple[type[MailmoverError], FailureKind]] = [
+        (TLSFailed, "tls"), (NetworkError, "network"), (AuthenticationFailed, "authentication"),
+        (OverQuota, "quota"), (UsageError, "usage"), (ProtocolError, "protocol"),
+    ]  # fmt: skip
+    if isinstance(exc, RetriesExhausted):
+        return failure_kind(exc.cause)
+    return next((k for cls, k in kinds if isinstance(exc, cls)), "server")
+
+
+class _Stopped(Exception):
+    """A pause or cancel was requested while the pass waited."""
+
+
+class _Pass:
+    connector: Connector
+
+    def __init__(
+        self,
+        pair: MailboxPair,
+        settings: PassSettings,
+        kind: PassKind,
+        journal: Journal,
+        credentials: Credentials,
+        control: Control,
+        events: Listener | None,
+    ) -> None:
+        self.pair, self.settings, self.kind = pair, settings, kind
+        self.journal, self.control = journal, control
+        self.emit: Listener = events or ignore
+        self.clock = RetryClock(
+            RetryPolicy(budget=settings.retry_for, quota_probe=settings.cap_probe)
+        )
+        self.profiles = Profiles.by_host(pair, settings)
+        self.planned: MailboxPlan | None = None
+        self.results: dict[str, FolderResult] = {}
+        self.started = time.monotonic()
+
+    # -- the report ---------------------------------------------------------------------
+
+    def report(
+        self,
+        outcome: Outcome,
+        reason: str | None = None,
+        kind: FailureKind | None = None,
+        retryable: bool = False,
+    ) -> PassReport:
+        plans = self.planned.plans if self.planned else []
+        folders = []
+        for plan in plans:
+            result = self.results.get(plan.source_name)
+            if result is None and self.kind != "preflight":
+                result = FolderResult(plan.source_name, plan.dest_name, plan.note)
+                result.interrupted = True  # never started
+            if result is not None:
+                folders.append(result.freeze())
+        return PassReport(
+            kind=self.kind,
+            source=self.pair.source.url,
+            dest=self.pair.dest.url,
+            outcome=outcome,
+            reason=reason,
+            failure_kind=kind,
+            retryable=retryable,
+            folders=tuple(folders),
+            plans=tuple(plans),
+            sizes=dict(self.planned.sizes) if self.planned else {},
+            seconds=time.monotonic() - self.started,
+            source_preset=self.profiles.source.name,
+            dest_preset=self.profiles.dest.name,
+        )
+
+    def finished(self) -> PassReport:
+        stop = self.control.requested
+        if stop is not None:
+            return self.report("cancelled" if stop == "cancel" else "paused")
+        trouble = any(r.failures or r.error or r.interrupted for r in self.results.values())
+        return self.report("completed_with_errors" if trouble else "completed")
+
+    # -- the pass -----------------------------------------------------------------------
+
+    async def execute(self) -> PassReport:
+        if self.kind == "prestage" and self.settings.before is None:
+            raise UsageError("a pre-stage pass needs a date: only mail before it is copied")
+        opened = await self._first_pair()
+        early = [] if self.kind == "preflight" else self._open_early(opened)
+        first: Pair | None = opened
+        try:
+            first, self.planned = await self._plan(first)
+            if self.kind == "preflight" or self.control.requested is not None:
+                return self.finished()
+            pairs = [first, *await _collect(early)]
+            first = None  # the workers own them now
+            try:
+                await self._copy(self.planned, pairs)
+            except OverQuota as exc:
+                raise OverQuota(await self._over_quota(exc)) from exc
+            return self.finished()
+        finally:
+            await close_pair(first, logout=True)
+            for pair in await _collect(early):  # when planning failed or nothing was copied
+                await close_pair(pair, logout=True)
+
+    async def _first_pair(self) -> Pair:
+        """The first connections. Any failure is reported at once (a wrong host, port,
+        certificate or password), except a provider's daily cap: that one waits."""
+        while True:
+            try:
+                return await self.connector.open_pair(0)
+            except MailmoverError as exc:
+                if not await self._wait_for_cap(exc, "(connecting)"):
+                    raise
+
+    async def _wait_for_cap(self, exc: MailmoverError, where: str) -> bool:
+        """True after waiting for a provider's daily cap to reset; False when ``exc`` is
+        no daily cap or the cap outlasts the retry budget."""
+        longest = daily_cap(exc.message, self.profiles.source, self.profiles.dest)
+        pause = self.clock.next_pause(longest) if longest is not None else None
+        if pause is None:
+            return False
+        self.emit(Retrying(where, f"daily cap reached: {exc.message}", pause, "mailbox"))
+        if await self.control.wait(pause):
+            raise _Stopped
+        return True
+
+    def _open_early(self, first: Pair) -> list[asyncio.Task[Pair]]:
+        """The workers' connections open while the folders are planned (3 round trips each)."""
+        self.profiles = Profiles.of(self.pair, self.settings, *first)
+        wanted = self.profiles.connections(self.settings.connections)
+        return [asyncio.create_task(self.connector.open_pair(n)) for n in range(1, wanted)]
+
+    async def _plan(self, first: Pair | None) -> tuple[Pair, MailboxPlan]:
+        """Plan the folders and prepare the destination, retrying what a retry can mend."""
+        attempt = 0
+        while True:
+            try:
+                if first is None:
+                    first = await self.connector.open_pair(0)
+                src, dst = first
+                self.profiles = Profiles.of(self.pair, self.settings, src, dst)
+                planned = await plan_mailbox(
+                    src, dst, self.settings, self.profiles, await self.journal.folders(),
+                    exact_sizes=self.kind == "preflight",
+                )  # fmt: skip
+                if self.kind != "preflight":
+                    await prepare_destination(dst, planned.plans, planned.dest)
+                for plan in planned.plans:
+                    messages, size = planned.sizes[plan.source_name]
+                    self.emit(
+                        FolderPlanned(plan.source_name, plan.dest_name, messages, size, plan.note)
+                    )
+                return first, planned
+            except MailmoverError as exc:
+                await close_pair(first, logout=False)
+                first = None
+                if await self._wait_for_cap(exc, "(planning)"):
+                    continue
+                delay = self.clock.next_delay(attempt, exc)
+                if delay is None or daily_cap(exc.message, *self._sides()) is not None:
+                    raise
+                self.emit(Retrying("(planning)", exc.message, delay, "mailbox"))
+                if await self.control.wait(delay):
+                    raise _Stopped from exc
+                attempt += 1
+
+    def _sides(self) -> tuple[ServerProfile, ServerProfile]:
+        return self.profiles.source, self.profiles.dest
+
+    def _transfer(self) -> TransferOptions:
+        s = self.settings
+        return TransferOptions(
+            since=s.since,
+            before=s.before,
+            batch_bytes=s.batch_bytes,
+            batch_messages=s.batch_messages,
+            memory_budget=s.memory_budget,
+            only_failed=self.kind == "retry_errors",
+        )
+
+    async def _over_quota(self, exc: OverQuota) -> str:
+        """Name every message left behind (a manifest row each); the pass's one line."""
+        assert self.planned is not None
+        reason = "not copied: the destination is over its quota"
+        try:
+            src = await self.connector.open("source", "left")
+            try:
+                left = await left_behind(
+                    src, self.journal, self.planned.plans, self._transfer(), reason
+                )
+            finally:
+                await src.logout()
+        except MailmoverError as listing:
+            log.warning("could not list what is left behind: %s", listing.message)
+            left = {}
+        for plan in self.planned.plans:
+            rows = left.get(plan.source_name, [])
+            result = self.results.setdefault(
+                plan.source_name, FolderResult(plan.source_name, plan.dest_name, plan.note)
+            )
+            known = {f.uid: f for f in result.failures}
+            result.failures = [known.get(row.uid, row) for row in rows]
+            result.interrupted = bool(rows)
+        rows_left = [f for r in self.results.values() for f in r.failures]
+        copied = sum(r.copied for r in self.results.values())
+        copied_mb = sum(r.copied_bytes for r in self.results.values()) / 1e6
+        left_mb = sum(f.size for f in rows_left) / 1e6
+        return (
+            f"the destination is over its quota ({exc.message}); this run copied {copied:,} "
+            f"messages ({copied_mb:,.1f} MB), {len(rows_left):,} messages ({left_mb:,.1f} MB) "
+            "are left: raise the quota and run again"
+        )
+
+    async def _copy(self, planned: MailboxPlan, ready: list[Pair]) -> None:
+        s, profiles = self.settings, self.profiles
+        src = ready[0][0]
+        labels = None
+        if src.has("X-GM-EXT-1") and (profiles.dest.labels or s.gmail_labels == "primary"):
+            labels = LabelPlan.for_plans(planned.plans, gmail_dest=profiles.dest.labels)
+        shared = Shared(
+            self.connector, self.journal, self._transfer(), self.clock, self.control, self.emit,
+            profiles.dest, profiles.source, s.flag_rules, labels,
+            ByteBudget(s.memory_budget),
+        )  # fmt: skip
+        count = max(1, min(profiles.connections(s.connections), len(planned.plans)))
+        workers = [Worker(shared, n, ready[n] if n < len(ready) else None) for n in range(count)]
+        for unused in ready[count:]:
+            await close_pair(unused, logout=True)
+        # Largest folders first (by bytes when known, else by messages), so the last
+        # one to finish is a small one.
+        sizes = planned.sizes
+        queue = sorted(
+            planned.plans, key=lambda p: (-sizes[p.source_name][1], -sizes[p.source_name][0])
+        )
+        try:
+            async with asyncio.TaskGroup() as group:
+                for worker in workers:
+                    group.create_task(worker.run(queue, self.results))
+        except BaseExceptionGroup as group_error:
+            raise _first_error(group_error) from None
+
+
+def _first_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    """The error that ended the workers: a mailbox-level one first, else the first."""
+    leaves: list[BaseException] = []
+
+    def walk(exc: BaseException) -> None:
+        if isinstance(exc, BaseExceptionGroup):
+            for inner in exc.exceptions:
+                walk(inner)
+        else:
+            leaves.append(exc)
+
+    walk(group)
+    return next((e for e in leaves if isinstance(e, MailmoverError)), leaves[0])
+
+
+async def _collect(tasks: Sequence[asyncio.Task[Pair]]) -> list[Pair]:
+    """The pairs that opened; one that failed is opened again by its worker, with retries."""
+    pairs = []
+    for task in tasks:
+        with contextlib.suppress(MailmoverError, OSError):
+            pairs.append(await task)
+    if isinstance(tasks, list):
+        tasks.clear()
+    return pairs

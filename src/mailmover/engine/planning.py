@@ -1,0 +1,173 @@
+"""Planning a mailbox pair: which folders, where they go, how big; shared by every pass.
+
+``plan_mailbox`` is what copy, verify, check and a dry run all call, with the
+presets of both sides, so that they agree on which folders exist and where
+each one goes (including where an earlier run put it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+from mailmover.engine.folders import FolderPlan, Side, plan_folders
+from mailmover.engine.profile import ServerProfile
+from mailmover.engine.settings import MailboxPair, PassSettings
+from mailmover.errors import CommandFailed
+from mailmover.imap.client import IMAPClient
+from mailmover.imap.proto.commands import Mailbox
+from mailmover.store.records import FolderRecord
+
+
+@dataclass(frozen=True)
+class Profiles:
+    """What each side is (preset + what its server says); resolved once per pass."""
+
+    source: ServerProfile
+    dest: ServerProfile
+
+    @classmethod
+    def by_host(cls, pair: MailboxPair, settings: PassSettings) -> Profiles:
+        """Before any connection: from the presets named, else from the host names."""
+        return cls(
+            ServerProfile.resolve(settings.source_preset, pair.source.host, None),
+            ServerProfile.resolve(settings.dest_preset, pair.dest.host, None),
+        )
+
+    @classmethod
+    def of(
+        cls, pair: MailboxPair, settings: PassSettings, src: IMAPClient, dst: IMAPClient
+    ) -> Profiles:
+        """With the servers' capabilities (APPENDLIMIT, recognised providers)."""
+        return cls(
+            ServerProfile.resolve(settings.source_preset, pair.source.host, src),
+            ServerProfile.resolve(settings.dest_preset, pair.dest.host, dst),
+        )
+
+    def connections(self, wanted: int) -> int:
+        return self.source.connections(self.dest.connections(wanted))
+
+
+@dataclass(frozen=True)
+class MailboxPlan:
+    """The folders of a pass, where each goes, and the servers' sides as listed."""
+
+    plans: list[FolderPlan]
+    sizes: dict[str, tuple[int, int]]  # source folder → (messages, bytes); bytes 0: not asked
+    source: Side
+    dest: Side
+
+
+async def plan_mailbox(
+    src: IMAPClient,
+    dst: IMAPClient,
+    settings: PassSettings,
+    profiles: Profiles,
+    recorded: Sequence[FolderRecord] = (),
+    *,
+    exact_sizes: bool = False,
+) -> MailboxPlan:
+    """List both sides, plan the folders (presets, filters, maps, earlier names), size them.
+
+    ``exact_sizes``: byte totals even without STATUS=SIZE (one FETCH per folder),
+    for plans that show them; a copy only needs message counts to order folders.
+    """
+    src_side, dst_side = await asyncio.gather(read_side(src), read_side(dst))
+    plans = plan_folders(
+        src_side,
+        dst_side,
+        include=settings.include,
+        exclude=settings.exclude,
+        mapping=settings.mapping,
+        source_preset=profiles.source.preset,
+        dest_profile=profiles.dest,
+    )
+    plans = keep_earlier_names(plans, recorded, dst_side, settings.mapping)
+    sizes = await folder_sizes(src, plans, exact=exact_sizes)
+    return MailboxPlan(plans, sizes, src_side, dst_side)
+
+
+async def read_side(client: IMAPClient) -> Side:
+    """LIST, LSUB and NAMESPACE of one server."""
+    namespace = await client.namespace() if client.has("NAMESPACE") else None
+    mailboxes = await client.list_mailboxes()
+    subscribed = frozenset(m.name for m in await client.list_mailboxes(lsub=True))
+    return Side(mailboxes, subscribed, namespace)
+
+
+async def folder_sizes(
+    client: IMAPClient, plans: Sequence[FolderPlan], *, exact: bool = True
+) -> dict[str, tuple[int, int]]:
+    """Messages and bytes per source folder.
+
+    One pipelined STATUS for all folders (with SIZE when offered); without
+    STATUS=SIZE, bytes are counted by a FETCH per folder only when ``exact``,
+    else left at 0.
+    """
+    sizes: dict[str, tuple[int, int]] = {}
+    if client.has("STATUS=SIZE") or not exact:  # STATUS replies name their folder
+        items = ["MESSAGES", "SIZE"] if client.has("STATUS=SIZE") else ["MESSAGES"]
+        asked = [client.status(p.source_name, items) for p in plans]
+        for plan, status in zip(plans, await asyncio.gather(*asked), strict=True):
+            sizes[plan.source_name] = (status.get("MESSAGES", 0), status.get("SIZE", 0))
+        return sizes
+    for plan in plans:
+        selected = await client.examine(plan.source_name)
+        total = 0
+        if selected.exists:
+            fetches = await client.uid_fetch(range(1, 2**32), "(UID RFC822.SIZE)")
+            total = sum(f.size or 0 for f in fetches)
+        sizes[plan.source_name] = (selected.exists, total)
+    return sizes
+
+
+async def prepare_destination(client: IMAPClient, plans: Sequence[FolderPlan], dest: Side) -> None:
+    """Create the folders the destination lacks (empty ones too) and subscribe them.
+
+    The commands are pipelined: a hundred folders cost one round trip, not a hundred.
+    """
+    existing = {m.name for m in dest.mailboxes}
+    missing = [p.dest_name for p in plans if p.dest_name not in existing]
+    missing = [name for name in dict.fromkeys(missing) if name.upper() != "INBOX"]
+    for future in [client.submit("CREATE", [Mailbox(name)]) for name in missing]:
+        try:
+            await future
+        except CommandFailed as exc:
+            # Exchange says "NO Mailbox already exists." without [ALREADYEXISTS]
+            if exc.code != "ALREADYEXISTS" and "already exists" not in exc.message.lower():
+                raise
+    wanted = [p.dest_name for p in plans if p.subscribed and p.dest_name not in dest.subscribed]
+    for future in [client.submit("SUBSCRIBE", [Mailbox(n)]) for n in dict.fromkeys(wanted)]:
+        await future
+
+
+def keep_earlier_names(
+    plans: list[FolderPlan],
+    recorded: Sequence[FolderRecord],
+    dest: Side,
+    mapping: dict[str, str],
+) -> list[FolderPlan]:
+    """A folder goes where an earlier run put it, even if the plan would now differ.
+
+    The destination changes under a migration (a Sent folder appears, a preset
+    is added); a folder whose target moved would be copied a second time.
+    Only ``--map`` moves a folder on purpose.
+    """
+    earlier = {r.source_name: r.dest_name for r in recorded}
+    names = {m.name for m in dest.mailboxes}
+    kept = []
+    for plan in plans:
+        before = earlier.get(plan.source_name)
+        if before is None or before == plan.dest_name or "/".join(plan.path) in mapping:
+            kept.append(plan)
+            continue
+        kept.append(
+            replace(
+                plan,
+                dest_name=before,
+                dest_exists=before in names,
+                note=f"kept where an earlier run put it (now it would go to {plan.dest_name})",
+            )
+        )
+    return kept

@@ -1,0 +1,214 @@
+"""run_pass as the service will drive it: a crashing folder, a pause, a pass in another process."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import os
+import secrets
+import subprocess
+import sys
+from collections import Counter
+from collections.abc import AsyncIterator, Collection, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mailmover.config import Endpoint
+from mailmover.devserver import DevServer
+from mailmover.engine.control import PassControl
+from mailmover.engine.events import BatchCopied, Event
+from mailmover.engine.passes import run_pass
+from mailmover.engine.session import EndpointCredentials
+from mailmover.engine.settings import MailboxPair, PassSettings
+from mailmover.imap.client import IMAPClient, Message
+from mailmover.store import FolderRecord, MessageRecord, Store, StoreJournal
+
+pytestmark = pytest.mark.asyncio
+WHEN = datetime(2019, 5, 6, 7, 8, 9, tzinfo=UTC)
+FOLDERS = ("Alpha", "Beta", "Boom", "Delta")
+
+
+class Account:
+    def __init__(self, server: DevServer) -> None:
+        self.user, self.password = f"p{secrets.token_hex(4)}", secrets.token_urlsafe(8)
+        server.add_user(self.user, self.password)
+        self.endpoint = Endpoint(self.user, "127.0.0.1", server.port, "plain").with_secret(
+            self.password
+        )
+
+    async def client(self) -> IMAPClient:
+        client = await IMAPClient.connect("127.0.0.1", self.endpoint.port, security="plain")
+        await client.login(self.user, self.password)
+        return client
+
+    async def fill(self, per_folder: int) -> None:
+        client = await self.client()
+        for folder in FOLDERS:
+            await client.create(folder)
+            heads = [b"Subject: %s %d\r\n\r\n" % (folder.encode(), i) for i in range(per_folder)]
+            bodies = [head + os.urandom(600).hex().encode() + b"\r\n" for head in heads]
+            mail = [Message(body, ["\\Seen"], WHEN) for body in bodies]
+            await client.multiappend(folder, mail)
+        await client.logout()
+
+    async def contents(self) -> dict[str, Counter[bytes]]:
+        """Per folder, the multiset of SHA-256 digests of the messages."""
+        client = await self.client()
+        out: dict[str, Counter[bytes]] = {}
+        for folder in FOLDERS:
+            try:
+                selected = await client.examine(folder)
+            except Exception:
+                continue
+            found: Counter[bytes] = Counter()
+            if selected.exists:
+                for f in await client.uid_fetch(range(1, 2**32), "(UID BODY.PEEK[])"):
+                    found[hashlib.sha256(f.body[""]).digest()] += 1
+            out[folder] = found
+        await client.logout()
+        return out
+
+
+class Exploding:
+    """A journal that fails like a bug would, on the second batch recorded for ``Boom``."""
+
+    def __init__(self, inner: StoreJournal) -> None:
+        self.inner = inner
+        self.boom_folder: int | None = None
+        self.boom_batches = 0
+
+    async def folders(self) -> list[FolderRecord]:
+        return await self.inner.folders()
+
+    async def folder(self, source_name: str) -> FolderRecord | None:
+        return await self.inner.folder(source_name)
+
+    async def save_folder(self, rec: FolderRecord) -> FolderRecord:
+        saved = await self.inner.save_folder(rec)
+        if rec.source_name == "Boom":
+            self.boom_folder = saved.id
+        return saved
+
+    async def record_messages(self, folder_id: int, records: Sequence[MessageRecord]) -> None:
+        if folder_id == self.boom_folder:
+            self.boom_batches += 1
+            if self.boom_batches == 2:
+                raise RuntimeError("journal exploded")
+        await self.inner.record_messages(folder_id, records)
+
+    async def update_flags(
+        self, folder_id: int, changes: Sequence[tuple[int, int, tuple[str, ...]]]
+    ) -> None:
+        await self.inner.update_flags(folder_id, changes)
+
+    def iter_messages(
+        self,
+        folder_id: int,
+        *,
+        states: Collection[str] | None = None,
+        uidvalidity: int | None = None,
+        chunk: int = 5000,
+    ) -> AsyncIterator[list[MessageRecord]]:
+        return self.inner.iter_messages(
+            folder_id, states=states, uidvalidity=uidvalidity, chunk=chunk
+        )
+
+
+def pair_of(src: Account, dst: Account) -> MailboxPair:
+    return MailboxPair(src.endpoint.without_secret(), dst.endpoint.without_secret())
+
+
+async def test_a_folder_that_crashes_ends_the_pass_with_a_report(
+    dovecot: DevServer, tmp_path: Path
+) -> None:
+    src, dst = Account(dovecot), Account(dovecot)
+    await src.fill(per_folder=120)
+    store = Store.open(f"sqlite:///{tmp_path}/state.db")
+    try:
+        journal = Exploding(await StoreJournal.open(store, src.endpoint.url, dst.endpoint.url))
+        before = asyncio.all_tasks()
+        report = await run_pass(
+            pair_of(src, dst), PassSettings(batch_messages=10, connections=4), "full",
+            journal=journal, credentials=EndpointCredentials(src.endpoint, dst.endpoint),
+        )  # fmt: skip
+        assert asyncio.all_tasks() <= before, "a worker outlived run_pass"
+    finally:
+        store.close()
+    assert report.outcome == "failed" and report.failure_kind == "internal", report.reason
+    assert report.reason is not None and "Boom" in report.reason
+    assert "journal exploded" in report.reason
+    boom = next(f for f in report.folders if f.source_name == "Boom")
+    assert boom.error is not None and "journal exploded" in boom.error
+    after_return = await dst.contents()
+    await asyncio.sleep(1.0)
+    assert await dst.contents() == after_return, "something was appended after run_pass returned"
+
+
+async def test_pause_stops_appending_and_the_next_pass_finishes_exactly(
+    dovecot: DevServer, tmp_path: Path
+) -> None:
+    src, dst = Account(dovecot), Account(dovecot)
+    await src.fill(per_folder=150)
+    control = PassControl()
+    events: list[Event] = []
+
+    def listen(event: Event) -> None:
+        events.append(event)
+        if isinstance(event, BatchCopied) and sum(isinstance(e, BatchCopied) for e in events) == 3:
+            control.pause()
+
+    settings = PassSettings(batch_messages=10, connections=2)
+    credentials = EndpointCredentials(src.endpoint, dst.endpoint)
+    store = Store.open(f"sqlite:///{tmp_path}/state.db")
+    try:
+        journal = await StoreJournal.open(store, src.endpoint.url, dst.endpoint.url)
+        first = await run_pass(
+            pair_of(src, dst), settings, "full", journal=journal, credentials=credentials,
+            control=control, events=listen,
+        )  # fmt: skip
+        assert first.outcome == "paused", first.reason
+        paused_at = await dst.contents()
+        copied = sum(sum(c.values()) for c in paused_at.values())
+        assert 0 < copied < 150 * len(FOLDERS)
+        assert copied == first.copied, "the report and the destination disagree"
+        await asyncio.sleep(0.5)
+        assert await dst.contents() == paused_at
+        second = await run_pass(
+            pair_of(src, dst), settings, "full", journal=journal, credentials=credentials
+        )
+    finally:
+        store.close()
+    assert second.outcome == "completed", second.reason
+    assert first.copied + second.copied == 150 * len(FOLDERS)
+    assert await dst.contents() == await src.contents()
+
+
+async def test_a_pass_runs_in_another_process_from_data(dovecot: DevServer, tmp_path: Path) -> None:
+    src, dst = Account(dovecot), Account(dovecot)
+    await src.fill(per_folder=30)
+    job: dict[str, Any] = {
+        "pair": pair_of(src, dst).to_dict(),
+        "settings": PassSettings(connections=2, batch_messages=7).to_dict(),
+        "kind": "full",
+        "db": str(tmp_path / "state.db"),
+        "secrets": {"source": src.password, "dest": dst.password},
+    }
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])}
+    child = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "support.pass_child",
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+    )  # fmt: skip
+    out, err = await asyncio.wait_for(child.communicate(json.dumps(job).encode()), 120)
+    assert child.returncode == 0, err.decode()[-2000:]
+    events = [json.loads(line) for line in out.decode().splitlines()]
+    kinds = Counter(e["event"] for e in events)
+    assert kinds["folder_planned"] == len(FOLDERS) + 1  # and INBOX
+    assert kinds["progress"] >= len(FOLDERS) * 30 // 7
+    (finished,) = [e for e in events if e["event"] == "pass_finished"]
+    assert finished["outcome"] == "completed" and finished["copied"] == 30 * len(FOLDERS)
+    assert src.password not in out.decode() and dst.password not in out.decode()
+    assert await dst.contents() == await src.contents()
