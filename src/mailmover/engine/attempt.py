@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from mailmover.engine.folders import FolderPlan
 from mailmover.engine.report import FolderResult
 from mailmover.engine.retry import Backoff
 
@@ -57,3 +58,18 @@ class Carry:
     def progress(self) -> None:
         """Something was done that no later attempt has to do again."""
         self.backoff.progress()
+
+
+def new_carry(
+    plan: FolderPlan,
+    most_bytes: int,
+    most_messages: int,
+    backoff: Backoff | None = None,
+    result: FolderResult | None = None,
+) -> Carry:
+    """What the first attempt at a folder starts from."""
+    return Carry(
+        result or FolderResult(plan.source_name, plan.dest_name, plan.note),
+        backoff or Backoff(),
+        BatchSize(most_bytes, most_messages),
+    )

@@ -21,30 +21,28 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 
-from mailmover.engine.attempt import BatchSize, Carry
-from mailmover.engine.batches import Item, Meta, Sent, about_size, answered, cost, take
+from mailmover.engine.attempt import Carry, new_carry
+from mailmover.engine.batches import Item, Meta, Sent, answered, cost, take
 from mailmover.engine.bodies import Body, read_bodies
 from mailmover.engine.budget import ByteBudget
 from mailmover.engine.dedup import DestinationIndex
 from mailmover.engine.events import BatchCopied, FolderStarted, Listener, MessageFailed
-from mailmover.engine.flags import FlagPolicy, FlagRules, without_keywords
+from mailmover.engine.flags import FlagPolicy, FlagRules
 from mailmover.engine.folders import FolderPlan
 from mailmover.engine.gmail import LabelPlan, apply_labels, unlabelled
 from mailmover.engine.headers import message_id as read_message_id
 from mailmover.engine.headers import summary
 from mailmover.engine.ports import Control, Journal
 from mailmover.engine.profile import ServerProfile
+from mailmover.engine.refusals import append_outcomes
 from mailmover.engine.report import Failure, FolderResult
-from mailmover.engine.retry import Backoff
 from mailmover.engine.syncflags import CopiedRow, sync_flags
-from mailmover.errors import CommandFailed, MailmoverError, MessageRefused
+from mailmover.errors import MailmoverError
 from mailmover.imap.client import (
     AppendResult,
     IMAPClient,
     Message,
     SelectedMailbox,
-    append_result,
-    append_results,
 )
 from mailmover.imap.proto.commands import Atom
 from mailmover.imap.proto.dates import imap_date
@@ -78,20 +76,6 @@ def search_criteria(options: TransferOptions) -> list[Atom]:
     return criteria
 
 
-def new_carry(
-    plan: FolderPlan,
-    options: TransferOptions,
-    backoff: Backoff | None = None,
-    result: FolderResult | None = None,
-) -> Carry:
-    """What the first attempt at a folder starts from."""
-    return Carry(
-        result or FolderResult(plan.source_name, plan.dest_name, plan.note),
-        backoff or Backoff(),
-        BatchSize(options.batch_bytes, options.batch_messages),
-    )
-
-
 class FolderCopy:
     """One folder of one mailbox pair; ``run`` returns its result."""
 
@@ -119,7 +103,9 @@ class FolderCopy:
         self.rules = rules or FlagRules()
         self.labels = labels
         self.extra_labels: dict[int, tuple[str, ...]] = {}  # source UID → its other labels
-        self.carry = carry or new_carry(plan, options, result=result)
+        self.carry = carry or new_carry(
+            plan, options.batch_bytes, options.batch_messages, result=result
+        )
         self.result = self.carry.result
         # Shared by every folder of the mailbox, so more connections do not mean more memory.
         self.budget = budget or ByteBudget(options.memory_budget)
@@ -408,30 +394,6 @@ class FolderCopy:
         flags = item.flags if flags is None else flags
         return Message(item.body, flags, item.meta.internaldate)
 
-    async def _outcomes(self, sent: Sent) -> dict[int, AppendResult | str]:
-        """Each sent item's APPENDUID, or the reason it was refused."""
-        outcomes: dict[int, AppendResult | str] = {}
-        for indexes, future in sent.commands:
-            try:
-                appended = append_results(await future, len(indexes))
-                outcomes.update(zip(indexes, appended, strict=True))
-                continue
-            except MessageRefused as exc:
-                if len(indexes) == 1:
-                    outcomes[indexes[0]] = await self._retry_refused(sent.batch[indexes[0]], exc)
-                    continue
-            # One message refused the whole MULTIAPPEND: send them one by one to find it.
-            singles = [
-                (i, self.dst.append_nowait(self.plan.dest_name, self._message(sent.batch[i])))
-                for i in indexes
-            ]
-            for i, single in singles:
-                try:
-                    outcomes[i] = append_result(await single)
-                except MessageRefused as exc:
-                    outcomes[i] = await self._retry_refused(sent.batch[i], exc)
-        return outcomes
-
     async def _record(
         self, sent: Sent, outcomes: dict[int, AppendResult | str] | None = None
     ) -> None:
@@ -439,7 +401,9 @@ class FolderCopy:
         dropped), only the messages they confirm."""
         final = outcomes is None
         if outcomes is None:
-            outcomes = await self._outcomes(sent)
+            outcomes = await append_outcomes(
+                self.dst, self.plan.dest_name, sent, self.dest, self.result
+            )
         elif self.labels is not None and self.labels.gmail_dest:
             return  # left unrecorded: the next attempt finds them and labels them then
         records: list[MessageRecord] = []
@@ -492,49 +456,6 @@ class FolderCopy:
         await self._give_back(sent.batch)  # messages too big were never fetched
         size = sum(i.meta.size for i in sent.batch)
         self.emit(BatchCopied(self.plan.source_name, len(sent.batch), size, copied, copied_bytes))
-
-    async def _retry_refused(self, item: Item, exc: MessageRefused) -> AppendResult | str:
-        """Try what can succeed: without keywords, then without flags, then STORE them.
-
-        Groupware (Scalix, Exchange) refuses flags it lists in PERMANENTFLAGS or
-        answers BAD for them. Flags that then fail a STORE on their own are
-        remembered for the whole destination and dropped from later messages.
-        """
-        if item.body is None or about_size(exc):
-            return exc.message
-        attempts = [without_keywords(item.flags), ()]
-        for flags in dict.fromkeys(a for a in attempts if a != item.flags):
-            try:
-                result = await self.dst.append_nowait(
-                    self.plan.dest_name, self._message(item, flags)
-                )
-            except MessageRefused:
-                continue
-            appended = append_result(result)
-            missing = [f for f in item.flags if f not in flags]
-            kept = await self._store_each(appended.uid, missing)
-            for flag in missing:
-                if flag not in kept:
-                    self.result.flags_dropped += 1
-                    if self.dest is not None:
-                        self.dest.learned_refused.add(flag.lower())
-            item.flags = tuple(sorted((*flags, *kept)))
-            return appended
-        return exc.message
-
-    async def _store_each(self, uid: int | None, flags: list[str]) -> list[str]:
-        """Set each flag with its own STORE; the ones the server accepted."""
-        if uid is None or not flags:
-            return []
-        stores = [(f, self.dst.uid_store_nowait([uid], "+FLAGS.SILENT", [f])) for f in flags]
-        kept = []
-        for flag, future in stores:
-            try:
-                await future
-                kept.append(flag)
-            except CommandFailed:
-                pass
-        return kept
 
     def _fail(self, item: Item, reason: str) -> MessageRecord:
         record = self._record_of(item, "failed")

@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+from mailmover.engine.attempt import new_carry
 from mailmover.engine.budget import ByteBudget
 from mailmover.engine.events import FolderFinished, Listener, Retrying
 from mailmover.engine.flags import FlagRules
@@ -30,7 +31,7 @@ from mailmover.engine.profile import ServerProfile, daily_cap
 from mailmover.engine.report import FolderResult
 from mailmover.engine.retry import RetryClock
 from mailmover.engine.session import Connector, Pair, close_pair
-from mailmover.engine.transfer import FolderCopy, TransferOptions, new_carry
+from mailmover.engine.transfer import FolderCopy, TransferOptions
 from mailmover.errors import CommandFailed, MailmoverError, OverQuota, RetriesExhausted
 
 log = logging.getLogger(__name__)
@@ -86,7 +87,8 @@ class Worker:
 
     async def folder(self, plan: FolderPlan, result: FolderResult) -> None:
         s = self.shared
-        carry = new_carry(plan, s.transfer, s.clock.backoff(), result)  # attempt to attempt
+        opts = s.transfer
+        carry = new_carry(plan, opts.batch_bytes, opts.batch_messages, s.clock.backoff(), result)
         while True:
             try:
                 if self.pair is None:
