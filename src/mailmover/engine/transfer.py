@@ -49,6 +49,7 @@ from mailmover.imap.proto.dates import imap_date
 from mailmover.store.records import FolderRecord, MessageRecord
 
 META = "(UID FLAGS INTERNALDATE RFC822.SIZE)"
+APPENDS_AHEAD = 3
 HEADER = "(UID BODY.PEEK[HEADER.FIELDS (SUBJECT MESSAGE-ID)])"
 
 
@@ -230,7 +231,9 @@ class FolderCopy:
                     await self._give_back(batch)
                     continue
                 appended.append(await self._append(batch))
-                if len(appended) > 1:
+                # Batches in flight to the destination: enough to keep a bandwidth-bound
+                # upload busy while the oldest one's answer comes back.
+                if len(appended) > APPENDS_AHEAD:
                     await self._record(appended[0])
                     appended.pop(0)
             while appended:
