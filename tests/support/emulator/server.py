@@ -26,8 +26,9 @@ def _profiles() -> dict[str, type[Profile]]:
     from support.emulator.flagrules import Groupware, Yahoo
     from support.emulator.gmail import Gmail
     from support.emulator.microsoft import Microsoft
+    from support.emulator.misreads import Misreads
 
-    return {p.name: p for p in (Profile, Gmail, Microsoft, Groupware, Yahoo)}
+    return {p.name: p for p in (Profile, Gmail, Microsoft, Groupware, Yahoo, Misreads)}
 
 
 class Emulator:
