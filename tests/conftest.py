@@ -7,6 +7,9 @@
 ``dovecot_factory``  ``dovecot_factory(users=None, **DevServer options)`` starts a
                      server with its own configuration; all of them stop when the
                      test module ends (or earlier, with ``server.stop()``).
+``cyrus``, ``cyrus_user``, ``cyrus_factory``, ``courier``, ``courier_user``:
+                     real Cyrus and Courier IMAP servers, the same way
+                     (tests/support/server_fixtures.py).
 """
 
 from __future__ import annotations
@@ -19,6 +22,13 @@ from typing import Any
 import pytest
 
 from mailmover.devserver import Account, DevServer
+from support.server_fixtures import (  # noqa: F401
+    courier,
+    courier_user,
+    cyrus,
+    cyrus_factory,
+    cyrus_user,
+)
 
 SESSION_USERS = ("alice", "bob", "carol", "dave", "erin")
 

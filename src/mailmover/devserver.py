@@ -49,7 +49,8 @@ __all__ = [
     "ServerOptions",
 ]
 
-_USER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@+-]*\Z")
+# Letters of any script: a non-ASCII name also needs ``auth_username_chars =`` in extra_conf.
+_USER_NAME = re.compile(r"[^\W_][\w.@+-]*\Z")
 _PORT_ATTEMPTS = 3
 
 # Runs Dovecot in the foreground and ties its life to our stdin pipe: should this

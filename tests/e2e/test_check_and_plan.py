@@ -10,6 +10,8 @@ import sys
 
 from mailmover.devserver import DevServer
 from mailmover.imap.client import IMAPClient, Message
+from support import snapshot
+from support.corpus import CorpusFolder, bulk
 
 
 def cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -60,6 +62,15 @@ def test_dry_run_writes_nothing(dovecot, tmp_path) -> None:
     src_user, src_pw = account(dovecot)
     dst_user, dst_pw = account(dovecot)
     asyncio.run(fill(dovecot, src_user, src_pw))
+    # The destination already holds mail: a dry run must leave it byte for byte as it is.
+    held = [
+        CorpusFolder(("INBOX",), bulk(2, seed=5), True),
+        CorpusFolder(("Old",), bulk(1, seed=6), False),
+    ]
+    snapshot.load(held, dovecot.host, dovecot.port, dst_user, dst_pw)
+    source = snapshot.SourceGuard(dovecot.host, dovecot.port, src_user, src_pw)
+    before = snapshot.snapshot(dovecot.host, dovecot.port, dst_user, dst_pw)
+    assert before.message_count() == 3
     env = {"MAILMOVER_SOURCE_PASSWORD": src_pw, "MAILMOVER_DEST_PASSWORD": dst_pw}
     urls = [f"imap://{u}@{dovecot.host}:{dovecot.port}?tls=none" for u in (src_user, dst_user)]
     done = cli("copy", *urls, "--dry-run", "--json", "--state", str(tmp_path / "s.db"), env=env)
@@ -69,12 +80,6 @@ def test_dry_run_writes_nothing(dovecot, tmp_path) -> None:
     assert plan["Reports"]["dest"] == "Reports" and not plan["Reports"]["exists"]
     assert plan["Reports"]["messages"] == 3
     assert report["copied"] == 0
-
-    async def destination_folders() -> list[str]:
-        client = await IMAPClient.connect(dovecot.host, dovecot.port, security="plain")
-        await client.login(dst_user, dst_pw)
-        names = [m.name for m in await client.list_mailboxes()]
-        await client.logout()
-        return names
-
-    assert asyncio.run(destination_folders()) == ["INBOX"]
+    after = snapshot.snapshot(dovecot.host, dovecot.port, dst_user, dst_pw)
+    assert before.differences(after) == []  # folders, bytes, flags, dates, subscriptions
+    assert source.changes() == []

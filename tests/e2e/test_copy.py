@@ -14,13 +14,13 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from mailmover.devserver import DevServer
-from support import corpus, snapshot
+from support import corpus, imapwire, snapshot
 
 SEED = 7
 
@@ -101,6 +101,7 @@ def test_copy_is_exact_then_incremental(servers, tmp_path) -> None:
     pair = Pair(*servers, tmp_path, "exact")
     mail = corpus.generate(SEED, huge=True)
     snapshot.load(mail, pair.src.host, pair.src.port, pair.user, pair.src_pw)
+    source = snapshot.SourceGuard(pair.src.host, pair.src.port, pair.user, pair.src_pw)
     expected = snapshot.corpus_snapshot(corpus.generate(SEED, huge=True, dots=False))
 
     code, report = pair.copy()
@@ -109,9 +110,9 @@ def test_copy_is_exact_then_incremental(servers, tmp_path) -> None:
     assert pair.retries == []  # nothing failed on a clean link
     assert report["copied"] == sum(len(f.messages) for f in mail)
     got = pair.dst_snapshot()
-    assert got.differences(expected) == []
-    assert got.folders == expected.folders
-    assert got.subscribed >= expected.subscribed
+    assert expected.differences(got) == []
+    assert got == expected  # folders, messages, flags, dates and subscriptions
+    assert source.changes() == []  # the source is never changed (no \\Seen either)
     dotted = next(f for f in report["folders"] if f["folder"] == "v1.2 release")
     assert dotted["dest"] == "v1_2 release" and dotted["note"]
 
@@ -119,7 +120,8 @@ def test_copy_is_exact_then_incremental(servers, tmp_path) -> None:
     code, again = pair.copy()
     assert code == 0 and again["copied"] == 0
     assert sum(f["flags_updated"] for f in again["folders"]) == 0
-    assert pair.dst_snapshot().folders == expected.folders
+    assert pair.dst_snapshot() == expected
+    assert source.changes() == []
 
     # New messages and changed flags on the source arrive, and nothing else.
     conn = pair.src_session()
@@ -146,9 +148,11 @@ def test_verify_catches_deleted_altered_and_extra(servers, tmp_path) -> None:
     pair = Pair(*servers, tmp_path, "verify")
     mail = corpus.generate(SEED + 1, scale=0.2, huge=False)
     snapshot.load(mail, pair.src.host, pair.src.port, pair.user, pair.src_pw)
+    source = snapshot.SourceGuard(pair.src.host, pair.src.port, pair.user, pair.src_pw)
     code, _ = pair.copy()
     assert code == 0
     assert pair.verify()[0] == 0
+    assert source.changes() == []
 
     conn = imaplib.IMAP4(pair.dst.host, pair.dst.port)
     conn.login(pair.user, pair.dst_pw)
@@ -162,6 +166,20 @@ def test_verify_catches_deleted_altered_and_extra(servers, tmp_path) -> None:
     altered = original.replace(b"\r\n\r\n", b"\r\n\r\nX", 1)
     conn.append("INBOX", None, None, altered)
     conn.append("Archive", None, None, b"Subject: extra\r\n\r\nextra\r\n")
+    # A flag changed on one message, and one message's internal date moved by a day.
+    conn.select("Sent")
+    first = conn.uid("SEARCH", "ALL")[1][0].split()[0]
+    conn.uid("STORE", first, "+FLAGS.SILENT", "($Changed)")
+    conn.select("Attachments")
+    first = conn.uid("SEARCH", "ALL")[1][0].split()[0]
+    fetched = imapwire.fetched_messages(
+        conn.uid("FETCH", first, "(UID FLAGS INTERNALDATE BODY.PEEK[])")[1]
+    )[int(first)]
+    later = imaplib.Time2Internaldate(fetched.internaldate + timedelta(days=1))
+    flags = "(" + " ".join(sorted(fetched.flags - {"\\Recent"})) + ")"
+    conn.append("Attachments", flags, later, fetched.body)
+    conn.uid("STORE", first, "+FLAGS.SILENT", "(\\Deleted)")
+    conn.expunge()
     conn.logout()
 
     code, report = pair.verify()
@@ -171,4 +189,9 @@ def test_verify_catches_deleted_altered_and_extra(servers, tmp_path) -> None:
         for f in report["folders"]
         if f["differences"]
     }
-    assert kinds == {"INBOX": ["extra", "missing", "missing"], "Archive": ["extra"]}
+    assert kinds == {
+        "INBOX": ["extra", "missing", "missing"],
+        "Archive": ["extra"],
+        "Sent": ["flags"],  # the same message, a flag the source never had
+        "Attachments": ["extra", "missing"],
+    }

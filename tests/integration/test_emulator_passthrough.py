@@ -1,26 +1,44 @@
-"""The emulator's pass-through profile cannot drift from Dovecot.
+"""The emulator cannot drift from Dovecot where it is meant to change nothing.
 
 The same sessions run once against Dovecot and once through the emulator and
 must get the same answers: with imaplib, with a raw socket compared byte for
 byte (synchronising and non-synchronising literals, a literal Dovecot refuses
 before it is sent, IDLE, a 1 MB FETCH), and with mailmover's own pipelining
 client, STARTTLS and COMPRESS included.
+
+Each runs through two emulators. ``streaming`` is the pass-through profile:
+commands stream to Dovecot as they arrive. ``buffering`` is the provider
+machinery every emulated provider uses, told to change nothing: it buffers
+every command whole (answering ``+`` to literals itself), rewrites every
+CAPABILITY list and every LIST/LSUB reply, with Dovecot's own special-use
+folders. Its answers must be Dovecot's except for what a provider profile
+always takes away (STARTTLS, LOGINDISABLED, COMPRESS, which it could not see
+through) and a literal Dovecot would have refused before it was sent (the
+buffering emulator cannot know, so that step is left out for it).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import imaplib
 import re
 import secrets
 import socket
-from typing import Any
+import threading
+from collections.abc import Iterator
+from typing import Any, ClassVar
 
 import pytest
 
-from mailmover.devserver import Account, DevServer
+from mailmover.devserver import SPECIAL_USE, Account, DevServer
 from mailmover.imap.client import IMAPClient, Message, append_result
 from mailmover.imap.transport import TLSSettings
-from support.emulator import Emulator, run_emulator
+from support.emulator import Emulator
+from support.emulator.command import Command
+from support.emulator.profile import Profile
+from support.emulator.provider import Provider
+from support.emulator.session import Session
 
 # Dovecot's timings ("(0.001 + 0.000 secs)") and the UIDVALIDITY it draws from the clock.
 _VOLATILE = [
@@ -35,10 +53,72 @@ MESSAGE = (
 DATE = '"01-Feb-2020 10:11:12 +0100"'
 
 
+#: what every provider profile takes out of Dovecot's capabilities
+_NOT_PASSED = re.compile(rb" (?:STARTTLS|LOGINDISABLED|COMPRESS=[A-Z]+)(?=[ \]'\r])")
+
+
 def normalise(data: bytes) -> bytes:
     for pattern, replacement in _VOLATILE:
         data = pattern.sub(replacement, data)
     return data
+
+
+def as_a_provider_shows_it(data: bytes) -> bytes:
+    """Dovecot's answers with what a provider profile always hides taken out."""
+    return _NOT_PASSED.sub(b"", data)
+
+
+class Buffering(Provider):
+    """The provider machinery with nothing to change: every command buffered, every
+    CAPABILITY list and LIST/LSUB reply rewritten, Dovecot's special-use folders."""
+
+    name: ClassVar[str] = "buffering"
+
+    def buffers(self, session: Session, cmd: Command) -> bool:
+        return True
+
+    def special_use(self, name: str) -> str:
+        return SPECIAL_USE.get(name, "")
+
+
+class BufferingEmulator(Emulator):
+    def profile_for(self, session: Session) -> Profile:
+        return Buffering(self)
+
+
+KINDS = ["streaming", "buffering"]
+
+
+def emulator(kind: str, server: DevServer) -> Emulator:
+    cls = BufferingEmulator if kind == "buffering" else Emulator
+    return cls(server.host, server.port)
+
+
+@contextlib.contextmanager
+def in_a_thread(em: Emulator) -> Iterator[Emulator]:
+    """``em`` started in an event loop of its own thread, for synchronous clients."""
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    try:
+        asyncio.run_coroutine_threadsafe(em.start(), loop).result(30)
+        try:
+            yield em
+        finally:
+            asyncio.run_coroutine_threadsafe(em.close(), loop).result(30)
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(30)
+        loop.close()
+
+
+def expected_through(kind: str, direct: Any) -> Any:
+    """What the client must get through emulator ``kind`` when Dovecot said ``direct``."""
+    if kind == "streaming":
+        return direct
+    if isinstance(direct, list):
+        return [as_a_provider_shows_it(d) for d in direct]
+    return as_a_provider_shows_it(direct)
 
 
 def new_user(server: DevServer) -> Account:
@@ -64,7 +144,13 @@ def imaplib_session(host: str, port: int, account: Account) -> list[bytes]:
     record(imap.list())
     record(imap.create("Box"))
     record(imap.create("Box/Sub"))
+    record(imap.create("Sent"))
+    record(imap.subscribe("Box/Sub"))
     record(imap.list('""', "Box*"))
+    record(imap.list('""', "*"))
+    record(imap._simple_command("LIST", "(SPECIAL-USE)", '""', "*"))
+    record(imap._simple_command("LIST", '""', "*", "RETURN", "(SPECIAL-USE SUBSCRIBED)"))
+    record(imap.lsub('""', "*"))
     record(imap.append("Box", r"(\Seen $Label)", DATE, MESSAGE))
     record(imap.append("Box", None, DATE, MESSAGE.replace(b"caf", b"tea") * 50))
     record(imap.append("Missing", None, None, MESSAGE))
@@ -80,13 +166,24 @@ def imaplib_session(host: str, port: int, account: Account) -> list[bytes]:
     return seen
 
 
-def test_imaplib_sees_the_same_session(dovecot: DevServer) -> None:
+@pytest.mark.parametrize("kind", KINDS)
+def test_imaplib_sees_the_same_session(dovecot: DevServer, kind: str) -> None:
     direct = imaplib_session(dovecot.host, dovecot.port, new_user(dovecot))
-    with run_emulator(dovecot.host, dovecot.port) as em:
+    with in_a_thread(emulator(kind, dovecot)) as em:
         proxied = imaplib_session(em.host, em.port, new_user(dovecot))
         assert em.errors == []
-    assert len(direct) == 19
-    assert proxied == direct
+    assert len(direct) == 25
+    special = direct[10]
+    assert b"\\\\Sent" in special and b"Box" not in special, special  # Dovecot's answer
+    want = expected_through(kind, direct)
+    if kind == "buffering":  # the rewriting really had something to take away
+        assert proxied[2] != direct[2] and b"STARTTLS" in direct[0]
+        # LIST (SPECIAL-USE) becomes a plain LIST with the other folders dropped, so
+        # child attributes come along (as Gmail's do); Dovecot leaves them out there.
+        sent = rb"(\\Sent)"
+        assert sent in want[10]
+        want[10] = want[10].replace(sent, rb"(\\HasNoChildren \\Sent)")
+    assert proxied == want
 
 
 # -- bytes on the wire ----------------------------------------------------------------------
@@ -122,7 +219,7 @@ class Raw:
         self.sock.close()
 
 
-def raw_session(port: int, account: Account) -> bytes:
+def raw_session(port: int, account: Account, *, refused_literal: bool = True) -> bytes:
     big = b"Subject: big\r\n\r\n" + b"0123456789abcdef" * 65536 + b"\r\n"
     raw = Raw(port)
     try:
@@ -138,7 +235,8 @@ def raw_session(port: int, account: Account) -> bytes:
             % (len(MESSAGE), MESSAGE, len(big), big)
         )
         raw.until(b"a5 ")
-        raw.say(b"a6 APPEND Nowhere {%d}\r\n" % len(MESSAGE), b"a6 ")
+        if refused_literal:
+            raw.say(b"a6 APPEND Nowhere {%d}\r\n" % len(MESSAGE), b"a6 ")
         raw.say(b"a7 SELECT INBOX\r\n", b"a7 ")
         raw.say(b"a8 FETCH 1:3 (FLAGS BODY.PEEK[] RFC822.SIZE)\r\n", b"a8 ")
         raw.say(b"a9 IDLE\r\n", b"+")
@@ -150,22 +248,25 @@ def raw_session(port: int, account: Account) -> bytes:
         raw.close()
 
 
-def test_bytes_on_the_wire_are_dovecots(dovecot: DevServer) -> None:
-    direct = raw_session(dovecot.port, new_user(dovecot))
-    with run_emulator(dovecot.host, dovecot.port) as em:
-        proxied = raw_session(em.port, new_user(dovecot))
+@pytest.mark.parametrize("kind", KINDS)
+def test_bytes_on_the_wire_are_dovecots(dovecot: DevServer, kind: str) -> None:
+    refused = kind == "streaming"
+    direct = raw_session(dovecot.port, new_user(dovecot), refused_literal=refused)
+    with in_a_thread(emulator(kind, dovecot)) as em:
+        proxied = raw_session(em.port, new_user(dovecot), refused_literal=refused)
         assert em.errors == []
     assert b"* 1 EXPUNGE" in direct and b"+ idling" in direct
     assert direct.count(b"0123456789abcdef" * 1024) == 64
-    assert proxied == direct
+    assert proxied == expected_through(kind, direct)
 
 
 # -- mailmover's client -------------------------------------------------------------------
 
 
-async def test_mailmover_client_pipelines_through_it(dovecot: DevServer) -> None:
+@pytest.mark.parametrize("kind", KINDS)
+async def test_mailmover_client_pipelines_through_it(dovecot: DevServer, kind: str) -> None:
     account = new_user(dovecot)
-    async with Emulator(dovecot.host, dovecot.port) as em:
+    async with emulator(kind, dovecot) as em:
         client = await IMAPClient.connect(em.host, em.port, security="plain")
         await client.login(*account)
         assert client.has("LITERAL+") and client.has("MULTIAPPEND")
@@ -183,7 +284,9 @@ async def test_mailmover_client_pipelines_through_it(dovecot: DevServer) -> None
         assert [got[u] for u in uids] == bodies
         assert got[big_uid] == huge
         assert sorted(got[u] for u in multi) == sorted(m.data for m in batch)
-        assert await client.compress()  # both directions become opaque to the emulator
+        # Streaming: both directions become opaque to the emulator. Buffering: a
+        # provider profile offers no COMPRESS unless it does it itself.
+        assert await client.compress() == (kind == "streaming")
         [after] = await client.uid_fetch([uids[-1]], "(UID BODY.PEEK[])")
         assert after.body[""] == bodies[-1]
         await client.logout()

@@ -24,6 +24,7 @@ from mailmover.engine.events import BatchCopied, Event
 from mailmover.engine.passes import run_pass
 from mailmover.engine.session import EndpointCredentials
 from mailmover.engine.settings import MailboxPair, PassSettings
+from mailmover.errors import StoreError
 from mailmover.imap.client import IMAPClient, Message
 from mailmover.store import FolderRecord, MessageRecord, Store, StoreJournal
 
@@ -74,10 +75,10 @@ class Account:
 
 
 class Exploding:
-    """A journal that fails like a bug would, on the second batch recorded for ``Boom``."""
+    """A journal that raises ``error`` on the second batch recorded for ``Boom``."""
 
-    def __init__(self, inner: StoreJournal) -> None:
-        self.inner = inner
+    def __init__(self, inner: StoreJournal, error: Exception) -> None:
+        self.inner, self.error = inner, error
         self.boom_folder: int | None = None
         self.boom_batches = 0
 
@@ -97,7 +98,7 @@ class Exploding:
         if folder_id == self.boom_folder:
             self.boom_batches += 1
             if self.boom_batches == 2:
-                raise RuntimeError("journal exploded")
+                raise self.error
         await self.inner.record_messages(folder_id, records)
 
     async def update_flags(
@@ -122,14 +123,23 @@ def pair_of(src: Account, dst: Account) -> MailboxPair:
     return MailboxPair(src.endpoint.without_secret(), dst.endpoint.without_secret())
 
 
-async def test_a_folder_that_crashes_ends_the_pass_with_a_report(
-    dovecot: DevServer, tmp_path: Path
+@pytest.mark.parametrize("mailbox_level", [False, True], ids=["bug", "database"])
+async def test_a_folder_that_fails_unexpectedly(
+    dovecot: DevServer, tmp_path: Path, mailbox_level: bool
 ) -> None:
+    """A bug costs its folder and the others finish; a failure no folder can get past
+    (the job database failing) ends the pass with a report naming it. Either way no
+    worker outlives run_pass and nothing is appended after it returned."""
     src, dst = Account(dovecot), Account(dovecot)
     await src.fill(per_folder=120)
+    error = StoreError("the job database failed: disk I/O error") if mailbox_level else (
+        RuntimeError("journal exploded")
+    )  # fmt: skip
     store = Store.open(f"sqlite:///{tmp_path}/state.db")
     try:
-        journal = Exploding(await StoreJournal.open(store, src.endpoint.url, dst.endpoint.url))
+        journal = Exploding(
+            await StoreJournal.open(store, src.endpoint.url, dst.endpoint.url), error
+        )
         before = asyncio.all_tasks()
         report = await run_pass(
             pair_of(src, dst), PassSettings(batch_messages=10, connections=4), "full",
@@ -138,11 +148,16 @@ async def test_a_folder_that_crashes_ends_the_pass_with_a_report(
         assert asyncio.all_tasks() <= before, "a worker outlived run_pass"
     finally:
         store.close()
-    assert report.outcome == "failed" and report.failure_kind == "internal", report.reason
-    assert report.reason is not None and "Boom" in report.reason
-    assert "journal exploded" in report.reason
     boom = next(f for f in report.folders if f.source_name == "Boom")
-    assert boom.error is not None and "journal exploded" in boom.error
+    if mailbox_level:
+        assert report.outcome == "failed" and report.reason == str(error), report
+        assert not report.retryable
+        assert any(f.interrupted for f in report.folders if f.source_name != "Boom")
+    else:
+        assert report.outcome == "completed_with_errors", report.reason
+        assert boom.error is not None and "journal exploded" in boom.error
+        others = [f for f in report.folders if f.source_name in FOLDERS and f is not boom]
+        assert [f.copied for f in others] == [120] * 3
     after_return = await dst.contents()
     await asyncio.sleep(1.0)
     assert await dst.contents() == after_return, "something was appended after run_pass returned"

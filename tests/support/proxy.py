@@ -19,6 +19,10 @@ once a fraction of a second of data waits on the line; ``cut_every`` cuts a
 connection at random points (seeded) on average every N bytes of traffic, both
 directions and all connections counted together, inside literals or not, for
 as long as the network is used.
+
+A man in the middle: ``tap(connection, direction, data)``, when set, sees every
+chunk read (``connection`` numbers the accepted connections from 1) and returns
+the bytes to pass on instead, so a test can watch the traffic or rewrite it.
 """
 
 from __future__ import annotations
@@ -26,13 +30,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from enum import Enum
 from types import TracebackType
 from typing import Any, Literal, Self
 
 Direction = Literal["to_server", "to_client"]
+Tap = Callable[[int, Direction, bytes], bytes]
 
 _CHUNK = 64 * 1024
 #: chunks held per direction while they wait out the delay (bounds memory, not speed)
@@ -139,6 +144,8 @@ class Proxy:
         self.accepted = 0
         #: bytes passed on (or waiting out the delay) per direction, all connections together
         self.bytes_forwarded: dict[Direction, int] = {"to_server": 0, "to_client": 0}
+        #: sees (and may rewrite) every chunk read; see the module's docstring
+        self.tap: Tap | None = None
 
     async def start(self) -> Self:
         """Start listening."""
@@ -234,6 +241,7 @@ class Proxy:
         assert task is not None
         self._handlers.add(task)
         self.accepted += 1
+        number = self.accepted
         try:
             try:
                 target = await asyncio.open_connection(self.target_host, self.target_port)
@@ -244,7 +252,7 @@ class Proxy:
                 writer.transport.abort()
                 target[1].transport.abort()
                 return
-            link = _Link(self, (reader, writer), target)
+            link = _Link(self, (reader, writer), target, number)
             self._links.add(link)
             try:
                 await link.run()
@@ -262,8 +270,10 @@ class _Link:
         proxy: Proxy,
         client: tuple[asyncio.StreamReader, asyncio.StreamWriter],
         server: tuple[asyncio.StreamReader, asyncio.StreamWriter],
+        number: int,
     ) -> None:
         self.proxy = proxy
+        self.number = number
         self.writers = (client[1], server[1])
         self.pipes: dict[Direction, _Pipe] = {
             "to_server": _Pipe(self, "to_server", client[0], server[1]),
@@ -326,6 +336,8 @@ class _Pipe:
             if not data:
                 await self.queue.put((now + proxy.delay_ms / 1000, _EOF))
                 return
+            if proxy.tap is not None:
+                data = proxy.tap(self.link.number, self.direction, data)
             fault = proxy._fault_for(self, len(data))
             kind = None
             if fault is not None:

@@ -296,8 +296,20 @@ class Accounts:
         )
 
     def load(self, corpus: Corpus) -> None:
-        """Put ``corpus`` into the source account."""
+        """Put ``corpus`` into the source account, and remember the source as it is now."""
         snapshot.load(corpus, self.src.host, self.src.port, self.user, self.src_pw)
+        self.guard = snapshot.SourceGuard(self.src.host, self.src.port, self.user, self.src_pw)
+
+    def source_changes(self) -> list[str]:
+        """How the source differs from when it was loaded (empty when untouched)."""
+        return self.guard.changes()
+
+    def problems(self, expected: snapshot.MailboxSnapshot) -> list[str]:
+        """The oracle: how the destination differs from ``expected`` (folders, messages,
+        flags, dates, subscriptions) and how the source changed since ``load``."""
+        return exact_copy_problems(expected, self.dst_snapshot()) + [
+            f"source changed: {line}" for line in self.source_changes()
+        ]
 
     def src_snapshot(self) -> snapshot.MailboxSnapshot:
         return snapshot.snapshot(self.src.host, self.src.port, self.user, self.src_pw)
@@ -309,8 +321,9 @@ class Accounts:
 def exact_copy_problems(
     expected: snapshot.MailboxSnapshot, got: snapshot.MailboxSnapshot
 ) -> list[str]:
-    """How ``got``'s folders differ from ``expected``'s multisets (empty when exact)."""
-    return expected.differences(snapshot.MailboxSnapshot(got.folders, expected.subscribed), 50)
+    """How ``got`` differs from ``expected``: folders, each folder's multiset of
+    (bytes, flags, internal date), and subscriptions (empty when exact)."""
+    return expected.differences(got, 50)
 
 
 def extra_messages(expected: snapshot.MailboxSnapshot, got: snapshot.MailboxSnapshot) -> list[str]:

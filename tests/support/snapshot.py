@@ -3,14 +3,20 @@
 Only the standard library's ``imaplib`` talks to the server here, so these tools
 can judge mailmover's own IMAP client without depending on it. Folder names are
 held as paths of decoded names, so a server with ``/`` as hierarchy delimiter
-and one with ``.`` give equal snapshots of the same folders. The personal
-namespace is assumed to have no prefix (true of Dovecot's default setup).
+and one with ``.`` give equal snapshots of the same folders, and the personal
+namespace's prefix (``INBOX.`` on Courier and Cyrus) is taken off, so that
+``INBOX.Work`` there and ``Work`` elsewhere are the same folder.
+
+``SourceGuard`` is the second half of the oracle: a snapshot of the source taken
+before a run, to compare with the source after it (flags included, so a
+``\\Seen`` set by reading a body shows).
 """
 
 from __future__ import annotations
 
 import hashlib
 import imaplib
+import re
 import ssl
 from collections import Counter
 from collections.abc import Iterable, Iterator
@@ -104,7 +110,11 @@ def session(
     try:
         if starttls:
             conn.starttls(ssl_context)
-        conn.login(user, password)
+        if (user + password).isascii():
+            conn.login(user, password)
+        else:  # imaplib's LOGIN sends ASCII only; SASL PLAIN carries UTF-8 (RFC 4616)
+            blob = b"\0" + user.encode() + b"\0" + password.encode()
+            conn.authenticate("PLAIN", lambda _challenge: blob)
         yield conn
     except BaseException:
         conn.shutdown()
@@ -121,15 +131,29 @@ def hierarchy_delimiter(conn: imaplib.IMAP4) -> str:
     raise RuntimeError("server has a flat namespace: it cannot hold nested folders")
 
 
-def mailbox_name(path: FolderPath, delimiter: str) -> str:
-    """The quoted, modified UTF-7 wire name of ``path``; refuses a name holding the delimiter."""
+def personal_prefix(conn: imaplib.IMAP4) -> str:
+    """The personal namespace's prefix (RFC 2342), ``""`` when none or no NAMESPACE."""
+    # imaplib keeps the capabilities of before the login, which may lack NAMESPACE.
+    typ, data = conn.namespace()
+    if typ != "OK":
+        return ""
+    text = b" ".join(d for d in data if isinstance(d, bytes)).decode()
+    found = re.match(r'\s*\(\("((?:[^"\\]|\\.)*)"', text)
+    return found[1] if found else ""
+
+
+def mailbox_name(path: FolderPath, delimiter: str, prefix: str = "") -> str:
+    """The quoted, modified UTF-7 wire name of ``path`` (under the personal namespace's
+    ``prefix``, INBOX excepted); refuses a name holding the delimiter."""
     for part in path:
         if delimiter in part:
             raise ValueError(
                 f"folder name {part!r} contains the server's delimiter {delimiter!r}; "
                 "generate the corpus with dots=False for such a server"
             )
-    return imapwire.quote(mutf7.encode(delimiter.join(path)))
+    if path == ("INBOX",) or not prefix:
+        return imapwire.quote(mutf7.encode(delimiter.join(path)))
+    return imapwire.quote(prefix + mutf7.encode(delimiter.join(path)))
 
 
 def load(
@@ -151,9 +175,10 @@ def load(
     """
     with session(host, port, user, password, ssl_context=ssl_context, starttls=starttls) as conn:
         delimiter = hierarchy_delimiter(conn)
-        existing = set(_selectable_folders(conn, delimiter))
+        prefix = personal_prefix(conn)
+        existing = set(_selectable_folders(conn, delimiter, prefix))
         folders = sorted(corpus, key=lambda f: len(f.path))
-        names = [mailbox_name(folder.path, delimiter) for folder in folders]
+        names = [mailbox_name(folder.path, delimiter, prefix) for folder in folders]
         for folder, name in zip(folders, names, strict=True):
             if _normalise(folder.path) not in existing:
                 imapwire.check(conn.create(name), f"CREATE {name}")
@@ -178,30 +203,33 @@ def snapshot(
     """Read every selectable folder (read-only) and the subscriptions of an account."""
     with session(host, port, user, password, ssl_context=ssl_context, starttls=starttls) as conn:
         delimiter = hierarchy_delimiter(conn)
+        prefix = personal_prefix(conn)
         folders = {
-            path: _read_folder(conn, mailbox_name(path, delimiter), chunk)
-            for path in _selectable_folders(conn, delimiter)
+            path: _read_folder(conn, mailbox_name(path, delimiter, prefix), chunk)
+            for path in _selectable_folders(conn, delimiter, prefix)
         }
         lsub = imapwire.check(conn.lsub('""', "*"), "LSUB")
         subscribed = frozenset(
-            _split(entry.name, entry.delimiter or delimiter)
+            _split(entry.name, entry.delimiter or delimiter, prefix)
             for entry in imapwire.list_entries(lsub)
             if "\\noselect" not in entry.flags
         )
     return MailboxSnapshot(folders, subscribed)
 
 
-def _selectable_folders(conn: imaplib.IMAP4, delimiter: str) -> list[FolderPath]:
+def _selectable_folders(conn: imaplib.IMAP4, delimiter: str, prefix: str) -> list[FolderPath]:
     data = imapwire.check(conn.list('""', "*"), "LIST")
     out = []
     for entry in imapwire.list_entries(data):
         if entry.flags & {"\\noselect", "\\nonexistent"}:
             continue
-        out.append(_split(entry.name, entry.delimiter or delimiter))
+        out.append(_split(entry.name, entry.delimiter or delimiter, prefix))
     return out
 
 
-def _split(wire_name: str, delimiter: str) -> FolderPath:
+def _split(wire_name: str, delimiter: str, prefix: str = "") -> FolderPath:
+    if prefix and wire_name.upper().startswith(prefix.upper()) and len(wire_name) > len(prefix):
+        wire_name = wire_name[len(prefix) :]
     return _normalise(tuple(mutf7.decode(wire_name).split(delimiter)))
 
 
@@ -227,3 +255,15 @@ def _read_folder(conn: imaplib.IMAP4, name: str, chunk: int) -> Counter[MessageK
         for msg in messages.values():
             found[message_key(msg.body, msg.flags, msg.internaldate)] += 1
     return found
+
+
+class SourceGuard:
+    """The source account as it was before a run, to hold against it afterwards."""
+
+    def __init__(self, host: str, port: int, user: str, password: str, **tls: object) -> None:
+        self._read = lambda: snapshot(host, port, user, password, **tls)  # type: ignore[arg-type]
+        self.before: MailboxSnapshot = self._read()
+
+    def changes(self) -> list[str]:
+        """How the source now differs from before (empty when untouched)."""
+        return self.before.differences(self._read(), 50)

@@ -1,7 +1,7 @@
 """``mailmover``: copy, verify and check mailboxes from the command line.
 
-Exit codes: 0 everything copied (or identical); 1 some messages could not be
-copied (or differ); 2 usage error; 3 connection or authentication failure.
+Exit codes: 0 everything copied (or identical); 1 some messages or folders could
+not be copied (or differ); 2 usage error; 3 connection or authentication failure.
 """
 
 from __future__ import annotations
@@ -327,38 +327,9 @@ def verify(
         credentials = EndpointCredentials(src, dst)
         report = await verify_mailboxes(pair_of(src, dst), settings, credentials, recorded)
         if json_:
-            print(json.dumps({
-                "identical": report.identical,
-                "folders": [
-                    {
-                        "folder": f.source_name, "dest": f.dest_name,
-                        "source_messages": f.source_messages, "dest_messages": f.dest_messages,
-                        "dest_missing": f.dest_missing,
-                        "differences": [
-                            {"kind": d.kind, "size": d.size,
-                             "date": d.internaldate.isoformat(), "flags": list(d.flags)}
-                            for d in f.differences
-                        ],
-                    }
-                    for f in report.folders
-                ],
-            }))  # fmt: skip
+            print(json.dumps(render.verify_json(report)))
         else:
-            console = Console()
-            for f in report.folders:
-                status = "missing on destination" if f.dest_missing else (
-                    "identical" if not f.differences else f"{len(f.differences)} differences"
-                )  # fmt: skip
-                console.print(
-                    f"{f.source_name} → {f.dest_name}: {f.source_messages} / "
-                    f"{f.dest_messages} messages, {status}"
-                )
-                for d in f.differences:
-                    console.print(
-                        f"  {d.kind}: {d.size:,} bytes, {d.internaldate:%Y-%m-%d %H:%M:%S %z}, "
-                        f"flags {' '.join(d.flags) or '-'}"
-                    )
-            console.print("identical" if report.identical else "DIFFERENT")
+            render.print_verify(report, Console())
         return 0 if report.identical else 1
 
     raise typer.Exit(_run(main(), debug))

@@ -30,6 +30,7 @@ from mailmover.engine.events import (
     event_json,
 )
 from mailmover.engine.report import PassReport
+from mailmover.engine.verify import Difference, VerifyReport
 
 
 def _mb(n: int) -> str:
@@ -171,7 +172,9 @@ MANIFEST_FIELDS = ("folder", "uid", "size", "date", "subject", "reason")
 
 
 def write_manifest(report: PassReport, path: Path) -> None:
-    """Every message not copied: folder, UID, size, date, subject, reason (CSV or JSON)."""
+    """Every message not copied: folder, UID, size, date, subject, reason (CSV or JSON);
+    then every folder not copied, and every folder renamed because the destination
+    refused its name (UID empty)."""
     rows = report.manifest()
     with path.open("w", encoding="utf-8", newline="") as handle:
         if path.suffix.lower() == ".csv":
@@ -180,3 +183,60 @@ def write_manifest(report: PassReport, path: Path) -> None:
             writer.writerows({k: ("" if v is None else v) for k, v in row.items()} for row in rows)
         else:
             json.dump(rows, handle, indent=2, ensure_ascii=False)
+
+
+def _difference_json(d: Difference) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "kind": d.kind, "size": d.size, "date": d.internaldate.isoformat(), "flags": list(d.flags)
+    }  # fmt: skip
+    if d.kind == "flags":
+        data["dest_flags"] = list(d.dest_flags)
+    return data
+
+
+def verify_json(report: VerifyReport) -> dict[str, Any]:
+    """``verify --json``: real differences, and apart from them the job's policy."""
+    return {
+        "identical": report.identical,
+        "folders": [
+            {
+                "folder": f.source_name, "dest": f.dest_name, "note": f.note,
+                "source_messages": f.source_messages, "dest_messages": f.dest_messages,
+                "dest_missing": f.dest_missing,
+                "differences": [_difference_json(d) for d in f.differences],
+                "policy": [_difference_json(d) for d in f.policy],
+            }
+            for f in report.folders
+        ],
+    }  # fmt: skip
+
+
+def _difference_line(d: Difference) -> str:
+    when = f"{d.internaldate:%Y-%m-%d %H:%M:%S %z}"
+    if d.kind == "flags":
+        return (
+            f"flags: {d.size:,} bytes, {when}, source {' '.join(d.flags) or '-'}, "
+            f"destination {' '.join(d.dest_flags) or '-'}"
+        )
+    return f"{d.kind}: {d.size:,} bytes, {when}, flags {' '.join(d.flags) or '-'}"
+
+
+def print_verify(report: VerifyReport, console: Console) -> None:
+    for f in report.folders:
+        status = "missing on destination" if f.dest_missing else (
+            "identical" if not f.differences else f"{len(f.differences)} differences"
+        )  # fmt: skip
+        if f.policy:
+            status += f" ({len(f.policy)} flag differences the copy's policy explains)"
+        note = f" [{f.note}]" if f.note else ""
+        console.print(
+            f"{f.source_name} → {f.dest_name}{note}: {f.source_messages} / "
+            f"{f.dest_messages} messages, {status}",
+            highlight=False,
+            markup=False,
+        )
+        for d in f.differences:
+            console.print(f"  {_difference_line(d)}", highlight=False, markup=False)
+        for d in f.policy:
+            console.print(f"  policy, {_difference_line(d)}", highlight=False, markup=False)
+    console.print("identical" if report.identical else "DIFFERENT")

@@ -68,6 +68,8 @@ class FolderPlan:
     role: str | None = None
     note: str | None = None  # why the destination name differs from the source's
     unlabelled_only: bool = False  # Gmail's All Mail: only messages with no other label
+    refused: str | None = None  # no name worked on the destination: the server's words
+    renamed_from: str | None = None  # the planned name, when the destination refused it
 
 
 def logical_path(name: str, side: Side) -> tuple[str, ...]:

@@ -15,6 +15,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 
 from mailmover.engine.budget import ByteBudget
 from mailmover.engine.control import PassControl
@@ -67,8 +68,7 @@ async def run_pass(
         report = run.report("failed", exc.message, failure_kind(exc), exc.retryable)
     except Exception as exc:  # a bug: the report still comes back, the traceback is logged
         log.exception("pass failed with an internal error")
-        where = "".join(f" ({note})" for note in getattr(exc, "__notes__", ()))
-        reason = f"internal error{where}: {type(exc).__name__}: {exc}"
+        reason = f"internal error: {type(exc).__name__}: {exc}"
         report = run.report("failed", reason, "internal", True)
     run.emit(PassFinished(report))
     return report
@@ -220,7 +220,10 @@ class _Pass:
                     exact_sizes=self.kind == "preflight",
                 )  # fmt: skip
                 if self.kind != "preflight":
-                    await prepare_destination(dst, planned.plans, planned.dest)
+                    preset = self.profiles.dest.preset
+                    delimiter = planned.dest.delimiter or preset.folders.separator
+                    plans = await prepare_destination(dst, planned.plans, planned.dest, delimiter)
+                    planned = replace(planned, plans=plans)
                 for plan in planned.plans:
                     messages, size = planned.sizes[plan.source_name]
                     self.emit(

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from mailmover.engine.folders import FolderPlan, Side, plan_folders
+from mailmover.engine.naming import create_folders
 from mailmover.engine.profile import ServerProfile
 from mailmover.engine.settings import MailboxPair, PassSettings
 from mailmover.errors import CommandFailed
@@ -109,11 +110,20 @@ async def folder_sizes(
     if client.has("STATUS=SIZE") or not exact:  # STATUS replies name their folder
         items = ["MESSAGES", "SIZE"] if client.has("STATUS=SIZE") else ["MESSAGES"]
         asked = [client.status(p.source_name, items) for p in plans]
-        for plan, status in zip(plans, await asyncio.gather(*asked), strict=True):
+        answers = await asyncio.gather(*asked, return_exceptions=True)
+        for plan, status in zip(plans, answers, strict=True):
+            if isinstance(status, BaseException):
+                _folder_only(status)
+                status = {}
             sizes[plan.source_name] = (status.get("MESSAGES", 0), status.get("SIZE", 0))
         return sizes
     for plan in plans:
-        selected = await client.examine(plan.source_name)
+        try:
+            selected = await client.examine(plan.source_name)
+        except CommandFailed as exc:
+            _folder_only(exc)
+            sizes[plan.source_name] = (0, 0)
+            continue
         total = 0
         if selected.exists:
             fetches = await client.uid_fetch(range(1, 2**32), "(UID RFC822.SIZE)")
@@ -122,24 +132,32 @@ async def folder_sizes(
     return sizes
 
 
-async def prepare_destination(client: IMAPClient, plans: Sequence[FolderPlan], dest: Side) -> None:
+def _folder_only(exc: BaseException) -> None:
+    """Raise ``exc`` unless it is a refusal that concerns one folder alone."""
+    if not isinstance(exc, CommandFailed) or exc.retryable:
+        raise exc
+
+
+async def prepare_destination(
+    client: IMAPClient, plans: Sequence[FolderPlan], dest: Side, delimiter: str | None = None
+) -> list[FolderPlan]:
     """Create the folders the destination lacks (empty ones too) and subscribe them.
 
-    The commands are pipelined: a hundred folders cost one round trip, not a hundred.
+    A name the destination refuses is replaced by the next that works (see
+    engine.naming); the plans come back with the names used. The commands are
+    pipelined: a hundred folders cost one round trip, not a hundred.
     """
-    existing = {m.name for m in dest.mailboxes}
-    missing = [p.dest_name for p in plans if p.dest_name not in existing]
-    missing = [name for name in dict.fromkeys(missing) if name.upper() != "INBOX"]
-    for future in [client.submit("CREATE", [Mailbox(name)]) for name in missing]:
-        try:
-            await future
-        except CommandFailed as exc:
-            # Exchange says "NO Mailbox already exists." without [ALREADYEXISTS]
-            if exc.code != "ALREADYEXISTS" and "already exists" not in exc.message.lower():
-                raise
-    wanted = [p.dest_name for p in plans if p.subscribed and p.dest_name not in dest.subscribed]
-    for future in [client.submit("SUBSCRIBE", [Mailbox(n)]) for n in dict.fromkeys(wanted)]:
-        await future
+    plans = await create_folders(client, plans, dest, delimiter or dest.delimiter or "/")
+    wanted = [
+        p.dest_name
+        for p in plans
+        if p.subscribed and p.refused is None and p.dest_name not in dest.subscribed
+    ]
+    sent = [client.submit("SUBSCRIBE", [Mailbox(n)]) for n in dict.fromkeys(wanted)]
+    for outcome in await asyncio.gather(*sent, return_exceptions=True):
+        if isinstance(outcome, BaseException):
+            _folder_only(outcome)  # a refused SUBSCRIBE costs the subscription only
+    return plans
 
 
 def keep_earlier_names(

@@ -58,6 +58,7 @@ class FolderResult:
     vanished: int = 0  # deleted on the source while this pass copied them
     failures: list[Failure] = field(default_factory=list)
     error: str | None = None  # the folder stopped early
+    refused: bool = False  # ... because the server refused something of this folder alone
     interrupted: bool = False  # stopped on request; the next pass goes on
     attempted: set[int] = field(default_factory=set, repr=False)  # source UIDs sent this pass
 
@@ -65,7 +66,7 @@ class FolderResult:
         return FolderReport(
             self.source_name, self.dest_name, self.note, self.source_messages, self.copied,
             self.copied_bytes, self.already, self.flags_updated, self.flags_dropped,
-            self.vanished, tuple(self.failures), self.error, self.interrupted,
+            self.vanished, tuple(self.failures), self.error, self.refused, self.interrupted,
         )  # fmt: skip
 
 
@@ -85,6 +86,7 @@ class FolderReport:
     vanished: int = 0
     failures: tuple[Failure, ...] = ()
     error: str | None = None
+    refused: bool = False
     interrupted: bool = False
 
     def to_dict(self) -> dict[str, Any]:
@@ -100,6 +102,7 @@ class FolderReport:
             "flags_dropped": self.flags_dropped,
             "vanished": self.vanished,
             "error": self.error,
+            "refused": self.refused,
             "interrupted": self.interrupted,
             "failures": [f.to_dict() for f in self.failures],
         }
@@ -145,13 +148,20 @@ class PassReport:
         return self.outcome == "completed"
 
     def manifest(self) -> list[dict[str, Any]]:
-        """Every message not copied, then every folder that stopped early, with reasons."""
+        """Every message not copied, then every folder that stopped early, then every
+        folder renamed because the destination refused its name, with reasons."""
         rows = [f.to_dict() for folder in self.folders for f in folder.failures]
         rows += [
             {"folder": folder.source_name, "uid": None, "size": None, "date": None,
              "subject": "", "reason": f"folder not finished: {folder.error}"}
             for folder in self.folders
             if folder.error
+        ]  # fmt: skip
+        rows += [
+            {"folder": plan.source_name, "uid": None, "size": None, "date": None, "subject": "",
+             "reason": f"copied to {plan.dest_name!r}, not {plan.renamed_from!r}: {plan.note}"}
+            for plan in self.plans
+            if plan.renamed_from is not None and plan.refused is None
         ]  # fmt: skip
         return rows
 

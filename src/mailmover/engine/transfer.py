@@ -178,7 +178,11 @@ class FolderCopy:
                 since_modseq=rec.highestmodseq if rec.source_uidnext else None,
             )  # fmt: skip
 
-        rec.source_uidnext, rec.highestmodseq = sel.uidnext, sel.highestmodseq
+        # A folder read through --since/--before was only partly looked at: no UIDNEXT,
+        # so a later run without those limits lists it again instead of skipping it.
+        filtered = self.options.since is not None or self.options.before is not None
+        rec.source_uidnext = None if filtered else sel.uidnext
+        rec.highestmodseq = sel.highestmodseq
         rec.messages_total = len(uids)
         complete = not self.result.failures and not self.result.interrupted
         rec.state = "done" if complete else "incomplete"

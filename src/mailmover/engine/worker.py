@@ -9,7 +9,11 @@ attempt made progress. Retrying stops once the folder went the retry budget
 without progress: the folder then fails with the last reason, everything
 copied so far recorded; when the whole mailbox went that long without
 progress, the pass ends (every other folder would wait too). A pause or a
-cancel during a backoff ends the folder as interrupted, not failed.
+cancel during a backoff ends the folder as interrupted, not failed. A refusal
+that concerns one folder (a name no substitute made acceptable, a folder the
+destination will not open) fails that folder alone; a folder deleted on the
+source during the copy ends with what was copied and a note saying so; an
+unexpected error (a fault of ours) costs its folder, not the mailbox.
 
 Errors that no folder can get past (credentials refused, certificate refused,
 the destination over its quota) are raised: the pass ends for the mailbox.
@@ -32,9 +36,16 @@ from mailmover.engine.report import FolderResult
 from mailmover.engine.retry import RetryClock
 from mailmover.engine.session import Connector, Pair, close_pair
 from mailmover.engine.transfer import FolderCopy, TransferOptions
-from mailmover.errors import CommandFailed, MailmoverError, OverQuota, RetriesExhausted
+from mailmover.errors import (
+    CommandFailed,
+    MailboxMissing,
+    MailmoverError,
+    OverQuota,
+    RetriesExhausted,
+)
 
 log = logging.getLogger(__name__)
+DELETED = "deleted on the source during the copy"
 
 
 @dataclass
@@ -71,12 +82,6 @@ class Worker:
                 results[plan.source_name] = result
                 try:
                     await self.folder(plan, result)
-                except Exception as exc:
-                    if not isinstance(exc, MailmoverError):  # a bug: name where it happened
-                        result.error = f"internal error: {type(exc).__name__}: {exc}"
-                        exc.add_note(f"in folder {plan.source_name!r}")
-                    result.interrupted = not result.error
-                    raise
                 except BaseException:
                     result.interrupted = not result.error  # cut short by the pass ending
                     raise
@@ -87,6 +92,9 @@ class Worker:
 
     async def folder(self, plan: FolderPlan, result: FolderResult) -> None:
         s = self.shared
+        if plan.refused is not None:  # no name worked on the destination
+            result.error, result.refused = plan.refused, True
+            return
         opts = s.transfer
         carry = new_carry(plan, opts.batch_bytes, opts.batch_messages, s.clock.backoff(), result)
         while True:
@@ -118,9 +126,16 @@ class Worker:
                         result.interrupted = True
                         return
                     continue
+                if isinstance(exc, MailboxMissing) and exc.command == "EXAMINE":
+                    # Only the source is examined: gone from its LIST, it was deleted there.
+                    if await self._gone(plan):
+                        result.note = DELETED if not plan.note else f"{plan.note}; {DELETED}"
+                        return
+                    result.error, result.refused = exc.message, True
+                    return
                 if not exc.retryable:
                     if isinstance(exc, CommandFailed):  # this folder only: e.g. cannot select
-                        result.error = exc.message
+                        result.error, result.refused = exc.message, True
                         return
                     raise  # credentials or certificate refused: the mailbox cannot go on
                 await close_pair(self.pair, logout=False)
@@ -138,3 +153,19 @@ class Worker:
                 if await s.control.wait(delay):
                     result.interrupted = True
                     return
+            except Exception as exc:  # a fault of ours: it costs this folder, not the mailbox
+                log.exception("%s: unexpected error", plan.source_name)
+                await close_pair(self.pair, logout=False)
+                self.pair = None
+                result.error = f"internal error: {type(exc).__name__}: {exc}"
+                return
+
+    async def _gone(self, plan: FolderPlan) -> bool:
+        """Whether the source no longer lists the folder (False when it cannot tell)."""
+        if self.pair is None:
+            return False
+        try:
+            listed = await self.pair[0].list_mailboxes("", plan.source_name)
+        except MailmoverError:
+            return False
+        return all(m.name != plan.source_name for m in listed)

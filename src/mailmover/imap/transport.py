@@ -43,6 +43,11 @@ def tls_error(host: str, port: int, exc: BaseException) -> TLSFailed:
                 f"the certificate of {where} has expired ({reason}); the server's "
                 "administrator must renew it"
             )
+        if "mismatch" in reason.lower():  # a trusted certificate, for other names
+            return TLSFailed(
+                f"the certificate of {where} is not for {host!r} ({reason}); connect by a "
+                "name the certificate holds, or use --insecure for a test server"
+            )
         return TLSFailed(
             f"the certificate of {where} was refused ({reason}); "
             "give its CA with --ca-file, or turn verification off for this server"

@@ -20,7 +20,7 @@ from mailmover.store.state import MailboxState
 class Store:
     """The job state: SQLite or PostgreSQL, migrated to the newest schema when opened.
 
-    Synchronous. Asyncio code goes through ``AsyncMailboxState``, which runs every
+    Synchronous. Asyncio code goes through ``StoreJournal``, which runs every
     call on this store's single ``writer`` thread.
     """
 
