@@ -254,7 +254,10 @@ async def test_messages_deleted_on_the_source_during_the_copy(
         if len(copied_beta) == 1:
             expunge_half()  # the loop waits: every later batch of Beta meets the deletion
 
-    settings = PassSettings(batch_messages=10, connections=1, include=("Beta",))
+    # A small byte budget: few batches are fetched ahead of the one being appended.
+    settings = PassSettings(
+        batch_messages=10, connections=1, include=("Beta",), memory_budget=40_000
+    )
     credentials = EndpointCredentials(src.endpoint, dst.endpoint)
     store = Store.open(f"sqlite:///{tmp_path}/state.db")
     try:
