@@ -30,7 +30,7 @@ from mailmover.engine.retry import RetryClock, RetryPolicy
 from mailmover.engine.session import Connector, Pair, SessionOptions, close_pair
 from mailmover.engine.settings import MailboxPair, PassKind, PassSettings
 from mailmover.engine.transfer import TransferOptions
-from mailmover.engine.worker import Shared, Worker
+from mailmover.engine.pairs import Shared, Worker
 from mailmover.errors import (
     AuthenticationFailed,
     MailmoverError,
