@@ -163,9 +163,10 @@ def main() -> None:
                     cpu = f"{result.cpu_seconds:6.1f}" if result.cpu_seconds is not None else "-"
                     met = "met" if result.seconds <= target else "NOT met"
                     shown = ", ".join(f"{v} {n}" for v, n in verbs.most_common())
+                    rss = result.peak_rss / 1e6
                     print(
-                        f"{label:<20} {result.seconds:>8.1f} {met:>7} {result.peak_rss / 1e6:>11.1f}"
-                        f" {cpu:>6} {sum(verbs.values()):>8} {turns:>6} {most:>8}  {shown}",
+                        f"{label:<20} {result.seconds:>8.1f} {met:>7} {rss:>11.1f} {cpu:>6}"
+                        f" {sum(verbs.values()):>8} {turns:>6} {most:>8}  {shown}",
                         flush=True,
                     )
                 start = time.perf_counter()

@@ -324,3 +324,48 @@ async def test_a_rerun_opens_only_the_folders_that_changed(
     finally:
         store.close()
     assert await dst.contents() == await src.contents()
+
+
+async def test_a_small_folder_is_opened_searched_and_listed_in_one_round_trip(
+    dovecot: DevServer, tmp_path: Path
+) -> None:
+    """On a first copy, each small folder's UID SEARCH and metadata FETCH are sent
+    behind its EXAMINE, before the server answered it: the source connection takes
+    two turns per folder (open and list; bodies), not four."""
+    src, dst = Account(dovecot), Account(dovecot)
+    await src.fill(per_folder=3)
+    lines: list[str] = []
+    store = Store.open(f"sqlite:///{tmp_path}/state.db")
+    try:
+        journal = await StoreJournal.open(store, src.endpoint.url, dst.endpoint.url)
+        report = await run_pass(
+            pair_of(src, dst), PassSettings(connections=1), "full", journal=journal,
+            credentials=EndpointCredentials(src.endpoint, dst.endpoint), trace=lines.append,
+        )  # fmt: skip
+    finally:
+        store.close()
+    assert report.outcome == "completed" and report.copied == 3 * len(FOLDERS), report.reason
+    assert await dst.contents() == await src.contents()
+
+    source = [line.split(maxsplit=2) for line in lines if line.split()[1] == "src0"]
+    pending: str | None = None  # the tag of an EXAMINE not yet answered
+    early: list[list[str]] = []  # per EXAMINE, the commands sent before its answer
+    turns, last = 0, ""
+    for _, _, text in source:
+        arrow, _, rest = text.partition(" ")
+        if arrow == "C:":
+            turns += last == "S:"
+            tag, _, command = rest.partition(" ")
+            if command.startswith("EXAMINE"):
+                pending = tag
+                early.append([])
+            elif pending is not None:
+                early[-1].append(command.split(" (")[0])
+        elif f"tag='{pending}'" in rest:
+            pending = None
+        last = arrow
+    folders = len(report.folders)  # INBOX too
+    assert len(early) == folders > len(FOLDERS), early
+    assert all(sent == ["UID SEARCH ALL", "UID FETCH 1:*"] for sent in early), early
+    # LOGIN, ID, NAMESPACE, LIST, LSUB, STATUS; then two a folder; LOGOUT.
+    assert turns <= 7 + 2 * folders, (turns, lines)

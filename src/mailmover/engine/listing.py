@@ -7,7 +7,7 @@ it apart from a message the server merely failed to describe.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -17,6 +17,7 @@ from mailmover.engine.ports import Journal
 from mailmover.imap.client import IMAPClient
 from mailmover.imap.proto.commands import Atom
 from mailmover.imap.proto.dates import imap_date
+from mailmover.imap.proto.responses import Fetch
 from mailmover.imap.proto.sequences import sequence_set
 
 META = "(UID FLAGS INTERNALDATE RFC822.SIZE)"
@@ -43,9 +44,16 @@ async def vanished(src: IMAPClient, uids: Sequence[int]) -> set[int]:
     return set(uids) - set(still)
 
 
-async def list_messages(src: IMAPClient, uids: Sequence[int]) -> Listing:
-    """Flags, date and size of each of ``uids`` (a folder selected on ``src``)."""
-    fetched = {f.uid: f for f in await src.uid_fetch(list(uids), META) if f.uid is not None}
+async def list_messages(
+    src: IMAPClient, uids: Sequence[int], known: Mapping[int, Fetch] | None = None
+) -> Listing:
+    """Flags, date and size of each of ``uids`` (a folder selected on ``src``); those
+    in ``known`` (metadata read already, by UID) are not asked for again."""
+    fetched = dict(known or {})
+    missing = [uid for uid in uids if uid not in fetched]
+    if missing:
+        found = await src.uid_fetch(missing, META)
+        fetched.update((f.uid, f) for f in found if f.uid is not None)
     listing = Listing()
     unsized = []
     for uid in sorted(uids):

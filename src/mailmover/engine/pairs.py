@@ -62,6 +62,7 @@ class Shared:
     flags: FlagRewrite | None = None
     labels: LabelPlan | None = None
     budget: ByteBudget | None = None
+    sizes: dict[str, tuple[int, int]] | None = None  # source folder → (messages, bytes) planned
 
 
 class Worker:
@@ -105,6 +106,8 @@ class Worker:
                     src, dst, s.journal, plan, s.transfer, s.emit,
                     control=s.control, dest=s.dest_profile, rules=s.flags, labels=s.labels,
                     carry=carry, budget=s.budget,
+                    expected=s.sizes[plan.source_name][0]
+                    if s.sizes and plan.source_name in s.sizes else None,
                 )  # fmt: skip
                 await copy.run()
                 return

@@ -341,7 +341,7 @@ class _Pass:
         shared = Shared(
             self.connector, self.journal, self._transfer(), self.clock, self.control, self.emit,
             profiles.dest, profiles.source, s.flag_rules, labels,
-            ByteBudget(s.memory_budget),
+            ByteBudget(s.memory_budget), planned.sizes,
         )  # fmt: skip
         todo = [p for p in planned.plans if p.source_name not in self.skip]
         for plan in planned.plans:

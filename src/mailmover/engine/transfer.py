@@ -20,6 +20,7 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from typing import Any
 
 from mailmover.engine.attempt import Carry, new_carry
 from mailmover.engine.batches import Item, Meta, Sent, answered, cost, take
@@ -33,6 +34,7 @@ from mailmover.engine.gmail import LabelPlan, apply_labels, unlabelled
 from mailmover.engine.headers import message_id as read_message_id
 from mailmover.engine.headers import summary
 from mailmover.engine.listing import (
+    META,
     UNDESCRIBED,
     VANISHED,
     date_criteria,
@@ -48,9 +50,11 @@ from mailmover.engine.report import Failure, FolderResult
 from mailmover.engine.syncflags import CopiedRow, sync_flags
 from mailmover.errors import MailmoverError
 from mailmover.imap.client import AppendResult, IMAPClient, Message, SelectedMailbox
+from mailmover.imap.proto.responses import Fetch
 from mailmover.store.records import FolderRecord, MessageRecord
 
 APPENDS_AHEAD = 3
+PREFETCH = 1000  # a folder of at most this many messages has its metadata read on opening
 
 
 @dataclass(frozen=True)
@@ -86,6 +90,7 @@ class FolderCopy:
         result: FolderResult | None = None,
         carry: Carry | None = None,
         budget: ByteBudget | None = None,
+        expected: int | None = None,  # messages, by the planning STATUS
     ) -> None:
         self.src, self.dst, self.journal, self.plan = src, dst, journal, plan
         self.options, self.emit = options, emit
@@ -108,12 +113,12 @@ class FolderCopy:
         self.folder_id = 0
         self.uidvalidity = 0
         self.dest_uidvalidity: int | None = None
+        self.expected = expected
+        self.known: dict[int, Fetch] = {}  # metadata read with the EXAMINE, by UID
 
     async def run(self) -> FolderResult:
-        # Two connections: one round trip for both.
-        sel, dsel = await asyncio.gather(
-            self.src.examine(self.plan.source_name), self.dst.select(self.plan.dest_name)
-        )
+        rec = await self.journal.folder(self.plan.source_name)
+        sel, dsel, uids = await self._open()
         self.policy = FlagPolicy(
             None if dsel.permanentflags is None else frozenset(dsel.permanentflags),
             keywords=self.dest.keywords if self.dest else None,
@@ -121,7 +126,6 @@ class FolderCopy:
             rules=self.rules,
         )
         self.uidvalidity, self.dest_uidvalidity = sel.uidvalidity, dsel.uidvalidity
-        rec = await self.journal.folder(self.plan.source_name)
         if rec is not None and self._unchanged(rec, sel, dsel):
             self.result.source_messages = self.result.already = rec.messages_total
             return self.result
@@ -133,7 +137,6 @@ class FolderCopy:
         assert rec.id is not None
         self.folder_id = rec.id
 
-        uids = await self.src.uid_search(*date_criteria(self.options.since, self.options.before))
         if self.labels is not None and self.src.has("X-GM-EXT-1"):
             uids, self.extra_labels = await self.labels.select(self.src, self.plan, uids)
         elif self.plan.unlabelled_only and self.src.has("X-GM-EXT-1"):
@@ -190,6 +193,28 @@ class FolderCopy:
         rec.state = "done" if complete else "incomplete"
         await self.journal.save_folder(rec)
         return self.result
+
+    async def _open(self) -> tuple[SelectedMailbox, SelectedMailbox, list[int]]:
+        """Open the folder on both sides and search the source, in one round trip.
+
+        The UID SEARCH, and for a folder the planning STATUS found small the metadata
+        of all its messages, follow the EXAMINE without waiting for its answer.
+        """
+        small = self.expected is not None and self.expected <= PREFETCH
+        # Tasks start in the order they are made, so the commands are queued in this order.
+        sel = asyncio.ensure_future(self.src.examine(self.plan.source_name, pipelined=True))
+        dsel = asyncio.ensure_future(self.dst.select(self.plan.dest_name))
+        criteria = date_criteria(self.options.since, self.options.before)
+        uids = asyncio.ensure_future(self.src.uid_search(*criteria))
+        meta = asyncio.ensure_future(self.src.uid_fetch(range(1, 2**32), META)) if small else None
+        tasks: list[asyncio.Future[Any]] = [sel, dsel, uids, *([meta] if meta else [])]
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for task in tasks:  # the EXAMINE's refusal first: the others follow from it
+            if (exc := task.exception()) is not None:
+                raise exc
+        if meta is not None:
+            self.known = {f.uid: f for f in meta.result() if f.uid is not None}
+        return sel.result(), dsel.result(), uids.result()
 
     def _unchanged(self, rec: FolderRecord, sel: SelectedMailbox, dsel: SelectedMailbox) -> bool:
         """Nothing new, no flag changed, nothing left over: the folder needs no work."""
@@ -319,7 +344,7 @@ class FolderCopy:
 
     async def _metas(self, uids: list[int]) -> list[Meta]:
         """The messages to fetch; the rest named (deleted meanwhile, or not described)."""
-        listing = await list_messages(self.src, uids)
+        listing = await list_messages(self.src, uids, self.known)
         self.result.vanished += len(listing.vanished)
         self.undated += listing.undated
         if listing.undescribed:

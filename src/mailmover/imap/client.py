@@ -132,6 +132,7 @@ class IMAPClient:
         uids: UidRange | None = None,
         status_mailbox: str | None = None,
         barrier: bool = False,
+        opens: bool = False,
         secret: bool = False,
         on_continuation: Callable[[str], bytes | None] | None = None,
         on_fetch: Callable[[Fetch], None] | None = None,
@@ -157,6 +158,7 @@ class IMAPClient:
             uids=uids,
             status_mailbox=status_mailbox,
             barrier=barrier,
+            opens=opens,
             secret=secret,
             on_continuation=on_continuation,
             on_fetch=on_fetch,
@@ -172,6 +174,7 @@ class IMAPClient:
         collects: Iterable[type] = (),
         status_mailbox: str | None = None,
         barrier: bool = False,
+        opens: bool = False,
         secret: bool = False,
         on_continuation: Callable[[str], bytes | None] | None = None,
         after_ok: Callable[[], None] | None = None,
@@ -183,6 +186,7 @@ class IMAPClient:
             collects=collects,
             status_mailbox=status_mailbox,
             barrier=barrier,
+            opens=opens,
             secret=secret,
             on_continuation=on_continuation,
             after_ok=after_ok,
@@ -331,8 +335,15 @@ class IMAPClient:
         found = [r for r in result.untagged if isinstance(r, MailboxStatus)]
         return found[-1].items if found else {}
 
-    async def select(self, mailbox: str, *, readonly: bool = False) -> SelectedMailbox:
-        """SELECT, or EXAMINE when ``readonly`` (sources are always examined)."""
+    async def select(
+        self, mailbox: str, *, readonly: bool = False, pipelined: bool = False
+    ) -> SelectedMailbox:
+        """SELECT, or EXAMINE when ``readonly`` (sources are always examined).
+
+        It waits for every command before it; with ``pipelined``, commands queued
+        after it are sent without waiting for its answer, so they act on ``mailbox``
+        (or fail, when the server refuses to open it).
+        """
         self.selected = None
         args: list[Arg] = [Mailbox(mailbox)]
         if self.has("CONDSTORE"):
@@ -341,6 +352,7 @@ class IMAPClient:
             "EXAMINE" if readonly else "SELECT",
             args,
             barrier=True,
+            opens=pipelined,
             collects=[Flags, Exists, Recent, UntaggedStatus],
         )
         codes = {
@@ -368,8 +380,8 @@ class IMAPClient:
         )
         return self.selected
 
-    async def examine(self, mailbox: str) -> SelectedMailbox:
-        return await self.select(mailbox, readonly=True)
+    async def examine(self, mailbox: str, *, pipelined: bool = False) -> SelectedMailbox:
+        return await self.select(mailbox, readonly=True, pipelined=pipelined)
 
     async def create(self, mailbox: str) -> None:
         await self.run("CREATE", [Mailbox(mailbox)])

@@ -88,6 +88,7 @@ class Command:
     seqs: UidRange | None = None
     status_mailbox: str | None = None
     barrier: bool = False  # nothing else in flight before or while it runs
+    opens: bool = False  # a barrier that later commands may follow at once (pipelined SELECT)
     secret: bool = False  # trace its name only
     on_continuation: ContinuationHandler | None = None
     on_fetch: Callable[[Fetch], None] | None = None
@@ -98,7 +99,7 @@ class Command:
     future: asyncio.Future[Result] = field(init=False)
 
     def conflicts(self, other: Command) -> bool:
-        if self.barrier or other.barrier:
+        if self.barrier or (other.barrier and not other.opens):
             return True
         shared = self.collects & other.collects
         if shared == {MailboxStatus} and self.status_mailbox != other.status_mailbox:
