@@ -106,8 +106,7 @@ class Worker:
                     src, dst, s.journal, plan, s.transfer, s.emit,
                     control=s.control, dest=s.dest_profile, rules=s.flags, labels=s.labels,
                     carry=carry, budget=s.budget,
-                    expected=s.sizes[plan.source_name][0]
-                    if s.sizes and plan.source_name in s.sizes else None,
+                    expected=(s.sizes or {}).get(plan.source_name),
                 )  # fmt: skip
                 await copy.run()
                 return

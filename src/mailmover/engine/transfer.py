@@ -55,6 +55,7 @@ from mailmover.store.records import FolderRecord, MessageRecord
 
 APPENDS_AHEAD = 3
 PREFETCH = 1000  # a folder of at most this many messages has its metadata read on opening
+PREFETCH_BYTES = 256 * 1024  # and on its first copy its bodies, when it holds at most this
 
 
 @dataclass(frozen=True)
@@ -90,7 +91,7 @@ class FolderCopy:
         result: FolderResult | None = None,
         carry: Carry | None = None,
         budget: ByteBudget | None = None,
-        expected: int | None = None,  # messages, by the planning STATUS
+        expected: tuple[int, int] | None = None,  # messages and bytes, by the planning STATUS
     ) -> None:
         self.src, self.dst, self.journal, self.plan = src, dst, journal, plan
         self.options, self.emit = options, emit
@@ -118,7 +119,7 @@ class FolderCopy:
 
     async def run(self) -> FolderResult:
         rec = await self.journal.folder(self.plan.source_name)
-        sel, dsel, uids = await self._open()
+        sel, dsel, uids = await self._open(first=rec is None)
         self.policy = FlagPolicy(
             None if dsel.permanentflags is None else frozenset(dsel.permanentflags),
             keywords=self.dest.keywords if self.dest else None,
@@ -194,26 +195,36 @@ class FolderCopy:
         await self.journal.save_folder(rec)
         return self.result
 
-    async def _open(self) -> tuple[SelectedMailbox, SelectedMailbox, list[int]]:
+    async def _open(self, first: bool) -> tuple[SelectedMailbox, SelectedMailbox, list[int]]:
         """Open the folder on both sides and search the source, in one round trip.
 
         The UID SEARCH, and for a folder the planning STATUS found small the metadata
-        of all its messages, follow the EXAMINE without waiting for its answer.
+        of all its messages, follow the EXAMINE without waiting for its answer; on the
+        ``first`` copy of a folder that small in bytes too, the bodies as well.
         """
-        small = self.expected is not None and self.expected <= PREFETCH
+        messages, size = self.expected or (PREFETCH + 1, 0)
+        small = messages <= PREFETCH
+        items = META
+        if first and small and 0 < size <= PREFETCH_BYTES:
+            items = f"{META[:-1]} BODY.PEEK[])"
         # Tasks start in the order they are made, so the commands are queued in this order.
         sel = asyncio.ensure_future(self.src.examine(self.plan.source_name, pipelined=True))
         dsel = asyncio.ensure_future(self.dst.select(self.plan.dest_name))
         criteria = date_criteria(self.options.since, self.options.before)
         uids = asyncio.ensure_future(self.src.uid_search(*criteria))
-        meta = asyncio.ensure_future(self.src.uid_fetch(range(1, 2**32), META)) if small else None
+        meta = asyncio.ensure_future(self.src.uid_fetch(range(1, 2**32), items)) if small else None
         tasks: list[asyncio.Future[Any]] = [sel, dsel, uids, *([meta] if meta else [])]
         await asyncio.gather(*tasks, return_exceptions=True)
         for task in tasks:  # the EXAMINE's refusal first: the others follow from it
             if (exc := task.exception()) is not None:
                 raise exc
-        if meta is not None:
-            self.known = {f.uid: f for f in meta.result() if f.uid is not None}
+        for f in meta.result() if meta is not None else []:
+            if f.uid is None:
+                continue
+            self.known[f.uid] = f
+            body = f.body.pop("", None)
+            if body is not None and len(body) == f.size:  # read_bodies takes it from there
+                self.carry.partial.setdefault(f.uid, body)
         return sel.result(), dsel.result(), uids.result()
 
     def _unchanged(self, rec: FolderRecord, sel: SelectedMailbox, dsel: SelectedMailbox) -> bool:
