@@ -269,8 +269,8 @@ class _Pass:
         self, dst: IMAPClient, planned: MailboxPlan, recorded: Sequence[FolderRecord]
     ) -> dict[str, FolderRecord]:
         """The folders a rerun need not open, from one pipelined STATUS per side."""
-        if self.kind == "retry_errors":
-            return {}
+        if self.kind == "retry_errors" or self.profiles.dest.labels:
+            return {}  # Gmail to Gmail: labels are compared in each folder (sync_labels)
         records = {r.source_name: r for r in recorded}
         candidates = [
             p for p in planned.plans

@@ -1,15 +1,13 @@
 """Copy one folder: what is new, exactly once, pipelined; then bring changed flags across.
 
-Bodies are fetched from the source in batches bounded by bytes while the
-previous batch is being appended to the destination, so neither side waits
-for the other's round trips. Each batch is recorded ``done`` (with the
-APPENDUIDs) in the journal once its APPENDs are confirmed, in one transaction:
-a message is written once. A crash leaves the batches in flight unrecorded;
-the destination then holds more messages than the journal accounts for, and
-those are looked up in it (size, then SHA-256) before anything is sent again.
-When a link drops, every APPEND already answered is recorded done before the
-attempt ends, and what the next attempt needs is handed over in a
-:class:`~mailmover.engine.attempt.Carry` (see there).
+Bodies are fetched in batches bounded by bytes while earlier batches are
+appended, so neither side waits for the other's round trips. Each batch is
+recorded ``done`` (with its APPENDUIDs) once answered, in one transaction: a
+message is written once. A crash leaves the batches in flight unrecorded; the
+destination then holds more than the journal accounts for, and those are
+looked up in it (size, then SHA-256) before anything is sent again. When a
+link drops, every APPEND already answered is recorded first, and what the
+next attempt needs is handed over in a ``Carry`` (engine.attempt).
 """
 
 from __future__ import annotations
@@ -30,7 +28,7 @@ from mailmover.engine.dedup import DestinationIndex
 from mailmover.engine.events import BatchCopied, FolderStarted, Listener, MessageFailed
 from mailmover.engine.flags import FlagPolicy, FlagRewrite
 from mailmover.engine.folders import FolderPlan
-from mailmover.engine.gmail import LabelPlan, apply_labels, unlabelled
+from mailmover.engine.gmail import LabelPlan, apply_labels, label_of, sync_labels, unlabelled
 from mailmover.engine.headers import message_id as read_message_id
 from mailmover.engine.headers import summary
 from mailmover.engine.listing import (
@@ -43,6 +41,7 @@ from mailmover.engine.listing import (
     too_big,
     vanished,
 )
+from mailmover.engine.planning import unchanged
 from mailmover.engine.ports import Control, Journal
 from mailmover.engine.profile import ServerProfile
 from mailmover.engine.refusals import append_outcomes
@@ -176,6 +175,12 @@ class FolderCopy:
             )  # fmt: skip
             self.result.flags_updated = updated
             self.result.flags_dropped += dropped
+        if self.labels is not None and self.labels.gmail_dest and done and not self._stopping():
+            copied = {uid: dest for uid, (dest, _) in done.items() if dest is not None}
+            mine = label_of(self.plan)
+            self.result.flags_updated += await sync_labels(
+                self.dst, copied, self.extra_labels, mine
+            )
 
         # A folder read through --since/--before was only partly looked at: no UIDNEXT,
         # so a later run without those limits lists it again instead of skipping it.
@@ -228,16 +233,16 @@ class FolderCopy:
         return sel.result(), dsel.result(), uids.result()
 
     def _unchanged(self, rec: FolderRecord, sel: SelectedMailbox, dsel: SelectedMailbox) -> bool:
-        """Nothing new, no flag changed, nothing left over: the folder needs no work."""
-        return (
-            rec.state == "done"
-            and rec.source_uidvalidity == sel.uidvalidity
-            and rec.dest_uidvalidity == dsel.uidvalidity
-            and rec.source_uidnext is not None
-            and rec.source_uidnext == sel.uidnext
-            and sel.highestmodseq is not None
-            and rec.highestmodseq == sel.highestmodseq
-        )
+        """Nothing new, no flag changed: no work. Gmail to Gmail always looks (labels)."""
+        if self.labels is not None and self.labels.gmail_dest:
+            return False
+        seen = {
+            "UIDVALIDITY": sel.uidvalidity,
+            "UIDNEXT": sel.uidnext,
+            "HIGHESTMODSEQ": sel.highestmodseq,
+        }
+        source = {k: v for k, v in seen.items() if v is not None}
+        return unchanged(rec, source, {"UIDVALIDITY": dsel.uidvalidity})
 
     # -- copying -----------------------------------------------------------------------
 
@@ -364,9 +369,7 @@ class FolderCopy:
                               reason=UNDESCRIBED) for uid in listing.undescribed
             ])  # fmt: skip
             for uid in listing.undescribed:
-                failure = Failure(self.plan.source_name, uid, 0, None, "", UNDESCRIBED)
-                self.result.failures.append(failure)
-                self.emit(MessageFailed(failure.folder, uid, 0, None, "", UNDESCRIBED))
+                self._named(Failure(self.plan.source_name, uid, 0, None, "", UNDESCRIBED))
         return listing.metas
 
     async def _bodies(
@@ -509,14 +512,15 @@ class FolderCopy:
         record = self._record_of(item, "failed")
         record.reason = reason
         subject = item.subject or (summary(item.body)[1] if item.body else "")
-        meta = item.meta
-        failure = Failure(
-            self.plan.source_name, meta.uid, meta.size, meta.internaldate, subject, reason
-        )
-        self.result.failures.append(failure)
-        date = meta.internaldate.isoformat() if meta.internaldate else None
-        self.emit(MessageFailed(failure.folder, meta.uid, meta.size, date, subject, reason))
+        self._named(Failure(self.plan.source_name, item.meta.uid, item.meta.size,
+                            item.meta.internaldate, subject, reason))  # fmt: skip
         return record
+
+    def _named(self, failure: Failure) -> None:
+        """A message not copied: in the result, and told as it happens."""
+        self.result.failures.append(failure)
+        f, date = failure, failure.internaldate.isoformat() if failure.internaldate else None
+        self.emit(MessageFailed(f.folder, f.uid, f.size, date, f.subject, f.reason))
 
     def _record_of(self, item: Item, state: str) -> MessageRecord:
         return MessageRecord(
