@@ -18,7 +18,6 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Any
 
 from mailmover.engine.attempt import Carry, new_carry
 from mailmover.engine.batches import Item, Meta, Sent, answered, cost, take
@@ -32,15 +31,14 @@ from mailmover.engine.gmail import LabelPlan, apply_labels, label_of, sync_label
 from mailmover.engine.headers import message_id as read_message_id
 from mailmover.engine.headers import summary
 from mailmover.engine.listing import (
-    META,
     UNDESCRIBED,
     VANISHED,
-    date_criteria,
     failed_before,
     list_messages,
     too_big,
     vanished,
 )
+from mailmover.engine.opening import open_folder
 from mailmover.engine.planning import unchanged
 from mailmover.engine.ports import Control, Journal
 from mailmover.engine.profile import ServerProfile
@@ -53,8 +51,6 @@ from mailmover.imap.proto.responses import Fetch
 from mailmover.store.records import FolderRecord, MessageRecord
 
 APPENDS_AHEAD = 3
-PREFETCH = 1000  # a folder of at most this many messages has its metadata read on opening
-PREFETCH_BYTES = 256 * 1024  # and on its first copy its bodies, when it holds at most this
 
 
 @dataclass(frozen=True)
@@ -118,7 +114,12 @@ class FolderCopy:
 
     async def run(self) -> FolderResult:
         rec = await self.journal.folder(self.plan.source_name)
-        sel, dsel, uids = await self._open(first=rec is None)
+        opened = await open_folder(
+            self.src, self.dst, (self.plan.source_name, self.plan.dest_name),
+            since=self.options.since, before=self.options.before, expected=self.expected,
+            first=rec is None, carry=self.carry,
+        )  # fmt: skip
+        sel, dsel, uids, self.known = opened.source, opened.dest, opened.uids, opened.known
         self.policy = FlagPolicy(
             None if dsel.permanentflags is None else frozenset(dsel.permanentflags),
             keywords=self.dest.keywords if self.dest else None,
@@ -199,38 +200,6 @@ class FolderCopy:
         rec.state = "done" if complete else "incomplete"
         await self.journal.save_folder(rec)
         return self.result
-
-    async def _open(self, first: bool) -> tuple[SelectedMailbox, SelectedMailbox, list[int]]:
-        """Open the folder on both sides and search the source, in one round trip.
-
-        The UID SEARCH, and for a folder the planning STATUS found small the metadata
-        of all its messages, follow the EXAMINE without waiting for its answer; on the
-        ``first`` copy of a folder that small in bytes too, the bodies as well.
-        """
-        messages, size = self.expected or (PREFETCH + 1, 0)
-        small = messages <= PREFETCH
-        items = META
-        if first and small and 0 < size <= PREFETCH_BYTES:
-            items = f"{META[:-1]} BODY.PEEK[])"
-        # Tasks start in the order they are made, so the commands are queued in this order.
-        sel = asyncio.ensure_future(self.src.examine(self.plan.source_name, pipelined=True))
-        dsel = asyncio.ensure_future(self.dst.select(self.plan.dest_name))
-        criteria = date_criteria(self.options.since, self.options.before)
-        uids = asyncio.ensure_future(self.src.uid_search(*criteria))
-        meta = asyncio.ensure_future(self.src.uid_fetch(range(1, 2**32), items)) if small else None
-        tasks: list[asyncio.Future[Any]] = [sel, dsel, uids, *([meta] if meta else [])]
-        await asyncio.gather(*tasks, return_exceptions=True)
-        for task in tasks:  # the EXAMINE's refusal first: the others follow from it
-            if (exc := task.exception()) is not None:
-                raise exc
-        for f in meta.result() if meta is not None else []:
-            if f.uid is None:
-                continue
-            self.known[f.uid] = f
-            body = f.body.pop("", None)
-            if body is not None and len(body) == f.size:  # read_bodies takes it from there
-                self.carry.partial.setdefault(f.uid, body)
-        return sel.result(), dsel.result(), uids.result()
 
     def _unchanged(self, rec: FolderRecord, sel: SelectedMailbox, dsel: SelectedMailbox) -> bool:
         """Nothing new, no flag changed: no work. Gmail to Gmail always looks (labels)."""
