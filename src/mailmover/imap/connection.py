@@ -16,7 +16,7 @@ import asyncio
 import contextlib
 import logging
 import zlib
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -37,6 +37,7 @@ from mailmover.imap.trace import ProtocolTrace, summarize_part
 log = logging.getLogger(__name__)
 
 _WRITE_CHUNK = 256 * 1024
+_STATUS: frozenset[type] = frozenset({MailboxStatus})
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +136,11 @@ class Connection:
         self._on_unsolicited = on_unsolicited
         self._queue: deque[Command] = deque()
         self._inflight: dict[str, Command] = {}
+        # Kept with _inflight, so that admitting a STATUS does not scan every command in
+        # flight (2,000 pipelined STATUS would cost a second of CPU): barriers that hold
+        # everything back, and the mailboxes of STATUS commands.
+        self._fences = 0
+        self._statuses: Counter[str | None] = Counter()
         self._wakeup = asyncio.Event()
         # the command whose "+" is awaited, and the future that receives it
         self._continuation: tuple[Command, asyncio.Future[str | None]] | None = None
@@ -202,7 +208,26 @@ class Connection:
             return False
         if command.barrier and self._inflight:
             return False
+        if command.uids is None and command.seqs is None and command.collects <= _STATUS:
+            # Only a barrier, or a STATUS of the same mailbox, can be in its way.
+            if self._fences:
+                return False
+            return not command.collects or not self._statuses[command.status_mailbox]
         return not any(command.conflicts(other) for other in self._inflight.values())
+
+    def _admit(self, command: Command) -> None:
+        self._inflight[command.tag] = command
+        self._fences += command.barrier and not command.opens
+        if MailboxStatus in command.collects:
+            self._statuses[command.status_mailbox] += 1
+
+    def _done(self, tag: str) -> Command | None:
+        command = self._inflight.pop(tag, None)
+        if command is not None:
+            self._fences -= command.barrier and not command.opens
+            if MailboxStatus in command.collects:
+                self._statuses[command.status_mailbox] -= 1
+        return command
 
     async def _write_loop(self) -> None:
         try:
@@ -211,7 +236,7 @@ class Connection:
                     self._wakeup.clear()
                     await self._wakeup.wait()
                 command = self._queue.popleft()
-                self._inflight[command.tag] = command
+                self._admit(command)
                 await self._send(command)
         except MailmoverError as exc:
             self._fail(exc)
@@ -328,7 +353,7 @@ class Connection:
             self._route(response)
 
     def _complete(self, tagged: Tagged) -> None:
-        command = self._inflight.pop(tagged.tag, None)
+        command = self._done(tagged.tag)
         if command is None:
             raise ProtocolError(f"the server completed a command it was not sent ({tagged.tag})")
         result = command.result = Result(tagged, command.untagged, command.fetches)
@@ -388,6 +413,7 @@ class Connection:
         self._error = exc
         pending = list(self._inflight.values()) + list(self._queue)
         self._inflight.clear()
+        self._fences, self._statuses = 0, Counter()
         self._queue.clear()
         for command in pending:
             if not command.future.done():
