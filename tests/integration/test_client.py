@@ -176,3 +176,68 @@ async def test_synchronising_literals_interleaved_with_other_commands(dovecot, f
     fetched = await client.uid_fetch([u for u in uids if u], "(UID BODY.PEEK[])")
     assert sorted(f.body[""] for f in fetched) == sorted(bodies)
     await client.logout()
+
+
+def _order(lines: list[str]) -> list[str]:
+    """``C: tag`` and ``S: tag`` (tagged replies only), in the order they happened."""
+    out = []
+    for line in lines:
+        _, _, arrow, rest = line.split(maxsplit=3)
+        if arrow == "C:":
+            out.append(f"C: {rest.split()[0]}")
+        elif rest.startswith("Tagged("):
+            out.append(f"S: {rest.split(chr(39))[1]}")
+    return out
+
+
+async def test_status_of_the_same_mailbox_waits_others_do_not(dovecot, fresh_user) -> None:
+    """STATUS commands of different mailboxes are in flight together, a second
+    STATUS of one mailbox waits for the first (their replies could not be told
+    apart), and nothing passes a SELECT in flight."""
+    user, password = fresh_user
+    lines: list[str] = []
+    client = await connect(dovecot, user, password, trace=ProtocolTrace("t", lines.append))
+    names = [f"S{i}" for i in range(20)]
+    await asyncio.gather(*(client.create(n) for n in names))
+    lines.clear()
+    items = ["MESSAGES"]
+    # Tasks start in the order they are made: the commands are queued in this order.
+    tasks = [asyncio.ensure_future(client.status(n, items)) for n in [*names, "S0"]]
+    tasks.append(asyncio.ensure_future(client.select("S1")))
+    tasks += [asyncio.ensure_future(client.status(n, items)) for n in names[:3]]
+    await asyncio.gather(*tasks)
+    await client.logout()
+    order = _order(lines)
+    sent = [e for e in order if e.startswith("C:")]
+    first, again = sent[0][3:], sent[len(names)][3:]
+    select_tag = sent[len(names) + 1][3:]
+    # The 20 different mailboxes went out before any reply came back.
+    assert all(e.startswith("C:") for e in order[: len(names)]), order
+    assert order.index(f"S: {first}") < order.index(f"C: {again}"), order
+    for tag in (s[3:] for s in sent[len(names) + 2 : len(names) + 5]):
+        assert order.index(f"S: {select_tag}") < order.index(f"C: {tag}"), order
+
+
+async def test_a_pipelined_examine_lets_the_next_commands_go(dovecot, fresh_user) -> None:
+    """After ``examine(pipelined=True)`` the next command is sent before the EXAMINE's
+    answer and acts on the folder it opened; a refused EXAMINE refuses what followed."""
+    user, password = fresh_user
+    lines: list[str] = []
+    client = await connect(dovecot, user, password, trace=ProtocolTrace("t", lines.append))
+    await client.create("P")
+    await client.append("P", Message(b"Subject: p\r\n\r\np\r\n", [], datetime.now(UTC)))
+    for pipelined in (False, True):
+        lines.clear()
+        opened, uids = await asyncio.gather(
+            client.examine("P", pipelined=pipelined), client.uid_search()
+        )
+        assert opened.exists == 1 and uids == [1]
+        order = _order(lines)
+        assert (order[1].startswith("C:")) is pipelined, order
+    with pytest.raises(MailboxMissing):
+        await client.examine("Nowhere", pipelined=True)
+    opened, uids = await asyncio.gather(
+        client.examine("Nowhere", pipelined=True), client.uid_search(), return_exceptions=True
+    )
+    assert isinstance(opened, MailboxMissing) and isinstance(uids, Exception), (opened, uids)
+    await client.logout()
