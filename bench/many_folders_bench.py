@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import secrets
 import sys
 import tempfile
@@ -143,12 +144,13 @@ def main() -> None:
                 print(f"\ndestination mailbox_list_index = {setting}")
                 print(
                     f"{'run':<20} {'seconds':>8} {'target':>7} {'peak RSS MB':>11} {'CPU s':>6}"
-                    f" {'commands':>8} {'turns':>6} {'max/conn':>8}  commands by verb"
+                    f" {'commands':>8} {'turns':>6} {'max/conn':>8} {'load':>5}  commands by verb"
                 )
                 for label, want, target in (
                     ("first copy", len(messages), FIRST_TARGET),
                     ("rerun, nothing new", 0, RERUN_TARGET),
                 ):
+                    load = os.getloadavg()[0]  # the machine is shared: say how busy it was
                     trace = Path(tmp) / f"trace-{len(label)}.txt"
                     command = copy_command(src_port, dst_port, Path(tmp) / "state.db", trace)
                     result = measure.run(command, env=env, timeout=3600, idle_timeout=600)
@@ -166,7 +168,7 @@ def main() -> None:
                     rss = result.peak_rss / 1e6
                     print(
                         f"{label:<20} {result.seconds:>8.1f} {met:>7} {rss:>11.1f} {cpu:>6}"
-                        f" {sum(verbs.values()):>8} {turns:>6} {most:>8}  {shown}",
+                        f" {sum(verbs.values()):>8} {turns:>6} {most:>8} {load:>5.1f}  {shown}",
                         flush=True,
                     )
                 start = time.perf_counter()
