@@ -31,6 +31,7 @@ BENCHMARKS: dict[str, tuple[str, list[str], list[str]]] = {
     "append": ("append_bench.py", [], ["--count", "100", "--repeat", "1"]),
     "copy": ("copy_bench.py", [], ["--count", "200", "--total-mb", "10"]),
     "big": ("big_folder_bench.py", [], ["--count", "5000"]),
+    "folders": ("many_folders_bench.py", [], ["--count", "100", "--list-index", "no"]),
     "flaky": (
         "flaky_bench.py",
         [],

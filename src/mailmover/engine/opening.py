@@ -2,9 +2,9 @@
 
 The source's UID SEARCH, and for a folder the planning STATUS found small the
 metadata of all its messages, are sent behind its EXAMINE without waiting for
-the answer (``select(pipelined=True)``); on the first copy of a folder small in
-bytes too, the bodies come in the same FETCH and are left in the folder's
-carry, where ``read_bodies`` takes them instead of fetching them again. With
+the answer (``select(pipelined=True)``); on the first copy of a folder that
+would be a single batch anyway and holds at most 256 KiB, the bodies come in
+the same FETCH and are left in the folder's carry, where ``read_bodies`` takes them instead of fetching them again. With
 thousands of small folders these round trips, not the messages, are the time.
 """
 
@@ -49,7 +49,9 @@ async def open_folder(
     messages, size = expected or (PREFETCH + 1, 0)
     small = messages <= PREFETCH
     items = META
-    if first and small and 0 < size <= PREFETCH_BYTES:
+    # Bodies only for what would be a single batch anyway (the batch shrinks after a cut).
+    one_batch = messages <= carry.size.messages and size <= carry.size.bytes
+    if first and small and one_batch and 0 < size <= PREFETCH_BYTES:
         items = f"{META[:-1]} BODY.PEEK[])"
     # Tasks start in the order they are made, so the commands are queued in this order.
     sel = asyncio.ensure_future(src.examine(names[0], pipelined=True))
