@@ -7,6 +7,11 @@ Endpoints (``server.url`` + path):
 ``/device``      RFC 8628 device authorization endpoint.
 ``/authorize``   authorization endpoint that signs ``authorize_as`` in at once and
                  redirects to the loopback ``redirect_uri`` with a code.
+                 Admin grants: RFC 7523 ``jwt-bearer`` (a Google service account's
+                 RS256 assertion, checked against ``add_service_account``'s public
+                 key; the token is the assertion's ``sub``'s) and RFC 6749 4.4
+                 ``client_credentials`` (an app registered with ``add_app``; the
+                 token belongs to ``app:CLIENT_ID``).
 ``/introspect``  RFC 7662 introspection (token in a POST form, a GET query or a
                  Bearer header): ``{"active": true, "username": ...}`` for a live
                  access token, ``{"active": false}`` otherwise.
@@ -31,6 +36,18 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 HOST = "127.0.0.1"
 DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
+JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+
+
+@dataclass
+class AdminGrant:
+    """One admin grant the token endpoint answered."""
+
+    grant_type: str
+    client: str  # the service account's email or the app's client id
+    subject: str | None  # the user a service account acts as
+    scope: str
+    granted: bool
 
 
 @dataclass
@@ -101,6 +118,9 @@ class OAuthServer:
         self.polls = 0
         self.introspections: list[Introspection] = []
         self.authorize_requests: list[dict[str, str]] = []
+        self.admin_grants: list[AdminGrant] = []
+        self._service_accounts: dict[str, Any] = {}  # client_email -> RSA public key
+        self._apps: dict[str, str] = {}  # client_id -> client secret
         self._state = _State()
         self._offset = 0.0
         self._lock = threading.Lock()
@@ -237,7 +257,81 @@ class OAuthServer:
                 return device
         raise KeyError(f"no device code with user code {user_code!r}")
 
+    def add_service_account(self, client_email: str) -> dict[str, str]:
+        """Register a service account; its JSON key file's fields (private key included)."""
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric import rsa
+
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        with self._lock:
+            self._service_accounts[client_email] = key.public_key()
+        pem = key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        ).decode()
+        return {
+            "type": "service_account",
+            "client_email": client_email,
+            "private_key": pem,
+            "token_uri": self.token_url,
+        }
+
+    def add_app(self, client_id: str, client_secret: str) -> None:
+        """Register an app allowed the client credentials grant."""
+        with self._lock:
+            self._apps[client_id] = client_secret
+
+    def _admin_token(self, form: dict[str, str]) -> tuple[int, dict[str, Any]]:
+        grant = form["grant_type"]
+        if grant == "client_credentials":
+            client = form.get("client_id", "")
+            ok = client in self._apps and self._apps[client] == form.get("client_secret")
+            self.admin_grants.append(AdminGrant(grant, client, None, form.get("scope", ""), ok))
+            if not ok:
+                return 401, {"error": "invalid_client"}
+            return 200, self._reply(self._issue_access(f"app:{client}"), None)
+        claims = self._check_assertion(form.get("assertion", ""))
+        subject = claims.get("sub") if claims else None
+        scope = claims.get("scope", "") if claims else ""
+        email = claims.get("iss", "") if claims else ""
+        self.admin_grants.append(AdminGrant(grant, email, subject, scope, bool(subject)))
+        if not claims or not subject:
+            return 400, {"error": "invalid_grant", "error_description": "bad assertion"}
+        return 200, self._reply(self._issue_access(subject), None, scope=scope)
+
+    def _check_assertion(self, assertion: str) -> dict[str, Any] | None:
+        """The claims of a valid RS256 assertion from a known service account, else None."""
+        from cryptography.exceptions import InvalidSignature
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.asymmetric import padding
+
+        def unb64(text: str) -> bytes:
+            return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+        try:
+            head, body, sig = assertion.split(".")
+            header, claims = json.loads(unb64(head)), json.loads(unb64(body))
+        except ValueError:
+            return None
+        key = self._service_accounts.get(claims.get("iss", ""))
+        now = time.time() + self._offset
+        if (
+            key is None
+            or header.get("alg") != "RS256"
+            or claims.get("aud") != self.token_url
+            or not claims.get("iat", now + 1) <= now < claims.get("exp", 0)
+        ):
+            return None
+        try:
+            key.verify(unb64(sig), f"{head}.{body}".encode(), padding.PKCS1v15(), hashes.SHA256())
+        except InvalidSignature:
+            return None
+        return dict(claims)
+
     def _token(self, form: dict[str, str]) -> tuple[int, dict[str, Any]]:
+        if form.get("grant_type") in ("client_credentials", JWT_BEARER):
+            return self._admin_token(form)
         if form.get("client_id") != self.client_id or (
             self.client_secret is not None and form.get("client_secret") != self.client_secret
         ):

@@ -202,6 +202,18 @@ STATUS_CASES: list[tuple[str, bytes, list[Response]]] = [
         ],
     ),
     (
+        # UIDs are 1..2**32-1 (RFC 3501 nz-number): a set holding 0 or 2**32 is not read.
+        "appenduid-not-a-uid",
+        b"A6 OK [APPENDUID 38505 0:2] Append completed\r\n"
+        b"A7 OK [APPENDUID 38505 4294967296] Append completed\r\n",
+        [
+            Tagged("A6", "OK", ResponseCode("APPENDUID", "38505 0:2", None), "Append completed"),
+            Tagged(
+                "A7", "OK", ResponseCode("APPENDUID", "38505 4294967296", None), "Append completed"
+            ),
+        ],
+    ),
+    (
         "copyuid",
         b"A003 OK [COPYUID 38505 304,319:320 3956:3958] Done\r\n"
         b"* OK [COPYUID 432432 42:43 1:2] Moved UIDs.\r\n",

@@ -182,6 +182,23 @@ DATA_CASES: list[tuple[str, bytes, list[Response]]] = [
         b'PREVIEW "hi" UID 3 INTERNALDATE "31-Feb-2020 00:00:00 +0000")\r\n',
         [Fetch(seq=7, uid=3)],
     ),
+    (
+        # INTERNALDATE is read by imap.proto.dates (the one date-time parser): a zone
+        # with 60 minutes or more is no date; any case of month name is.
+        "fetch-internaldate-zone-and-month-case",
+        b'* 8 FETCH (UID 4 INTERNALDATE "01-Jan-2020 00:00:00 +0060")\r\n'
+        b'* 9 FETCH (UID 5 INTERNALDATE "01-jAN-2020 10:00:00 +0530")\r\n',
+        [
+            Fetch(seq=8, uid=4),
+            Fetch(
+                seq=9,
+                uid=5,
+                internaldate=datetime(
+                    2020, 1, 1, 10, 0, tzinfo=timezone(timedelta(hours=5, minutes=30))
+                ),
+            ),
+        ],
+    ),
     # -- searches ----------------------------------------------------------------------
     (
         "search",

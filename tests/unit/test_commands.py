@@ -13,9 +13,9 @@ from mailmover.imap.proto.commands import (
     Mailbox,
     ParenList,
     quote,
-    sequence_set,
     serialize,
 )
+from mailmover.imap.proto.sequences import sequence_set
 
 MESSAGE = b"From: a@example.org\r\nSubject: hi\r\n\r\nbody\r\n"
 WHEN = datetime(1996, 7, 17, 2, 44, 25, tzinfo=timezone(timedelta(hours=-7)))

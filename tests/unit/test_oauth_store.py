@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import stat
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -20,6 +21,7 @@ from mailmover.oauth import (
     endpoint_with_oauth,
     oauth_client,
 )
+from mailmover.oauth import store as token_store
 from support.oauth_server import OAuthServer
 
 USER = "Erin@Example.com"
@@ -103,6 +105,42 @@ def test_delete_erases_the_entry(tmp_path: Path) -> None:
     assert not list(tmp_path.glob("*.new"))
 
 
+def staged_files(directory: Path) -> list[Path]:
+    return list(directory.glob("*.new"))
+
+
+@pytest.fixture
+def writers(monkeypatch: pytest.MonkeyPatch) -> list[threading.Thread]:
+    """The thread of every write of a token store file."""
+    threads: list[threading.Thread] = []
+    write = token_store._write_private
+
+    def recording(path: Path, data: bytes) -> None:
+        threads.append(threading.current_thread())
+        write(path, data)
+
+    monkeypatch.setattr(token_store, "_write_private", recording)
+    return threads
+
+
+async def test_asave_writes_off_the_event_loop_atomically_and_private(
+    tmp_path: Path, writers: list[threading.Thread]
+) -> None:
+    path = tmp_path / "tokens.json"
+    store = TokenStore.open(path)
+    store.save("google", USER, sample_tokens())
+    first = path.stat().st_ino
+    await store.asave("microsoft", USER, sample_tokens(), oauth_client("microsoft", "cid"))
+    assert writers[0] is threading.current_thread()  # save: the caller's thread
+    assert len(writers) == 2 and writers[1] is not threading.current_thread()
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert path.stat().st_ino != first  # a new file renamed over the old one
+    assert not staged_files(tmp_path)
+    assert sorted(store.entries()) == [("google", USER), ("microsoft", USER)]
+    entry = store.load("microsoft", USER)
+    assert entry is not None and entry.client_id == "cid"
+
+
 def test_a_damaged_store_is_a_usage_error(tmp_path: Path) -> None:
     path = tmp_path / "tokens.json"
     path.write_text("[1, 2]")
@@ -130,7 +168,7 @@ def test_a_password_endpoint_is_refused() -> None:
 
 
 async def test_a_stored_token_is_refreshed_and_the_rotated_one_saved(
-    tmp_path: Path, oauth: OAuthServer
+    tmp_path: Path, oauth: OAuthServer, writers: list[threading.Thread]
 ) -> None:
     oauth.rotate_refresh_tokens = True
     store = TokenStore.open(tmp_path / "tokens.json")
@@ -141,6 +179,8 @@ async def test_a_stored_token_is_refreshed_and_the_rotated_one_saved(
     assert isinstance(endpoint.token_source, TokenSource)
     access = await endpoint.token_source()
     assert oauth.is_live(access)
+    # Saved before the token was handed out, from a worker thread, not the event loop's.
+    assert len(writers) == 2 and writers[1] is not threading.current_thread()
     saved = store.load("test", USER)
     assert saved is not None
     assert saved.tokens.access_token == access

@@ -117,6 +117,8 @@ BAD = [
     (MINIMAL.replace('auth = ["login"]', "auth = [1]"), "auth[0]: expected a string"),
     (MINIMAL.replace('auth = ["login"]', 'auth = ["ntlm"]'), "auth[0]: must be one of"),
     (MINIMAL.replace('"tls"', '"ssl"'), "security: must be one of tls, starttls"),
+    # imap.transport.Security has "plain" too; a preset never names an unencrypted port.
+    (MINIMAL.replace('"tls"', '"plain"'), "security: must be one of tls, starttls"),
     (MINIMAL.replace("port = 993\n", ""), "port: missing required key"),
     (MINIMAL.replace('sources = ["https://acme.example/imap"]\n', ""), "sources: missing"),
     (MINIMAL.replace('name = "acme"', 'name = "other"'), "name: is 'other' but the file is acme"),

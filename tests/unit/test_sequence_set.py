@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mailmover.imap.proto.commands import parse_sequence_set, sequence_set
+from mailmover.imap.proto.sequences import parse_sequence_set, sequence_set
 
 
 @pytest.mark.parametrize(

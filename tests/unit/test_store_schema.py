@@ -15,6 +15,7 @@ from sqlalchemy import Column, MetaData, Table, Text, inspect, text
 
 from mailmover.errors import UsageError
 from mailmover.store import Store, default_url
+from mailmover.store.connect import make_engine
 from mailmover.store.migrate import alembic_config, current_revision
 from mailmover.store.schema import metadata
 
@@ -41,6 +42,7 @@ def test_migrations_produce_the_metadata_schema(store: Store) -> None:
         "folder",
         "message",
         "event",
+        "pass",
     }
 
 
@@ -96,7 +98,8 @@ def test_migration_renders_for_postgresql() -> None:
     assert "subscribed BOOLEAN NOT NULL" in ddl
     assert "CONSTRAINT uq_message_folder_id_source_uidvalidity_source_uid UNIQUE" in ddl
     assert "CREATE INDEX ix_message_folder_id_state ON message (folder_id, state)" in ddl
-    assert ddl.count("ON DELETE CASCADE") == 4
+    assert ddl.count("ON DELETE CASCADE") == 5
+    assert "ALTER TABLE mailbox ADD COLUMN lease_expires TIMESTAMP WITH TIME ZONE" in ddl
 
 
 def test_default_url_is_in_the_user_data_directory(
@@ -120,3 +123,21 @@ def test_head_constant_is_alembics_head() -> None:
     from mailmover.store.migrate import HEAD
 
     assert head_revision() == HEAD
+
+
+def test_upgrade_from_0001_keeps_rows_and_zeroes_the_new_counters(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/old.db"
+    config = alembic_config(url)
+    command.upgrade(config, "0001")
+    with Store(make_engine(url)) as old:
+        old.mailbox("imap://a@src", "imap://a@dst").log("info", "test", "from 0001")
+    with Store.open(url) as store:
+        assert current_revision(store.engine) == "0002"
+        with store.engine.connect() as conn:
+            row = conn.execute(
+                text("SELECT messages_copied, crashes, lease_owner FROM mailbox")
+            ).one()
+        assert tuple(row) == (0, 0, None)
+        assert [e.text for e in store.mailbox("imap://a@src", "imap://a@dst").events()] == [
+            "from 0001"
+        ]

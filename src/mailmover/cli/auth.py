@@ -106,7 +106,7 @@ def auth_command(
             tokens = await browser_flow(
                 client, lambda url: _open(url, user, name, open_browser), login_hint=user
             )
-        tokens_store.save(name, user, tokens, client)
+        await tokens_store.asave(name, user, tokens, client)
         _warn_without_refresh(tokens)
         print(
             f"Stored the OAuth2 token of {user} ({name}), encrypted, in {tokens_store.path}",

@@ -9,7 +9,7 @@ from datetime import date, datetime
 from pathlib import Path
 
 from mailmover.config import Endpoint, parse_endpoint
-from mailmover.engine.flags import FlagRules
+from mailmover.engine.flags import FlagRewrite
 from mailmover.engine.gmail import Policy
 from mailmover.errors import UsageError
 
@@ -76,7 +76,7 @@ def parse_map(pairs: list[str]) -> dict[str, str]:
     return mapping
 
 
-def parse_rules(pairs: list[str], drop: list[str]) -> FlagRules:
+def parse_rules(pairs: list[str], drop: list[str]) -> FlagRewrite:
     mapping: dict[str, str] = {}
     for pair in pairs:
         old, sep, new = pair.partition("=")
@@ -84,7 +84,7 @@ def parse_rules(pairs: list[str], drop: list[str]) -> FlagRules:
             raise UsageError(f"--flag-map takes OLD=NEW (two flags), not {pair!r}")
         mapping[old.strip()] = new.strip()
     names = {flag.strip().lower() for item in drop for flag in item.split(",") if flag.strip()}
-    return FlagRules(mapping, frozenset(names))
+    return FlagRewrite(mapping, frozenset(names))
 
 
 def endpoints(

@@ -17,8 +17,11 @@ def _never(_flag: str) -> bool:
 
 
 @dataclass(frozen=True)
-class FlagRules:
-    """What the user asked: ``--flag-map OLD=NEW`` and ``--drop-flags``."""
+class FlagRewrite:
+    """Flags the user renames (``--flag-map OLD=NEW``) or drops (``--drop-flags``).
+
+    Not ``providers.FlagRules``, which is what a provider documents it refuses or keeps.
+    """
 
     mapping: Mapping[str, str] = field(default_factory=dict)
     drop: frozenset[str] = frozenset()  # lower-cased
@@ -40,7 +43,7 @@ class FlagPolicy:
     permanent: frozenset[str] | None  # None: the server did not say; assume everything
     keywords: bool | None = None  # False: the provider keeps no keywords
     refuses: Callable[[str], bool] = _never  # refused by the provider, or learnt so
-    rules: FlagRules = field(default_factory=FlagRules)
+    rules: FlagRewrite = field(default_factory=FlagRewrite)
 
     @property
     def any_keyword(self) -> bool:

@@ -102,6 +102,22 @@ def role_of(
     return None
 
 
+def _foreign(name: str, namespace: Namespace | None) -> bool:
+    """Whether ``name`` lies in another user's or the shared namespace (RFC 2342).
+
+    Cyrus lists what others share with the account (``Other Users/bob/...``) and
+    public folders next to the account's own; a copy moves the account's own mail.
+    """
+    if namespace is None:
+        return False
+    personal = max((len(e.prefix) for e in namespace.personal if name.startswith(e.prefix)),
+                   default=-1)  # fmt: skip
+    return any(
+        e.prefix and name.startswith(e.prefix) and len(e.prefix) > personal
+        for e in (*namespace.other, *namespace.shared)
+    )
+
+
 def _selectable(mailbox: ListMailbox) -> bool:
     return not ({a.lower() for a in mailbox.attributes} & _NOSELECT)
 
@@ -146,7 +162,7 @@ def plan_folders(
     plans: list[FolderPlan] = []
     taken: dict[str, str] = {}  # casefolded destination name → source name
     for mailbox in sorted(source.mailboxes, key=lambda m: (m.name.upper() != "INBOX", m.name)):
-        if not _selectable(mailbox):
+        if not _selectable(mailbox) or _foreign(mailbox.name, source.namespace):
             continue
         virtual = source_preset.virtual_folder(mailbox.name, mailbox.attributes) if (
             source_preset

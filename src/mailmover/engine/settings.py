@@ -11,7 +11,7 @@ from datetime import date
 from typing import Any, Literal
 
 from mailmover.config import Endpoint
-from mailmover.engine.flags import FlagRules
+from mailmover.engine.flags import FlagRewrite
 from mailmover.imap.transport import TLSSettings
 
 #: preflight: log in, plan, size, nothing written; prestage: only mail before ``before``;
@@ -48,8 +48,8 @@ class PassSettings:
     batch_messages: int = 250
 
     @property
-    def flag_rules(self) -> FlagRules:
-        return FlagRules(dict(self.flag_map), frozenset(f.lower() for f in self.drop_flags))
+    def flag_rules(self) -> FlagRewrite:
+        return FlagRewrite(dict(self.flag_map), frozenset(f.lower() for f in self.drop_flags))
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

@@ -19,7 +19,7 @@ import contextlib
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 
 from mailmover.engine.attempt import Carry, new_carry
 from mailmover.engine.batches import Item, Meta, Sent, answered, cost, take
@@ -27,7 +27,7 @@ from mailmover.engine.bodies import Body, read_bodies
 from mailmover.engine.budget import ByteBudget
 from mailmover.engine.dedup import DestinationIndex
 from mailmover.engine.events import BatchCopied, FolderStarted, Listener, MessageFailed
-from mailmover.engine.flags import FlagPolicy, FlagRules
+from mailmover.engine.flags import FlagPolicy, FlagRewrite
 from mailmover.engine.folders import FolderPlan
 from mailmover.engine.gmail import LabelPlan, apply_labels, unlabelled
 from mailmover.engine.headers import message_id as read_message_id
@@ -46,6 +46,7 @@ from mailmover.imap.client import (
 )
 from mailmover.imap.proto.commands import Atom
 from mailmover.imap.proto.dates import imap_date
+from mailmover.imap.proto.sequences import sequence_set
 from mailmover.store.records import FolderRecord, MessageRecord
 
 META = "(UID FLAGS INTERNALDATE RFC822.SIZE)"
@@ -65,6 +66,10 @@ class TransferOptions:
     range_above: int = 1024 * 1024  # larger messages are fetched in ranges of range_size
     range_size: int = 512 * 1024
     fetch_ahead: int = 8  # fetches in flight at most (the byte budget bounds them too)
+
+
+VANISHED = "deleted on the source during the copy"
+UNDESCRIBED = "the source server did not give its size"
 
 
 def search_criteria(options: TransferOptions) -> list[Atom]:
@@ -91,7 +96,7 @@ class FolderCopy:
         *,
         control: Control | None = None,
         dest: ServerProfile | None = None,
-        rules: FlagRules | None = None,
+        rules: FlagRewrite | None = None,
         labels: LabelPlan | None = None,
         result: FolderResult | None = None,
         carry: Carry | None = None,
@@ -101,7 +106,7 @@ class FolderCopy:
         self.options, self.emit = options, emit
         self.control = control
         self.dest = dest
-        self.rules = rules or FlagRules()
+        self.rules = rules or FlagRewrite()
         self.labels = labels
         self.extra_labels: dict[int, tuple[str, ...]] = {}  # source UID → its other labels
         self.carry = carry or new_carry(
@@ -116,6 +121,8 @@ class FolderCopy:
         self.folder_id = 0
         self.uidvalidity = 0
         self.dest_uidvalidity: int | None = None
+        self.undated = 0  # messages whose internal date the source did not give
+        self.done_bytes = self.listed_bytes = 0  # the folder's size: copied before, to copy
 
     async def run(self) -> FolderResult:
         # Two connections: one round trip for both.
@@ -157,6 +164,7 @@ class FolderCopy:
                 if row.source_uid in present and row.dest_uidvalidity == dsel.uidvalidity:
                     flags = shared_flags.setdefault(row.flags, row.flags)
                     done[row.source_uid] = (row.dest_uid, flags)
+                    self.done_bytes += row.size
         del present
         to_copy = [uid for uid in uids if uid not in done]
         if self.options.only_failed:
@@ -172,11 +180,13 @@ class FolderCopy:
             self.index = await DestinationIndex.build(self.dst, claimed)
         await self._copy(to_copy)  # new mail first: a flag refused later costs no message
         if done and not self._stopping():
-            self.result.flags_updated = await sync_flags(
+            updated, dropped = await sync_flags(
                 self.src, self.dst, self.journal, self.folder_id, sel.uidvalidity, done,
                 self.policy,
                 since_modseq=rec.highestmodseq if rec.source_uidnext else None,
             )  # fmt: skip
+            self.result.flags_updated = updated
+            self.result.flags_dropped += dropped
 
         # A folder read through --since/--before was only partly looked at: no UIDNEXT,
         # so a later run without those limits lists it again instead of skipping it.
@@ -184,6 +194,13 @@ class FolderCopy:
         rec.source_uidnext = None if filtered else sel.uidnext
         rec.highestmodseq = sel.highestmodseq
         rec.messages_total = len(uids)
+        rec.bytes_total = self.done_bytes + self.listed_bytes
+        if self.undated:
+            undated = (
+                f"{self.undated} messages had no readable date on the source: "
+                "the destination dated them on arrival"
+            )
+            self.result.note = f"{self.result.note}; {undated}" if self.result.note else undated
         complete = not self.result.failures and not self.result.interrupted
         rec.state = "done" if complete else "incomplete"
         await self.journal.save_folder(rec)
@@ -266,13 +283,9 @@ class FolderCopy:
     ) -> None:
         opts = self.options
         for start in range(0, len(uids), opts.segment):
-            metas = [
-                Meta(f.uid, f.flags or (), f.internaldate, f.size)
-                for f in await self.src.uid_fetch(uids[start : start + opts.segment], META)
-                if f.uid is not None and f.size is not None and f.internaldate is not None
-            ]
-            metas.sort(key=lambda m: m.uid)
+            metas = await self._metas(uids[start : start + opts.segment])
             total = sum(m.size for m in metas)
+            self.listed_bytes += total
             self.emit(FolderStarted(self.plan.source_name, len(metas), total))
             limit = self.dest.max_message_size if self.dest else None
             if limit is not None and any(m.size > limit for m in metas):
@@ -326,6 +339,34 @@ class FolderCopy:
         while fetches:
             await queue.put(await self._bodies(*fetches.pop(0)))
 
+    async def _metas(self, uids: list[int]) -> list[Meta]:
+        """What the source says of ``uids``, by UID. Every UID is accounted for: one
+        deleted meanwhile is counted as such, one the server will not describe is
+        named as not copied, and a missing or unreadable date is no reason to skip."""
+        fetched = {f.uid: f for f in await self.src.uid_fetch(uids, META) if f.uid is not None}
+        metas, undescribed = [], []
+        for uid in uids:
+            f = fetched.get(uid)
+            if f is None or not f.size:  # Dovecot gives size 0 for an expunged message
+                undescribed.append(uid)
+                continue
+            if f.internaldate is None:
+                self.undated += 1
+            metas.append(Meta(uid, f.flags or (), f.internaldate, f.size))
+        if undescribed:
+            gone = await self._vanished(undescribed)
+            self.result.vanished += len(gone)
+            unknown = [uid for uid in undescribed if uid not in gone]
+            await self.journal.record_messages(self.folder_id, [
+                MessageRecord(self.uidvalidity, uid, 0, datetime.now(UTC), "failed",
+                              reason=UNDESCRIBED) for uid in unknown
+            ])  # fmt: skip
+            for uid in unknown:
+                failure = Failure(self.plan.source_name, uid, 0, None, "", UNDESCRIBED)
+                self.result.failures.append(failure)
+                self.emit(MessageFailed(failure.folder, uid, 0, None, "", UNDESCRIBED))
+        return sorted(metas, key=lambda m: m.uid)
+
     async def _too_big(self, metas: list[Meta], limit: int) -> list[Item]:
         """Items for messages the destination cannot take: named, with subject, never sent."""
         fetches = await self.src.uid_fetch([m.uid for m in metas], HEADER)
@@ -334,19 +375,25 @@ class FolderCopy:
         for meta in metas:
             message_id, subject = summary(heads.get(meta.uid, b""))
             reason = f"larger than the destination accepts ({meta.size:,} > {limit:,} bytes)"
-            items.append(Item(meta, None, None, (), message_id, subject, reason, held=False))
+            items.append(Item(meta, None, None, (), message_id, subject, reason))
         return items
 
     async def _bodies(
         self, batch: list[Meta], future: asyncio.Future[dict[int, Body]]
     ) -> list[Item]:
-        read = await future
+        bodies = await future
         self.carry.backoff.working()
+        unread = [m.uid for m in batch if bodies.get(m.uid) is None]
+        gone = await self._vanished(unread) if unread else set()
         items = []
         for meta in batch:
-            body, reason = read.get(meta.uid), None
-            if isinstance(body, str):
+            body, reason = bodies.get(meta.uid), None
+            if isinstance(body, str):  # read, but never as long as announced
                 body, reason = None, body
+            elif meta.uid in gone:
+                reason = VANISHED
+            elif body is None:
+                reason = "the source server did not return its body"
             digest = hashlib.sha256(body).digest() if body is not None else None
             wanted = meta.flags
             if self.labels is not None:
@@ -354,15 +401,22 @@ class FolderCopy:
             flags, dropped = self.policy.keep(wanted)
             self.result.flags_dropped += dropped
             message_id = read_message_id(body) if body is not None else None
-            items.append(Item(meta, body, digest, flags, message_id, reason=reason))
+            item = Item(meta, body, digest, flags, message_id, reason=reason)
+            item.held, item.vanished = cost(meta.size), meta.uid in gone
+            items.append(item)
         return items
+
+    async def _vanished(self, uids: list[int]) -> set[int]:
+        """Those of ``uids`` the source no longer has: deleted by another session."""
+        still = await self.src.uid_search(Atom(f"UID {sequence_set(uids)}"))
+        return set(uids) - set(still)
 
     def _stopping(self) -> bool:
         return self.control is not None and self.control.requested is not None
 
     async def _give_back(self, batch: list[Item]) -> None:
         """Return what ``_fetch_batches`` took from the budget for ``batch``."""
-        fetched = sum(cost(i.meta.size) for i in batch if i.held)
+        fetched = sum(i.held for i in batch)
         self.held -= fetched
         await self.budget.release(fetched)
 
@@ -434,6 +488,9 @@ class FolderCopy:
                 copied_bytes += item.meta.size
             elif not final:
                 continue  # its answer never came: looked up by the next attempt
+            elif item.vanished:  # not a failure; the next pass will not list it
+                self.result.vanished += 1
+                continue
             else:
                 reason = outcome or item.reason or "the source server did not return its body"
                 records.append(self._fail(item, reason))
@@ -455,9 +512,8 @@ class FolderCopy:
         if not final:
             if records:
                 size = sum(r.size for r in records)
-                self.emit(
-                    BatchCopied(self.plan.source_name, len(records), size, copied, copied_bytes)
-                )
+                name = self.plan.source_name
+                self.emit(BatchCopied(name, len(records), size, copied, copied_bytes))
             return  # the budget comes back when the attempt ends
         self.carry.size.grow()
         await self._give_back(sent.batch)  # messages too big were never fetched
@@ -482,7 +538,7 @@ class FolderCopy:
             source_uidvalidity=self.uidvalidity,
             source_uid=item.meta.uid,
             size=item.meta.size,
-            internaldate=item.meta.internaldate,
+            internaldate=item.meta.internaldate or datetime.now(UTC),  # the APPEND's date
             state=state,
             message_id=item.message_id,
             digest=item.digest,

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from mailmover.engine.attempt import new_carry
 from mailmover.engine.budget import ByteBudget
 from mailmover.engine.events import FolderFinished, Listener, Retrying
-from mailmover.engine.flags import FlagRules
+from mailmover.engine.flags import FlagRewrite
 from mailmover.engine.folders import FolderPlan
 from mailmover.engine.gmail import LabelPlan
 from mailmover.engine.ports import Control, Journal
@@ -38,7 +38,6 @@ from mailmover.engine.session import Connector, Pair, close_pair
 from mailmover.engine.transfer import FolderCopy, TransferOptions
 from mailmover.errors import (
     CommandFailed,
-    MailboxMissing,
     MailmoverError,
     OverQuota,
     RetriesExhausted,
@@ -60,7 +59,7 @@ class Shared:
     emit: Listener
     dest_profile: ServerProfile | None = None
     source_profile: ServerProfile | None = None
-    flags: FlagRules | None = None
+    flags: FlagRewrite | None = None
     labels: LabelPlan | None = None
     budget: ByteBudget | None = None
 
@@ -126,15 +125,13 @@ class Worker:
                         result.interrupted = True
                         return
                     continue
-                if isinstance(exc, MailboxMissing) and exc.command == "EXAMINE":
-                    # Only the source is examined: gone from its LIST, it was deleted there.
-                    if await self._gone(plan):
-                        result.note = DELETED if not plan.note else f"{plan.note}; {DELETED}"
-                        return
-                    result.error, result.refused = exc.message, True
-                    return
                 if not exc.retryable:
                     if isinstance(exc, CommandFailed):  # this folder only: e.g. cannot select
+                        # A refusal from a source that no longer lists the folder (EXAMINE,
+                        # or a FETCH on servers that do not end the session): deleted there.
+                        if await self._gone(plan):
+                            result.note = DELETED if not plan.note else f"{plan.note}; {DELETED}"
+                            return
                         result.error, result.refused = exc.message, True
                         return
                     raise  # credentials or certificate refused: the mailbox cannot go on

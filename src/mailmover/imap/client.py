@@ -27,7 +27,6 @@ from mailmover.imap.proto.commands import (
     Literal,
     Mailbox,
     ParenList,
-    sequence_set,
     serialize,
 )
 from mailmover.imap.proto.parser import ResponseParser
@@ -46,6 +45,7 @@ from mailmover.imap.proto.responses import (
     UntaggedOther,
     UntaggedStatus,
 )
+from mailmover.imap.proto.sequences import sequence_set
 from mailmover.imap.results import (
     AppendResult,
     Message,

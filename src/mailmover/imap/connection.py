@@ -171,7 +171,11 @@ class Connection:
         if self._parser.pending:
             raise ProtocolError("server sent data after COMPRESS before compression began")
         self._inflate = zlib.decompressobj(-15)
-        self._deflate = zlib.compressobj(zlib.Z_DEFAULT_COMPRESSION, zlib.DEFLATED, -15)
+        # Level 1, not zlib's default 6: compressing runs on the event loop, where every
+        # millisecond holds up all the other connections. On mail text level 1 was ~1.8x
+        # faster (43 vs 24 MB/s) for 3 % more bytes (49 % vs 46 % of the input); on
+        # base64 attachments the two are alike (tests/support/corpus, 2 shared cores).
+        self._deflate = zlib.compressobj(1, zlib.DEFLATED, -15)
 
     def expect_close(self) -> None:
         """The next EOF is expected (LOGOUT)."""

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
 from mailmover.errors import AuthenticationFailed, NetworkError
@@ -26,7 +27,8 @@ class TokenSource:
     is replaced through the token endpoint before it is handed out, so every
     (re)connect of a long run logs in with a fresh one. Concurrent callers
     share one refresh. ``on_refresh`` is told of every new token set (to store
-    a rotated refresh token).
+    a rotated refresh token); when it returns an awaitable (``TokenStore.asave``),
+    that is awaited before the new token is handed out.
     """
 
     def __init__(
@@ -35,7 +37,7 @@ class TokenSource:
         client: OAuthClient | None = None,
         *,
         margin: timedelta = DEFAULT_MARGIN,
-        on_refresh: Callable[[TokenSet], None] | None = None,
+        on_refresh: Callable[[TokenSet], Awaitable[None] | None] | None = None,
         clock: Clock = utcnow,
         reauth: str | None = None,
     ) -> None:
@@ -113,7 +115,9 @@ class TokenSource:
         self.refreshes += 1
         log.debug("access token refreshed; valid until %s", tokens.expires_at.isoformat())
         if self.on_refresh is not None:
-            self.on_refresh(tokens)
+            saving = self.on_refresh(tokens)
+            if inspect.isawaitable(saving):
+                await saving
 
     def __repr__(self) -> str:
         provider = self.client.provider if self.client else "static"

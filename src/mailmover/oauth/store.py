@@ -7,6 +7,7 @@ when set, else a key file created beside the store with mode 0600.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import tempfile
@@ -93,6 +94,16 @@ class TokenStore:
             entries = self._read()
             entries[_key(provider, user)] = entry
             self._write(entries)
+
+    async def asave(
+        self, provider: str, user: str, tokens: TokenSet, client: OAuthClient | None = None
+    ) -> None:
+        """``save`` in a worker thread, so the event loop never waits on the disk.
+
+        The file is still replaced atomically with mode 0600; a caller cancelled
+        meanwhile does not stop the write.
+        """
+        await asyncio.to_thread(self.save, provider, user, tokens, client)
 
     def load(self, provider: str, user: str) -> StoredToken | None:
         """The entry of ``user`` at ``provider``, or None."""

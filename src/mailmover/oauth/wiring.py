@@ -63,8 +63,9 @@ def endpoint_with_oauth(
     )
     if store is not None:
         saved_as = (provider, endpoint.user)
-        # A refresh may rotate the refresh token (Microsoft does): keep the new one.
-        source.on_refresh = lambda new: store.save(*saved_as, new, client)
+        # A refresh may rotate the refresh token (Microsoft does): keep the new one,
+        # written from a worker thread (the refresh runs on the event loop).
+        source.on_refresh = lambda new: store.asave(*saved_as, new, client)
     return endpoint.with_token_source(source)
 
 

@@ -14,7 +14,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Literal
 
-Security = Literal["tls", "starttls"]
+from mailmover.imap.transport import Security
+
 Flow = Literal["browser", "device"]
 AdminMethod = Literal["authzid", "login-form", "master-user", "oauth2-delegation", "unknown"]
 
@@ -106,7 +107,10 @@ class FolderRules:
 
 @dataclass(frozen=True)
 class FlagRules:
-    """What the provider does with flags, as far as documented."""
+    """What the provider does with flags, as far as documented.
+
+    Not ``engine.flags.FlagRewrite``, which is what the user asked to rename or drop.
+    """
 
     #: keywords (non-``\\`` flags) are stored; ``None`` when unknown (read PERMANENTFLAGS)
     keywords: bool | None = None
@@ -187,6 +191,7 @@ class Preset:
     name: str
     title: str
     port: int
+    #: never ``plain``: every preset names an encrypted port (the TOML schema refuses it)
     security: Security
     #: login mechanisms in order of preference: ``login``, ``plain``, ``xoauth2``, ``oauthbearer``
     auth: tuple[str, ...]

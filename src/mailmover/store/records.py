@@ -6,8 +6,22 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Final
 
-#: States of a mailbox pair.
-MAILBOX_STATES: Final = frozenset({"new", "running", "done", "failed", "paused"})
+#: States of a mailbox pair as the service shows them (see ``mailmover.service.states``).
+SERVICE_STATES: Final = (
+    "queued",
+    "running",
+    "paused",
+    "waiting",
+    "synced",
+    "completing",
+    "completed",
+    "completed_with_errors",
+    "failed",
+    "cancelled",
+)
+
+#: Every state of a mailbox pair: ``copy``'s own (new, done) and the service's.
+MAILBOX_STATES: Final = frozenset({"new", "done", *SERVICE_STATES})
 
 #: States of one message. ``pending``: the APPEND was sent but its result not recorded.
 MESSAGE_STATES: Final = frozenset({"pending", "done", "failed", "skipped"})

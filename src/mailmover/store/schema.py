@@ -11,11 +11,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
+    JSON,
     BigInteger,
     Boolean,
     Column,
     DateTime,
     Dialect,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -92,6 +94,13 @@ job = Table(
     Column("name", Text, nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
     Column("state", Text, nullable=False),
+    # The service's columns (0002): who owns the job, its settings and its schedule.
+    Column("owner", Text, nullable=True),
+    # PassSettings.to_dict() of the whole job.
+    Column("settings", JSON, nullable=True),
+    # Delta passes every this many hours until the job is completed; None: none scheduled.
+    Column("delta_every_hours", Float, nullable=True),
+    Column("updated_at", UTCDateTime, nullable=True),
     UniqueConstraint("name"),
 )
 
@@ -110,7 +119,59 @@ mailbox = Table(
     Column("error", Text, nullable=True),
     Column("started_at", UTCDateTime, nullable=True),
     Column("finished_at", UTCDateTime, nullable=True),
+    # The service's columns (0002). Endpoints as data (settings.endpoint_dict), no secret.
+    Column("source_endpoint", JSON, nullable=True),
+    Column("dest_endpoint", JSON, nullable=True),
+    # Per-mailbox overrides of the job's settings (a batch row's options).
+    Column("settings", JSON, nullable=True),
+    # The batch file line this mailbox came from, for messages a person can follow.
+    Column("line", Integer, nullable=True),
+    # Why the mailbox is in its state, in words ("Gmail's daily limit", a failure reason).
+    Column("reason", Text, nullable=True),
+    Column("waiting_until", UTCDateTime, nullable=True),
+    # The pass to run next: full, delta, retry_errors...; None when nothing is due.
+    Column("next_pass", Text, nullable=True),
+    Column("next_pass_at", UTCDateTime, nullable=True),
+    # pause | cancel, asked for by a person; the worker holding the lease acts on it.
+    Column("requested", Text, nullable=True),
+    # Counters, written by the worker as batches are recorded.
+    Column("messages_total", BigInteger, nullable=False, server_default="0"),
+    Column("bytes_total", BigInteger, nullable=False, server_default="0"),
+    Column("messages_copied", BigInteger, nullable=False, server_default="0"),
+    Column("bytes_copied", BigInteger, nullable=False, server_default="0"),
+    Column("messages_failed", BigInteger, nullable=False, server_default="0"),
+    Column("messages_left", BigInteger, nullable=False, server_default="0"),
+    Column("bytes_left", BigInteger, nullable=False, server_default="0"),
+    # Rate and ETA: bytes copied by the current pass since it began.
+    Column("pass_bytes", BigInteger, nullable=False, server_default="0"),
+    Column("pass_started_at", UTCDateTime, nullable=True),
+    Column("progress_at", UTCDateTime, nullable=True),
+    # The lease: "running" holds only while a live worker renews it.
+    Column("lease_owner", Text, nullable=True),
+    Column("lease_expires", UTCDateTime, nullable=True),
+    Column("heartbeat_at", UTCDateTime, nullable=True),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("crashes", Integer, nullable=False, server_default="0"),
+    Column("last_pass_at", UTCDateTime, nullable=True),
+    Column("updated_at", UTCDateTime, nullable=True),
     UniqueConstraint("job_id", "source", "dest"),
+    Index(None, "state"),
+)
+
+#: One run of the engine over a mailbox (``pass`` is a word of SQL in no dialect we use).
+mailbox_pass = Table(
+    "pass",
+    metadata,
+    Column("id", RowId, primary_key=True),
+    Column("mailbox_id", RowId, ForeignKey("mailbox.id", ondelete="CASCADE"), nullable=False),
+    Column("kind", Text, nullable=False),
+    Column("worker", Text, nullable=True),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("finished_at", UTCDateTime, nullable=True),
+    # PassReport's outcome, or "crashed" when its worker died.
+    Column("outcome", Text, nullable=True),
+    Column("report", JSON, nullable=True),
+    Index(None, "mailbox_id"),
 )
 
 folder = Table(

@@ -17,7 +17,7 @@ import hashlib
 import re
 from dataclasses import dataclass, field
 
-from mailmover.imap.proto.codes import expand_set
+from mailmover.imap.proto.sequences import parse_sequence_set
 from support.emulator.direct import Direct
 from support.emulator.framing import Frame, quoted, text, tokenize
 from support.emulator.quota import Bandwidth
@@ -184,7 +184,7 @@ class GmailAccount:
         if folder in (ALL_MAIL, SPAM, TRASH) or label_of(folder) is None:
             return
         async with self.lock:
-            await self._copy(folder, expand_set(appenduid), ALL_MAIL)
+            await self._copy(folder, parse_sequence_set(appenduid), ALL_MAIL)
 
     async def relabel(self, guids: list[str], sign: str, labels: list[str]) -> None:
         """STORE ``+``/``-``/(replace, sign ``""``) X-GM-LABELS on the messages ``guids``."""

@@ -8,9 +8,7 @@ from mailmover.imap.proto.commands import (
     ParenList,
     imap_date,
     imap_datetime,
-    parse_sequence_set,
     quote,
-    sequence_set,
     serialize,
 )
 from mailmover.imap.proto.parser import ResponseParser
@@ -36,6 +34,7 @@ from mailmover.imap.proto.responses import (
     UntaggedOther,
     UntaggedStatus,
 )
+from mailmover.imap.proto.sequences import parse_sequence_set, sequence_set
 
 __all__ = [
     "Arg",

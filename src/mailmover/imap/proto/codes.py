@@ -9,35 +9,13 @@ from mailmover.errors import ProtocolError
 from mailmover.imap.proto.framing import Frame
 from mailmover.imap.proto.lexer import Reader, text
 from mailmover.imap.proto.responses import ResponseCode
+from mailmover.imap.proto.sequences import parse_sequence_set
 
 _CODE_NAME = re.compile(rb'[^\x00-\x20\x7f(){%*"\\\]]+')
 _NUMBER = re.compile(rb" *([0-9]{1,20}) *")
 _SET = rb"([0-9]+(?::[0-9]+)?(?:,[0-9]+(?::[0-9]+)?)*)"
 _APPENDUID = re.compile(rb" *([0-9]{1,20}) +" + _SET + rb" *")
 _COPYUID = re.compile(rb" *([0-9]{1,20}) +" + _SET + rb" +" + _SET + rb" *")
-
-#: Expanding more numbers than this from one set is refused (a server cannot mean it).
-MAX_SET_SIZE = 1 << 24
-
-
-def expand_set(raw: bytes) -> list[int]:
-    """``3955:3957,3960`` as ``[3955, 3956, 3957, 3960]`` (a range in either order).
-
-    Raises ValueError for anything else, ``*`` included, or more than
-    :data:`MAX_SET_SIZE` numbers.
-    """
-    numbers: list[int] = []
-    for part in raw.split(b","):
-        first, sep, last = part.partition(b":")
-        if not (first.isdigit() and (last.isdigit() or not sep)):
-            raise ValueError(f"bad sequence set {raw[:40]!r}")
-        if len(first) > 20 or len(last) > 20:
-            raise ValueError("number too large")
-        low, high = sorted((int(first), int(last) if sep else int(first)))
-        if len(numbers) + high - low + 1 > MAX_SET_SIZE:
-            raise ValueError("sequence set too large")
-        numbers.extend(range(low, high + 1))
-    return numbers
 
 
 def _int(raw: bytes) -> object:
@@ -49,14 +27,14 @@ def _appenduid(raw: bytes) -> object:
     m = _APPENDUID.fullmatch(raw)
     if m is None:
         return None
-    return int(m.group(1)), expand_set(m.group(2))
+    return int(m.group(1)), parse_sequence_set(m.group(2))
 
 
 def _copyuid(raw: bytes) -> object:
     m = _COPYUID.fullmatch(raw)
     if m is None:
         return None
-    source, dest = expand_set(m.group(2)), expand_set(m.group(3))
+    source, dest = parse_sequence_set(m.group(2)), parse_sequence_set(m.group(3))
     # RFC 4315 s. 3: the two sets pair up one to one; a mismatch cannot be trusted.
     if len(source) != len(dest):
         return None

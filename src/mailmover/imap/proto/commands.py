@@ -9,7 +9,7 @@ waits for a ``+`` continuation before sending the next. With LITERAL+
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -25,9 +25,7 @@ __all__ = [
     "imap_date",
     "imap_datetime",
     "parse_imap_datetime",
-    "parse_sequence_set",
     "quote",
-    "sequence_set",
     "serialize",
 ]
 
@@ -192,52 +190,3 @@ def quote(value: str, *, utf8: bool = False) -> bytes:
         raise ValueError("non-ASCII needs a literal unless UTF8=ACCEPT is enabled")
     escaped = value.replace("\\", "\\\\").replace('"', '\\"')
     return b'"' + escaped.encode("utf-8") + b'"'
-
-
-_SEQ_ITEM = re.compile(r"([0-9]+)(?::([0-9]+))?", re.ASCII)
-_MAX_NZ = 0xFFFFFFFF
-
-
-def sequence_set(numbers: Iterable[int]) -> str:
-    """Compress numbers into an IMAP sequence set: ``[1,2,3,7,9,10]`` → ``1:3,7,9:10``.
-
-    Sorted, without duplicates. ValueError when empty or a number is not 1..2**32-1.
-    """
-    ordered = sorted(set(numbers))
-    if not ordered:
-        raise ValueError("an IMAP sequence set cannot be empty")
-    if ordered[0] < 1 or ordered[-1] > _MAX_NZ:
-        raise ValueError(f"sequence numbers are 1..{_MAX_NZ}: {ordered[0]}, {ordered[-1]}")
-    ranges: list[str] = []
-    start = previous = ordered[0]
-    for number in [*ordered[1:], None]:
-        if number is not None and number == previous + 1:
-            previous = number
-            continue
-        ranges.append(str(start) if start == previous else f"{start}:{previous}")
-        if number is not None:
-            start = previous = number
-    return ",".join(ranges)
-
-
-def parse_sequence_set(text: str, *, limit: int = 1_000_000) -> list[int]:
-    """Expand ``1:3,7`` into ``[1, 2, 3, 7]`` (``*`` is not allowed).
-
-    Items keep the order they are written in (COPYUID pairs UIDs by position);
-    a range is ascending whichever way it is written (RFC 4315: ``4:2`` is
-    ``2:4``). ValueError on anything else, or beyond ``limit`` numbers.
-    """
-    numbers: list[int] = []
-    for item in text.split(","):
-        match = _SEQ_ITEM.fullmatch(item)
-        if match is None:
-            raise ValueError(f"not an IMAP sequence set: {text!r}")
-        first = int(match.group(1))
-        last = int(match.group(2)) if match.group(2) is not None else first
-        low, high = min(first, last), max(first, last)
-        if low < 1 or high > _MAX_NZ:
-            raise ValueError(f"sequence numbers are 1..{_MAX_NZ}: {item!r}")
-        if len(numbers) + high - low + 1 > limit:
-            raise ValueError(f"sequence set expands beyond {limit} numbers")
-        numbers.extend(range(low, high + 1))
-    return numbers

@@ -4,21 +4,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 
+from mailmover.imap.proto.dates import parse_imap_datetime
 from mailmover.imap.proto.lexer import Reader, text
 from mailmover.imap.proto.responses import Fetch
 
-_DATE = re.compile(
-    rb" ?([0-9]{1,2})-([A-Za-z]{3})-([0-9]{4})"
-    rb" ([0-9]{2}):([0-9]{2}):([0-9]{2}) ([+-])([0-9]{2})([0-9]{2})"
-)
-_MONTHS = {
-    m.encode(): i
-    for i, m in enumerate(
-        ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"), 1
-    )
-}
 # An item name, its [section] and <origin> if any, and the space before its value.
 _ITEM = re.compile(rb' *([^\x00-\x20\x7f(){%*"\\\[\]<>]+)(?:\[([^\]]*)\])?(?:<([0-9]+)>)? +')
 _END = re.compile(rb" *\)")
@@ -26,27 +17,11 @@ _END = re.compile(rb" *\)")
 _RFC822 = {b"RFC822": "", b"RFC822.HEADER": "HEADER", b"RFC822.TEXT": "TEXT"}
 
 
-def parse_internaldate(raw: bytes) -> datetime | None:
-    """``17-Jul-1996 02:44:25 -0700`` as an aware datetime; None if it is no valid date."""
-    m = _DATE.fullmatch(raw)
-    if m is None:
-        return None
-    day, month, year, hour, minute, second, sign, tz_h, tz_m = m.groups()
-    month_number = _MONTHS.get(month.upper())
-    offset = timedelta(hours=int(tz_h), minutes=int(tz_m))
-    if month_number is None or offset >= timedelta(days=1):
-        return None
+def _internaldate(raw: bytes) -> datetime | None:
+    """INTERNALDATE as an aware datetime; None when the server sent no valid date-time."""
     try:
-        return datetime(
-            int(year),
-            month_number,
-            int(day),
-            int(hour),
-            int(minute),
-            int(second),
-            tzinfo=timezone(-offset if sign == b"-" else offset),
-        )
-    except ValueError:
+        return parse_imap_datetime(raw.decode("ascii"))
+    except ValueError:  # UnicodeDecodeError included
         return None
 
 
@@ -94,7 +69,7 @@ def _read_item(
         fetch.flags = reader.flag_list()
     elif name == b"INTERNALDATE":
         raw = reader.nstring()
-        fetch.internaldate = None if raw is None else parse_internaldate(raw)
+        fetch.internaldate = None if raw is None else _internaldate(raw)
     elif name == b"RFC822.SIZE":
         fetch.size = reader.number()
     elif name == b"MODSEQ":

@@ -6,7 +6,6 @@ import re
 from collections.abc import Callable
 from typing import Literal
 
-from mailmover.imap.proto.codes import expand_set
 from mailmover.imap.proto.fetch import parse_fetch
 from mailmover.imap.proto.lexer import Reader, text
 from mailmover.imap.proto.responses import (
@@ -25,6 +24,7 @@ from mailmover.imap.proto.responses import (
     Untagged,
     UntaggedOther,
 )
+from mailmover.imap.proto.sequences import parse_sequence_set
 
 NameDecoder = Callable[[bytes], str]
 
@@ -189,7 +189,7 @@ def _esearch(reader: Reader, decode_name: NameDecoder) -> ESearch:
         reader.space()
         if key == b"ALL":
             try:
-                found = tuple(expand_set(reader.atom()))
+                found = tuple(parse_sequence_set(reader.atom()))
             except ValueError as exc:
                 raise reader.error(str(exc)) from exc
         elif 0x30 <= reader.peek() <= 0x39:

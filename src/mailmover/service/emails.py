@@ -1,0 +1,162 @@
+"""Email to a job's owner when one of its mailboxes fails and when the job finishes.
+
+SMTP with STARTTLS through aiosmtplib, configured from the environment:
+``MAILMOVER_SMTP_HOST``, ``MAILMOVER_SMTP_PORT`` (587), ``MAILMOVER_SMTP_FROM``,
+``MAILMOVER_SMTP_USER`` and ``MAILMOVER_SMTP_PASSWORD`` (optional),
+``MAILMOVER_SMTP_STARTTLS`` (1; 0 only for a server on loopback),
+``MAILMOVER_SMTP_CA_FILE`` (a CA to trust besides the system's). The runner reads the
+event log's ``state`` lines as the webhooks do; the messages never carry a secret.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import ssl
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from typing import Any
+
+from sqlalchemy import func, select
+
+from mailmover.errors import UsageError
+from mailmover.service.jobs import status
+from mailmover.service.states import ACTIVE_STATES
+from mailmover.store import schema
+from mailmover.store.database import Store
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    host: str
+    port: int = 587
+    sender: str = "mailmover@localhost"
+    user: str | None = None
+    password: str | None = field(default=None, repr=False)
+    starttls: bool = True
+    ca_file: str | None = None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> SmtpSettings | None:
+        """The settings in the environment; None when no SMTP host is set."""
+        env = os.environ if env is None else env
+        host = env.get("MAILMOVER_SMTP_HOST")
+        if not host:
+            return None
+        try:
+            port = int(env.get("MAILMOVER_SMTP_PORT", "587"))
+        except ValueError:
+            raise UsageError("MAILMOVER_SMTP_PORT must be a port number") from None
+        return cls(
+            host=host,
+            port=port,
+            sender=env.get("MAILMOVER_SMTP_FROM", "mailmover@localhost"),
+            user=env.get("MAILMOVER_SMTP_USER") or None,
+            password=env.get("MAILMOVER_SMTP_PASSWORD") or None,
+            starttls=env.get("MAILMOVER_SMTP_STARTTLS", "1") != "0",
+            ca_file=env.get("MAILMOVER_SMTP_CA_FILE") or None,
+        )
+
+
+class Emails:
+    """Reads new state changes and sends the owner's emails from a thread of its own."""
+
+    def __init__(self, store: Store, smtp: SmtpSettings) -> None:
+        self.store = store
+        self.smtp = smtp
+        with store.engine.connect() as conn:
+            self.cursor = int(
+                conn.execute(select(func.coalesce(func.max(schema.event.c.id), 0))).scalar_one()
+            )
+        self.sent = 0
+        self.failed = 0
+        self._threads: list[threading.Thread] = []
+
+    def poll(self) -> None:
+        """Send what the state changes since the last poll call for."""
+        ev, mb, job = schema.event, schema.mailbox, schema.job
+        query = (
+            select(ev.c.id, ev.c.text, mb.c.id.label("mailbox_id"), job.c.name, job.c.owner)
+            .join(mb, mb.c.id == ev.c.mailbox_id)
+            .join(job, job.c.id == mb.c.job_id)
+            .where(ev.c.id > self.cursor, ev.c.kind == "state")
+            .order_by(ev.c.id)
+        )
+        with self.store.engine.connect() as conn:
+            rows = conn.execute(query).all()
+        finished: dict[str, str] = {}
+        for row in rows:
+            self.cursor = row.id
+            if not row.owner or "@" not in row.owner:
+                continue
+            if row.text == "failed":
+                self._send(row.owner, *self._failed(row.name, row.mailbox_id))
+            if row.text not in ACTIVE_STATES:
+                finished[row.name] = row.owner
+        for name, owner in finished.items():
+            mailboxes = status(self.store, name)
+            if not any(m.state in ACTIVE_STATES for m in mailboxes):
+                self._send(owner, *self._summary(name, mailboxes))
+
+    def _failed(self, job: str, mailbox_id: int) -> tuple[str, str]:
+        box = next(m for m in status(self.store, job) if m.id == mailbox_id)
+        subject = f"mailmover: {box.source} failed in job {job}"
+        body = (
+            f"The mailbox {box.source} -> {box.dest} (line {box.line}) of job {job} failed:\n\n"
+            f"  {box.reason or 'no reason given'}\n\n"
+            f"{box.messages_copied:,} messages were copied before it stopped.\n"
+        )
+        return subject, body
+
+    def _summary(self, job: str, mailboxes: list[Any]) -> tuple[str, str]:
+        counts: dict[str, int] = {}
+        for m in mailboxes:
+            counts[m.words.split(" (")[0]] = counts.get(m.words.split(" (")[0], 0) + 1
+        subject = f"mailmover: job {job} finished"
+        lines = [f"Job {job} has no mailbox left to run.", ""]
+        lines += [f"  {n} {state}" for state, n in sorted(counts.items())]
+        lines += ["", "Mailbox by mailbox:"]
+        lines += [
+            f"  {m.source} -> {m.dest}: {m.words}, {m.messages_copied:,} copied, "
+            f"{m.messages_failed:,} not copied"
+            for m in mailboxes
+        ]
+        return subject, "\n".join(lines) + "\n"
+
+    def _send(self, to: str, subject: str, body: str) -> None:
+        message = EmailMessage()
+        message["From"] = self.smtp.sender
+        message["To"] = to
+        message["Subject"] = subject
+        message.set_content(body)
+        thread = threading.Thread(target=self._deliver, args=(message,), daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
+    def _deliver(self, message: EmailMessage) -> None:
+        import aiosmtplib
+
+        context = ssl.create_default_context(cafile=self.smtp.ca_file)
+        try:
+            asyncio.run(
+                aiosmtplib.send(
+                    message,
+                    hostname=self.smtp.host,
+                    port=self.smtp.port,
+                    start_tls=self.smtp.starttls,
+                    tls_context=context if self.smtp.starttls else None,
+                    username=self.smtp.user,
+                    password=self.smtp.password,
+                    timeout=30,
+                )
+            )
+            self.sent += 1
+        except (aiosmtplib.SMTPException, OSError):
+            self.failed += 1
+
+    def flush(self, timeout: float = 30.0) -> None:
+        """Wait for the emails being sent."""
+        for thread in self._threads:
+            thread.join(timeout)

@@ -1,0 +1,300 @@
+"""The local runner: hands due mailboxes to a small pool of worker processes.
+
+The runner claims a mailbox for a worker (its lease), within the connection budgets,
+and tells the worker to run it; the worker renews the lease and records the pass. A
+worker that dies costs a retry of its own mailboxes (``leases.crashed``) and is
+started again; leases of workers no runner knows (the runner itself died) expire and
+are settled the same way by the next runner.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from types import FrameType
+from typing import Any, Final
+
+from sqlalchemy import select
+
+from mailmover.service.budgets import Budgets, Usage
+from mailmover.service.emails import Emails, SmtpSettings
+from mailmover.service.jobs import active_count, erase_stale_credentials
+from mailmover.service.leases import claim, crashed, recover_expired, runnable_condition
+from mailmover.service.webhooks import Webhooks
+from mailmover.store import schema
+from mailmover.store.database import Store
+
+#: Seconds between looks at the database and the workers.
+TICK: Final = 0.25
+#: Seconds a stopping worker has to record its passes before it is killed.
+DRAIN: Final = 60.0
+mb = schema.mailbox
+Emit = Callable[[dict[str, Any]], None]
+
+
+@dataclass
+class RunnerOptions:
+    """How the runner runs: how many mailboxes at once, in how many processes."""
+
+    concurrency: int = 4
+    workers: int = 0  # 0: one per CPU core (at most one per mailbox)
+    until_done: bool = False
+    budgets: Budgets = field(default_factory=Budgets)
+    memory_mb: int = 0  # address-space ceiling of each worker; 0: none
+    retention_days: float = 7.0
+    connections: int = 4  # pairs per mailbox unless its settings say otherwise
+    webhook_urls: tuple[str, ...] = ()
+    webhook_secret: str = field(default="", repr=False)
+    smtp: SmtpSettings | None = None  # email the owners when set
+    metrics_port: int | None = None  # serve Prometheus metrics on 127.0.0.1:PORT
+
+
+class WorkerProcess:
+    """One worker process, the mailboxes it holds, and its stdout read by a thread."""
+
+    def __init__(self, argv: list[str]) -> None:
+        self.proc = subprocess.Popen(
+            argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1
+        )
+        self.name: str | None = None
+        self.held: dict[int, Usage] = {}
+        self.messages: queue.Queue[dict[str, Any]] = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            try:
+                self.messages.put(json.loads(line))
+            except ValueError:
+                continue
+
+    def send(self, order: dict[str, Any]) -> bool:
+        assert self.proc.stdin is not None
+        try:
+            self.proc.stdin.write(json.dumps(order) + "\n")
+            self.proc.stdin.flush()
+        except (BrokenPipeError, OSError):
+            return False
+        return True
+
+    def close(self) -> None:
+        if self.proc.stdin is not None:
+            with contextlib.suppress(OSError):
+                self.proc.stdin.close()
+
+
+class Runner:
+    """Runs due mailboxes until stopped (or, with ``until_done``, until none is left)."""
+
+    def __init__(
+        self, store: Store, url: str, data_dir: Path, options: RunnerOptions, emit: Emit
+    ) -> None:
+        self.store = store
+        self.url = url
+        self.data_dir = data_dir
+        self.options = options
+        self.emit = emit
+        self.workers: list[WorkerProcess] = []
+        self.stop_requested = False
+        self.started = datetime.now(UTC)
+        self._last_retention = 0.0
+        self._last_recovery = time.monotonic()
+        self.webhooks: Webhooks | None = None
+        self.emails: Emails | None = None
+
+    # -- the loop ---------------------------------------------------------------------
+
+    def run(self) -> int:
+        """Run; the exit code: 0, or 1 when a mailbox run here failed or missed messages."""
+        old = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+        metrics: Any = None
+        try:
+            count = self.options.workers or min(self.options.concurrency, os.cpu_count() or 1)
+            if self.options.webhook_urls:
+                self.webhooks = Webhooks(
+                    self.store, self.options.webhook_urls, self.options.webhook_secret
+                )
+            if self.options.metrics_port is not None:
+                from mailmover.service.metrics import serve_metrics
+
+                metrics = serve_metrics(self.store, self.options.budgets, self.options.metrics_port)
+            if self.options.smtp is not None:
+                self.emails = Emails(self.store, self.options.smtp)
+            self.workers = [self._spawn() for _ in range(max(1, count))]
+            for mailbox_id in recover_expired(self.store):
+                self.emit({"event": "recovered", "mailbox": mailbox_id})
+            while not self.stop_requested:
+                self._collect()
+                self._fill()
+                self._retention()
+                self._recover()
+                if self.webhooks is not None:
+                    self.webhooks.poll()
+                if self.emails is not None:
+                    self.emails.poll()
+                if self.options.until_done and not self._held() and active_count(self.store) == 0:
+                    break
+                time.sleep(TICK)
+        finally:
+            self._shutdown()
+            if metrics is not None:
+                metrics.shutdown()
+            for sig, handler in old.items():
+                signal.signal(sig, handler)
+        return self._exit_code()
+
+    def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
+        self.stop_requested = True
+
+    def _spawn(self) -> WorkerProcess:
+        argv = [
+            sys.executable, "-m", "mailmover.service.worker",
+            "--database-url", self.url, "--data-dir", str(self.data_dir),
+            "--memory-mb", str(self.options.memory_mb),
+        ]  # fmt: skip
+        return WorkerProcess(argv)
+
+    def _held(self) -> int:
+        return sum(len(w.held) for w in self.workers)
+
+    def _collect(self) -> None:
+        """Read what the workers said; settle the mailboxes of any that died, and replace it."""
+        for n, worker in enumerate(self.workers):
+            self._drain(worker)
+            if worker.proc.poll() is None:
+                continue
+            self._drain(worker)
+            for mailbox_id, usage in list(worker.held.items()):
+                self.options.budgets.give_back(usage)
+                after = crashed(self.store, mailbox_id, worker.name)
+                self.emit(
+                    {"event": "worker_died", "worker": worker.name, "mailbox": mailbox_id,
+                     "state": after.state if after else None}
+                )  # fmt: skip
+            worker.held.clear()
+            if not self.stop_requested:
+                self.workers[n] = self._spawn()
+
+    def _drain(self, worker: WorkerProcess) -> None:
+        while True:
+            try:
+                message = worker.messages.get_nowait()
+            except queue.Empty:
+                return
+            if "ready" in message:
+                worker.name = str(message["ready"])
+            elif "done" in message:
+                usage = worker.held.pop(int(message["done"]), None)
+                if usage is not None:
+                    self.options.budgets.give_back(usage)
+                self.emit(
+                    {"event": "mailbox", "mailbox": message["done"],
+                     "outcome": message.get("outcome"), "state": message.get("state")}
+                )  # fmt: skip
+
+    def _fill(self) -> None:
+        free = self.options.concurrency - self._held()
+        ready = [w for w in self.workers if w.name is not None and w.proc.poll() is None]
+        if free <= 0 or not ready:
+            return
+        now = datetime.now(UTC)
+        query = (
+            select(
+                mb.c.id,
+                mb.c.source_endpoint,
+                mb.c.dest_endpoint,
+                mb.c.settings,
+                schema.job.c.settings.label("job_settings"),
+            )
+            .join(schema.job, schema.job.c.id == mb.c.job_id)
+            .where(runnable_condition(now), mb.c.source_endpoint.is_not(None))
+            .order_by(mb.c.id)
+            .limit(free * 4)
+        )
+        with self.store.engine.connect() as conn:
+            candidates = conn.execute(query).all()
+        for row in candidates:
+            if free <= 0:
+                return
+            src, dst = row.source_endpoint, row.dest_endpoint
+            hosts = (f"{src['host']}:{src['port']}", f"{dst['host']}:{dst['port']}")
+            accounts = (f"{hosts[0]}/{src['user']}", f"{hosts[1]}/{dst['user']}")
+            settings = (row.job_settings or {}) | (row.settings or {})
+            wanted = int(settings.get("connections") or self.options.connections)
+            usage = self.options.budgets.grant(hosts, accounts, wanted)
+            if usage is None:
+                continue
+            worker = min(ready, key=lambda w: len(w.held))
+            assert worker.name is not None
+            claimed = claim(self.store, row.id, worker.name, now)
+            if claimed is None:
+                self.options.budgets.give_back(usage)
+                continue
+            worker.held[row.id] = usage
+            order = {"run": row.id, "pass_id": claimed.pass_id, "kind": claimed.kind,
+                     "connections": usage.pairs}  # fmt: skip
+            worker.send(order)  # a dead worker is found by _collect
+            self.emit({"event": "started", "mailbox": row.id, "kind": claimed.kind,
+                       "worker": worker.name, "connections": usage.pairs})  # fmt: skip
+            free -= 1
+
+    def _recover(self) -> None:
+        """Settle leases that expired unseen (a worker no runner here knew of), every 5 s."""
+        if time.monotonic() - self._last_recovery < 5:
+            return
+        self._last_recovery = time.monotonic()
+        for mailbox_id in recover_expired(self.store):
+            self.emit({"event": "recovered", "mailbox": mailbox_id})
+
+    def _retention(self) -> None:
+        """Erase credentials kept past the retention period, once a minute."""
+        if time.monotonic() - self._last_retention < 60:
+            return
+        self._last_retention = time.monotonic()
+        erase_stale_credentials(self.store, self.options.retention_days)
+
+    def _shutdown(self) -> None:
+        """Ask every worker to pause and record its passes; kill those that do not end."""
+        self.stop_requested = True
+        for worker in self.workers:
+            worker.close()
+        deadline = time.monotonic() + DRAIN
+        for worker in self.workers:
+            try:
+                worker.proc.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                worker.proc.kill()
+                worker.proc.wait()
+        self._collect()
+        if self.webhooks is not None:
+            self.webhooks.poll()
+            self.webhooks.flush()
+            self.webhooks.close()
+            self.emit({"event": "webhooks", "sent": self.webhooks.sent,
+                       "failed": self.webhooks.failed})  # fmt: skip
+        if self.emails is not None:
+            self.emails.poll()
+            self.emails.flush()
+            self.emit({"event": "emails", "sent": self.emails.sent,
+                       "failed": self.emails.failed})  # fmt: skip
+
+    def _exit_code(self) -> int:
+        with self.store.engine.connect() as conn:
+            states = (
+                conn.execute(select(mb.c.state).where(mb.c.last_pass_at >= self.started))
+                .scalars()
+                .all()
+            )
+        return 1 if {"failed", "completed_with_errors"} & set(states) else 0

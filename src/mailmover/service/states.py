@@ -1,0 +1,122 @@
+"""A mailbox's state as a person reads it, and where each pass outcome takes it.
+
+::
+
+    queued ──claim──▶ running ──pass──▶ synced ──(delta due)──▶ running ...
+      ▲                 │ │ │            │ complete
+      │ resume          │ │ └─ failed, retryable ─▶ waiting (until …) ──(due)──▶ running
+    paused ◀── pause ───┘ │                        completing ──▶ running ──▶ completed
+                          ├─ done, no schedule or completing ─▶ completed | completed_with_errors
+                          ├─ failed, final, or its worker died 3 times ─▶ failed (reason)
+                          └─ cancel ─▶ cancelled (credentials erased)
+
+"Running" is only ever true while a live worker holds the lease; a lease that
+is not renewed means the worker is gone (``after_crash``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Final
+
+#: States in which a mailbox will not run again unless a person asks.
+END_STATES: Final = frozenset({"completed", "completed_with_errors", "failed", "cancelled"})
+#: States ``run --until-done`` waits out.
+ACTIVE_STATES: Final = frozenset({"queued", "running", "waiting", "completing"})
+#: A mailbox whose worker died this many times is failed.
+MAX_CRASHES: Final = 3
+#: Retryable failures in a row before a mailbox is failed.
+MAX_ATTEMPTS: Final = 5
+#: How long a pass the engine paused by itself (a provider's cap) waits, when it cannot say.
+CAP_WAIT: Final = timedelta(minutes=15)
+
+
+@dataclass(frozen=True)
+class After:
+    """The mailbox row's new values after a pass (or its worker's death)."""
+
+    state: str
+    reason: str | None = None
+    waiting_until: datetime | None = None
+    next_pass: str | None = None
+    next_pass_at: datetime | None = None
+    erase: bool = False  # forget the credentials now
+
+    def values(self) -> dict[str, Any]:
+        return {
+            "state": self.state,
+            "reason": self.reason,
+            "waiting_until": self.waiting_until,
+            "next_pass": self.next_pass,
+            "next_pass_at": self.next_pass_at,
+        }
+
+
+def after_pass(
+    outcome: str,
+    *,
+    kind: str,
+    requested: str | None,
+    completing: bool,
+    delta_every_hours: float | None,
+    reason: str | None,
+    retryable: bool,
+    failures: int,
+    failed_attempts: int,
+    now: datetime,
+    stopping: bool = False,
+) -> After:
+    """Where a finished pass leaves its mailbox.
+
+    ``failed_attempts`` counts this pass: the retryable failures in a row so far.
+    ``stopping``: the worker paused the pass because it is shutting down.
+    """
+    if outcome == "cancelled" or requested == "cancel":
+        return After("cancelled", "cancelled by request", erase=True)
+    if outcome == "paused":
+        if requested == "pause":
+            return After("paused", "paused by request", next_pass=kind)
+        if stopping:
+            return After("queued", "its worker stopped; it runs again", next_pass=kind)
+        why = reason or "the provider's limit"
+        return After("waiting", why, waiting_until=now + CAP_WAIT, next_pass=kind)
+    if outcome == "failed":
+        if retryable and failed_attempts < MAX_ATTEMPTS:
+            delay = timedelta(seconds=min(30 * 2 ** (failed_attempts - 1), 3600))
+            return After("waiting", reason, waiting_until=now + delay, next_pass=kind)
+        return After("failed", reason or "the pass failed")
+    not_copied = f"{failures} message(s) not copied" if failures else None
+    if kind == "prestage":  # the mail before the date is in; everything else follows
+        return After("queued", "pre-staged; the full pass follows", next_pass="full")
+    if completing or delta_every_hours is None:
+        if outcome == "completed":
+            return After("completed", erase=True)
+        return After("completed_with_errors", not_copied)
+    return After(
+        "synced",
+        not_copied,
+        next_pass="delta",
+        next_pass_at=now + timedelta(hours=delta_every_hours),
+    )
+
+
+def after_crash(*, crashes: int, requested: str | None, kind: str | None) -> After:
+    """Where a mailbox goes when the worker holding it died; ``crashes`` counts this one."""
+    if requested == "cancel":
+        return After("cancelled", "cancelled by request", erase=True)
+    if crashes >= MAX_CRASHES:
+        return After("failed", f"its worker process died {crashes} times while moving it")
+    if requested == "pause":
+        return After("paused", "paused by request", next_pass=kind)
+    return After("queued", "its worker process stopped; it runs again", next_pass=kind or "full")
+
+
+def words(state: str, reason: str | None, waiting_until: datetime | None) -> str:
+    """The state in words: ``waiting until 14:05 UTC, Gmail's daily limit``."""
+    text = state.replace("_", " ")
+    if state == "waiting" and waiting_until is not None:
+        text += f" until {waiting_until:%Y-%m-%d %H:%M} UTC"
+    if reason:
+        text += f", {reason}" if state == "waiting" else f" ({reason})"
+    return text

@@ -1,0 +1,288 @@
+"""A worker process: runs the mailboxes its runner hands it, each pass through ``run_pass``.
+
+``python -m mailmover.service.worker --database-url URL --data-dir DIR``
+reads JSON lines on stdin (``{"run": mailbox_id, "pass_id": N, "kind": "full",
+"connections": 4}``), runs each mailbox as an asyncio task while renewing its lease,
+and writes ``{"done": mailbox_id, "outcome": ..., "state": ...}`` on stdout. When stdin
+ends (the runner stopped or died) or on SIGTERM, every pass is paused, recorded, and
+its mailbox queued again; then the worker exits. Credentials are decrypted here only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import functools
+import json
+import os
+import resource
+import signal
+import socket
+import sys
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Final, TypeVar
+
+from sqlalchemy import select
+
+from mailmover.engine.control import PassControl
+from mailmover.engine.ports import SideName
+from mailmover.engine.settings import MailboxPair, PassKind, PassSettings
+from mailmover.service.credentials import StoredCredentials
+from mailmover.service.leases import (
+    LOST,
+    Claim,
+    LeaseLost,
+    Progress,
+    finish,
+    heartbeat,
+    heartbeat_many,
+    log_lines,
+)
+from mailmover.service.secrets import SecretBox
+from mailmover.store import schema
+from mailmover.store.database import Store
+
+#: Seconds between heartbeats: a pause or cancel reaches the pass within this, plus a batch.
+HEARTBEAT: Final = 1.0
+#: Event log lines about single messages kept per pass (the report names them all).
+MESSAGE_LINES: Final = 50
+
+_T = TypeVar("_T")
+mb = schema.mailbox
+
+
+class EventTally:
+    """Turns a pass's events into counters and event log lines."""
+
+    def __init__(self) -> None:
+        self.progress = Progress()
+        self.lines: list[tuple[str, str, str]] = []
+        self._message_lines = 0
+
+    def __call__(self, event: Any) -> None:
+        from mailmover.engine import events
+
+        data = events.event_json(event)
+        self.add(data)
+
+    def add(self, data: dict[str, Any]) -> None:
+        p = self.progress
+        name = data.get("event")
+        if name == "folder_planned":
+            p.messages_total += int(data.get("messages") or 0)
+            p.bytes_total += int(data.get("bytes") or 0)
+        elif name == "folder_started":
+            p.messages_left += int(data.get("to_copy") or 0)
+            p.bytes_left += int(data.get("bytes") or 0)
+        elif name == "progress":
+            p.messages_left -= int(data.get("messages") or 0)
+            p.bytes_left -= int(data.get("bytes") or 0)
+            p.copied += int(data.get("copied") or 0)
+            p.copied_bytes += int(data.get("copied_bytes") or 0)
+        elif name == "retrying":
+            self.lines.append(
+                ("warning", "retrying", f"{data.get('folder')}: {data.get('reason')}")
+            )
+        elif name == "message_failed" and self._message_lines < MESSAGE_LINES:
+            self._message_lines += 1
+            text = f"{data.get('folder')} UID {data.get('uid')} not copied: {data.get('reason')}"
+            self.lines.append(("warning", "message", text))
+        elif name == "folder_finished":
+            text = f"{data.get('folder')}: {data.get('copied', 0)} copied"
+            if data.get("error"):
+                text += f"; stopped early: {data.get('error')}"
+            self.lines.append(("info", "folder", text))
+        p.changed = True
+
+
+class Worker:
+    """Runs claimed mailboxes concurrently in this process."""
+
+    def __init__(self, store: Store, box: SecretBox, name: str) -> None:
+        self.store = store
+        self.box = box
+        self.name = name
+        self.controls: dict[int, PassControl] = {}
+        self.tallies: dict[int, EventTally] = {}
+        self.tasks: set[asyncio.Task[None]] = set()
+        self.stopping = False
+
+    async def db(self, fn: Callable[..., _T], *args: Any, **kwargs: Any) -> _T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.store.writer, functools.partial(fn, *args, **kwargs))
+
+    def start(self, order: dict[str, Any]) -> None:
+        claim = Claim(int(order["run"]), int(order["pass_id"]), str(order["kind"]))
+        task = asyncio.create_task(self.run(claim, int(order.get("connections") or 0)))
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    def stop(self) -> None:
+        """Pause every pass: they record what they did and their mailboxes are queued again."""
+        self.stopping = True
+        for control in self.controls.values():
+            control.pause()
+
+    async def run(self, claim: Claim, connections: int) -> None:
+        control = PassControl()
+        self.controls[claim.mailbox_id] = control
+        if self.stopping:
+            control.pause()
+        tally = EventTally()
+        self.tallies[claim.mailbox_id] = tally
+        try:
+            report = await self.pass_(claim, connections, control, tally)
+        except Exception as exc:  # a bug: the mailbox fails with its name, the worker lives on
+            report = {
+                "kind": claim.kind,
+                "outcome": "failed",
+                "reason": f"internal error ({type(exc).__name__})",
+                "retryable": False,
+            }
+        finally:
+            del self.controls[claim.mailbox_id]
+            del self.tallies[claim.mailbox_id]
+        state = None
+        try:
+            await self.db(log_lines, self.store, claim.mailbox_id, tally.lines)
+            if tally.progress.changed:
+                with contextlib.suppress(LeaseLost):
+                    await self.db(
+                        heartbeat, self.store, claim.mailbox_id, self.name, tally.progress
+                    )
+            after = await self.db(
+                finish, self.store, claim, self.name, report, stopping=self.stopping
+            )
+            state = after.state if after else None
+        except Exception as exc:  # the database failed: the lease expires, the mailbox reruns
+            print(f"mailmover worker: cannot record mailbox {claim.mailbox_id}: "
+                  f"{type(exc).__name__}", file=sys.stderr)  # fmt: skip
+        say({"done": claim.mailbox_id, "outcome": report.get("outcome"), "state": state})
+
+    async def pass_(
+        self, claim: Claim, connections: int, control: PassControl, tally: EventTally
+    ) -> dict[str, Any]:
+        from mailmover.engine.passes import run_pass
+        from mailmover.store.journal import StoreJournal
+
+        row = await self.db(self._row, claim.mailbox_id)
+        pair = MailboxPair.from_dict({"source": row.source_endpoint, "dest": row.dest_endpoint})
+        settings = dict(row.job_settings or {}) | dict(row.settings or {})
+        if claim.kind == "prestage":
+            settings["before"] = settings.get("prestage_before")
+        if connections:
+            settings["connections"] = min(int(settings.get("connections", 4)), connections)
+        users: dict[SideName, str] = {"source": pair.source.user, "dest": pair.dest.user}
+
+        async def read(side: SideName) -> bytes | None:
+            return await self.db(self._secret, claim.mailbox_id, side)
+
+        kind: PassKind = claim.kind  # type: ignore[assignment]
+        report = await run_pass(
+            pair,
+            PassSettings.from_dict(settings),
+            kind,
+            journal=StoreJournal(self.store, claim.mailbox_id),
+            credentials=StoredCredentials(self.box, read, users),
+            control=control,
+            events=tally,
+        )
+        return report.to_dict()
+
+    async def beat(self) -> None:
+        """Every second, renew all leases at once and act on pause and cancel requests."""
+        while True:
+            await asyncio.sleep(HEARTBEAT)
+            beats = {}
+            for mailbox_id, tally in self.tallies.items():
+                lines, tally.lines = tally.lines, []
+                beats[mailbox_id] = (tally.progress, lines)
+            try:
+                answers = await self.db(heartbeat_many, self.store, self.name, beats)
+            except Exception as exc:  # the database is busy or gone: try again next beat
+                print(f"mailmover worker: heartbeat failed: {type(exc).__name__}", file=sys.stderr)
+                continue
+            for mailbox_id, asked in answers.items():
+                control = self.controls.get(mailbox_id)
+                if control is None:
+                    continue
+                if asked == "cancel":
+                    control.cancel()
+                elif asked in ("pause", LOST):  # LOST: someone else holds it: stop writing
+                    control.pause()
+
+    def _row(self, mailbox_id: int) -> Any:
+        query = (
+            select(
+                mb.c.source_endpoint,
+                mb.c.dest_endpoint,
+                mb.c.settings,
+                schema.job.c.settings.label("job_settings"),
+            )
+            .join(schema.job, schema.job.c.id == mb.c.job_id)
+            .where(mb.c.id == mailbox_id)
+        )
+        with self.store.engine.connect() as conn:
+            return conn.execute(query).one()
+
+    def _secret(self, mailbox_id: int, side: SideName) -> bytes | None:
+        column = mb.c.source_secret if side == "source" else mb.c.dest_secret
+        with self.store.engine.connect() as conn:
+            value = conn.execute(select(column).where(mb.c.id == mailbox_id)).scalar()
+        return bytes(value) if value is not None else None
+
+
+def say(message: dict[str, Any]) -> None:
+    """One JSON line to the runner."""
+    sys.stdout.write(json.dumps(message) + "\n")
+    sys.stdout.flush()
+
+
+async def serve(worker: Worker) -> None:
+    """Take orders from stdin until it ends, then stop every pass and wait for them."""
+    loop = asyncio.get_running_loop()
+    orders: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
+
+    def read_stdin() -> None:
+        for line in sys.stdin:
+            if line.strip():
+                loop.call_soon_threadsafe(orders.put_nowait, json.loads(line))
+        loop.call_soon_threadsafe(orders.put_nowait, None)
+
+    threading.Thread(target=read_stdin, daemon=True).start()
+    loop.add_signal_handler(signal.SIGTERM, lambda: orders.put_nowait(None))
+    beat = asyncio.create_task(worker.beat())
+    say({"ready": worker.name})
+    while (order := await orders.get()) is not None:
+        worker.start(order)
+    worker.stop()
+    while worker.tasks:
+        await asyncio.gather(*list(worker.tasks), return_exceptions=True)
+    beat.cancel()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="mailmover-worker", description=__doc__)
+    parser.add_argument("--database-url", required=True)
+    parser.add_argument("--data-dir", required=True, type=Path)
+    parser.add_argument("--name", help="default: HOST/PID")
+    parser.add_argument("--memory-mb", type=int, default=0, help="address space ceiling")
+    args = parser.parse_args(argv)
+    if args.memory_mb > 0:
+        limit = args.memory_mb * 1024 * 1024
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the runner, which stops us
+    store = Store.open(args.database_url)
+    try:
+        name = args.name or f"{socket.gethostname()}/{os.getpid()}"
+        worker = Worker(store, SecretBox.open(args.data_dir), name)
+        asyncio.run(serve(worker))
+    finally:
+        store.close()
+
+
+if __name__ == "__main__":
+    main()
