@@ -476,3 +476,31 @@ def test_keywords_beyond_cyrus_limit_cost_only_themselves(
     assert checked.code == 0 and checked.events[-1]["identical"] is True, str(checked)
     policy = [p for f in checked.events[-1]["folders"] for p in f.get("policy", [])]
     assert len(policy) == 140 - CYRUS_KEYWORDS, policy[:3]
+
+
+def test_cyrus_over_starttls_to_courier_over_tls(
+    cyrus_factory: CyrusFactory, tmp_path: Path
+) -> None:
+    """Cyrus (STARTTLS, the ``imap://`` default) to Courier (implicit TLS through
+    couriertls), each certificate verified against its own CA given in one file."""
+    cyrus = cyrus_factory(tls=True)
+    with CourierServer(tls=True) as courier:
+        accounts = runcli.Accounts(cyrus, courier, tmp_path, "tls")
+        mail = corpus.generate(SEED + 4, scale=0.1, huge=False, dots=False)
+        accounts.load(mail)
+        cas = tmp_path / "cas.pem"
+        cas.write_bytes(cyrus.ca_file.read_bytes() + courier.ca_file.read_bytes())
+        urls = [
+            f"imap://{accounts.user}@{cyrus.host}:{cyrus.port}",
+            f"imaps://{accounts.user}@{courier.host}:{courier.tls_port}",
+        ]
+        args = ["copy", *urls, "--json", "--state", str(accounts.state), "--ca-file", str(cas)]
+        out = runcli.run(*args, env=accounts.env)
+        assert out.code == 0, str(out)
+        assert accounts.problems(snapshot.corpus_snapshot(mail)) == []
+        again = runcli.run(*args, env=accounts.env)
+        assert again.code == 0 and again.report["copied"] == 0, str(again)
+
+        # Without the CAs the same copy is refused before anything is read or written.
+        refused = runcli.run(*args[:-2], env=accounts.env)
+        assert refused.code != 0 and "certificate" in refused.stderr.lower(), str(refused)
