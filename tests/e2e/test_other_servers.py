@@ -32,6 +32,7 @@ from support.corpus import Corpus, CorpusFolder, CorpusMessage
 from support.courier import CourierServer
 from support.cyrus import CyrusServer
 from support.server_fixtures import CyrusFactory
+from support.service import Batch
 
 SEED = 11
 SCALE = 0.25
@@ -504,3 +505,37 @@ def test_cyrus_over_starttls_to_courier_over_tls(
         # Without the CAs the same copy is refused before anything is read or written.
         refused = runcli.run(*args[:-2], env=accounts.env)
         assert refused.code != 0 and "certificate" in refused.stderr.lower(), str(refused)
+
+
+def test_a_batch_into_cyrus_logs_in_as_its_admin_for_each_user(
+    cyrus: CyrusServer, dovecot_fs: DevServer, tmp_path: Path
+) -> None:
+    """The Cyrus preset's admin login: SASL PLAIN as an admin listed in imapd.conf's
+    ``admins``, with each user as the authorisation identity (``authzid:ADMIN``);
+    the users' own destination passwords are never given."""
+    batch = Batch(dovecot_fs, cyrus, tmp_path, 2, "cyrusadmin")
+    batch.load([corpus.generate(SEED + n, scale=0.1, huge=False) for n in (5, 6)])
+    lines = ["EmailAddress,UserName,Password"]
+    lines += [f"{a.user},{a.user},{a.src_pw}" for a in batch.accounts]
+    batch.file.write_text("\n".join(lines) + "\n")
+    first = batch.accounts[0]
+    out = runcli.run(
+        "batch", str(batch.file), "--name", "cyrusadmin",
+        "--source-server", first.src_url().replace(f"{first.user}@", ""),
+        "--dest-server", first.dst_url().replace(f"{first.user}@", ""),
+        "--dest-admin", f"authzid:{cyrus.admin.name}",
+        env=batch.env | {"MAILMOVER_DEST_ADMIN_SECRET": cyrus.admin.password},
+    )  # fmt: skip
+    assert out.code == 0, out
+    run = batch.cli("run", "--until-done", timeout=120)
+    assert run.code == 0, run
+    assert batch.problems() == []
+    assert batch.states() == ["completed", "completed"]
+    # Cyrus logs a login by SASL PLAIN (LOGIN shows as "plaintext") as the user acted for.
+    logins = cyrus.syslog_path.read_text(errors="replace")
+    for account in batch.accounts:
+        assert f"login: localhost [127.0.0.1] {account.user} PLAIN User logged in" in logins
+    assert (
+        batch.leaked(out.stdout, out.stderr, run.stdout, run.stderr, more=[cyrus.admin.password])
+        == []
+    )
