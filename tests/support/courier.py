@@ -110,8 +110,8 @@ class CourierServer:
 
     ``users`` maps names to passwords. ``maxperip`` caps the connections from one
     address (couriertcpd's own default is 4, Debian's imapd configuration sets 20).
-    With ``tls`` it also listens with implicit TLS (couriertls) on ``tls_port``, with a
-    certificate for 127.0.0.1 signed by ``ca_file`` (STARTTLS is not offered).
+    With ``tls`` it also listens with implicit TLS (couriertls) on ``tls_port`` and
+    offers STARTTLS, with a certificate for 127.0.0.1 signed by ``ca_file``.
     """
 
     host = HOST
@@ -170,6 +170,9 @@ class CourierServer:
                 pem.write_bytes(
                     (root / "server.key").read_bytes() + (root / "server.pem").read_bytes()
                 )
+                # STARTTLS runs couriertls as the courier user, who owns Debian's pem too.
+                courier = pwd.getpwnam("courier")
+                os.chown(pem, courier.pw_uid, courier.pw_gid)
                 shutil.copyfile(DHPARAMS, root / "etc/dhparams.pem")
             (root / "etc/userdb").touch(mode=0o600)
             with self._lock:
@@ -230,7 +233,7 @@ class CourierServer:
 
     @property
     def tls_port(self) -> int:
-        """The implicit-TLS IMAP port (``tls=True``)."""
+        """The implicit-TLS IMAP port (``tls=True``; STARTTLS is offered on ``port`` then)."""
         if self._tls_port is None or not self.running:
             raise ServerError("the CourierServer is not running with TLS")
         return self._tls_port
@@ -289,9 +292,7 @@ class CourierServer:
         if self.tls:
             env |= {
                 "COURIERTLS": program(COURIERTLS),
-                # couriertls ends a STARTTLS handshake at once here ("Unexpected SSL
-                # connection shutdown") while the same certificate serves implicit TLS.
-                "IMAP_STARTTLS": "NO",
+                "IMAP_STARTTLS": "YES",
                 "IMAP_TLS_REQUIRED": "0",
                 "IMAP_CAPABILITY_TLS": _IMAPD_ENV["IMAP_CAPABILITY"] + " AUTH=PLAIN",
                 "TLS_CERTFILE": str(root / "etc/imapd.pem"),
