@@ -355,9 +355,13 @@ OTHERS = b"From: bob@example.com\r\nSubject: bob's\r\nMessage-ID: <bob@example.c
 
 
 @pytest.fixture
-def shared_with(cyrus: CyrusServer, dovecot_fs: DevServer, tmp_path: Path) -> runcli.Accounts:
-    """An account on Cyrus holding one message of its own, that can read two folders of
-    another user and a public folder (set up here, so that a failure is an error)."""
+def shared_with(
+    cyrus_factory: CyrusFactory, dovecot_fs: DevServer, tmp_path: Path
+) -> runcli.Accounts:
+    """An account on a Cyrus of its own (Cyrus's default ACL lets ``anyone`` read a new
+    public folder) holding one message of its own, that can read two folders of another
+    user and a public folder (set up here, so that a failure is an error)."""
+    cyrus = cyrus_factory()
     accounts = runcli.Accounts(cyrus, dovecot_fs, tmp_path, "own")
     when = imaplib.Time2Internaldate(MOMENT)
     with snapshot.session(cyrus.host, cyrus.port, accounts.user, accounts.src_pw) as conn:
