@@ -208,8 +208,12 @@ def test_copy_is_exact(
     options = []
     if case.preset:
         options = ["--dest-preset" if case.into else "--source-preset", case.preset]
-    # verify reads both servers: once per server (when copying into it) is enough.
-    exact_copy(src, dst, mail, expected, tmp_path, case.other, *options, verify=case.into)
+    # verify reads both servers: once per server (when copying into it) is enough; flag
+    # changes are the same code on Cyrus whatever its layout, so upstream's runs them.
+    exact_copy(
+        src, dst, mail, expected, tmp_path, case.other, *options,
+        verify=case.into, change=case.other != "cyrus_debian",
+    )  # fmt: skip
 
 
 def test_names_cyrus_refuses_cost_only_their_names(
