@@ -1,7 +1,5 @@
 """An asyncio TCP proxy on 127.0.0.1 that adds latency and injects faults.
 
-Bandwidth: ``rate`` bytes per second at most in each direction of each connection.
-
 Latency: every chunk read in one direction is written ``delay_ms`` later, while
 reading goes on, so order and throughput are kept and each round trip grows by
 ``2 × delay_ms``.
@@ -134,12 +132,12 @@ class Proxy:
         self.target_port = target_port
         #: one-way delay added in each direction; takes effect for data read after a change
         self.delay_ms = delay_ms
-        #: bytes per second each direction of each connection forwards at most (0: no limit)
-        self.rate = rate
         self.host = host
         self._port = port
         #: the line this proxy's connections share (bandwidth, steady cuts)
         self.network = network or Network()
+        #: bytes per second each direction of each connection forwards at most (0: no limit)
+        self.rate = rate
         self._server: asyncio.Server | None = None
         self._links: set[_Link] = set()
         self._handlers: set[asyncio.Task[None]] = set()
@@ -147,8 +145,6 @@ class Proxy:
         self._closing = False
         #: connections accepted so far
         self.accepted = 0
-        #: the most connections open at once so far
-        self.peak_connections = 0
         #: bytes passed on (or waiting out the delay) per direction, all connections together
         self.bytes_forwarded: dict[Direction, int] = {"to_server": 0, "to_client": 0}
         #: sees (and may rewrite) every chunk read; see the module's docstring
@@ -261,7 +257,6 @@ class Proxy:
                 return
             link = _Link(self, (reader, writer), target, number)
             self._links.add(link)
-            self.peak_connections = max(self.peak_connections, len(self._links))
             try:
                 await link.run()
             finally:
@@ -360,8 +355,8 @@ class _Pipe:
             due = crossed + proxy.delay_ms / 1000
             if data:
                 await self.queue.put((due, data))
-            if data and proxy.rate > 0:  # read no faster: the sender feels it (TCP backpressure)
-                await asyncio.sleep(len(data) / proxy.rate)
+                if proxy.rate > 0:  # read no faster: the sender feels it (TCP backpressure)
+                    await asyncio.sleep(len(data) / proxy.rate)
             if kind is not None:
                 await self.queue.put((due, kind))
                 if kind is _Fault.STALL:

@@ -32,7 +32,7 @@ class Item:
     message_id: str | None
     subject: str | None = None
     reason: str | None = None  # why it is not sent (no body)
-    held: int = 0  # bytes of the byte budget this item holds until it is recorded
+    held: bool = True  # its cost was taken from the byte budget when it was fetched
     vanished: bool = False  # deleted on the source while the pass copied it
 
 

@@ -28,9 +28,10 @@ RANGE_ABOVE = 1024 * 1024
 RANGE = 512 * 1024
 #: reads of a message that came back at another length than announced, before it is given up
 MISREADS = 3
+EMPTY = "the source returned an empty body (deleted during the copy?)"
 
-#: what a read gives for one message: its body, None when the server returned none (or
-#: an empty one: no message is zero bytes long), or the reason it is not copied
+#: what a read gives for one message: its body, None when the server returned none, or
+#: the reason it is not copied
 Body = bytes | str | None
 
 
@@ -113,8 +114,9 @@ async def _checked(
             return None
         if len(body) == meta.size:
             return body
-        if not body:  # Dovecot's BODY[] NIL: expunged by another session (the caller asks)
-            return None
+        if not body:
+            # Dovecot answers BODY[] NIL for a message expunged by another session.
+            return EMPTY
         carry.partial.pop(meta.uid, None)
         misreads = carry.misread[meta.uid] = carry.misread.get(meta.uid, 0) + 1
         if misreads >= MISREADS:
