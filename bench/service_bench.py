@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import resource
 import secrets
 import subprocess
 import sys
@@ -51,8 +52,18 @@ def tree_rss(pid: int) -> int:
     return total
 
 
+def machine_busy() -> tuple[float, float]:
+    """(busy, total) CPU seconds of the whole machine so far, from /proc/stat."""
+    fields = [float(x) for x in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
+    tick = os.sysconf("SC_CLK_TCK")
+    idle = fields[3] + fields[4]
+    return (sum(fields) - idle) / tick, sum(fields) / tick
+
+
 def run_measured(argv: list[str], env: dict[str, str]) -> tuple[float, int]:
-    """Wall seconds and peak tree RSS of a command."""
+    """Wall seconds and peak tree RSS of a command; prints the CPU it and the machine used."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    busy0, total0 = machine_busy()
     start = time.perf_counter()
     proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     peak = 0
@@ -72,6 +83,13 @@ def run_measured(argv: list[str], env: dict[str, str]) -> tuple[float, int]:
     sampler.join()
     if proc.returncode != 0:
         raise RuntimeError(f"exit {proc.returncode}: {err.decode()[-2000:]}")
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    busy1, total1 = machine_busy()
+    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+    print(
+        f"  mailmover CPU {cpu:.1f} s; the machine was busy {busy1 - busy0:.1f} of "
+        f"{total1 - total0:.1f} CPU seconds (all processes, Dovecot and other users included)"
+    )
     return seconds, peak
 
 
@@ -109,7 +127,7 @@ def main() -> None:
     parser.add_argument("--mailboxes", type=int, default=100)
     parser.add_argument("--messages", type=int, default=40)
     parser.add_argument("--mb-each", type=float, default=1.0, help="MB per mailbox")
-    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--workers", type=int, default=0, help="0: one per CPU core")
     args = parser.parse_args()
     print_machine()
     count, each = args.mailboxes, args.messages

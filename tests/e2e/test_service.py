@@ -20,6 +20,7 @@ import sqlite3
 import tempfile
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -453,3 +454,94 @@ def test_rotated_keys_still_open_and_the_report_names_what_was_refused(
     assert [r["row"] for r in rows] == ["mailbox", "folder", "pass", "not_copied"]
     assert rows[3]["reason"] == missing["reason"]
     assert rows[1]["copied"] == "10" and rows[1]["failed"] == "1"
+    # A pass over only the failed message: refused again, named again, nothing else sent.
+    assert batch.cli("retry", "refused").stdout.strip() == "retry: 1 mailbox(es) queued"
+    assert batch.cli("run", "--until-done", timeout=GUARD).code == 1
+    (box,) = batch.status()
+    assert (box.state, box.messages_copied, box.messages_failed) == (
+        "completed_with_errors", 10, 1,
+    )  # fmt: skip
+    passes = json.loads(batch.cli("report", "refused").stdout)["mailboxes"][0]["passes"]
+    assert [(p["kind"], p["outcome"], p["copied"]) for p in passes] == [
+        ("full", "completed_with_errors", 10),
+        ("retry_errors", "completed_with_errors", 0),
+    ]
+
+
+def test_a_mailbox_that_kills_its_worker_three_times_is_failed(
+    servers: tuple[DevServer, DevServer], tmp_path: Path
+) -> None:
+    batch = Batch(*servers, tmp_path, 1, "deadly")
+    batch.load([mail(95, count=300, total=2_000_000)])
+    link = SlowLink(servers[1], rate=200_000)  # long enough to be killed each time
+    batch.create("--connections", "1", dst_port=link.port)
+    runner = runcli.start("run", "--json", env=batch.env)
+    try:
+        for crashes in range(3):
+
+            def held(crashes: int = crashes) -> int | None:
+                (s,) = batch.status()
+                running = s.state == "running" and s.crashes == crashes
+                return worker_pid(s.worker) if running else None
+
+            pid = wait_for(held, f"the mailbox to run after {crashes} crashes")
+            os.kill(pid, signal.SIGKILL)
+            counted = crashes + 1
+            wait_for(lambda n=counted: batch.status()[0].crashes == n, "the crash to count")
+        (box,) = batch.status()
+        assert (box.state, box.reason, box.worker) == (
+            "failed", "its worker process died 3 times while moving it", None,
+        )  # fmt: skip
+    finally:
+        runner.send_signal(signal.SIGTERM)
+        out = runcli.finish(runner, timeout=GUARD)
+        link.close()
+    died = [e for e in out.events if e.get("event") == "worker_died"]
+    assert [e["state"] for e in died] == ["queued", "queued", "failed"]
+
+
+def test_a_prestage_pass_moves_the_old_mail_first_then_the_rest(
+    servers: tuple[DevServer, DevServer], tmp_path: Path
+) -> None:
+    batch = Batch(*servers, tmp_path, 1, "staged")
+    msgs = corpus.bulk(30, seed=97, size_dist="small")
+    batch.load([runcli.folders(INBOX=msgs)])
+    cutoff = datetime(2015, 1, 1, tzinfo=UTC)
+    old = sum(1 for m in msgs if m.internaldate < cutoff)
+    assert 0 < old < 30
+    batch.create("--prestage-before", "2015-01-01")
+    assert batch.cli("run", "--until-done", timeout=GUARD).code == 0
+    assert batch.problems() == []
+    passes = json.loads(batch.cli("report", "staged").stdout)["mailboxes"][0]["passes"]
+    assert [(p["kind"], p["outcome"], p["copied"]) for p in passes] == [
+        ("prestage", "completed", old),
+        ("full", "completed", 30 - old),
+    ]
+
+
+def test_the_per_server_budget_holds_as_the_server_counts(
+    servers: tuple[DevServer, DevServer], tmp_path: Path
+) -> None:
+    """Four mailboxes, two connections allowed at the source: counted at a proxy in front."""
+    batch = Batch(*servers, tmp_path, 4, "budget")
+    batch.load([mail(110 + n, count=60, total=600_000) for n in range(4)])
+    source = SlowLink(servers[0], rate=300_000)  # each mailbox takes a while: runs overlap
+    lines = ["source,source_password,dest,dest_password"]
+    lines += [
+        f"{a.src_url(source.port)},{a.src_pw},{a.dst_url()},{a.dst_pw}" for a in batch.accounts
+    ]
+    batch.file.write_text("\n".join(lines) + "\n")
+    assert batch.cli("batch", str(batch.file), "--name", "budget", "--connections", "1").code == 0
+    try:
+        run = batch.cli(
+            "run", "--until-done", "--concurrency", "4", "--max-per-server", "2", "--json",
+            timeout=GUARD,
+        )  # fmt: skip
+    finally:
+        source.close()
+    assert run.code == 0, run
+    assert batch.problems() == []
+    assert source.proxy.accepted >= 4
+    assert source.proxy.peak_connections == 2, run.stdout
+    started = [e for e in run.events if e.get("event") == "started"]
+    assert len(started) == 4 and {e["connections"] for e in started} == {1}

@@ -45,6 +45,10 @@ def test_where_each_outcome_leads() -> None:
         "waiting", "Gmail's daily limit", NOW + timedelta(minutes=15),
     )  # fmt: skip
     assert outcome("paused", stopping=True)[0] == "queued"
+    assert outcome("completed", kind="prestage")[:2] == (
+        "queued",
+        "pre-staged; the full pass follows",
+    )
     assert outcome("paused", requested="cancel") == (
         "cancelled",
         "cancelled by request",

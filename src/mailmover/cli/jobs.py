@@ -10,6 +10,7 @@ import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
@@ -151,6 +152,10 @@ def batch_command(
         typer.Option(help="Keep mailboxes synced with a delta pass every N hours until complete"),
     ] = None,
     connections: Annotated[int, typer.Option(help="Connection pairs per mailbox")] = 4,
+    prestage_before: Annotated[
+        str | None,
+        typer.Option(help="First a pre-stage pass of the mail before YYYY-MM-DD, then the rest"),
+    ] = None,
     check: Annotated[
         bool, typer.Option(help="Run the pre-flight pass for every row first (no mail moved)")
     ] = False,
@@ -184,6 +189,10 @@ def batch_command(
     except MailmoverError as exc:
         _fail(exc)
     settings = PassSettings(connections=connections)
+    try:
+        prestage = date.fromisoformat(prestage_before) if prestage_before else None
+    except ValueError:
+        _fail(UsageError(f"--prestage-before takes YYYY-MM-DD, not {prestage_before!r}"))
     if check:
         import asyncio
 
@@ -204,6 +213,7 @@ def batch_command(
         delta_every_hours=delta_every,
         source_admin=src_admin,
         dest_admin=dst_admin,
+        prestage_before=prestage,
     )
     with opened(data, database) as (store, directory, _):
         job = create_job_from_batch(store, SecretBox.open(directory), rows, spec)
@@ -374,6 +384,14 @@ def delta_command(job: JobArg, data: DataDir = None, database: DatabaseUrl = Non
 
     with opened(data, database) as (store, _, _):
         print(f"delta: {delta(store, job)} mailbox(es) queued")
+
+
+def retry_command(job: JobArg, data: DataDir = None, database: DatabaseUrl = None) -> None:
+    """Run a pass over only the messages that could not be copied, where there are some."""
+    from mailmover.service.jobs import retry_errors
+
+    with opened(data, database) as (store, _, _):
+        print(f"retry: {retry_errors(store, job)} mailbox(es) queued")
 
 
 def complete_command(job: JobArg, data: DataDir = None, database: DatabaseUrl = None) -> None:

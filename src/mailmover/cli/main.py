@@ -427,6 +427,7 @@ app.command("resume")(jobs.resume_command)
 app.command("cancel")(jobs.cancel_command)
 app.command("delta")(jobs.delta_command)
 app.command("complete")(jobs.complete_command)
+app.command("retry")(jobs.retry_command)
 app.command("report")(jobs.report_command)
 app.add_typer(jobs.secrets_app, name="secrets")
 

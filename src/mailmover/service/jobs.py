@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, Final
 
 from sqlalchemy import Connection, and_, or_, select, update
@@ -47,6 +47,8 @@ class JobSpec:
     delta_every_hours: float | None = None
     source_admin: AdminLogin | None = None
     dest_admin: AdminLogin | None = None
+    #: a pre-stage pass first: only the mail before this date (then the full pass)
+    prestage_before: date | None = None
 
 
 def create_job_from_batch(store: Store, box: SecretBox, rows: list[BatchRow], spec: JobSpec) -> str:
@@ -71,7 +73,12 @@ def create_job_from_batch(store: Store, box: SecretBox, rows: list[BatchRow], sp
                 updated_at=now,
                 state="active",
                 owner=spec.owner,
-                settings=spec.settings.to_dict(),
+                settings=spec.settings.to_dict()
+                | (
+                    {"prestage_before": spec.prestage_before.isoformat()}
+                    if spec.prestage_before
+                    else {}
+                ),
                 delta_every_hours=spec.delta_every_hours,
             )
             .returning(job_t.c.id)
@@ -96,7 +103,7 @@ def create_job_from_batch(store: Store, box: SecretBox, rows: list[BatchRow], sp
                     "settings": row.options or None,
                     "line": row.line,
                     "state": "queued",
-                    "next_pass": "full",
+                    "next_pass": "prestage" if spec.prestage_before else "full",
                     "updated_at": now,
                 }
             )
@@ -317,6 +324,22 @@ def delta(store: Store, job: str) -> int:
             conn,
             and_(where, mb.c.state == "synced"),
             state="queued", next_pass="delta", next_pass_at=None, reason=None,
+        )  # fmt: skip
+
+
+def retry_errors(store: Store, job: str) -> int:
+    """Queue a pass over only the messages that failed, for every mailbox that has some."""
+    with store.write_engine.begin() as conn:
+        where = _scope(conn, job, None)
+        return _move(
+            conn,
+            and_(
+                where,
+                mb.c.state.in_(("completed_with_errors", "synced")),
+                mb.c.messages_failed > 0,
+                or_(mb.c.source_secret.is_not(None), mb.c.dest_secret.is_not(None)),
+            ),
+            state="queued", next_pass="retry_errors", reason=None,
         )  # fmt: skip
 
 

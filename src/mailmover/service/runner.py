@@ -48,7 +48,7 @@ class RunnerOptions:
     """How the runner runs: how many mailboxes at once, in how many processes."""
 
     concurrency: int = 4
-    workers: int = 0  # 0: as many as concurrency, at most 2 per CPU core
+    workers: int = 0  # 0: one per CPU core (at most one per mailbox)
     until_done: bool = False
     budgets: Budgets = field(default_factory=Budgets)
     memory_mb: int = 0  # address-space ceiling of each worker; 0: none
@@ -121,7 +121,7 @@ class Runner:
         old = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
         metrics: Any = None
         try:
-            count = self.options.workers or min(self.options.concurrency, 2 * (os.cpu_count() or 1))
+            count = self.options.workers or min(self.options.concurrency, os.cpu_count() or 1)
             if self.options.webhook_urls:
                 self.webhooks = Webhooks(
                     self.store, self.options.webhook_urls, self.options.webhook_secret
@@ -211,7 +211,14 @@ class Runner:
             return
         now = datetime.now(UTC)
         query = (
-            select(mb.c.id, mb.c.source_endpoint, mb.c.dest_endpoint, mb.c.settings)
+            select(
+                mb.c.id,
+                mb.c.source_endpoint,
+                mb.c.dest_endpoint,
+                mb.c.settings,
+                schema.job.c.settings.label("job_settings"),
+            )
+            .join(schema.job, schema.job.c.id == mb.c.job_id)
             .where(runnable_condition(now), mb.c.source_endpoint.is_not(None))
             .order_by(mb.c.id)
             .limit(free * 4)
@@ -224,7 +231,8 @@ class Runner:
             src, dst = row.source_endpoint, row.dest_endpoint
             hosts = (f"{src['host']}:{src['port']}", f"{dst['host']}:{dst['port']}")
             accounts = (f"{hosts[0]}/{src['user']}", f"{hosts[1]}/{dst['user']}")
-            wanted = int((row.settings or {}).get("connections", self.options.connections))
+            settings = (row.job_settings or {}) | (row.settings or {})
+            wanted = int(settings.get("connections") or self.options.connections)
             usage = self.options.budgets.grant(hosts, accounts, wanted)
             if usage is None:
                 continue

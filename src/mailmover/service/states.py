@@ -87,6 +87,8 @@ def after_pass(
             return After("waiting", reason, waiting_until=now + delay, next_pass=kind)
         return After("failed", reason or "the pass failed")
     not_copied = f"{failures} message(s) not copied" if failures else None
+    if kind == "prestage":  # the mail before the date is in; everything else follows
+        return After("queued", "pre-staged; the full pass follows", next_pass="full")
     if completing or delta_every_hours is None:
         if outcome == "completed":
             return After("completed", erase=True)

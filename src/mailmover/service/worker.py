@@ -171,6 +171,8 @@ class Worker:
         row = await self.db(self._row, claim.mailbox_id)
         pair = MailboxPair.from_dict({"source": row.source_endpoint, "dest": row.dest_endpoint})
         settings = dict(row.job_settings or {}) | dict(row.settings or {})
+        if claim.kind == "prestage":
+            settings["before"] = settings.get("prestage_before")
         if connections:
             settings["connections"] = min(int(settings.get("connections", 4)), connections)
         users: dict[SideName, str] = {"source": pair.source.user, "dest": pair.dest.user}
