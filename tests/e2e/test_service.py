@@ -29,6 +29,7 @@ import pytest
 from mailmover.devserver import DevServer
 from mailmover.service.webhooks import verify
 from support import corpus, runcli
+from support.oauth_server import OAuthServer
 from support.service import Batch, SlowLink, alive, dest_messages, worker_pid
 from support.smtp_server import SmtpServer
 from support.webhook_server import WebhookServer
@@ -545,3 +546,42 @@ def test_the_per_server_budget_holds_as_the_server_counts(
     assert source.proxy.peak_connections == 2, run.stdout
     started = [e for e in run.events if e.get("event") == "started"]
     assert len(started) == 4 and {e["connections"] for e in started} == {1}
+
+
+def test_a_google_service_account_reads_every_source_mailbox(
+    dovecot_factory, servers: tuple[DevServer, DevServer], tmp_path: Path
+) -> None:
+    """The source takes OAuth2 tokens checked at the local token server (introspection);
+    the service account's signed JWT is exchanged for a token per user."""
+    with OAuthServer() as oauth:
+        conf_dir = Path(tempfile.mkdtemp(prefix="mailmover-oauth2-"))
+        conf_dir.chmod(0o755)
+        settings = conf_dir / "dovecot-oauth2.conf.ext"
+        settings.write_text(
+            f"introspection_url = {oauth.introspect_url}\nintrospection_mode = post\n"
+            "username_attribute = username\nactive_attribute = active\nactive_value = true\n"
+        )
+        settings.chmod(0o644)
+        src = dovecot_factory(
+            extra_conf="auth_mechanisms = plain login xoauth2 oauthbearer\n"
+            "passdb {\n  driver = oauth2\n  mechanisms = xoauth2 oauthbearer\n"
+            f"  args = {settings}\n}}\n"
+        )
+        batch = Batch(src, servers[1], tmp_path, 2, "google")
+        batch.load([mail(120), mail(121)])
+        key = tmp_path / "key.json"
+        key.write_text(json.dumps(oauth.add_service_account("mover@p.iam.gserviceaccount.com")))
+        lines = ["source,source_password,dest,dest_password"]
+        lines += [f"{a.src_url()},,{a.dst_url()},{a.dst_pw}" for a in batch.accounts]
+        batch.file.write_text("\n".join(lines) + "\n")
+        out = batch.cli("batch", str(batch.file), "--source-admin", f"google:{key}")
+        assert out.code == 0, out
+        run = batch.cli("run", "--until-done", timeout=GUARD)
+        assert run.code == 0, run
+        assert batch.problems() == []
+        users = sorted(g.subject or "" for g in oauth.admin_grants if g.granted)
+        assert users == sorted(a.user for a in batch.accounts)
+        assert {i.username for i in oauth.introspections if i.active} == set(users)
+        shutil.rmtree(conf_dir)
+    private_key = json.loads(key.read_text())["private_key"].splitlines()[1]
+    assert batch.leaked(run.stdout, run.stderr, more=[private_key]) == []
