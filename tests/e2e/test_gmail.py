@@ -190,7 +190,8 @@ async def test_gmail_to_gmail_keeps_labels(fs_server, tmp_path) -> None:  # type
         report, _ = await copy(src, dst, tmp_path)
         assert report.complete, report
         # Every label folder (All Mail and Important too) holds the same messages.
-        assert (await read(src)).differences(await read(dst)) == []
+        differences = (await read(src)).differences(await read(dst))
+        assert differences == [], "\n".join(differences)
         assert await labels_by_digest(dst) == await labels_by_digest(src)
 
 

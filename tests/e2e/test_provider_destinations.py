@@ -218,3 +218,34 @@ async def test_flag_changes_from_a_source_without_condstore(  # type: ignore[no-
     answered = [k for k in now.folders[("Projects",)].elements() if "\\Answered" in k[1]]
     assert len(answered) == 3
     assert now.differences(snapshot.snapshot(dovecot.host, dovecot.port, dst[1], dst[2])) == []
+
+
+async def test_a_flag_refused_on_a_rerun_costs_that_flag(  # type: ignore[no-untyped-def]
+    dovecot, fs_server, tmp_path
+) -> None:
+    """A groupware that refuses keywords in STORE: on a rerun the new mail is copied and
+    every flag change arrives except the refused keyword; the folder does not fail."""
+    src = (dovecot.port, *account(dovecot))
+    await fill(*src)
+    db = tmp_path / "state.db"
+    async with Emulator(fs_server.host, fs_server.port, profile="groupware") as groupware:
+        dst = (groupware.port, *account(fs_server))
+        first, _ = await run(src, dst, tmp_path, db)
+        assert first.complete, [f.error for f in first.folders]
+        client = await IMAPClient.connect("127.0.0.1", dovecot.port, security="plain")
+        await client.login(src[1], src[2])
+        await client.select("Projects")
+        uids = await client.uid_search()
+        await client.uid_store_nowait(uids[:3], "+FLAGS.SILENT", ["\\Answered", "$Urgent"])
+        await client.append("Projects", Message(raw("project new"), ["\\Seen"], WHEN))
+        await client.logout()
+        second, _ = await run(src, dst, tmp_path, db)
+    assert second.complete, [(f.source_name, f.error) for f in second.folders]
+    (projects,) = [f for f in second.folders if f.source_name == "Projects"]
+    assert projects.copied == 1 and projects.flags_updated == 3
+    assert projects.flags_dropped >= 3  # $Urgent on each of the three
+    got = snapshot.snapshot(fs_server.host, fs_server.port, dst[1], dst[2])
+    keys = list(got.folders[("Projects",)].elements())
+    assert len(keys) == 13
+    assert sum("\\Answered" in flags for _, flags, _ in keys) == 3
+    assert not any("$Urgent" in flags for _, flags, _ in keys)

@@ -182,3 +182,32 @@ def test_a_folder_no_name_works_for_fails_alone(dovecot_factory, tmp_path: Path)
     assert "Secret plans" in manifest.read_text(encoding="utf-8")
     expected = snapshot.corpus_snapshot(folders)
     assert runcli.exact_copy_problems(expected, accounts.dst_snapshot()) == []
+
+
+def test_a_created_name_that_cannot_be_opened_is_renamed(dovecot_factory, tmp_path: Path) -> None:
+    """CREATE "Minutes." succeeds but makes "Minutes" (a server that drops trailing
+    dots): the STATUS sent behind each CREATE finds "Minutes." cannot be opened, so
+    the folder climbs the ladder, and its child, created under the old name in the
+    same round, goes again under the new one."""
+    src, dst = dovecot_factory(layout="fs"), dovecot_factory(layout="fs")
+    folders = [
+        CorpusFolder(("Minutes.",), corpus.bulk(3, seed=SEED + 6, size_dist="small"), True),
+        CorpusFolder(("Minutes.", "2023"), corpus.bulk(2, seed=SEED + 7, size_dist="small"), True),
+    ]
+    accounts = runcli.Accounts(src, dst, tmp_path, "names-probe")
+    accounts.load(folders)
+    with run_emulator(dst.host, dst.port, profile="cyrus-names", strip_trailing=".") as em:
+        out = accounts.copy(dst_port=em.port)
+        again = accounts.copy(dst_port=em.port)
+        assert em.errors == []
+    assert out.code == 0, str(out)
+    dests = {f["folder"]: f["dest"] for f in out.report["folders"]}
+    assert dests == {"INBOX": "INBOX", "Minutes.": "Minutes_", "Minutes./2023": "Minutes_/2023"}
+    notes = {f["folder"]: f["note"] for f in out.report["folders"]}
+    assert "doesn't exist" in notes["Minutes."], notes
+    assert again.code == 0 and again.report["copied"] == 0, str(again)
+    got = accounts.dst_snapshot().folders
+    assert got[("Minutes_",)] == snapshot.messages_counter(folders[0].messages)
+    assert got[("Minutes_", "2023")] == snapshot.messages_counter(folders[1].messages)
+    # What the server made of the first tries stays, empty.
+    assert got[("Minutes",)] == got[("Minutes.", "2023")] == snapshot.Counter()

@@ -5,7 +5,7 @@ the times it had to hear back before it could go on (see ``Turns``). A client th
 for each message's answer takes a turn per message; one that pipelines (many
 commands in flight, MULTIAPPEND, LITERAL+) takes about as many for 1,000
 messages as for 100. The same count with a window of one command in flight
-shows the detector fires when pipelining is off.
+(``PassSettings(window=1)``) shows the detector fires when pipelining is off.
 """
 
 from __future__ import annotations

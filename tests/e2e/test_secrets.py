@@ -107,6 +107,7 @@ def test_no_password_in_anything_written(servers, tmp_path: Path) -> None:
     )  # fmt: skip
     assert ok.code == 0, str(ok)
     assert ok.report["copied"] == 10, ok.report
+    assert accounts.problems(snapshot.corpus_snapshot(mail)) == []
     blobs |= printed(ok, "copy")
 
     wrong = f"Wr0ng-{secrets.token_urlsafe(12)}"

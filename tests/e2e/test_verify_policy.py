@@ -5,8 +5,9 @@ destination that refuses ``.`` in folder names (Dovecot Maildir++ with ``/``):
 verify exits 0 and lists the mapped and dropped flags as policy, with and
 without the job database, finding the renamed folder either way. A flag lost
 on one message (the destination holds it on others) is a real difference:
-exit 1. Verifying a pair that was never copied writes nothing to the job
-database.
+exit 1; so is a flag lost on every message that had it, when the job database
+says the copy stored it. Verifying a pair that was never copied writes nothing
+to the job database.
 """
 
 from __future__ import annotations
@@ -86,6 +87,27 @@ def test_policy_differences_apart_from_real_ones(servers, tmp_path: Path) -> Non
             assert d["kind"] == "flags"
             assert set(d["flags"]) - set(d["dest_flags"]) <= {"$Old", "$Junk"}
             assert set(d["dest_flags"]) - set(d["flags"]) <= {"$New"}
+
+    # Both messages with \Flagged lose it on the destination: it then holds \Flagged
+    # nowhere, as if it refused it, but the job state says the copy stored it: real.
+    conn = imaplib.IMAP4(dst.host, dst.port)
+    conn.login(accounts.user, accounts.dst_pw)
+    for folder in ("INBOX", "v2_0 notes"):
+        imapwire.check(conn.select(f'"{folder}"'), "SELECT")
+        imapwire.check(conn.store("1:*", "-FLAGS.SILENT", "(\\Flagged)"), "STORE")
+    conn.logout()
+    code, report = verify(accounts, "--state", str(accounts.state))
+    assert code == 1 and not report["identical"], report
+    real = [d for f in report["folders"] for d in f["differences"]]
+    assert len(real) == 2 and {d["kind"] for d in real} == {"flags"}, real
+    assert all("\\Flagged" in d["flags"] for d in real), real
+    conn = imaplib.IMAP4(dst.host, dst.port)
+    conn.login(accounts.user, accounts.dst_pw)
+    for folder in ("INBOX", "v2_0 notes"):  # as the copy left them
+        imapwire.check(conn.select(f'"{folder}"'), "SELECT")
+        imapwire.check(conn.store("3", "+FLAGS.SILENT", "(\\Flagged)"), "STORE")
+    conn.logout()
+    assert verify(accounts, "--state", str(accounts.state))[0] == 0
 
     # One message loses \Seen on the destination, which keeps it on others: a real difference.
     conn = imaplib.IMAP4(dst.host, dst.port)

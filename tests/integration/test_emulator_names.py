@@ -72,3 +72,19 @@ def test_quotes_refused_everything_else_as_dovecot(dovecot: DevServer) -> None:
     # Dovecot created the names; through the emulator they are not there and Spare stays.
     assert direct["list after"].count(b'\\"') == 5  # Lit "x", Say "hi", Box.q"q
     assert b'\\"' not in proxied["list after"] and b"Spare" in proxied["list after"]
+
+
+def test_strip_trailing_creates_a_name_that_cannot_be_opened(dovecot_factory) -> None:
+    server = dovecot_factory(layout="fs")
+    account = new_user(server)
+    with run_emulator(server.host, server.port, profile="cyrus-names", strip_trailing=".") as em:
+        imap = imaplib.IMAP4(em.host, em.port)
+        imap.login(*account)
+        assert imap.create("Minutes.")[0] == "OK"
+        assert imap.create("Plain")[0] == "OK"  # other names as they are
+        status = imap.status("Minutes.", "(MESSAGES)")
+        assert status[0] == "NO" and b"doesn't exist" in status[1][0], status
+        assert imap.status("Minutes", "(MESSAGES)")[0] == "OK"
+        assert imap.status("Plain", "(MESSAGES)")[0] == "OK"
+        imap.logout()
+        assert em.errors == []

@@ -27,6 +27,7 @@ from mailmover.engine.settings import MailboxPair, PassSettings
 from mailmover.errors import StoreError
 from mailmover.imap.client import IMAPClient, Message
 from mailmover.store import FolderRecord, MessageRecord, Store, StoreJournal
+from support import snapshot
 
 pytestmark = pytest.mark.asyncio
 WHEN = datetime(2019, 5, 6, 7, 8, 9, tzinfo=UTC)
@@ -227,3 +228,51 @@ async def test_a_pass_runs_in_another_process_from_data(dovecot: DevServer, tmp_
     assert finished["outcome"] == "completed" and finished["copied"] == 30 * len(FOLDERS)
     assert src.password not in out.decode() and dst.password not in out.decode()
     assert await dst.contents() == await src.contents()
+
+
+async def test_messages_deleted_on_the_source_during_the_copy(
+    dovecot: DevServer, tmp_path: Path
+) -> None:
+    """Another session expunges half of a folder while it is copied: nothing empty is
+    appended, the vanished are counted as deleted on the source (no failure), and a
+    second pass finds nothing left to do."""
+    src, dst = Account(dovecot), Account(dovecot)
+    await src.fill(per_folder=200)
+    before = await src.contents()
+
+    def expunge_half() -> None:
+        with snapshot.session("127.0.0.1", dovecot.port, src.user, src.password) as conn:
+            conn.select("Beta")
+            conn.uid("STORE", "101:200", "+FLAGS.SILENT", "(\\Deleted)")
+            conn.expunge()
+
+    events: list[Event] = []
+
+    def listen(event: Event) -> None:
+        events.append(event)
+        copied_beta = [e for e in events if isinstance(e, BatchCopied) and e.folder == "Beta"]
+        if len(copied_beta) == 1:
+            expunge_half()  # the loop waits: every later batch of Beta meets the deletion
+
+    settings = PassSettings(batch_messages=10, connections=1, include=("Beta",))
+    credentials = EndpointCredentials(src.endpoint, dst.endpoint)
+    store = Store.open(f"sqlite:///{tmp_path}/state.db")
+    try:
+        journal = await StoreJournal.open(store, src.endpoint.url, dst.endpoint.url)
+        first = await run_pass(
+            pair_of(src, dst), settings, "full", journal=journal, credentials=credentials,
+            events=listen,
+        )  # fmt: skip
+        second = await run_pass(
+            pair_of(src, dst), settings, "full", journal=journal, credentials=credentials
+        )
+    finally:
+        store.close()
+    assert first.outcome == "completed", (first.reason, [f.failures for f in first.folders])
+    (beta,) = [f for f in first.folders if f.source_name == "Beta"]
+    assert beta.vanished > 0 and beta.copied + beta.vanished == 200, beta
+    got = (await dst.contents())["Beta"]
+    assert hashlib.sha256(b"").digest() not in got, "an empty message was appended"
+    assert got <= before["Beta"] and (await src.contents())["Beta"] <= got
+    assert sum(got.values()) == beta.copied
+    assert second.outcome == "completed" and second.copied == 0, second

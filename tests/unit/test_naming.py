@@ -200,3 +200,10 @@ def test_a_new_child_of_a_folder_renamed_by_an_earlier_run_goes_straight_under_i
     assert ladder.note(ladder.outcome()["Projects/v1.2/2024"]) == (
         "renamed: under its parent folder's new name"
     )
+
+
+def test_known_refused_characters_are_never_sent_again() -> None:
+    ladder = Ladder(["A.1", "A.1/b.2"], [], "", "/")
+    rounds = run(ladder, dovecot_dot)
+    # The child waits for its parent, then goes straight to a name without '.'.
+    assert rounds == [["A.1", "A.1/b.2"], ["A_1"], ["A_1/b_2"]]

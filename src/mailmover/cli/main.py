@@ -13,6 +13,7 @@ import json
 import sys
 import traceback
 from collections.abc import Coroutine
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -41,6 +42,7 @@ from mailmover.engine.passes import run_pass
 from mailmover.engine.report import PassReport
 from mailmover.engine.session import EndpointCredentials, SessionOptions, open_session
 from mailmover.engine.settings import MailboxPair, PassSettings
+from mailmover.engine.verify import Stored
 from mailmover.engine.verify import verify as verify_mailboxes
 from mailmover.errors import MailmoverError, UsageError
 from mailmover.imap.trace import TraceSink
@@ -137,6 +139,33 @@ async def recorded_folders(url: str | None, source: str, dest: str) -> list[Fold
         with Store.open(url) as store:
             state = store.find_mailbox(source, dest)
             return state.folders() if state is not None else []
+
+    return await asyncio.to_thread(read)
+
+
+async def stored_flags(url: str | None, source: str, dest: str) -> Stored:
+    """The flags a copy stored on each message it copied for this pair, by source folder
+    and (SHA-256, internal date); empty without a job database or a copy. Only read."""
+    if url is None:
+        return {}
+
+    def read() -> Stored:
+        out: dict[str, dict[tuple[bytes, datetime], list[tuple[str, ...]]]] = {}
+        with Store.open(url) as store:
+            state = store.find_mailbox(source, dest)
+            if state is None:
+                return out
+            for folder in state.folders():
+                if folder.id is None:
+                    continue
+                by_key = out.setdefault(folder.source_name, {})
+                for row in state.iter_messages(folder.id, states=("done",)):
+                    if row.digest is not None:
+                        when = row.internaldate
+                        when = when.replace(tzinfo=UTC) if when.tzinfo is None else when
+                        key = (row.digest, when.astimezone(UTC))
+                        by_key.setdefault(key, []).append(tuple(row.flags))
+        return out
 
     return await asyncio.to_thread(read)
 
@@ -322,7 +351,8 @@ def verify(
             mapping=parse_map(map_ or []), source_preset=source_preset, dest_preset=dest_preset,
         )  # fmt: skip
         credentials = EndpointCredentials(src, dst)
-        report = await verify_mailboxes(pair_of(src, dst), settings, credentials, recorded)
+        stored = await stored_flags(existing_state(state), src.url, dst.url)
+        report = await verify_mailboxes(pair_of(src, dst), settings, credentials, recorded, stored)
         if json_:
             print(json.dumps(render.verify_json(report)))
         else:

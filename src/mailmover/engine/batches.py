@@ -16,7 +16,7 @@ class Meta:
 
     uid: int
     flags: tuple[str, ...]
-    internaldate: datetime
+    internaldate: datetime | None  # None: unreadable; appended without a date
     size: int
 
 
@@ -31,6 +31,8 @@ class Item:
     message_id: str | None
     subject: str | None = None
     reason: str | None = None  # why it is not sent (no body)
+    held: int = 0  # bytes of the byte budget this item holds until it is recorded
+    vanished: bool = False  # deleted on the source while the pass copied it
 
 
 @dataclass(slots=True)

@@ -2,8 +2,8 @@
 
 When the destination refuses to CREATE a folder name, or cannot open a name it
 has just created, the name climbs this ladder, one rung per round of pipelined
-CREATEs, skipping any rung that gives a name already tried or one another
-folder goes to:
+CREATEs, skipping any rung that gives a name already tried, one another folder
+goes to, or one holding a character the destination is known to refuse:
 
 0. the planned name;
 1. the characters this destination is known to refuse replaced by ``_`` (by
@@ -113,7 +113,7 @@ def learn_from_rung2(tried: Iterable[str], taken: str, known_good: Iterable[str]
 class Naming:
     """One folder's way up the ladder."""
 
-    key: int  # index of the plan
+    key: int  # its place among the distinct planned names
     planned: str  # the name the plan gave
     parts: tuple[str, ...]  # its levels below the destination's prefix
     rung: int = 0
@@ -149,10 +149,12 @@ class Ladder:
         self.good: set[str] = set(self.existing)  # names the server holds: their characters work
         self.rounds = 0
         self.namings: dict[str, Naming] = {}
+        self._claims: dict[str, set[int]] = {}  # casefolded name → folders that use it
         for key, planned in enumerate(dict.fromkeys(names)):
             naming = Naming(key, planned, self._split(planned), name=planned)
             naming.settled = planned in self.existing or planned.upper() == "INBOX"
             self.namings[planned] = naming
+            self._claim(naming, planned)
         self._by_parts = {n.parts: n for n in self.namings.values()}
 
     # -- the names ---------------------------------------------------------------------
@@ -178,46 +180,47 @@ class Ladder:
 
     def candidate(self, naming: Naming, rung: int) -> str:
         """``naming``'s name on ``rung``, under its parent's current name."""
+        return self._candidate(naming, rung)[0]
+
+    def _candidate(self, naming: Naming, rung: int) -> tuple[str, bool]:
+        """The candidate, and whether its own levels hold a character known to be refused."""
         parent = self._parent(naming)
         if parent is not None and parent.failed is None and parent.name is not None:
             base, rest = self._split(parent.name), naming.parts[len(parent.parts) :]
         else:
             base, rest = (), naming.parts
-        return self._join(
-            naming, base + rung_parts(rung, rest, self.refused, planned=naming.planned)
-        )
+        own = rung_parts(rung, rest, self.refused, planned=naming.planned)
+        doomed = any(c in self.refused for part in own for c in part)
+        return self._join(naming, base + own), doomed
+
+    def _claim(self, naming: Naming, name: str) -> None:
+        self._claims.setdefault(name.casefold(), set()).add(naming.key)
 
     def _taken(self, name: str, naming: Naming) -> bool:
-        folded = name.casefold()
-        for other in self.namings.values():
-            if other is not naming and folded in (
-                other.planned.casefold(),
-                (other.name or "").casefold(),
-            ):
-                return True
-        return False
+        """Whether another folder is planned under ``name``, or has tried it (case ignored)."""
+        return bool(self._claims.get(name.casefold(), set()) - {naming.key})
 
     # -- the rounds --------------------------------------------------------------------
 
     def next_round(self) -> list[Naming]:
         """The folders to CREATE now, each with its candidate in ``name``."""
         self.rounds += 1
-        if self.rounds == 1:  # every name at once (under its parent's): most of them work
-            first = []
-            for naming in self.namings.values():
-                if not naming.settled:
-                    naming.name = self.candidate(naming, 0)
-                    first.append(naming)
-            return first
-        self._reparent()
+        first = self.rounds == 1  # every name at once (under its parent's): most work
+        if not first:
+            self._reparent()
         batch = []
         for naming in self.namings.values():
-            if naming.settled or naming.failed is not None or self._waits(naming):
+            if naming.settled or naming.failed is not None or (not first and self._waits(naming)):
                 continue
             for rung in range(LAST_RUNG + 1):
-                name = self.candidate(naming, rung)
-                if name not in naming.tried and not self._taken(name, naming):
+                name, doomed = self._candidate(naming, rung)
+                if first and rung == 0 and not doomed:
+                    naming.name = name  # the planned name, under its parent's current one
+                    self._claim(naming, name)
+                    break
+                if not doomed and name not in naming.tried and not self._taken(name, naming):
                     naming.rung, naming.name = rung, name
+                    self._claim(naming, name)
                     break
             else:
                 naming.failed = self._failure(naming)

@@ -104,7 +104,8 @@ async def folder_sizes(
 
     One pipelined STATUS for all folders (with SIZE when offered); without
     STATUS=SIZE, bytes are counted by a FETCH per folder only when ``exact``,
-    else left at 0.
+    else left at 0. A folder the server will not open (deleted since LIST, or
+    refused) counts as empty here; its copy says what became of it.
     """
     sizes: dict[str, tuple[int, int]] = {}
     if client.has("STATUS=SIZE") or not exact:  # STATUS replies name their folder

@@ -15,7 +15,7 @@ import asyncio
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 
 from mailmover.engine.batches import Item, Meta, Sent, about_size, batches, cost
 from mailmover.engine.budget import ByteBudget
@@ -43,6 +43,7 @@ from mailmover.imap.connection import Result
 from mailmover.imap.proto.commands import Atom
 from mailmover.imap.proto.dates import imap_date
 from mailmover.imap.proto.responses import Fetch
+from mailmover.imap.proto.sequences import sequence_set
 from mailmover.store.records import FolderRecord, MessageRecord
 
 META = "(UID FLAGS INTERNALDATE RFC822.SIZE)"
@@ -59,6 +60,20 @@ class TransferOptions:
     memory_budget: int = 16 * 1024 * 1024  # message data held at once, for the whole mailbox
     segment: int = 5000  # UIDs whose metadata is read at once
     only_failed: bool = False  # a retry-errors pass: only messages recorded as failed
+
+
+VANISHED = "deleted on the source during the copy"
+UNDESCRIBED = "the source server did not give its size"
+
+
+def _body(fetch: Fetch | None) -> bytes | None:
+    """The message's bytes, or None when the source did not give them.
+
+    Dovecot answers ``BODY[] NIL`` (read as empty) for a message another session
+    expunged; no message is zero bytes long, so an empty body is never appended.
+    """
+    body = fetch.body.get("") if fetch is not None else None
+    return body or None
 
 
 def search_criteria(options: TransferOptions) -> list[Atom]:
@@ -106,6 +121,8 @@ class FolderCopy:
         self.folder_id = 0
         self.uidvalidity = 0
         self.dest_uidvalidity: int | None = None
+        self.undated = 0  # messages whose internal date the source did not give
+        self.done_bytes = self.listed_bytes = 0  # the folder's size: copied before, to copy
 
     async def run(self) -> FolderResult:
         # Two connections: one round trip for both.
@@ -147,6 +164,7 @@ class FolderCopy:
                 if row.source_uid in present and row.dest_uidvalidity == dsel.uidvalidity:
                     flags = shared_flags.setdefault(row.flags, row.flags)
                     done[row.source_uid] = (row.dest_uid, flags)
+                    self.done_bytes += row.size
         del present
         to_copy = [uid for uid in uids if uid not in done]
         if self.options.only_failed:
@@ -162,11 +180,13 @@ class FolderCopy:
             self.index = await DestinationIndex.build(self.dst, claimed)
         await self._copy(to_copy)  # new mail first: a flag refused later costs no message
         if done and not self._stopping():
-            self.result.flags_updated = await sync_flags(
+            updated, dropped = await sync_flags(
                 self.src, self.dst, self.journal, self.folder_id, sel.uidvalidity, done,
                 self.policy,
                 since_modseq=rec.highestmodseq if rec.source_uidnext else None,
             )  # fmt: skip
+            self.result.flags_updated = updated
+            self.result.flags_dropped += dropped
 
         # A folder read through --since/--before was only partly looked at: no UIDNEXT,
         # so a later run without those limits lists it again instead of skipping it.
@@ -174,6 +194,13 @@ class FolderCopy:
         rec.source_uidnext = None if filtered else sel.uidnext
         rec.highestmodseq = sel.highestmodseq
         rec.messages_total = len(uids)
+        rec.bytes_total = self.done_bytes + self.listed_bytes
+        if self.undated:
+            undated = (
+                f"{self.undated} messages had no readable date on the source: "
+                "the destination dated them on arrival"
+            )
+            self.result.note = f"{self.result.note}; {undated}" if self.result.note else undated
         complete = not self.result.failures and not self.result.interrupted
         rec.state = "done" if complete else "incomplete"
         await self.journal.save_folder(rec)
@@ -246,13 +273,9 @@ class FolderCopy:
     ) -> None:
         opts = self.options
         for start in range(0, len(uids), opts.segment):
-            metas = [
-                Meta(f.uid, f.flags or (), f.internaldate, f.size)
-                for f in await self.src.uid_fetch(uids[start : start + opts.segment], META)
-                if f.uid is not None and f.size is not None and f.internaldate is not None
-            ]
-            metas.sort(key=lambda m: m.uid)
+            metas = await self._metas(uids[start : start + opts.segment])
             total = sum(m.size for m in metas)
+            self.listed_bytes += total
             self.emit(FolderStarted(self.plan.source_name, len(metas), total))
             limit = self.dest.max_message_size if self.dest else None
             if limit is not None and any(m.size > limit for m in metas):
@@ -280,6 +303,34 @@ class FolderCopy:
                 self.result.interrupted = True
                 break
 
+    async def _metas(self, uids: list[int]) -> list[Meta]:
+        """What the source says of ``uids``, by UID. Every UID is accounted for: one
+        deleted meanwhile is counted as such, one the server will not describe is
+        named as not copied, and a missing or unreadable date is no reason to skip."""
+        fetched = {f.uid: f for f in await self.src.uid_fetch(uids, META) if f.uid is not None}
+        metas, undescribed = [], []
+        for uid in uids:
+            f = fetched.get(uid)
+            if f is None or not f.size:  # Dovecot gives size 0 for an expunged message
+                undescribed.append(uid)
+                continue
+            if f.internaldate is None:
+                self.undated += 1
+            metas.append(Meta(uid, f.flags or (), f.internaldate, f.size))
+        if undescribed:
+            gone = await self._vanished(undescribed)
+            self.result.vanished += len(gone)
+            unknown = [uid for uid in undescribed if uid not in gone]
+            await self.journal.record_messages(self.folder_id, [
+                MessageRecord(self.uidvalidity, uid, 0, datetime.now(UTC), "failed",
+                              reason=UNDESCRIBED) for uid in unknown
+            ])  # fmt: skip
+            for uid in unknown:
+                failure = Failure(self.plan.source_name, uid, 0, None, "", UNDESCRIBED)
+                self.result.failures.append(failure)
+                self.emit(MessageFailed(failure.folder, uid, 0, None, "", UNDESCRIBED))
+        return sorted(metas, key=lambda m: m.uid)
+
     async def _too_big(self, metas: list[Meta], limit: int) -> list[Item]:
         """Items for messages the destination cannot take: named, with subject, never sent."""
         fetches = await self.src.uid_fetch([m.uid for m in metas], HEADER)
@@ -295,14 +346,17 @@ class FolderCopy:
         self, batch: list[Meta], size: int, future: asyncio.Future[Result]
     ) -> list[Item]:
         by_uid: dict[int, Fetch] = {f.uid: f for f in (await future).fetches if f.uid is not None}
+        bodies = {m.uid: _body(by_uid.get(m.uid)) for m in batch}
+        unread = [uid for uid, body in bodies.items() if body is None]
+        gone = await self._vanished(unread) if unread else set()
         items = []
         for meta in batch:
-            fetch = by_uid.get(meta.uid)
-            body = fetch.body.get("") if fetch is not None else None
+            body = bodies[meta.uid]
             reason = None
-            if body is not None and not body and meta.size > 0:
-                # Dovecot answers BODY[] NIL for a message expunged by another session.
-                body, reason = None, "the source returned an empty body (deleted during the copy?)"
+            if meta.uid in gone:
+                reason = VANISHED
+            elif body is None:
+                reason = "the source server did not return its body"
             digest = hashlib.sha256(body).digest() if body is not None else None
             wanted = meta.flags
             if self.labels is not None:
@@ -310,15 +364,22 @@ class FolderCopy:
             flags, dropped = self.policy.keep(wanted)
             self.result.flags_dropped += dropped
             message_id = read_message_id(body) if body is not None else None
-            items.append(Item(meta, body, digest, flags, message_id, reason=reason))
+            item = Item(meta, body, digest, flags, message_id, reason=reason)
+            item.held, item.vanished = cost(meta.size), meta.uid in gone
+            items.append(item)
         return items
+
+    async def _vanished(self, uids: list[int]) -> set[int]:
+        """Those of ``uids`` the source no longer has: deleted by another session."""
+        still = await self.src.uid_search(Atom(f"UID {sequence_set(uids)}"))
+        return set(uids) - set(still)
 
     def _stopping(self) -> bool:
         return self.control is not None and self.control.requested is not None
 
     async def _give_back(self, batch: list[Item]) -> None:
         """Return what ``_fetch_batches`` took from the budget for ``batch``."""
-        fetched = sum(cost(i.meta.size) for i in batch if i.reason is None)
+        fetched = sum(i.held for i in batch)
         self.held -= fetched
         await self.budget.release(fetched)
 
@@ -402,6 +463,9 @@ class FolderCopy:
                 record.flags = item.flags
                 copied += 1
                 copied_bytes += item.meta.size
+            elif item.vanished:  # not a failure; the next pass will not list it
+                self.result.vanished += 1
+                continue
             else:
                 reason = outcome or item.reason or "the source server did not return its body"
                 records.append(self._fail(item, reason))
@@ -480,7 +544,7 @@ class FolderCopy:
             source_uidvalidity=self.uidvalidity,
             source_uid=item.meta.uid,
             size=item.meta.size,
-            internaldate=item.meta.internaldate,
+            internaldate=item.meta.internaldate or datetime.now(UTC),  # the APPEND's date
             state=state,
             message_id=item.message_id,
             digest=item.digest,

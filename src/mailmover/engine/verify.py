@@ -13,7 +13,9 @@ policy when every flag lost is one the destination holds on no message at
 all while the source has it, and every flag gained one the source holds
 nowhere and that replaced a lost one: what a flag map, a dropped flag or a
 destination that refuses a flag does to the whole mailbox, and not what losing
-(or gaining) one message's flag does.
+(or gaining) one message's flag does. When the job state says which flags the
+copy stored on a message (``stored``), the destination must also hold exactly
+those.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
@@ -39,6 +41,8 @@ from mailmover.store.records import FolderRecord
 
 _Key = tuple[bytes, datetime]
 Flags = tuple[str, ...]
+#: source folder → (SHA-256, internal date) → the flag sets the copy stored for them
+Stored = Mapping[str, Mapping[_Key, Sequence[Flags]]]
 CHUNK = 200
 _NOSELECT = frozenset({"\\noselect", "\\nonexistent"})
 
@@ -64,7 +68,7 @@ class FolderCheck:
     dest_missing: bool = False
     note: str | None = None  # why the destination name differs
     # messages on both sides whose flags differ: (size, date, source flags, destination's)
-    flag_pairs: list[tuple[int, datetime, Flags, Flags]] = field(default_factory=list, repr=False)
+    flag_pairs: list[tuple[_Key, int, Flags, Flags]] = field(default_factory=list, repr=False)
 
 
 @dataclass
@@ -132,24 +136,33 @@ def _compare(check: FolderCheck, ours: _Folder, theirs: _Folder) -> None:
                 left.append(flags)
         size = ours.sizes.get(key, theirs.sizes.get(key, 0))
         for flags, dest_flags in zip(left, unmatched_other, strict=False):
-            check.flag_pairs.append((size, key[1], flags, dest_flags))
+            check.flag_pairs.append((key, size, flags, dest_flags))
         for flags in left[len(unmatched_other) :]:
             check.differences.append(Difference(name, "missing", size, key[1], flags))
         for flags in unmatched_other[len(left) :]:
             check.differences.append(Difference(name, "extra", size, key[1], flags))
 
 
-def classify_flags(checks: Sequence[FolderCheck], src_flags: set[str], dst_flags: set[str]) -> None:
+def classify_flags(
+    checks: Sequence[FolderCheck], src_flags: set[str], dst_flags: set[str], stored: Stored
+) -> None:
     """Sort each folder's flag differences into policy and real ones (see the module)."""
     dropped, added = src_flags - dst_flags, dst_flags - src_flags
     for check in checks:
-        for size, when, flags, dest_flags in check.flag_pairs:
+        memory = stored.get(check.source_name, {})
+        for key, size, flags, dest_flags in check.flag_pairs:
             lost, gained = set(flags) - set(dest_flags), set(dest_flags) - set(flags)
-            diff = Difference(check.source_name, "flags", size, when, flags, dest_flags)
+            diff = Difference(check.source_name, "flags", size, key[1], flags, dest_flags)
             # A flag gained alone is no map: something set it on the destination.
             policy = lost <= dropped and gained <= added and (bool(lost) or not gained)
+            if policy and key in memory:
+                policy = _folded(dest_flags) in {_folded(f) for f in memory[key]}
             (check.policy if policy else check.differences).append(diff)
         check.flag_pairs.clear()
+
+
+def _folded(flags: Flags) -> frozenset[str]:
+    return frozenset(f.casefold() for f in flags)
 
 
 async def verify_folder(
@@ -198,9 +211,11 @@ async def verify(
     settings: PassSettings,
     credentials: Credentials,
     recorded: Sequence[FolderRecord] = (),
+    stored: Stored | None = None,
 ) -> VerifyReport:
     """Compare every folder the copy would plan (same presets, filters and maps) with
-    its destination folder; ``recorded``: where the copy put each folder."""
+    its destination folder; ``recorded``: where the copy put each folder; ``stored``:
+    the flags it stored on each message, from the job state."""
     connector = Connector(pair, credentials, SessionOptions.of(settings))
     src, dst = await connector.open_pair(0)
     try:
@@ -217,7 +232,7 @@ async def verify(
             report.folders.append(check)
             src_flags |= ours
             dst_flags |= theirs
-        classify_flags(report.folders, src_flags, dst_flags)
+        classify_flags(report.folders, src_flags, dst_flags, stored or {})
         return report
     finally:
         await asyncio.gather(src.logout(), dst.logout())

@@ -33,7 +33,6 @@ from mailmover.engine.session import Connector, Pair, close_pair
 from mailmover.engine.transfer import FolderCopy, TransferOptions
 from mailmover.errors import (
     CommandFailed,
-    MailboxMissing,
     MailmoverError,
     OverQuota,
     RetriesExhausted,
@@ -120,15 +119,13 @@ class Worker:
                         result.interrupted = True
                         return
                     continue
-                if isinstance(exc, MailboxMissing) and exc.command == "EXAMINE":
-                    # Only the source is examined: gone from its LIST, it was deleted there.
-                    if await self._gone(plan):
-                        result.note = DELETED if not plan.note else f"{plan.note}; {DELETED}"
-                        return
-                    result.error, result.refused = exc.message, True
-                    return
                 if not exc.retryable:
                     if isinstance(exc, CommandFailed):  # this folder only: e.g. cannot select
+                        # A refusal from a source that no longer lists the folder (EXAMINE,
+                        # or a FETCH on servers that do not end the session): deleted there.
+                        if await self._gone(plan):
+                            result.note = DELETED if not plan.note else f"{plan.note}; {DELETED}"
+                            return
                         result.error, result.refused = exc.message, True
                         return
                     raise  # credentials or certificate refused: the mailbox cannot go on
