@@ -214,10 +214,13 @@ def test_pause_stops_appends_and_resume_completes_exactly(
     assert events == ["paused", "completed"]
 
 
+@pytest.mark.parametrize("method", ["master", "authzid"])
 def test_a_master_user_moves_mail_without_the_users_password(
-    dovecot_factory, servers: tuple[DevServer, DevServer], tmp_path: Path
+    dovecot_factory, servers: tuple[DevServer, DevServer], tmp_path: Path, method: str
 ) -> None:
-    """Microsoft 365's CSV names source logins; the destination is reached as its master."""
+    """Microsoft 365's CSV names source logins; the destination is reached as its master:
+    ``user*mover`` with the master's password, or SASL PLAIN as ``mover`` acting as the user
+    (RFC 4616 authorization identity)."""
     # Dovecot's auth process must read it: not under pytest's private (0700) directories.
     masters = Path(tempfile.mkdtemp(prefix="mailmover-masters-"))
     masters.chmod(0o755)
@@ -240,7 +243,7 @@ def test_a_master_user_moves_mail_without_the_users_password(
     out = runcli.run(
         "batch", str(batch.file), "--name", "m365",
         "--source-server", server(src), "--dest-server", server(dest),
-        "--dest-admin", "master:mover",
+        "--dest-admin", f"{method}:mover",
         env=batch.env | {"MAILMOVER_DEST_ADMIN_SECRET": admin_pw},
     )  # fmt: skip
     assert out.code == 0, out
