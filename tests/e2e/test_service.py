@@ -60,6 +60,10 @@ def test_a_batch_runs_until_done_exactly_and_says_no_password(
     assert batch.problems() == []
     found = batch.status()
     assert [s.state for s in found] == ["completed"] * 4
+    done = sorted(e["source"] for e in run.events if e.get("event") == "mailbox")
+    assert done == sorted(a.src_url() for a in batch.accounts)
+    human = batch.cli("status", "four")
+    assert human.code == 0 and human.stdout.count("completed") == 4, human
     assert [s.messages_copied for s in found] == [40] * 4
     assert not any(s.has_credentials for s in found)  # erased once completed
     status = batch.cli("status", "four", "--json")

@@ -297,8 +297,12 @@ def run_command(
     def emit(event: dict[str, Any]) -> None:
         if json_:
             print(json.dumps(event), flush=True)
-        elif event.get("event") in ("mailbox", "worker_died"):
-            print(f"mailbox {event.get('mailbox')}: {event.get('state')}", flush=True)
+        elif event.get("event") == "mailbox":
+            print(f"{event['job']}: {event['source']} -> {event['dest']}: {event['words']}",
+                  flush=True)  # fmt: skip
+        elif event.get("event") == "worker_died":
+            print(f"mailbox {event.get('mailbox')}: its worker died; now {event.get('state')}",
+                  flush=True)  # fmt: skip
 
     with opened(data, database) as (store, directory, url):
         code = Runner(store, url, directory, options, emit).run()

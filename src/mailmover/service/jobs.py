@@ -175,6 +175,20 @@ def status(store: Store, job: str | None = None, mailbox: str | None = None) -> 
     return [_status(row, now) for row in rows]
 
 
+def mailbox_status(store: Store, mailbox_id: int) -> MailboxStatus:
+    """One mailbox, as ``status`` shows it."""
+    query = (
+        select(mb, job_t.c.name.label("job_name"))
+        .join(job_t, job_t.c.id == mb.c.job_id)
+        .where(mb.c.id == mailbox_id)
+    )
+    with store.engine.connect() as conn:
+        row = conn.execute(query).one_or_none()
+    if row is None:
+        raise NotFound(f"no mailbox with id {mailbox_id}")
+    return _status(row, datetime.now(UTC))
+
+
 def _status(row: Any, now: datetime) -> MailboxStatus:
     state, reason = row.state, row.reason
     live = row.lease_expires is not None and row.lease_expires >= now

@@ -29,7 +29,7 @@ from sqlalchemy import select
 
 from mailmover.service.budgets import Budgets, Usage
 from mailmover.service.emails import Emails, SmtpSettings
-from mailmover.service.jobs import active_count, erase_stale_credentials
+from mailmover.service.jobs import active_count, erase_stale_credentials, mailbox_status
 from mailmover.service.leases import claim, crashed, recover_expired, runnable_condition
 from mailmover.service.webhooks import Webhooks
 from mailmover.store import schema
@@ -199,9 +199,11 @@ class Runner:
                 usage = worker.held.pop(int(message["done"]), None)
                 if usage is not None:
                     self.options.budgets.give_back(usage)
+                box = mailbox_status(self.store, int(message["done"]))
                 self.emit(
-                    {"event": "mailbox", "mailbox": message["done"],
-                     "outcome": message.get("outcome"), "state": message.get("state")}
+                    {"event": "mailbox", "mailbox": message["done"], "job": box.job,
+                     "source": box.source, "dest": box.dest, "outcome": message.get("outcome"),
+                     "state": message.get("state"), "words": box.words}
                 )  # fmt: skip
 
     def _fill(self) -> None:
