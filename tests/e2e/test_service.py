@@ -314,6 +314,12 @@ def test_synced_then_delta_then_complete(
     assert batch.states() == ["completing"] * 2
     assert batch.cli("run", "--until-done", timeout=GUARD).code == 0
     assert [(s.state, s.has_credentials) for s in batch.status()] == [("completed", False)] * 2
+    (one,) = json.loads(
+        batch.cli("status", "cutover", "--mailbox", batch.accounts[0].user, "--json").stdout
+    )
+    states = [e["text"] for e in one["events"] if e["kind"] == "state"]
+    assert states == ["queued", "running", "synced", "queued", "running", "synced",
+                      "completing", "running", "completed"]  # fmt: skip
     report = json.loads(batch.cli("report", "cutover").stdout)
     kinds = [[(p["kind"], p["outcome"]) for p in m["passes"]] for m in report["mailboxes"]]
     assert kinds == [[("full", "completed"), ("delta", "completed"), ("delta", "completed")]] * 2
