@@ -63,9 +63,9 @@ class RunnerOptions:
 class WorkerProcess:
     """One worker process, the mailboxes it holds, and its stdout read by a thread."""
 
-    def __init__(self, argv: list[str]) -> None:
+    def __init__(self, argv: list[str], env: dict[str, str]) -> None:
         self.proc = subprocess.Popen(
-            argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1
+            argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1, env=env
         )
         self.name: str | None = None
         self.held: dict[int, Usage] = {}
@@ -161,10 +161,10 @@ class Runner:
     def _spawn(self) -> WorkerProcess:
         argv = [
             sys.executable, "-m", "mailmover.service.worker",
-            "--database-url", self.url, "--data-dir", str(self.data_dir),
-            "--memory-mb", str(self.options.memory_mb),
+            "--data-dir", str(self.data_dir), "--memory-mb", str(self.options.memory_mb),
         ]  # fmt: skip
-        return WorkerProcess(argv)
+        # The URL may hold the database's password: in the environment, not in ps.
+        return WorkerProcess(argv, {**os.environ, "MAILMOVER_DATABASE_URL": self.url})
 
     def _held(self) -> int:
         return sum(len(w.held) for w in self.workers)

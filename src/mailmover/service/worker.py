@@ -1,6 +1,6 @@
 """A worker process: runs the mailboxes its runner hands it, each pass through ``run_pass``.
 
-``python -m mailmover.service.worker --database-url URL --data-dir DIR``
+``python -m mailmover.service.worker --data-dir DIR`` (``MAILMOVER_DATABASE_URL`` set)
 reads JSON lines on stdin (``{"run": mailbox_id, "pass_id": N, "kind": "full",
 "connections": 4}``), runs each mailbox as an asyncio task while renewing its lease,
 and writes ``{"done": mailbox_id, "outcome": ..., "state": ...}`` on stdout. When stdin
@@ -266,11 +266,13 @@ async def serve(worker: Worker) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="mailmover-worker", description=__doc__)
-    parser.add_argument("--database-url", required=True)
+    parser.add_argument("--database-url", default=os.environ.get("MAILMOVER_DATABASE_URL"))
     parser.add_argument("--data-dir", required=True, type=Path)
     parser.add_argument("--name", help="default: HOST/PID")
     parser.add_argument("--memory-mb", type=int, default=0, help="address space ceiling")
     args = parser.parse_args(argv)
+    if not args.database_url:
+        parser.error("give --database-url or set MAILMOVER_DATABASE_URL")
     if args.memory_mb > 0:
         limit = args.memory_mb * 1024 * 1024
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
