@@ -28,8 +28,6 @@ ACTIVE_STATES: Final = frozenset({"queued", "running", "waiting", "completing"})
 MAX_CRASHES: Final = 3
 #: Retryable failures in a row before a mailbox is failed.
 MAX_ATTEMPTS: Final = 5
-#: How long a pass the engine paused by itself (a provider's cap) waits, when it cannot say.
-CAP_WAIT: Final = timedelta(minutes=15)
 
 
 @dataclass(frozen=True)
@@ -77,10 +75,9 @@ def after_pass(
     if outcome == "paused":
         if requested == "pause":
             return After("paused", "paused by request", next_pass=kind)
-        if stopping:
-            return After("queued", "its worker stopped; it runs again", next_pass=kind)
-        why = reason or "the provider's limit"
-        return After("waiting", why, waiting_until=now + CAP_WAIT, next_pass=kind)
+        # The worker stopped it (shutting down, lease lost) or a pause was withdrawn.
+        why = "its worker stopped; it runs again" if stopping else "resumed"
+        return After("queued", why, next_pass=kind)
     if outcome == "failed":
         if retryable and failed_attempts < MAX_ATTEMPTS:
             delay = timedelta(seconds=min(30 * 2 ** (failed_attempts - 1), 3600))
