@@ -178,6 +178,7 @@ def test_a_passs_events_become_counters_and_log_lines() -> None:
         {"event": "message_failed", "folder": "INBOX", "uid": 7, "reason": "too large"},
         {"event": "retrying", "folder": "INBOX", "reason": "connection lost", "delay": 1.0},
         {"event": "folder_finished", "folder": "INBOX", "copied": 3, "error": None},
+        {"event": "folder_started", "folder": "INBOX", "to_copy": 4, "bytes": 400},  # a retry
     ):  # fmt: skip
         tally.add(data)
     p = tally.progress
@@ -187,6 +188,6 @@ def test_a_passs_events_become_counters_and_log_lines() -> None:
         ("warning", "message", "INBOX UID 7 not copied: too large"),
         ("warning", "retrying", "INBOX: connection lost"),
         ("info", "folder", "INBOX: 3 copied"),
-    ]
+    ]  # and the retry's start counted what was left once, not twice
     taken = p.take()
     assert (taken["messages_left"], p.copied, p.changed) == (4, 0, False)

@@ -61,6 +61,7 @@ class EventTally:
         self.progress = Progress()
         self.lines: list[tuple[str, str, str]] = []
         self._message_lines = 0
+        self._left: dict[str, list[int]] = {}  # folder -> [messages, bytes] still to copy
 
     def __call__(self, event: Any) -> None:
         from mailmover.engine import events
@@ -74,12 +75,15 @@ class EventTally:
         if name == "folder_planned":
             p.messages_total += int(data.get("messages") or 0)
             p.bytes_total += int(data.get("bytes") or 0)
-        elif name == "folder_started":
-            p.messages_left += int(data.get("to_copy") or 0)
-            p.bytes_left += int(data.get("bytes") or 0)
+        elif name == "folder_started":  # again after a retry: what is left of it now
+            self._left[str(data.get("folder"))] = [
+                int(data.get("to_copy") or 0),
+                int(data.get("bytes") or 0),
+            ]
         elif name == "progress":
-            p.messages_left -= int(data.get("messages") or 0)
-            p.bytes_left -= int(data.get("bytes") or 0)
+            left = self._left.setdefault(str(data.get("folder")), [0, 0])
+            left[0] -= int(data.get("messages") or 0)
+            left[1] -= int(data.get("bytes") or 0)
             p.copied += int(data.get("copied") or 0)
             p.copied_bytes += int(data.get("copied_bytes") or 0)
         elif name == "retrying":
@@ -95,6 +99,8 @@ class EventTally:
             if data.get("error"):
                 text += f"; stopped early: {data.get('error')}"
             self.lines.append(("info", "folder", text))
+        p.messages_left = sum(max(m, 0) for m, _ in self._left.values())
+        p.bytes_left = sum(max(b, 0) for _, b in self._left.values())
         p.changed = True
 
 
