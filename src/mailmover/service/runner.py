@@ -26,6 +26,7 @@ from types import FrameType
 from typing import Any, Final
 
 from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 
 from mailmover.service.budgets import Budgets, Usage
 from mailmover.service.emails import Emails, SmtpSettings
@@ -136,16 +137,12 @@ class Runner:
             for mailbox_id in recover_expired(self.store):
                 self.emit({"event": "recovered", "mailbox": mailbox_id})
             while not self.stop_requested:
-                self._collect()
-                self._fill()
-                self._retention()
-                self._recover()
-                if self.webhooks is not None:
-                    self.webhooks.poll()
-                if self.emails is not None:
-                    self.emails.poll()
-                if self.options.until_done and not self._held() and active_count(self.store) == 0:
-                    break
+                try:
+                    if self._tick():
+                        break
+                except SQLAlchemyError as exc:  # the database is busy or away: try again
+                    self.emit({"event": "database_error", "error": type(exc).__name__})
+                    time.sleep(1.0)
                 time.sleep(TICK)
         finally:
             self._shutdown()
@@ -154,6 +151,18 @@ class Runner:
             for sig, handler in old.items():
                 signal.signal(sig, handler)
         return self._exit_code()
+
+    def _tick(self) -> bool:
+        """One look at the workers and the database; True when ``until_done`` is met."""
+        self._collect()
+        self._fill()
+        self._retention()
+        self._recover()
+        if self.webhooks is not None:
+            self.webhooks.poll()
+        if self.emails is not None:
+            self.emails.poll()
+        return self.options.until_done and not self._held() and active_count(self.store) == 0
 
     def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
         self.stop_requested = True
