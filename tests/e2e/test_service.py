@@ -114,14 +114,19 @@ def test_cancel_erases_credentials(servers: tuple[DevServer, DevServer], tmp_pat
     assert batch.cli("pause", "nosuchjob").code == 2
 
 
+#: the crash test's batch: mailboxes, and messages in each
+COUNT, EACH = 20, 48
+
+
 def test_a_killed_worker_and_a_killed_runner_leave_no_ghost_and_lose_nothing(
     servers: tuple[DevServer, DevServer], tmp_path: Path
 ) -> None:
-    batch = Batch(*servers, tmp_path, 4, "crash")
-    batch.load([mail(10 + n, count=300, total=2_000_000) for n in range(4)])
-    link = SlowLink(servers[1], rate=1_000_000)  # about 2 s a mailbox: kills land mid-copy
+    """Twenty mailboxes: a worker SIGKILLed while it copies, then the runner SIGKILLed."""
+    batch = Batch(*servers, tmp_path, COUNT, "crash")
+    batch.load([mail(10 + n, count=EACH, total=EACH * 2500) for n in range(COUNT)])
+    link = SlowLink(servers[1], rate=60_000)  # about 2 s a mailbox: kills land mid-copy
     batch.create("--connections", "1", dst_port=link.port)
-    args = ("run", "--concurrency", "2", "--workers", "2", "--json")
+    args = ("run", "--concurrency", "4", "--workers", "2", "--json")
     runner = runcli.start(*args, env=batch.env)
     try:
 
@@ -129,7 +134,7 @@ def test_a_killed_worker_and_a_killed_runner_leave_no_ghost_and_lose_nothing(
             """A mailbox whose worker has appended some of its messages, not all."""
             for s, account in zip(batch.status(), batch.accounts, strict=True):
                 pid = worker_pid(s.worker)
-                if s.state == "running" and pid and 0 < dest_messages(account) < 300:
+                if s.state == "running" and pid and 0 < dest_messages(account) < EACH:
                     return s.id, pid
             return None
 
@@ -152,12 +157,12 @@ def test_a_killed_worker_and_a_killed_runner_leave_no_ghost_and_lose_nothing(
             runner.kill()
         runner.communicate()
     try:
-        again = batch.cli("run", "--until-done", "--concurrency", "4", timeout=GUARD)
+        again = batch.cli("run", "--until-done", "--concurrency", "8", timeout=GUARD)
     finally:
         link.close()
     assert again.code == 0, again
     assert batch.problems() == []
-    assert raw_states(batch) == ["completed"] * 4
+    assert raw_states(batch) == ["completed"] * COUNT
     assert [s.crashes for s in batch.status()].count(1) >= 1
     assert batch.leaked(again.stdout, again.stderr) == []
 
