@@ -31,6 +31,11 @@ BENCHMARKS: dict[str, tuple[str, list[str], list[str]]] = {
     "append": ("append_bench.py", [], ["--count", "100", "--repeat", "1"]),
     "copy": ("copy_bench.py", [], ["--count", "200", "--total-mb", "10"]),
     "big": ("big_folder_bench.py", [], ["--count", "5000"]),
+    "flaky": (
+        "flaky_bench.py",
+        [],
+        ["--count", "100", "--bw-count", "100", "--bw-total-mb", "10", "--repeat", "1"],
+    ),
 }
 
 

@@ -195,6 +195,35 @@ async def test_gmail_to_gmail_keeps_labels(fs_server, tmp_path) -> None:  # type
         assert await labels_by_digest(dst) == await labels_by_digest(src)
 
 
+async def test_gmail_to_gmail_brings_label_changes_on_a_rerun(fs_server, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Labels added and removed on the source after a copy arrive with the next pass."""
+    async with (
+        Emulator(fs_server.host, fs_server.port, profile="gmail") as source,
+        Emulator(fs_server.host, fs_server.port, profile="gmail") as dest,
+    ):
+        src = Side(source.port, *_account(fs_server), fs_server.port)
+        dst = Side(dest.port, *_account(fs_server))
+        await fill_gmail(src)
+        db = f"{tmp_path}/state.db"
+        first = await copy_pass(src.endpoint(), dst.endpoint(), db)
+        assert first.complete, first
+        client = await src.client()
+        await client.select("[Gmail]/All Mail")
+        for uid, op, labels in (
+            (2, "-X-GM-LABELS", ["Work"]), (2, "+X-GM-LABELS", ["Travel"]),  # inbox and work
+            (1, "+X-GM-LABELS", ["Work"]),  # inbox only
+            (3, "-X-GM-LABELS", ["Work"]),  # work and travel
+        ):  # fmt: skip
+            names = ParenList([Mailbox(label) for label in labels])
+            await client.run("UID STORE", [Atom(str(uid)), Atom(op), names])
+        await client.logout()
+        assert await labels_by_digest(dst) != await labels_by_digest(src)
+        second = await copy_pass(src.endpoint(), dst.endpoint(), db)
+        assert second.complete, second
+        assert second.copied == 0
+        assert await labels_by_digest(dst) == await labels_by_digest(src)
+
+
 async def labels_by_digest(side: Side) -> Counter[tuple[str, frozenset[str]]]:
     """(SHA-256 of the bytes, X-GM-LABELS) of every message in All Mail."""
     client = await side.client()

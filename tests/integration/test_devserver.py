@@ -21,7 +21,7 @@ import pytest
 
 from mailmover import devserver
 from mailmover.devserver import Account, DevServer, DevServerError
-from support.proxy import Proxy
+from support.proxy import Network, Proxy
 
 MESSAGE = (
     b"From: Zo\xc3\xab <zoe@example.com>\r\nTo: you@example.com\r\n"
@@ -326,3 +326,50 @@ async def test_proxy_keeps_bulk_bytes_in_order_under_delay() -> None:
         writer.close()
     assert echoed == payload
     assert proxy.bytes_forwarded == {"to_server": len(payload), "to_client": len(payload)}
+
+
+async def test_network_cuts_at_a_steady_rate_across_proxies() -> None:
+    # Two proxies share one line: cuts come on average every 200 kB of the traffic of
+    # both, in both directions, at random points, for as long as connections come.
+    async def echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(ConnectionError):
+            while data := await reader.read(65536):
+                writer.write(data)
+                await writer.drain()
+        writer.close()
+
+    payload = os.urandom(300_000)
+    server = await asyncio.start_server(echo, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    network = Network(cut_every=200_000, seed=3, rate=50e6)
+    received: list[int] = []
+    async with (
+        server,
+        Proxy("127.0.0.1", port, network=network) as a,
+        Proxy("127.0.0.1", port, network=network) as b,
+    ):
+        for i in range(40):
+            proxy = (a, b)[i % 2]
+            reader, writer = await asyncio.open_connection("127.0.0.1", proxy.port)
+
+            async def send(writer: asyncio.StreamWriter = writer) -> None:
+                with contextlib.suppress(ConnectionError):
+                    for j in range(0, len(payload), 30_000):
+                        writer.write(payload[j : j + 30_000])
+                        await writer.drain()
+                    writer.write_eof()
+
+            _, echoed = await asyncio.gather(send(), read_all(reader))
+            writer.close()
+            assert payload.startswith(echoed)  # what arrives is whole, in order
+            received.append(len(echoed))
+    # One cut per 200 kB of traffic on average (it ends the rest of that echo), each at
+    # its own point.
+    assert network.traffic == sum(a.bytes_forwarded.values()) + sum(b.bytes_forwarded.values())
+    expected = network.traffic / 200_000
+    assert expected > 20
+    cuts = sum(network.cuts.values())
+    assert expected / 2 <= cuts <= expected * 2, (network.cuts, network.traffic)
+    assert min(network.cuts.values()) > 5  # both ways
+    cut = [n for n in received if n < len(payload)]
+    assert len(set(cut)) > 10, received  # at many different points

@@ -254,7 +254,10 @@ async def test_messages_deleted_on_the_source_during_the_copy(
         if len(copied_beta) == 1:
             expunge_half()  # the loop waits: every later batch of Beta meets the deletion
 
-    settings = PassSettings(batch_messages=10, connections=1, include=("Beta",))
+    # A small byte budget: few batches are fetched ahead of the one being appended.
+    settings = PassSettings(
+        batch_messages=10, connections=1, include=("Beta",), memory_budget=40_000
+    )
     credentials = EndpointCredentials(src.endpoint, dst.endpoint)
     store = Store.open(f"sqlite:///{tmp_path}/state.db")
     try:
@@ -276,3 +279,48 @@ async def test_messages_deleted_on_the_source_during_the_copy(
     assert got <= before["Beta"] and (await src.contents())["Beta"] <= got
     assert sum(got.values()) == beta.copied
     assert second.outcome == "completed" and second.copied == 0, second
+
+
+async def test_a_rerun_opens_only_the_folders_that_changed(
+    dovecot: DevServer, tmp_path: Path
+) -> None:
+    """One pipelined STATUS per side tells a rerun which folders changed: it selects
+    those (a new message in one, a flag changed in another) and no other."""
+    src, dst = Account(dovecot), Account(dovecot)
+    await src.fill(per_folder=5)
+    settings = PassSettings(connections=2)
+    credentials = EndpointCredentials(src.endpoint, dst.endpoint)
+    store = Store.open(f"sqlite:///{tmp_path}/state.db")
+
+    async def rerun(journal: StoreJournal) -> tuple[set[str], list[str]]:
+        lines: list[str] = []
+        report = await run_pass(
+            pair_of(src, dst), settings, "full", journal=journal, credentials=credentials,
+            trace=lines.append,
+        )  # fmt: skip
+        assert report.outcome == "completed", report.reason
+        opened = {
+            line.split(" C: ", 1)[1].split()[2].strip('"')
+            for line in lines
+            if " C: " in line and line.split(" C: ", 1)[1].split()[1] in ("EXAMINE", "SELECT")
+        }
+        return opened, lines
+
+    try:
+        journal = await StoreJournal.open(store, src.endpoint.url, dst.endpoint.url)
+        first = await run_pass(
+            pair_of(src, dst), settings, "full", journal=journal, credentials=credentials
+        )
+        assert first.outcome == "completed" and first.copied == 5 * len(FOLDERS)
+        opened, _ = await rerun(journal)
+        assert opened == set(), opened
+        client = await src.client()
+        await client.append("Alpha", Message(b"Subject: new\r\n\r\nnew\r\n", [], WHEN))
+        await client.select("Delta")
+        await client.uid_store_nowait([1], "+FLAGS.SILENT", ["\\Flagged"])
+        await client.logout()
+        opened, _ = await rerun(journal)
+        assert opened == {"Alpha", "Delta"}, opened
+    finally:
+        store.close()
+    assert await dst.contents() == await src.contents()

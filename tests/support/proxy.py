@@ -1,7 +1,5 @@
 """An asyncio TCP proxy on 127.0.0.1 that adds latency and injects faults.
 
-Bandwidth: ``rate`` bytes per second at most in each direction of each connection.
-
 Latency: every chunk read in one direction is written ``delay_ms`` later, while
 reading goes on, so order and throughput are kept and each round trip grows by
 ``2 × delay_ms``.
@@ -14,6 +12,14 @@ per connection from when the fault is armed (or the connection opened); a fault
 fires when its N-th byte has gone through (N = 0: when data next arrives), once,
 on the first connection to get there, unless ``every_connection`` is set.
 
+A :class:`Network` models the link itself and may be shared by several proxies
+(a source and a destination behind the same line): ``rate`` caps the bytes per
+second in each direction, all connections together, with a sender held back
+once a fraction of a second of data waits on the line; ``cut_every`` cuts a
+connection at random points (seeded) on average every N bytes of traffic, both
+directions and all connections counted together, inside literals or not, for
+as long as the network is used.
+
 A man in the middle: ``tap(connection, direction, data)``, when set, sees every
 chunk read (``connection`` numbers the accepted connections from 1) and returns
 the bytes to pass on instead, so a test can watch the traffic or rewrite it.
@@ -23,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from enum import Enum
@@ -55,6 +62,58 @@ class _Rule:
     baselines: dict[_Pipe, int] = field(default_factory=dict)
 
 
+class Network:
+    """The line between the client and the servers: a bandwidth cap and steady cuts."""
+
+    #: seconds of data a direction may have waiting on the line before senders are held
+    BUFFER = 0.05
+
+    def __init__(
+        self, *, rate: float | None = None, cut_every: float | None = None, seed: int = 0
+    ) -> None:
+        if rate is not None and rate <= 0:
+            raise ValueError("rate must be positive")
+        if cut_every is not None and cut_every <= 0:
+            raise ValueError("cut_every must be positive")
+        #: bytes per second in each direction; None: no cap
+        self.rate = rate
+        self.cut_every = cut_every
+        self._rng = random.Random(seed)
+        self._free: dict[Direction, float] = {"to_server": 0.0, "to_client": 0.0}
+        self._until_cut = self._draw()
+        #: connections cut by ``cut_every`` so far, by the direction of the byte cut at
+        self.cuts: dict[Direction, int] = {"to_server": 0, "to_client": 0}
+        #: bytes carried, both directions, since the network was made
+        self.traffic = 0
+
+    def _draw(self) -> float:
+        return self._rng.expovariate(1 / self.cut_every) if self.cut_every else float("inf")
+
+    def cut_within(self, size: int, direction: Direction = "to_client") -> int | None:
+        """Bytes of the next ``size`` that pass before a steady cut, or None: all pass."""
+        if self.cut_every is None:
+            self.traffic += size
+            return None
+        if size < self._until_cut:
+            self._until_cut -= size
+            self.traffic += size
+            return None
+        head = int(self._until_cut)
+        self.traffic += head
+        self.cuts[direction] += 1
+        self._until_cut = self._draw()
+        return head
+
+    def pace(self, direction: Direction, size: int, now: float) -> tuple[float, float]:
+        """When ``size`` bytes sent now have crossed the line, and how long the sender
+        should wait before sending more."""
+        if self.rate is None:
+            return now, 0.0
+        done = max(now, self._free[direction]) + size / self.rate
+        self._free[direction] = done
+        return done, max(0.0, done - now - self.BUFFER)
+
+
 class Proxy:
     """Forwards connections on ``host:port`` (``port`` 0: a free one) to the target."""
 
@@ -66,16 +125,19 @@ class Proxy:
         delay_ms: float = 0.0,
         host: str = "127.0.0.1",
         port: int = 0,
+        network: Network | None = None,
         rate: float = 0.0,
     ) -> None:
         self.target_host = target_host
         self.target_port = target_port
         #: one-way delay added in each direction; takes effect for data read after a change
         self.delay_ms = delay_ms
-        #: bytes per second each direction of each connection forwards at most (0: no limit)
-        self.rate = rate
         self.host = host
         self._port = port
+        #: the line this proxy's connections share (bandwidth, steady cuts)
+        self.network = network or Network()
+        #: bytes per second each direction of each connection forwards at most (0: no limit)
+        self.rate = rate
         self._server: asyncio.Server | None = None
         self._links: set[_Link] = set()
         self._handlers: set[asyncio.Task[None]] = set()
@@ -83,8 +145,6 @@ class Proxy:
         self._closing = False
         #: connections accepted so far
         self.accepted = 0
-        #: the most connections open at once so far
-        self.peak_connections = 0
         #: bytes passed on (or waiting out the delay) per direction, all connections together
         self.bytes_forwarded: dict[Direction, int] = {"to_server": 0, "to_client": 0}
         #: sees (and may rewrite) every chunk read; see the module's docstring
@@ -197,7 +257,6 @@ class Proxy:
                 return
             link = _Link(self, (reader, writer), target, number)
             self._links.add(link)
-            self.peak_connections = max(self.peak_connections, len(self._links))
             try:
                 await link.run()
             finally:
@@ -273,29 +332,38 @@ class _Pipe:
     async def _read(self) -> None:
         loop = asyncio.get_running_loop()
         proxy = self.link.proxy
+        network = proxy.network
         while True:
             data = await self.reader.read(_CHUNK)
-            due = loop.time() + proxy.delay_ms / 1000
+            now = loop.time()
             if not data:
-                await self.queue.put((due, _EOF))
+                await self.queue.put((now + proxy.delay_ms / 1000, _EOF))
                 return
             if proxy.tap is not None:
                 data = proxy.tap(self.link.number, self.direction, data)
             fault = proxy._fault_for(self, len(data))
+            kind = None
             if fault is not None:
                 rule, head = fault
-                data = data[:head]
+                data, kind = data[:head], rule.kind
+            steady = network.cut_within(len(data), self.direction)
+            if steady is not None:
+                data, kind = data[:steady], _Fault.CUT
             self.count += len(data)
             proxy.bytes_forwarded[self.direction] += len(data)
+            crossed, hold = network.pace(self.direction, len(data), now)
+            due = crossed + proxy.delay_ms / 1000
             if data:
                 await self.queue.put((due, data))
                 if proxy.rate > 0:  # read no faster: the sender feels it (TCP backpressure)
                     await asyncio.sleep(len(data) / proxy.rate)
-            if fault is not None:
-                await self.queue.put((due, rule.kind))
-                if rule.kind is _Fault.STALL:
+            if kind is not None:
+                await self.queue.put((due, kind))
+                if kind is _Fault.STALL:
                     await self._discard()
                 return
+            if hold:
+                await asyncio.sleep(hold)
 
     async def _discard(self) -> None:
         # A stalled direction forwards nothing, but the sender giving up ends the link.

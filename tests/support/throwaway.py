@@ -17,6 +17,7 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import threading
 import time
@@ -75,10 +76,15 @@ def free_port() -> int:
         return port
 
 
-def greets(port: int) -> bool:
-    """Whether an IMAP server on ``port`` sends an ``* OK`` greeting."""
+def greets(port: int, ca_file: Path | None = None) -> bool:
+    """Whether an IMAP server on ``port`` sends an ``* OK`` greeting (through implicit
+    TLS, verified with ``ca_file``, when it is given)."""
     try:
-        with socket.create_connection((HOST, port), timeout=2) as sock:
+        with contextlib.ExitStack() as stack:
+            sock = stack.enter_context(socket.create_connection((HOST, port), timeout=2))
+            if ca_file is not None:
+                context = ssl.create_default_context(cafile=str(ca_file))
+                sock = stack.enter_context(context.wrap_socket(sock, server_hostname=HOST))
             data = b""
             while b"\n" not in data:
                 chunk = sock.recv(4096)

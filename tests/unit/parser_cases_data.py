@@ -17,6 +17,7 @@ from mailmover.imap.proto.responses import (
     Recent,
     Response,
     Search,
+    Tagged,
     UntaggedOther,
 )
 
@@ -32,6 +33,7 @@ BINARY = bytes(range(256))
 HEADER_FIELDS = b"Message-ID: <1@example.org>\r\n\r\n"
 PDT = timezone(timedelta(hours=-7))
 
+PARTIAL = b"Subject: x\r\n\r\n" + b"a" * 100 + b"\r\n"
 RFC3501_FETCH = (
     b'* 12 FETCH (FLAGS (\\Seen) INTERNALDATE "17-Jul-1996 02:44:25 -0700" '
     b'RFC822.SIZE 4286 ENVELOPE ("Wed, 17 Jul 1996 02:23:25 -0700 (PDT)" '
@@ -108,7 +110,25 @@ DATA_CASES: list[tuple[str, bytes, list[Response]]] = [
                     "HEADER": b"\r\n",
                     "TEXT": b"x",
                 },
+                origins={"1": 0},
             )
+        ],
+    ),
+    (
+        # Dovecot 2.3 answering UID FETCH 1 (UID RFC822.SIZE BODY.PEEK[]<0.20>), then
+        # <100.200> (16 bytes left) and <5000.10> (past the end) in one pipeline.
+        "dovecot-fetch-partial",
+        b"* 1 FETCH (UID 1 RFC822.SIZE 116 BODY[]<0> {20}\r\n%s)\r\nA7 OK Fetch completed.\r\n"
+        b"* 1 FETCH (UID 1 BODY[]<100> {16}\r\n%s)\r\n"
+        b'* 1 FETCH (UID 1 BODY[]<5000> {0}\r\n)\r\n* 1 FETCH (UID 1 BODY[]<4> "")\r\n'
+        b"A9 OK Fetch completed.\r\n" % (PARTIAL[:20], PARTIAL[100:]),
+        [
+            Fetch(seq=1, uid=1, size=116, body={"": PARTIAL[:20]}, origins={"": 0}),
+            Tagged("A7", "OK", None, "Fetch completed."),
+            Fetch(seq=1, uid=1, body={"": PARTIAL[100:]}, origins={"": 100}),
+            Fetch(seq=1, uid=1, body={"": b""}, origins={"": 5000}),
+            Fetch(seq=1, uid=1, body={"": b""}, origins={"": 4}),
+            Tagged("A9", "OK", None, "Fetch completed."),
         ],
     ),
     (

@@ -237,7 +237,10 @@ def copy(
         typer.Option(help="Write every message not copied here (.csv, or JSON otherwise)"),
     ] = None,
     retry_for: Annotated[
-        float, typer.Option(min=0, help="Seconds of backoff to spend on transient errors")
+        float,
+        typer.Option(
+            min=0, help="Seconds a folder may go without progress through transient errors"
+        ),
     ] = 900.0,
     timeout: Annotated[
         float, typer.Option(min=1, help="Seconds a server may stay silent mid-command")

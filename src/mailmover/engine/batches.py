@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from mailmover.errors import MessageRefused
+from mailmover.imap.client import AppendResult, append_results
 from mailmover.imap.connection import Result
 
 
@@ -31,7 +32,7 @@ class Item:
     message_id: str | None
     subject: str | None = None
     reason: str | None = None  # why it is not sent (no body)
-    held: int = 0  # bytes of the byte budget this item holds until it is recorded
+    held: bool = True  # its cost was taken from the byte budget when it was fetched
     vanished: bool = False  # deleted on the source while the pass copied it
 
 
@@ -58,16 +59,23 @@ def about_size(exc: MessageRefused) -> bool:
     return exc.code == "TOOBIG" or any(w in text for w in ("too large", "too big", "size"))
 
 
-def batches(metas: list[Meta], max_bytes: int, max_count: int) -> list[list[Meta]]:
-    batches: list[list[Meta]] = []
-    current: list[Meta] = []
-    size = 0
-    for meta in metas:
-        if current and (size + meta.size > max_bytes or len(current) >= max_count):
-            batches.append(current)
-            current, size = [], 0
-        current.append(meta)
-        size += meta.size
-    if current:
-        batches.append(current)
-    return batches
+def take(metas: list[Meta], start: int, most_bytes: int, most_messages: int) -> list[Meta]:
+    """The batch that begins at ``metas[start]``: at least one message, then as many as
+    fit in ``most_bytes`` and ``most_messages``."""
+    end, size = start, 0
+    while end < len(metas) and (
+        end == start or (size + metas[end].size <= most_bytes and end - start < most_messages)
+    ):
+        size += metas[end].size
+        end += 1
+    return metas[start:end]
+
+
+def answered(sent: Sent) -> dict[int, AppendResult | str]:
+    """The APPENDUIDs of a batch's commands that the destination answered OK, by item index."""
+    outcomes: dict[int, AppendResult | str] = {}
+    for indexes, future in sent.commands:
+        if future.done() and not future.cancelled() and future.exception() is None:
+            appended = append_results(future.result(), len(indexes))
+            outcomes.update(zip(indexes, appended, strict=True))
+    return outcomes

@@ -127,6 +127,40 @@ class LabelPlan:
 
 async def apply_labels(client: IMAPClient, labelled: dict[int, tuple[str, ...]]) -> None:
     """Gmail destination: add each appended message's other labels (X-GM-LABELS STORE)."""
+    await _store_labels(client, "+X-GM-LABELS.SILENT", labelled)
+
+
+async def sync_labels(
+    client: IMAPClient,
+    copied: dict[int, int],
+    labels: dict[int, tuple[str, ...]],
+    mine: str | None,
+) -> int:
+    """Gmail to Gmail on a later pass: give each copied message (source UID → destination
+    UID in the selected destination folder) the source's labels now, adding and
+    removing; ``mine`` is the folder's own label. Returns how many messages changed."""
+    if not copied:
+        return 0
+    fetched = await client.uid_fetch(sorted(copied.values()), "(UID X-GM-LABELS)")
+    have = {f.uid: set(f.gm_labels or ()) - {mine} for f in fetched if f.uid is not None}
+    add: dict[int, tuple[str, ...]] = {}
+    remove: dict[int, tuple[str, ...]] = {}
+    for source_uid, dest_uid in copied.items():
+        if dest_uid not in have:
+            continue  # no longer there: nothing to label
+        want = set(labels.get(source_uid, ())) - {mine}
+        if want - have[dest_uid]:
+            add[dest_uid] = tuple(sorted(want - have[dest_uid]))
+        if have[dest_uid] - want:
+            remove[dest_uid] = tuple(sorted(have[dest_uid] - want))
+    await _store_labels(client, "+X-GM-LABELS.SILENT", add)
+    await _store_labels(client, "-X-GM-LABELS.SILENT", remove)
+    return len(add.keys() | remove.keys())
+
+
+async def _store_labels(
+    client: IMAPClient, operation: str, labelled: dict[int, tuple[str, ...]]
+) -> None:
     groups: dict[tuple[str, ...], list[int]] = {}
     for uid, labels in labelled.items():
         groups.setdefault(labels, []).append(uid)
@@ -134,7 +168,7 @@ async def apply_labels(client: IMAPClient, labelled: dict[int, tuple[str, ...]])
     for labels, uids in groups.items():
         args: list[Arg] = [
             Atom(sequence_set(uids)),
-            Atom("+X-GM-LABELS.SILENT"),
+            Atom(operation),
             # Labels travel like mailbox names: modified UTF-7 (the parser decoded them).
             ParenList([Atom(lab) if lab.startswith("\\") else Mailbox(lab) for lab in labels]),
         ]

@@ -10,9 +10,10 @@ from collections.abc import Sequence
 
 from mailmover.engine.folders import FolderPlan
 from mailmover.engine.headers import summary
+from mailmover.engine.listing import date_criteria
 from mailmover.engine.ports import Journal
 from mailmover.engine.report import Failure
-from mailmover.engine.transfer import TransferOptions, search_criteria
+from mailmover.engine.transfer import TransferOptions
 from mailmover.imap.client import IMAPClient
 
 LISTING = "(UID RFC822.SIZE INTERNALDATE BODY.PEEK[HEADER.FIELDS (SUBJECT)])"
@@ -31,7 +32,7 @@ async def left_behind(
         selected = await src.examine(plan.source_name)
         if not selected.exists:
             continue
-        uids = await src.uid_search(*search_criteria(options))
+        uids = await src.uid_search(*date_criteria(options.since, options.before))
         rec = await journal.folder(plan.source_name)
         done: set[int] = set()
         if rec is not None and rec.id is not None:

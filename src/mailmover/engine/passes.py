@@ -19,10 +19,25 @@ from dataclasses import replace
 
 from mailmover.engine.budget import ByteBudget
 from mailmover.engine.control import PassControl
-from mailmover.engine.events import FolderPlanned, Listener, PassFinished, Retrying, ignore
+from mailmover.engine.events import (
+    FolderFinished,
+    FolderPlanned,
+    Listener,
+    PassFinished,
+    Retrying,
+    ignore,
+)
 from mailmover.engine.gmail import LabelPlan
 from mailmover.engine.leftover import left_behind
-from mailmover.engine.planning import MailboxPlan, Profiles, plan_mailbox, prepare_destination
+from mailmover.engine.pairs import Shared, Worker
+from mailmover.engine.planning import (
+    MailboxPlan,
+    Profiles,
+    plan_mailbox,
+    prepare_destination,
+    statuses,
+    unchanged,
+)
 from mailmover.engine.ports import Control, Credentials, Journal
 from mailmover.engine.profile import ServerProfile, daily_cap
 from mailmover.engine.report import FailureKind, FolderResult, Outcome, PassReport
@@ -30,7 +45,6 @@ from mailmover.engine.retry import RetryClock, RetryPolicy
 from mailmover.engine.session import Connector, Pair, SessionOptions, close_pair
 from mailmover.engine.settings import MailboxPair, PassKind, PassSettings
 from mailmover.engine.transfer import TransferOptions
-from mailmover.engine.worker import Shared, Worker
 from mailmover.errors import (
     AuthenticationFailed,
     MailmoverError,
@@ -41,7 +55,9 @@ from mailmover.errors import (
     TLSFailed,
     UsageError,
 )
+from mailmover.imap.client import IMAPClient
 from mailmover.imap.trace import TraceSink
+from mailmover.store.records import FolderRecord
 
 log = logging.getLogger(__name__)
 
@@ -111,6 +127,7 @@ class _Pass:
         self.profiles = Profiles.by_host(pair, settings)
         self.planned: MailboxPlan | None = None
         self.results: dict[str, FolderResult] = {}
+        self.skip: dict[str, FolderRecord] = {}  # unchanged since the last pass
         self.started = time.monotonic()
 
     # -- the report ---------------------------------------------------------------------
@@ -215,8 +232,9 @@ class _Pass:
                     first = await self.connector.open_pair(0)
                 src, dst = first
                 self.profiles = Profiles.of(self.pair, self.settings, src, dst)
+                recorded = await self.journal.folders()
                 planned = await plan_mailbox(
-                    src, dst, self.settings, self.profiles, await self.journal.folders(),
+                    src, dst, self.settings, self.profiles, recorded,
                     exact_sizes=self.kind == "preflight",
                 )  # fmt: skip
                 if self.kind != "preflight":
@@ -224,6 +242,7 @@ class _Pass:
                     delimiter = planned.dest.delimiter or preset.folders.separator
                     plans = await prepare_destination(dst, planned.plans, planned.dest, delimiter)
                     planned = replace(planned, plans=plans)
+                    self.skip = await self._unchanged(dst, planned, recorded)
                 for plan in planned.plans:
                     messages, size = planned.sizes[plan.source_name]
                     self.emit(
@@ -245,6 +264,29 @@ class _Pass:
 
     def _sides(self) -> tuple[ServerProfile, ServerProfile]:
         return self.profiles.source, self.profiles.dest
+
+    async def _unchanged(
+        self, dst: IMAPClient, planned: MailboxPlan, recorded: Sequence[FolderRecord]
+    ) -> dict[str, FolderRecord]:
+        """The folders a rerun need not open, from one pipelined STATUS per side."""
+        if self.kind == "retry_errors" or self.profiles.dest.labels:
+            return {}  # Gmail to Gmail: labels are compared in each folder (sync_labels)
+        records = {r.source_name: r for r in recorded}
+        candidates = [
+            p for p in planned.plans
+            if p.refused is None and (rec := records.get(p.source_name)) is not None
+            and rec.dest_name == p.dest_name and rec.state == "done"
+        ]  # fmt: skip
+        if not candidates:
+            return {}
+        dest = await statuses(dst, [p.dest_name for p in candidates], ["UIDVALIDITY"])
+        return {
+            p.source_name: records[p.source_name]
+            for p in candidates
+            if unchanged(
+                records[p.source_name], planned.status.get(p.source_name, {}), dest[p.dest_name]
+            )
+        }
 
     def _transfer(self) -> TransferOptions:
         s = self.settings
@@ -301,16 +343,22 @@ class _Pass:
             profiles.dest, profiles.source, s.flag_rules, labels,
             ByteBudget(s.memory_budget),
         )  # fmt: skip
-        count = max(1, min(profiles.connections(s.connections), len(planned.plans)))
+        todo = [p for p in planned.plans if p.source_name not in self.skip]
+        for plan in planned.plans:
+            rec = self.skip.get(plan.source_name)
+            if rec is not None:  # nothing new, no flag changed: not even opened
+                result = FolderResult(plan.source_name, plan.dest_name, plan.note)
+                result.source_messages = result.already = rec.messages_total
+                self.results[plan.source_name] = result
+                self.emit(FolderFinished(result.freeze()))
+        count = max(1, min(profiles.connections(s.connections), len(todo)))
         workers = [Worker(shared, n, ready[n] if n < len(ready) else None) for n in range(count)]
         for unused in ready[count:]:
             await close_pair(unused, logout=True)
         # Largest folders first (by bytes when known, else by messages), so the last
         # one to finish is a small one.
         sizes = planned.sizes
-        queue = sorted(
-            planned.plans, key=lambda p: (-sizes[p.source_name][1], -sizes[p.source_name][0])
-        )
+        queue = sorted(todo, key=lambda p: (-sizes[p.source_name][1], -sizes[p.source_name][0]))
         try:
             async with asyncio.TaskGroup() as group:
                 for worker in workers:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from mailmover.engine.folders import FolderPlan, Side, plan_folders
 from mailmover.engine.naming import create_folders
@@ -58,6 +58,8 @@ class MailboxPlan:
     sizes: dict[str, tuple[int, int]]  # source folder → (messages, bytes); bytes 0: not asked
     source: Side
     dest: Side
+    #: source folder → its STATUS (UIDVALIDITY, UIDNEXT, HIGHESTMODSEQ where offered)
+    status: dict[str, dict[str, int]] = field(default_factory=dict)
 
 
 async def plan_mailbox(
@@ -85,8 +87,48 @@ async def plan_mailbox(
         dest_profile=profiles.dest,
     )
     plans = keep_earlier_names(plans, recorded, dst_side, settings.mapping)
-    sizes = await folder_sizes(src, plans, exact=exact_sizes)
-    return MailboxPlan(plans, sizes, src_side, dst_side)
+    items = ["MESSAGES", "UIDVALIDITY", "UIDNEXT"]
+    items += ["HIGHESTMODSEQ"] if src.has("CONDSTORE") else []
+    items += ["SIZE"] if src.has("STATUS=SIZE") else []
+    # One pipelined round trip: what a rerun needs to tell which folders changed.
+    status = await statuses(src, [p.source_name for p in plans], items)
+    if exact_sizes and not src.has("STATUS=SIZE"):
+        sizes = await folder_sizes(src, plans)
+    else:
+        sizes = {n: (s.get("MESSAGES", 0), s.get("SIZE", 0)) for n, s in status.items()}
+    return MailboxPlan(plans, sizes, src_side, dst_side, status)
+
+
+async def statuses(
+    client: IMAPClient, names: Sequence[str], items: Sequence[str]
+) -> dict[str, dict[str, int]]:
+    """STATUS of every folder in ``names``, pipelined; ``{}`` for one the server will not
+    open (deleted since LIST, or refused: its copy says what became of it)."""
+    asked = [client.status(name, list(items)) for name in names]
+    out: dict[str, dict[str, int]] = {}
+    for name, status in zip(
+        names, await asyncio.gather(*asked, return_exceptions=True), strict=True
+    ):
+        if isinstance(status, BaseException):
+            _folder_only(status)
+            status = {}
+        out[name] = status
+    return out
+
+
+def unchanged(rec: FolderRecord | None, source: dict[str, int], dest: dict[str, int]) -> bool:
+    """Whether a folder copied before needs no work: same UIDVALIDITY on both sides,
+    nothing new (UIDNEXT) and no flag changed (HIGHESTMODSEQ, so CONDSTORE only)."""
+    return (
+        rec is not None
+        and rec.state == "done"
+        and rec.source_uidvalidity == source.get("UIDVALIDITY")
+        and rec.dest_uidvalidity == dest.get("UIDVALIDITY")
+        and rec.source_uidnext is not None
+        and rec.source_uidnext == source.get("UIDNEXT")
+        and source.get("HIGHESTMODSEQ") is not None
+        and rec.highestmodseq == source.get("HIGHESTMODSEQ")
+    )
 
 
 async def read_side(client: IMAPClient) -> Side:

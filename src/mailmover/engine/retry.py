@@ -1,4 +1,14 @@
-"""Retrying what a retry can mend: exponential backoff with jitter, within a time budget.
+"""Retrying what a retry can mend: exponential backoff with jitter, bounded by time without
+progress.
+
+A folder's copy retries with a :class:`Backoff` of its own: the wait starts over
+whenever an attempt made progress (a message recorded, a range of a large
+message received) or at least moved messages before its link dropped (the
+servers answer: it is the link that drops), and grows only while none is made;
+retrying stops once ``RetryPolicy.budget`` seconds went by without progress in that folder, or in
+the whole mailbox (so a folder that starts after a server went away does not
+spend a budget of its own). A link that keeps dropping thus slows a copy down
+but does not stop it; a server that is gone stops it after the budget.
 
 A server's own word on how long to wait (Microsoft's "Suggested Backoff
 Time", a Retry-After) is honoured. An error that says retrying cannot help
@@ -9,6 +19,8 @@ locked by clients that log in with a wrong password in a loop.
 from __future__ import annotations
 
 import random
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from mailmover.errors import MailmoverError, ServerUnavailable
@@ -16,21 +28,108 @@ from mailmover.errors import MailmoverError, ServerUnavailable
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    budget: float = 900.0  # seconds of waiting a mailbox may spend on retries, in all
+    budget: float = 900.0  # seconds a folder (or the planning) may go without progress
     base: float = 1.0
     cap: float = 120.0
     quota_probe: float = 900.0  # after a daily cap: how often to look whether it has reset
 
+    def delay(self, failures: int, error: MailmoverError, rng: random.Random) -> float:
+        """The wait after ``failures`` attempts in a row without progress (0: the first)."""
+        suggested = error.retry_after if isinstance(error, ServerUnavailable) else None
+        if suggested is not None:
+            return min(max(suggested, 0.0), self.cap)
+        ceiling = min(self.cap, self.base * 2**failures)
+        return rng.uniform(ceiling / 2, ceiling)  # jitter keeps workers apart
+
+
+class Progress:
+    """When progress was last made by a whole (a mailbox's folders together)."""
+
+    def __init__(self, now: Callable[[], float] = time.monotonic) -> None:
+        self.now = now
+        self.since = now()
+
+    def made(self) -> None:
+        self.since = self.now()
+
+
+@dataclass
+class Backoff:
+    """The retries of one piece of work that makes progress, such as a folder's copy."""
+
+    policy: RetryPolicy = field(default_factory=RetryPolicy)
+    rng: random.Random = field(default_factory=random.Random)
+    now: Callable[[], float] = time.monotonic
+    whole: Progress | None = None  # what this work is part of (the mailbox)
+    failures: int = 0  # attempts in a row that made no progress
+    worked: bool = False  # the last attempt moved messages before it failed
+    whole_stalled: bool = False  # retrying stopped because the whole went the budget too
+    waited: float = 0.0  # seconds waited in all, for the report
+    since: float = field(init=False)  # when progress was last made (or the work began)
+
+    def __post_init__(self) -> None:
+        self.since = self.now()
+
+    def working(self) -> None:
+        """The attempt got as far as moving messages: the servers answer, the link works.
+
+        If it fails, the next attempt starts at once (after at most a quarter of
+        ``policy.base``, so that workers do not reconnect in step), and the
+        backoff starts over; the time without progress goes on, so a message
+        that can never pass still ends after the budget."""
+        self.failures = 0
+        self.worked = True
+
+    def progress(self) -> None:
+        """Something was done that no retry has to do again: the backoff starts over."""
+        self.failures = 0
+        self.since = self.now()
+        if self.whole is not None:
+            self.whole.made()
+
+    @property
+    def stalled(self) -> float:
+        """Seconds without progress here, or in the whole if that has been longer."""
+        since = self.since if self.whole is None else min(self.since, self.whole.since)
+        return self.now() - since
+
+    def next_delay(self, error: MailmoverError) -> float | None:
+        """Seconds to wait before the next attempt; None when retrying should stop."""
+        if not error.retryable:
+            return None
+        suggested = isinstance(error, ServerUnavailable) and error.retry_after is not None
+        if self.worked and not suggested:
+            delay = self.rng.uniform(0, self.policy.base / 4)
+        else:
+            delay = self.policy.delay(self.failures, error, self.rng)
+            self.failures += 1
+        self.worked = False
+        if self.stalled + delay > self.policy.budget:
+            whole = self.whole
+            self.whole_stalled = (
+                whole is not None and self.now() - whole.since + delay > self.policy.budget
+            )
+            return None
+        self.waited += delay
+        return delay
+
 
 @dataclass
 class RetryClock:
-    """Counts the waiting one mailbox has done; says how long to wait next, or to stop."""
+    """What one mailbox's retries share: the jitter, and the pauses for daily caps."""
 
     policy: RetryPolicy = field(default_factory=RetryPolicy)
     waited: float = 0.0
     rng: random.Random = field(default_factory=random.Random)
 
     paused: float = 0.0
+    progress: Progress | None = None  # of the mailbox, from its first folder on
+
+    def backoff(self) -> Backoff:
+        """A backoff of its own for one folder."""
+        if self.progress is None:
+            self.progress = Progress()
+        return Backoff(self.policy, self.rng, whole=self.progress)
 
     def next_pause(self, longest: float) -> float | None:
         """Seconds to pause after a daily cap was hit; None once ``longest`` has passed."""
@@ -41,15 +140,11 @@ class RetryClock:
         return pause
 
     def next_delay(self, attempt: int, error: MailmoverError) -> float | None:
-        """Seconds to wait before attempt ``attempt + 1``; None when retrying should stop."""
+        """Seconds to wait before attempt ``attempt + 1`` of work that makes no progress
+        until it succeeds (planning); None when retrying should stop."""
         if not error.retryable:
             return None
-        suggested = error.retry_after if isinstance(error, ServerUnavailable) else None
-        if suggested is not None:
-            delay = min(max(suggested, 0.0), self.policy.cap)
-        else:
-            ceiling = min(self.policy.cap, self.policy.base * 2**attempt)
-            delay = self.rng.uniform(ceiling / 2, ceiling)  # jitter keeps workers apart
+        delay = self.policy.delay(attempt, error, self.rng)
         if self.waited + delay > self.policy.budget:
             return None
         self.waited += delay

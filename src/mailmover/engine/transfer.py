@@ -1,54 +1,55 @@
 """Copy one folder: what is new, exactly once, pipelined; then bring changed flags across.
 
-Bodies are fetched from the source in batches bounded by bytes while the
-previous batch is being appended to the destination, so neither side waits
-for the other's round trips. Each batch is recorded ``done`` (with the
-APPENDUIDs) in the journal once its APPENDs are confirmed, in one transaction:
-a message is written once. A crash leaves the batches in flight unrecorded;
-the destination then holds more messages than the journal accounts for, and
-those are looked up in it (size, then SHA-256) before anything is sent again.
+Bodies are fetched in batches bounded by bytes while earlier batches are
+appended, so neither side waits for the other's round trips. Each batch is
+recorded ``done`` (with its APPENDUIDs) once answered, in one transaction: a
+message is written once. A crash leaves the batches in flight unrecorded; the
+destination then holds more than the journal accounts for, and those are
+looked up in it (size, then SHA-256) before anything is sent again. When a
+link drops, every APPEND already answered is recorded first, and what the
+next attempt needs is handed over in a ``Carry`` (engine.attempt).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
-from mailmover.engine.batches import Item, Meta, Sent, about_size, batches, cost
+from mailmover.engine.attempt import Carry, new_carry
+from mailmover.engine.batches import Item, Meta, Sent, answered, cost, take
+from mailmover.engine.bodies import EMPTY, Body, read_bodies
 from mailmover.engine.budget import ByteBudget
 from mailmover.engine.dedup import DestinationIndex
 from mailmover.engine.events import BatchCopied, FolderStarted, Listener, MessageFailed
-from mailmover.engine.flags import FlagPolicy, FlagRewrite, without_keywords
+from mailmover.engine.flags import FlagPolicy, FlagRewrite
 from mailmover.engine.folders import FolderPlan
-from mailmover.engine.gmail import LabelPlan, apply_labels, unlabelled
+from mailmover.engine.gmail import LabelPlan, apply_labels, label_of, sync_labels, unlabelled
 from mailmover.engine.headers import message_id as read_message_id
 from mailmover.engine.headers import summary
+from mailmover.engine.listing import (
+    UNDESCRIBED,
+    VANISHED,
+    date_criteria,
+    failed_before,
+    list_messages,
+    too_big,
+    vanished,
+)
+from mailmover.engine.planning import unchanged
 from mailmover.engine.ports import Control, Journal
 from mailmover.engine.profile import ServerProfile
+from mailmover.engine.refusals import append_outcomes
 from mailmover.engine.report import Failure, FolderResult
 from mailmover.engine.syncflags import CopiedRow, sync_flags
-from mailmover.errors import CommandFailed, MessageRefused
-from mailmover.imap.client import (
-    AppendResult,
-    IMAPClient,
-    Message,
-    SelectedMailbox,
-    append_result,
-    append_results,
-)
-from mailmover.imap.connection import Result
-from mailmover.imap.proto.commands import Atom
-from mailmover.imap.proto.dates import imap_date
-from mailmover.imap.proto.responses import Fetch
-from mailmover.imap.proto.sequences import sequence_set
+from mailmover.errors import MailmoverError
+from mailmover.imap.client import AppendResult, IMAPClient, Message, SelectedMailbox
 from mailmover.store.records import FolderRecord, MessageRecord
 
-META = "(UID FLAGS INTERNALDATE RFC822.SIZE)"
-BODY = "(UID BODY.PEEK[])"
-HEADER = "(UID BODY.PEEK[HEADER.FIELDS (SUBJECT MESSAGE-ID)])"
+APPENDS_AHEAD = 3
 
 
 @dataclass(frozen=True)
@@ -60,30 +61,9 @@ class TransferOptions:
     memory_budget: int = 16 * 1024 * 1024  # message data held at once, for the whole mailbox
     segment: int = 5000  # UIDs whose metadata is read at once
     only_failed: bool = False  # a retry-errors pass: only messages recorded as failed
-
-
-VANISHED = "deleted on the source during the copy"
-UNDESCRIBED = "the source server did not give its size"
-
-
-def _body(fetch: Fetch | None) -> bytes | None:
-    """The message's bytes, or None when the source did not give them.
-
-    Dovecot answers ``BODY[] NIL`` (read as empty) for a message another session
-    expunged; no message is zero bytes long, so an empty body is never appended.
-    """
-    body = fetch.body.get("") if fetch is not None else None
-    return body or None
-
-
-def search_criteria(options: TransferOptions) -> list[Atom]:
-    """The UID SEARCH criteria for the messages a pass copies (its date range)."""
-    criteria = [Atom("ALL")]
-    if options.since:
-        criteria.append(Atom(f"SINCE {imap_date(options.since)}"))
-    if options.before:
-        criteria.append(Atom(f"BEFORE {imap_date(options.before)}"))
-    return criteria
+    range_above: int = 1024 * 1024  # larger messages are fetched in ranges of range_size
+    range_size: int = 512 * 1024
+    fetch_ahead: int = 8  # fetches in flight at most (the byte budget bounds them too)
 
 
 class FolderCopy:
@@ -103,6 +83,7 @@ class FolderCopy:
         rules: FlagRewrite | None = None,
         labels: LabelPlan | None = None,
         result: FolderResult | None = None,
+        carry: Carry | None = None,
         budget: ByteBudget | None = None,
     ) -> None:
         self.src, self.dst, self.journal, self.plan = src, dst, journal, plan
@@ -112,17 +93,20 @@ class FolderCopy:
         self.rules = rules or FlagRewrite()
         self.labels = labels
         self.extra_labels: dict[int, tuple[str, ...]] = {}  # source UID → its other labels
-        self.result = result or FolderResult(plan.source_name, plan.dest_name, plan.note)
+        self.carry = carry or new_carry(
+            plan, options.batch_bytes, options.batch_messages, result=result
+        )
+        self.result = self.carry.result
         # Shared by every folder of the mailbox, so more connections do not mean more memory.
         self.budget = budget or ByteBudget(options.memory_budget)
         self.held = 0  # of the budget, by this folder: given back even when it fails
+        self.undated = 0  # messages whose internal date the source did not give
+        self.done_bytes = self.listed_bytes = 0  # the folder's size: copied before, to copy
         self.policy = FlagPolicy(None)
         self.index: DestinationIndex | None = None
         self.folder_id = 0
         self.uidvalidity = 0
         self.dest_uidvalidity: int | None = None
-        self.undated = 0  # messages whose internal date the source did not give
-        self.done_bytes = self.listed_bytes = 0  # the folder's size: copied before, to copy
 
     async def run(self) -> FolderResult:
         # Two connections: one round trip for both.
@@ -148,7 +132,7 @@ class FolderCopy:
         assert rec.id is not None
         self.folder_id = rec.id
 
-        uids = await self.src.uid_search(*search_criteria(self.options))
+        uids = await self.src.uid_search(*date_criteria(self.options.since, self.options.before))
         if self.labels is not None and self.src.has("X-GM-EXT-1"):
             uids, self.extra_labels = await self.labels.select(self.src, self.plan, uids)
         elif self.plan.unlabelled_only and self.src.has("X-GM-EXT-1"):
@@ -168,7 +152,7 @@ class FolderCopy:
         del present
         to_copy = [uid for uid in uids if uid not in done]
         if self.options.only_failed:
-            to_copy = await self._failed_before(to_copy)
+            to_copy = await failed_before(self.journal, self.folder_id, self.uidvalidity, to_copy)
         self.result.source_messages = len(uids)
         # An attempt after a lost link counts what earlier attempts of this run copied
         # as copied, not as found; their failures are tried again.
@@ -187,6 +171,12 @@ class FolderCopy:
             )  # fmt: skip
             self.result.flags_updated = updated
             self.result.flags_dropped += dropped
+        if self.labels is not None and self.labels.gmail_dest and done and not self._stopping():
+            copied = {uid: dest for uid, (dest, _) in done.items() if dest is not None}
+            mine = label_of(self.plan)
+            self.result.flags_updated += await sync_labels(
+                self.dst, copied, self.extra_labels, mine
+            )
 
         # A folder read through --since/--before was only partly looked at: no UIDNEXT,
         # so a later run without those limits lists it again instead of skipping it.
@@ -206,26 +196,17 @@ class FolderCopy:
         await self.journal.save_folder(rec)
         return self.result
 
-    async def _failed_before(self, uids: list[int]) -> list[int]:
-        """Those of ``uids`` that an earlier pass recorded as failed."""
-        failed: set[int] = set()
-        async for page in self.journal.iter_messages(
-            self.folder_id, uidvalidity=self.uidvalidity, states=("failed",)
-        ):
-            failed.update(row.source_uid for row in page)
-        return [uid for uid in uids if uid in failed]
-
     def _unchanged(self, rec: FolderRecord, sel: SelectedMailbox, dsel: SelectedMailbox) -> bool:
-        """Nothing new, no flag changed, nothing left over: the folder needs no work."""
-        return (
-            rec.state == "done"
-            and rec.source_uidvalidity == sel.uidvalidity
-            and rec.dest_uidvalidity == dsel.uidvalidity
-            and rec.source_uidnext is not None
-            and rec.source_uidnext == sel.uidnext
-            and sel.highestmodseq is not None
-            and rec.highestmodseq == sel.highestmodseq
-        )
+        """Nothing new, no flag changed: no work. Gmail to Gmail always looks (labels)."""
+        if self.labels is not None and self.labels.gmail_dest:
+            return False
+        seen = {
+            "UIDVALIDITY": sel.uidvalidity,
+            "UIDNEXT": sel.uidnext,
+            "HIGHESTMODSEQ": sel.highestmodseq,
+        }
+        source = {k: v for k, v in seen.items() if v is not None}
+        return unchanged(rec, source, {"UIDVALIDITY": dsel.uidvalidity})
 
     # -- copying -----------------------------------------------------------------------
 
@@ -235,13 +216,14 @@ class FolderCopy:
         # Unbounded: the byte budget bounds what is held; the end marker must always fit.
         queue: asyncio.Queue[list[Item] | None] = asyncio.Queue()
         producer = asyncio.create_task(self._produce(uids, queue))
+        appended: list[Sent] = []  # a batch leaves once it is recorded
         try:
-            appended: list[Sent] = []
             while True:
                 if appended and queue.empty():
                     # Nothing to overlap with: record now, so its bytes of the budget
                     # come back to a producer that may be waiting for them.
-                    await self._record(appended.pop(0))
+                    await self._record(appended[0])
+                    appended.pop(0)
                     continue
                 batch = await queue.get()
                 if batch is None:
@@ -251,11 +233,20 @@ class FolderCopy:
                     await self._give_back(batch)
                     continue
                 appended.append(await self._append(batch))
-                if len(appended) > 1:
-                    await self._record(appended.pop(0))
-            for sent in appended:
-                await self._record(sent)
+                # Batches in flight to the destination: enough to keep a bandwidth-bound
+                # upload busy while the oldest one's answer comes back.
+                if len(appended) > APPENDS_AHEAD:
+                    await self._record(appended[0])
+                    appended.pop(0)
+            while appended:
+                await self._record(appended[0])
+                appended.pop(0)
             await producer
+        except MailmoverError:
+            # The link dropped: what the destination confirmed is recorded, never sent again.
+            for sent in appended:
+                await self._record(sent, answered(sent))
+            raise
         finally:
             producer.cancel()
             if self.held:  # batches that never got recorded: the next attempt refetches them
@@ -279,84 +270,86 @@ class FolderCopy:
             self.emit(FolderStarted(self.plan.source_name, len(metas), total))
             limit = self.dest.max_message_size if self.dest else None
             if limit is not None and any(m.size > limit for m in metas):
-                await queue.put(await self._too_big([m for m in metas if m.size > limit], limit))
+                await queue.put(
+                    await too_big(self.src, [m for m in metas if m.size > limit], limit)
+                )
                 metas = [m for m in metas if m.size <= limit]
-            fetches: list[tuple[list[Meta], int, asyncio.Future[Result]]] = []
-            for batch in batches(metas, opts.batch_bytes, opts.batch_messages):
-                if self._stopping():
-                    break  # what was fetched is still appended and recorded
-                size = sum(cost(m.size) for m in batch)
-                if not self.budget.try_acquire(size):
-                    # Hand over what is fetched before waiting: the bytes we hold are
-                    # given back only once the consumer has appended them.
-                    while fetches:
-                        await queue.put(await self._bodies(*fetches.pop(0)))
-                    await self.budget.acquire(size)
-                self.held += size
-                future = self.src.uid_fetch_nowait([m.uid for m in batch], BODY)
-                fetches.append((batch, size, future))
-                if len(fetches) > 1:
-                    await queue.put(await self._bodies(*fetches.pop(0)))
-            for batch, size, future in fetches:
-                await queue.put(await self._bodies(batch, size, future))
+            fetches: list[tuple[list[Meta], asyncio.Future[dict[int, Body]]]] = []
+            try:
+                await self._fetch_segment(metas, fetches, queue)
+            finally:
+                for _, future in fetches:  # the link dropped: the next attempt refetches
+                    future.cancel()
+                for _, future in fetches:
+                    with contextlib.suppress(BaseException):
+                        await future
             if self._stopping():
                 self.result.interrupted = True
                 break
 
+    async def _fetch_segment(
+        self,
+        metas: list[Meta],
+        fetches: list[tuple[list[Meta], asyncio.Future[dict[int, Body]]]],
+        queue: asyncio.Queue[list[Item] | None],
+    ) -> None:
+        """Fetch ``metas`` batch by batch, as far ahead as the byte budget allows."""
+        opts = self.options
+        start = 0
+        while start < len(metas):
+            if self._stopping():
+                break  # what was fetched is still appended and recorded
+            batch = take(metas, start, self.carry.size.bytes, self.carry.size.messages)
+            start += len(batch)
+            size = sum(cost(m.size) for m in batch)
+            # Hand over what is fetched (always before waiting for the budget: the bytes
+            # we hold are given back only once the consumer has appended them).
+            while fetches and (
+                fetches[0][1].done()
+                or len(fetches) >= opts.fetch_ahead
+                or not self.budget.fits(size)
+            ):
+                await queue.put(await self._bodies(*fetches.pop(0)))
+            await self.budget.acquire(size)
+            self.held += size
+            future = asyncio.ensure_future(
+                read_bodies(
+                    self.src, batch, self.carry,
+                    range_above=opts.range_above, range_size=opts.range_size,
+                )
+            )  # fmt: skip
+            fetches.append((batch, future))
+        while fetches:
+            await queue.put(await self._bodies(*fetches.pop(0)))
+
     async def _metas(self, uids: list[int]) -> list[Meta]:
-        """What the source says of ``uids``, by UID. Every UID is accounted for: one
-        deleted meanwhile is counted as such, one the server will not describe is
-        named as not copied, and a missing or unreadable date is no reason to skip."""
-        fetched = {f.uid: f for f in await self.src.uid_fetch(uids, META) if f.uid is not None}
-        metas, undescribed = [], []
-        for uid in uids:
-            f = fetched.get(uid)
-            if f is None or not f.size:  # Dovecot gives size 0 for an expunged message
-                undescribed.append(uid)
-                continue
-            if f.internaldate is None:
-                self.undated += 1
-            metas.append(Meta(uid, f.flags or (), f.internaldate, f.size))
-        if undescribed:
-            gone = await self._vanished(undescribed)
-            self.result.vanished += len(gone)
-            unknown = [uid for uid in undescribed if uid not in gone]
+        """The messages to fetch; the rest named (deleted meanwhile, or not described)."""
+        listing = await list_messages(self.src, uids)
+        self.result.vanished += len(listing.vanished)
+        self.undated += listing.undated
+        if listing.undescribed:
             await self.journal.record_messages(self.folder_id, [
                 MessageRecord(self.uidvalidity, uid, 0, datetime.now(UTC), "failed",
-                              reason=UNDESCRIBED) for uid in unknown
+                              reason=UNDESCRIBED) for uid in listing.undescribed
             ])  # fmt: skip
-            for uid in unknown:
-                failure = Failure(self.plan.source_name, uid, 0, None, "", UNDESCRIBED)
-                self.result.failures.append(failure)
-                self.emit(MessageFailed(failure.folder, uid, 0, None, "", UNDESCRIBED))
-        return sorted(metas, key=lambda m: m.uid)
-
-    async def _too_big(self, metas: list[Meta], limit: int) -> list[Item]:
-        """Items for messages the destination cannot take: named, with subject, never sent."""
-        fetches = await self.src.uid_fetch([m.uid for m in metas], HEADER)
-        heads = {f.uid: next(iter(f.body.values()), b"") for f in fetches if f.uid is not None}
-        items = []
-        for meta in metas:
-            message_id, subject = summary(heads.get(meta.uid, b""))
-            reason = f"larger than the destination accepts ({meta.size:,} > {limit:,} bytes)"
-            items.append(Item(meta, None, None, (), message_id, subject, reason))
-        return items
+            for uid in listing.undescribed:
+                self._named(Failure(self.plan.source_name, uid, 0, None, "", UNDESCRIBED))
+        return listing.metas
 
     async def _bodies(
-        self, batch: list[Meta], size: int, future: asyncio.Future[Result]
+        self, batch: list[Meta], future: asyncio.Future[dict[int, Body]]
     ) -> list[Item]:
-        by_uid: dict[int, Fetch] = {f.uid: f for f in (await future).fetches if f.uid is not None}
-        bodies = {m.uid: _body(by_uid.get(m.uid)) for m in batch}
-        unread = [uid for uid, body in bodies.items() if body is None]
-        gone = await self._vanished(unread) if unread else set()
+        read = await future
+        self.carry.backoff.working()
+        unread = [m.uid for m in batch if read.get(m.uid) is None or read.get(m.uid) == EMPTY]
+        gone = await vanished(self.src, unread)
         items = []
         for meta in batch:
-            body = bodies[meta.uid]
-            reason = None
+            body, reason = read.get(meta.uid), None
             if meta.uid in gone:
-                reason = VANISHED
-            elif body is None:
-                reason = "the source server did not return its body"
+                body, reason = None, VANISHED
+            elif isinstance(body, str):
+                body, reason = None, body
             digest = hashlib.sha256(body).digest() if body is not None else None
             wanted = meta.flags
             if self.labels is not None:
@@ -365,21 +358,16 @@ class FolderCopy:
             self.result.flags_dropped += dropped
             message_id = read_message_id(body) if body is not None else None
             item = Item(meta, body, digest, flags, message_id, reason=reason)
-            item.held, item.vanished = cost(meta.size), meta.uid in gone
+            item.vanished = meta.uid in gone
             items.append(item)
         return items
-
-    async def _vanished(self, uids: list[int]) -> set[int]:
-        """Those of ``uids`` the source no longer has: deleted by another session."""
-        still = await self.src.uid_search(Atom(f"UID {sequence_set(uids)}"))
-        return set(uids) - set(still)
 
     def _stopping(self) -> bool:
         return self.control is not None and self.control.requested is not None
 
     async def _give_back(self, batch: list[Item]) -> None:
         """Return what ``_fetch_batches`` took from the budget for ``batch``."""
-        fetched = sum(i.held for i in batch)
+        fetched = sum(cost(i.meta.size) for i in batch if i.held)
         self.held -= fetched
         await self.budget.release(fetched)
 
@@ -418,32 +406,18 @@ class FolderCopy:
         flags = item.flags if flags is None else flags
         return Message(item.body, flags, item.meta.internaldate)
 
-    async def _outcomes(self, sent: Sent) -> dict[int, AppendResult | str]:
-        """Each sent item's APPENDUID, or the reason it was refused."""
-        outcomes: dict[int, AppendResult | str] = {}
-        for indexes, future in sent.commands:
-            try:
-                appended = append_results(await future, len(indexes))
-                outcomes.update(zip(indexes, appended, strict=True))
-                continue
-            except MessageRefused as exc:
-                if len(indexes) == 1:
-                    outcomes[indexes[0]] = await self._retry_refused(sent.batch[indexes[0]], exc)
-                    continue
-            # One message refused the whole MULTIAPPEND: send them one by one to find it.
-            singles = [
-                (i, self.dst.append_nowait(self.plan.dest_name, self._message(sent.batch[i])))
-                for i in indexes
-            ]
-            for i, single in singles:
-                try:
-                    outcomes[i] = append_result(await single)
-                except MessageRefused as exc:
-                    outcomes[i] = await self._retry_refused(sent.batch[i], exc)
-        return outcomes
-
-    async def _record(self, sent: Sent) -> None:
-        outcomes = await self._outcomes(sent)
+    async def _record(
+        self, sent: Sent, outcomes: dict[int, AppendResult | str] | None = None
+    ) -> None:
+        """Record a batch once every APPEND of it is answered; with ``outcomes`` (a link
+        dropped), only the messages they confirm."""
+        final = outcomes is None
+        if outcomes is None:
+            outcomes = await append_outcomes(
+                self.dst, self.plan.dest_name, sent, self.dest, self.result
+            )
+        elif self.labels is not None and self.labels.gmail_dest:
+            return  # left unrecorded: the next attempt finds them and labels them then
         records: list[MessageRecord] = []
         copied = copied_bytes = 0
         for i, item in enumerate(sent.batch):
@@ -463,6 +437,8 @@ class FolderCopy:
                 record.flags = item.flags
                 copied += 1
                 copied_bytes += item.meta.size
+            elif not final:
+                continue  # its answer never came: looked up by the next attempt
             elif item.vanished:  # not a failure; the next pass will not list it
                 self.result.vanished += 1
                 continue
@@ -472,6 +448,11 @@ class FolderCopy:
                 continue
             records.append(record)
         await self.journal.record_messages(self.folder_id, records)
+        for record in records:
+            self.carry.partial.pop(record.source_uid, None)
+            self.carry.misread.pop(record.source_uid, None)
+        if any(r.state == "done" for r in records):
+            self.carry.progress()
         if self.labels is not None and self.labels.gmail_dest and self.extra_labels:
             await apply_labels(self.dst, {
                 r.dest_uid: self.extra_labels[r.source_uid] for r in records
@@ -479,65 +460,31 @@ class FolderCopy:
             })  # fmt: skip
         self.result.copied += copied
         self.result.copied_bytes += copied_bytes
+        if not final:
+            if records:
+                size = sum(r.size for r in records)
+                self.emit(
+                    BatchCopied(self.plan.source_name, len(records), size, copied, copied_bytes)
+                )
+            return  # the budget comes back when the attempt ends
+        self.carry.size.grow()
         await self._give_back(sent.batch)  # messages too big were never fetched
         size = sum(i.meta.size for i in sent.batch)
         self.emit(BatchCopied(self.plan.source_name, len(sent.batch), size, copied, copied_bytes))
-
-    async def _retry_refused(self, item: Item, exc: MessageRefused) -> AppendResult | str:
-        """Try what can succeed: without keywords, then without flags, then STORE them.
-
-        Groupware (Scalix, Exchange) refuses flags it lists in PERMANENTFLAGS or
-        answers BAD for them. Flags that then fail a STORE on their own are
-        remembered for the whole destination and dropped from later messages.
-        """
-        if item.body is None or about_size(exc):
-            return exc.message
-        attempts = [without_keywords(item.flags), ()]
-        for flags in dict.fromkeys(a for a in attempts if a != item.flags):
-            try:
-                result = await self.dst.append_nowait(
-                    self.plan.dest_name, self._message(item, flags)
-                )
-            except MessageRefused:
-                continue
-            appended = append_result(result)
-            missing = [f for f in item.flags if f not in flags]
-            kept = await self._store_each(appended.uid, missing)
-            for flag in missing:
-                if flag not in kept:
-                    self.result.flags_dropped += 1
-                    if self.dest is not None:
-                        self.dest.learned_refused.add(flag.lower())
-            item.flags = tuple(sorted((*flags, *kept)))
-            return appended
-        return exc.message
-
-    async def _store_each(self, uid: int | None, flags: list[str]) -> list[str]:
-        """Set each flag with its own STORE; the ones the server accepted."""
-        if uid is None or not flags:
-            return []
-        stores = [(f, self.dst.uid_store_nowait([uid], "+FLAGS.SILENT", [f])) for f in flags]
-        kept = []
-        for flag, future in stores:
-            try:
-                await future
-                kept.append(flag)
-            except CommandFailed:
-                pass
-        return kept
 
     def _fail(self, item: Item, reason: str) -> MessageRecord:
         record = self._record_of(item, "failed")
         record.reason = reason
         subject = item.subject or (summary(item.body)[1] if item.body else "")
-        meta = item.meta
-        failure = Failure(
-            self.plan.source_name, meta.uid, meta.size, meta.internaldate, subject, reason
-        )
-        self.result.failures.append(failure)
-        date = meta.internaldate.isoformat() if meta.internaldate else None
-        self.emit(MessageFailed(failure.folder, meta.uid, meta.size, date, subject, reason))
+        self._named(Failure(self.plan.source_name, item.meta.uid, item.meta.size,
+                            item.meta.internaldate, subject, reason))  # fmt: skip
         return record
+
+    def _named(self, failure: Failure) -> None:
+        """A message not copied: in the result, and told as it happens."""
+        self.result.failures.append(failure)
+        f, date = failure, failure.internaldate.isoformat() if failure.internaldate else None
+        self.emit(MessageFailed(f.folder, f.uid, f.size, date, f.subject, f.reason))
 
     def _record_of(self, item: Item, state: str) -> MessageRecord:
         return MessageRecord(

@@ -26,9 +26,11 @@ def _profiles() -> dict[str, type[Profile]]:
     from support.emulator.flagrules import Groupware, Yahoo
     from support.emulator.gmail import Gmail
     from support.emulator.microsoft import Microsoft
+    from support.emulator.misreads import Misreads
     from support.emulator.names import CyrusNames
 
-    return {p.name: p for p in (Profile, Gmail, Microsoft, Groupware, Yahoo, CyrusNames)}
+    profiles = (Profile, Gmail, Microsoft, Groupware, Yahoo, CyrusNames, Misreads)
+    return {p.name: p for p in profiles}
 
 
 class Emulator:

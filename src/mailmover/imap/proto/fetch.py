@@ -11,7 +11,7 @@ from mailmover.imap.proto.lexer import Reader, text
 from mailmover.imap.proto.responses import Fetch
 
 # An item name, its [section] and <origin> if any, and the space before its value.
-_ITEM = re.compile(rb' *([^\x00-\x20\x7f(){%*"\\\[\]<>]+)(?:\[([^\]]*)\])?(?:<[0-9]+>)? +')
+_ITEM = re.compile(rb' *([^\x00-\x20\x7f(){%*"\\\[\]<>]+)(?:\[([^\]]*)\])?(?:<([0-9]+)>)? +')
 _END = re.compile(rb" *\)")
 #: sections of RFC822.* items as their BODY[] equivalents
 _RFC822 = {b"RFC822": "", b"RFC822.HEADER": "HEADER", b"RFC822.TEXT": "TEXT"}
@@ -38,10 +38,11 @@ def parse_fetch(reader: Reader, seq: int, decode_name: Callable[[bytes], str]) -
             reader.pos = end.end()
             break
         reader.pos = item.end()
-        name, section = item.group(1).upper(), item.group(2)
-        _read_item(
-            reader, fetch, name, None if section is None else text(section).upper(), decode_name
-        )
+        name, section, origin = item.group(1).upper(), item.group(2), item.group(3)
+        key = None if section is None else text(section).upper()
+        _read_item(reader, fetch, name, key, decode_name)
+        if key is not None and origin is not None:
+            fetch.origins[key] = int(origin)
     reader.finish()
     return fetch
 

@@ -168,6 +168,9 @@ class Fetch:
     ``"1.MIME"``) to its bytes; a NIL section maps to ``b""``. ``RFC822`` maps to
     ``""`` too, ``RFC822.HEADER`` to ``"HEADER"``. ``binary`` holds ``BINARY[...]``
     sections (RFC 3516, content transfer decoding undone) keyed the same way.
+    ``origins`` holds the ``<origin>`` of each partial section the server sent
+    (``BODY[]<1048576>`` answers ``BODY.PEEK[]<1048576.262144>``: its bytes start
+    there; an origin past the end comes with an empty string).
     """
 
     seq: int
@@ -181,6 +184,7 @@ class Fetch:
     gm_thrid: int | None = None
     gm_labels: tuple[str, ...] | None = None
     binary: dict[str, bytes] = field(default_factory=dict)
+    origins: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,9 +2,13 @@
 
 A transient failure (a cut connection, a timeout, BYE, a throttling reply)
 costs the folder being copied one reconnect and a backoff, then that folder
-goes on from what the journal says is done: never the whole mailbox. Retrying
-stops when the mailbox's retry budget is spent; the folder then fails with
-the last reason, and everything copied so far stays recorded. A pause or a
+goes on from what the journal says is done and what the failed attempt handed
+over (see engine.attempt): never the whole mailbox. The next attempt takes
+smaller batches. The backoff is the folder's own and starts over whenever an
+attempt made progress. Retrying stops once the folder went the retry budget
+without progress: the folder then fails with the last reason, everything
+copied so far recorded; when the whole mailbox went that long without
+progress, the pass ends (every other folder would wait too). A pause or a
 cancel during a backoff ends the folder as interrupted, not failed. A refusal
 that concerns one folder (a name no substitute made acceptable, a folder the
 destination will not open) fails that folder alone; a folder deleted on the
@@ -20,6 +24,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+from mailmover.engine.attempt import new_carry
 from mailmover.engine.budget import ByteBudget
 from mailmover.engine.events import FolderFinished, Listener, Retrying
 from mailmover.engine.flags import FlagRewrite
@@ -89,7 +94,8 @@ class Worker:
         if plan.refused is not None:  # no name worked on the destination
             result.error, result.refused = plan.refused, True
             return
-        attempt = 0
+        opts = s.transfer
+        carry = new_carry(plan, opts.batch_bytes, opts.batch_messages, s.clock.backoff(), result)
         while True:
             try:
                 if self.pair is None:
@@ -98,7 +104,7 @@ class Worker:
                 copy = FolderCopy(
                     src, dst, s.journal, plan, s.transfer, s.emit,
                     control=s.control, dest=s.dest_profile, rules=s.flags, labels=s.labels,
-                    result=result, budget=s.budget,
+                    carry=carry, budget=s.budget,
                 )  # fmt: skip
                 await copy.run()
                 return
@@ -131,17 +137,19 @@ class Worker:
                     raise  # credentials or certificate refused: the mailbox cannot go on
                 await close_pair(self.pair, logout=False)
                 self.pair = None
-                delay = s.clock.next_delay(attempt, exc)
-                if delay is None:  # the mailbox's budget: every other folder would wait too
-                    waited = s.clock.waited
-                    result.error = f"{exc.message} (gave up after {waited:.0f} s of retries)"
-                    raise RetriesExhausted(result.error, exc) from exc
+                carry.size.shrink()
+                delay = carry.backoff.next_delay(exc)
+                if delay is None:
+                    stalled = carry.backoff.stalled
+                    result.error = f"{exc.message} (gave up after {stalled:.0f} s without progress)"
+                    if carry.backoff.whole_stalled:  # every other folder would wait too
+                        raise RetriesExhausted(result.error, exc) from exc
+                    return
                 log.info("%s: %s; retrying in %.1f s", plan.source_name, exc.message, delay)
                 s.emit(Retrying(plan.source_name, exc.message, delay, "folder"))
                 if await s.control.wait(delay):
                     result.interrupted = True
                     return
-                attempt += 1
             except Exception as exc:  # a fault of ours: it costs this folder, not the mailbox
                 log.exception("%s: unexpected error", plan.source_name)
                 await close_pair(self.pair, logout=False)

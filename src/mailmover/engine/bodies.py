@@ -1,0 +1,127 @@
+"""Reading message bodies from the source, and never handing on one that was not fully read.
+
+Small messages of a batch come in one ``UID FETCH``. A large one comes in
+ranges (``BODY.PEEK[]<offset.length>``). What arrives is kept in the folder's
+:class:`~mailmover.engine.attempt.Carry` (each body as its FETCH line is
+read, each range of a large one) until the message is recorded, so that
+after a cut the next attempt asks only for the bytes it lacks. A body whose length differs
+from the RFC822.SIZE the server announced is read again; after
+``MISREADS`` reads it is named as not copied, never appended.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Sequence
+
+from mailmover.engine.attempt import Carry
+from mailmover.engine.batches import Meta
+from mailmover.errors import ProtocolError
+from mailmover.imap.client import IMAPClient
+from mailmover.imap.proto.responses import Fetch
+
+BODY = "(UID BODY.PEEK[])"
+#: messages larger than this are read in ranges
+RANGE_ABOVE = 1024 * 1024
+#: bytes asked for by one ranged FETCH
+RANGE = 512 * 1024
+#: reads of a message that came back at another length than announced, before it is given up
+MISREADS = 3
+EMPTY = "the source returned an empty body (deleted during the copy?)"
+
+#: what a read gives for one message: its body, None when the server returned none, or
+#: the reason it is not copied
+Body = bytes | str | None
+
+
+async def read_bodies(
+    src: IMAPClient,
+    batch: Sequence[Meta],
+    carry: Carry,
+    *,
+    range_above: int = RANGE_ABOVE,
+    range_size: int = RANGE,
+) -> dict[int, Body]:
+    """Each message of ``batch`` by UID; the commands are queued before the first wait."""
+    out: dict[int, Body] = {}
+    for meta in batch:
+        kept = carry.partial.get(meta.uid)
+        if kept is not None and len(kept) == meta.size:  # read by an earlier attempt
+            out[meta.uid] = kept
+    whole = [
+        m for m in batch
+        if m.uid not in out and m.size <= range_above and m.uid not in carry.partial
+    ]  # fmt: skip
+    wanted = {m.uid: m for m in whole}
+    ranged = [m for m in batch if m.uid not in out and m.uid not in wanted]
+    got: dict[int, bytes | None] = {}
+
+    def keep(fetch: Fetch) -> None:
+        if fetch.uid is None or fetch.uid not in wanted:
+            return
+        body = got[fetch.uid] = fetch.body.get("")
+        if body is not None and len(body) == wanted[fetch.uid].size:
+            carry.partial[fetch.uid] = body  # kept even if the rest of the batch is lost
+
+    future = src.uid_fetch_nowait(list(wanted), BODY, on_fetch=keep) if whole else None
+    tasks = [asyncio.ensure_future(read_ranges(src, m, carry, range_size)) for m in ranged]
+    try:
+        if future is not None:
+            await future
+            for meta in whole:
+                out[meta.uid] = await _checked(src, meta, got.get(meta.uid), carry, range_size)
+        for meta, task in zip(ranged, tasks, strict=True):
+            out[meta.uid] = await _checked(src, meta, await task, carry, range_size)
+    finally:
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(BaseException):
+                await task
+    return out
+
+
+async def read_ranges(src: IMAPClient, meta: Meta, carry: Carry, size: int) -> bytes | None:
+    """The whole body of one message, read from where earlier attempts stopped."""
+    have = carry.partial.get(meta.uid, b"")
+    while True:
+        fetches = await src.uid_fetch([meta.uid], f"(UID BODY.PEEK[]<{len(have)}.{size}>)")
+        fetch = next((f for f in fetches if f.uid == meta.uid and "" in f.body), None)
+        if fetch is None:
+            carry.partial.pop(meta.uid, None)
+            return None
+        data, origin = fetch.body[""], fetch.origins.get("")
+        if origin is None:  # the server sent the whole body, not the range
+            carry.partial.pop(meta.uid, None)
+            return data
+        if origin != len(have):
+            raise ProtocolError(f"asked for UID {meta.uid} from byte {len(have)}, got {origin}")
+        if data:
+            have += data
+            carry.partial[meta.uid] = have
+            carry.progress()
+        if len(data) < size:
+            return have
+
+
+async def _checked(
+    src: IMAPClient, meta: Meta, body: bytes | None, carry: Carry, range_size: int
+) -> Body:
+    """``body`` if it is as long as announced; otherwise read again, or the reason not to."""
+    while True:
+        if body is None:
+            return None
+        if len(body) == meta.size:
+            return body
+        if not body:
+            # Dovecot answers BODY[] NIL for a message expunged by another session.
+            return EMPTY
+        carry.partial.pop(meta.uid, None)
+        misreads = carry.misread[meta.uid] = carry.misread.get(meta.uid, 0) + 1
+        if misreads >= MISREADS:
+            return (
+                f"the source sent {len(body):,} bytes of a message it sized {meta.size:,}"
+                f" ({misreads} reads); not copied"
+            )
+        body = await read_ranges(src, meta, carry, range_size)
