@@ -69,7 +69,9 @@ def test_webhooks_post_every_state_change_signed_and_retried(
 def test_the_owner_gets_an_email_for_a_failure_and_when_the_job_finishes(
     servers: tuple[DevServer, DevServer], tmp_path: Path
 ) -> None:
-    batch = Batch(*servers, tmp_path, 2, "mailed")
+    tag = os.urandom(3).hex()
+    users = [f"ann-{tag}@example.com", f"bob-{tag}@example.com"]
+    batch = Batch(*servers, tmp_path, 2, "mailed", users=users)
     batch.load([mail(80), mail(81)])
     text = batch.write_csv().read_text()
     batch.file.write_text(text.replace(batch.accounts[1].src_pw, "wrong-password"))
@@ -82,14 +84,19 @@ def test_the_owner_gets_an_email_for_a_failure_and_when_the_job_finishes(
             "MAILMOVER_SMTP_FROM": "mover@example.com",
             "MAILMOVER_SMTP_CA_FILE": str(smtp.ca_file),
         }
-        run = runcli.run("run", "--until-done", "--json", env=batch.env | env, timeout=GUARD)
+        run = runcli.run(
+            "run", "--until-done", "--notify-users", "--json", env=batch.env | env, timeout=GUARD
+        )
         received = smtp.received
     assert run.code == 1, run  # one mailbox failed
     assert batch.states() == ["completed", "failed"]
     assert [e for e in run.events if e.get("event") == "emails"] == [
-        {"event": "emails", "sent": 2, "failed": 0}
+        {"event": "emails", "sent": 3, "failed": 0}
     ]
-    assert all(r.tls and r.recipients == ["boss@example.com"] for r in received)
+    assert all(r.tls for r in received)
+    notes = [r for r in received if r.recipients != ["boss@example.com"]]
+    assert [n.recipients for n in notes] == [[users[0]]]  # the one whose mailbox completed
+    received = [r for r in received if r not in notes]
     messages = [email.message_from_bytes(r.content, policy=email.policy.default) for r in received]
     subjects = sorted(str(m["Subject"]) for m in messages)
     assert subjects == [

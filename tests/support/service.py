@@ -32,11 +32,20 @@ GUARD = float(os.environ.get("MAILMOVER_TEST_GUARD", "90"))
 
 class Batch:
     def __init__(
-        self, src: DevServer, dst: DevServer, tmp: Path, count: int, name: str = "team"
+        self,
+        src: DevServer,
+        dst: DevServer,
+        tmp: Path,
+        count: int,
+        name: str = "team",
+        users: Sequence[str] | None = None,
     ) -> None:
         self.tmp = tmp
         self.name = name
-        self.accounts = [runcli.Accounts(src, dst, tmp, f"{name}{n}") for n in range(count)]
+        self.accounts = [
+            runcli.Accounts(src, dst, tmp, f"{name}{n}", users[n] if users else None)
+            for n in range(count)
+        ]
         self.data = tmp / "data"
         self.env = {"MAILMOVER_DATA_DIR": str(self.data)}
         for var in ("MAILMOVER_SOURCE_PASSWORD", "MAILMOVER_DEST_PASSWORD"):

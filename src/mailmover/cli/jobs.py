@@ -259,6 +259,13 @@ def run_command(
             help="POST every state change here, signed with $MAILMOVER_WEBHOOK_SECRET",
         ),
     ] = None,
+    notify_users: Annotated[
+        bool,
+        typer.Option(
+            envvar="MAILMOVER_NOTIFY_USERS",
+            help="Email each mailbox's user a note when it completes (needs MAILMOVER_SMTP_HOST)",
+        ),
+    ] = False,
     metrics_port: Annotated[
         int | None,
         typer.Option(envvar="MAILMOVER_METRICS_PORT", help="Serve Prometheus metrics on this port"),
@@ -291,6 +298,7 @@ def run_command(
         webhook_urls=tuple(webhook_url or ()),
         webhook_secret=secret,
         metrics_port=metrics_port,
+        notify_users=notify_users,
     )
     try:
         options.smtp = SmtpSettings.from_env()

@@ -58,6 +58,7 @@ class RunnerOptions:
     webhook_urls: tuple[str, ...] = ()
     webhook_secret: str = field(default="", repr=False)
     smtp: SmtpSettings | None = None  # email the owners when set
+    notify_users: bool = False  # and a note to each mailbox's user when it completes
     metrics_port: int | None = None  # serve Prometheus metrics on 127.0.0.1:PORT
 
 
@@ -132,7 +133,9 @@ class Runner:
 
                 metrics = serve_metrics(self.store, self.options.budgets, self.options.metrics_port)
             if self.options.smtp is not None:
-                self.emails = Emails(self.store, self.options.smtp)
+                self.emails = Emails(
+                    self.store, self.options.smtp, notify_users=self.options.notify_users
+                )
             self.workers = [self._spawn() for _ in range(max(1, count))]
             for mailbox_id in recover_expired(self.store):
                 self.emit({"event": "recovered", "mailbox": mailbox_id})
