@@ -27,7 +27,6 @@ import tempfile
 import threading
 from collections.abc import Mapping
 from pathlib import Path
-from types import TracebackType
 from typing import Self
 
 from mailmover.devserver import Account
@@ -41,6 +40,7 @@ from .throwaway import (
     Namespaced,
     ServerError,
     SyslogSink,
+    ThrowawayServer,
     free_port,
     greets,
     program,
@@ -68,7 +68,7 @@ wait $!
 )
 
 
-class CyrusServer:
+class CyrusServer(ThrowawayServer):
     """One Cyrus IMAP instance in a temporary directory, listening on 127.0.0.1 (plain IMAP).
 
     ``users`` maps names to passwords; ``admin`` is an administrator account
@@ -100,10 +100,7 @@ class CyrusServer:
         for name, password in self._users.items():
             _check_account(name, password)
         self._lock = threading.Lock()
-        self._root: Path | None = None
-        self._port: int | None = None
-        self._tls_port: int | None = None
-        self._server: Namespaced | None = None
+        super().__init__()
         self._sink: SyslogSink | None = None
 
     # -- lifecycle ---------------------------------------------------------------------
@@ -151,51 +148,6 @@ class CyrusServer:
             remove_tree(self._root)
             self._root = None
         self._port = self._tls_port = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    def __repr__(self) -> str:
-        return f"<CyrusServer {f'port={self._port}' if self.running else 'stopped'}>"
-
-    # -- where to connect --------------------------------------------------------------
-
-    @property
-    def running(self) -> bool:
-        return self._server is not None and self._server.running
-
-    @property
-    def port(self) -> int:
-        """The plain IMAP port (no TLS)."""
-        if self._port is None or not self.running:
-            raise ServerError("the CyrusServer is not running")
-        return self._port
-
-    @property
-    def tls_port(self) -> int:
-        """The implicit-TLS IMAP port (``tls=True``; STARTTLS is offered on ``port`` then)."""
-        if self._tls_port is None or not self.running:
-            raise ServerError("the CyrusServer is not running with TLS")
-        return self._tls_port
-
-    @property
-    def ca_file(self) -> Path:
-        """PEM file of the CA that signed the server certificate (``tls=True``)."""
-        return self.root / "ca.pem"
-
-    @property
-    def root(self) -> Path:
-        if self._root is None:
-            raise ServerError("the CyrusServer is not running")
-        return self._root
 
     @property
     def separator(self) -> str:
