@@ -6,6 +6,7 @@ import imaplib
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -171,3 +172,23 @@ def test_start_moves_on_when_its_port_was_taken(kind: str, monkeypatch: pytest.M
             account = server.add_user("moved", "pw-moved")
             with snapshot.session(server.host, server.port, *account) as conn:
                 assert conn.state == "AUTH"
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_tls_implicit_and_starttls_verify_with_the_instance_ca(kind: str) -> None:
+    server = CyrusServer(tls=True) if kind == "cyrus" else CourierServer(tls=True)
+    with server:
+        account = server.add_user("tls-user", "pw-tls")
+        context = ssl.create_default_context(cafile=str(server.ca_file))
+        with snapshot.session(server.host, server.tls_port, *account, ssl_context=context) as c:
+            assert c.state == "AUTH"
+        with snapshot.session(
+            server.host, server.port, *account, ssl_context=context, starttls=True
+        ) as conn:
+            assert conn.state == "AUTH"
+        untrusting = ssl.create_default_context()  # the system's CAs only
+        with (
+            pytest.raises(ssl.SSLCertVerificationError),
+            snapshot.session(server.host, server.tls_port, *account, ssl_context=untrusting),
+        ):
+            pass

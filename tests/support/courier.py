@@ -19,14 +19,15 @@ import hashlib
 import os
 import pwd
 import re
+import shutil
 import tempfile
 import threading
 from collections.abc import Mapping
 from pathlib import Path
-from types import TracebackType
 from typing import Self
 
 from mailmover.devserver import Account
+from mailmover.devserver_conf import make_certificates
 
 from .throwaway import (
     HOST,
@@ -34,6 +35,7 @@ from .throwaway import (
     PORT_TAKEN,
     Namespaced,
     ServerError,
+    ThrowawayServer,
     free_port,
     greets,
     program,
@@ -48,6 +50,9 @@ IMAPLOGIN = SERVERS_DIR / "courier-imap/usr/lib/courier/courier/imaplogin"
 AUTHDAEMOND = "/usr/lib/courier/courier-authlib/authdaemond"
 COURIERTCPD = "/usr/sbin/couriertcpd"
 MAKEUSERDB = "/usr/sbin/makeuserdb"
+COURIERTLS = "/usr/bin/couriertls"
+#: made by courier-base's installation; copied, as /etc/courier is hidden by the mount
+DHPARAMS = "/etc/courier/dhparams.pem"
 
 PREFIX = "INBOX."
 SEPARATOR = "."
@@ -58,6 +63,11 @@ _SCRIPT = r"""
 mount --bind "$ROOT/etc" /etc/courier
 mount --bind "$ROOT/run" /run/courier
 "$AUTHDAEMOND" &
+if [ -n "$TLS_PORT" ]; then
+    IMAP_TLS=1 "$COURIERTCPD" -address=127.0.0.1 -maxprocs=40 -maxperip="$MAXPERIP" \
+        -nodnslookup -noidentlookup "$TLS_PORT" \
+        "$COURIERTLS" -server -tcpd "$IMAPLOGIN" "$IMAPD" Maildir &
+fi
 "$COURIERTCPD" -address=127.0.0.1 -maxprocs=40 -maxperip="$MAXPERIP" \
     -nodnslookup -noidentlookup "$PORT" "$IMAPLOGIN" "$IMAPD" Maildir &
 wait $!
@@ -95,11 +105,13 @@ LOGGEROPTS=""
 """
 
 
-class CourierServer:
+class CourierServer(ThrowawayServer):
     """One Courier IMAP instance in a temporary directory, listening on 127.0.0.1 (plain).
 
     ``users`` maps names to passwords. ``maxperip`` caps the connections from one
     address (couriertcpd's own default is 4, Debian's imapd configuration sets 20).
+    With ``tls`` it also listens with implicit TLS (couriertls) on ``tls_port`` and
+    offers STARTTLS, with a certificate for 127.0.0.1 signed by ``ca_file``.
     """
 
     host = HOST
@@ -111,17 +123,17 @@ class CourierServer:
         users: Mapping[str, str] | None = None,
         *,
         maxperip: int = 40,
+        tls: bool = False,
         startup_timeout: float = 20.0,
     ) -> None:
         self.maxperip = maxperip
+        self.tls = tls
         self.startup_timeout = startup_timeout
         self._users = dict(users or {})
         for name, password in self._users.items():
             _check_account(name, password)
         self._lock = threading.Lock()
-        self._root: Path | None = None
-        self._port: int | None = None
-        self._server: Namespaced | None = None
+        super().__init__()
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -148,6 +160,17 @@ class CourierServer:
             for sub in ("etc/shared", "run/authdaemon", "mail"):
                 (root / sub).mkdir(parents=True)
             (root / "etc/authdaemonrc").write_text(_AUTHDAEMONRC)
+            if self.tls:
+                make_certificates(root, "auto")
+                pem = root / "etc/imapd.pem"
+                pem.touch(mode=0o600)
+                pem.write_bytes(
+                    (root / "server.key").read_bytes() + (root / "server.pem").read_bytes()
+                )
+                # STARTTLS runs couriertls as the courier user, who owns Debian's pem too.
+                courier = pwd.getpwnam("courier")
+                os.chown(pem, courier.pw_uid, courier.pw_gid)
+                shutil.copyfile(DHPARAMS, root / "etc/dhparams.pem")
             (root / "etc/userdb").touch(mode=0o600)
             with self._lock:
                 for name, password in self._users.items():
@@ -176,40 +199,7 @@ class CourierServer:
         if self._root is not None:
             remove_tree(self._root)
             self._root = None
-        self._port = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    def __repr__(self) -> str:
-        return f"<CourierServer {f'port={self._port}' if self.running else 'stopped'}>"
-
-    # -- where to connect --------------------------------------------------------------
-
-    @property
-    def running(self) -> bool:
-        return self._server is not None and self._server.running
-
-    @property
-    def port(self) -> int:
-        """The plain IMAP port (no TLS)."""
-        if self._port is None or not self.running:
-            raise ServerError("the CourierServer is not running")
-        return self._port
-
-    @property
-    def root(self) -> Path:
-        if self._root is None:
-            raise ServerError("the CourierServer is not running")
-        return self._root
+        self._port = self._tls_port = None
 
     def maildir(self, user: str) -> Path:
         """The Maildir of ``user``."""
@@ -242,16 +232,34 @@ class CourierServer:
 
     def _launch(self, root: Path, tools: dict[str, str]) -> None:
         port = self._port = free_port()
+        tls_port = self._tls_port = free_port() if self.tls else None
         env = {
             **tools,
             **_IMAPD_ENV,
             "IMAP_SHAREDINDEXFILE": str(root / "etc/shared/index"),
             "PORT": str(port),
+            "TLS_PORT": "" if tls_port is None else str(tls_port),
             "MAXPERIP": str(self.maxperip),
         }
+        if self.tls:
+            env |= {
+                "COURIERTLS": program(COURIERTLS),
+                "IMAP_STARTTLS": "YES",
+                "IMAP_TLS_REQUIRED": "0",
+                "IMAP_CAPABILITY_TLS": _IMAPD_ENV["IMAP_CAPABILITY"] + " AUTH=PLAIN",
+                "TLS_CERTFILE": str(root / "etc/imapd.pem"),
+                "TLS_DHPARAMS": str(root / "etc/dhparams.pem"),
+                "TLS_VERIFYPEER": "NONE",
+            }
         self._server = Namespaced("Courier", root, _SCRIPT, env)
         socket_path = root / "run/authdaemon/socket"
-        self._server.start(lambda: socket_path.exists() and greets(port), self.startup_timeout)
+
+        def ready() -> bool:
+            if not (socket_path.exists() and greets(port)):
+                return False
+            return tls_port is None or greets(tls_port, root / "ca.pem")
+
+        self._server.start(ready, self.startup_timeout)
 
     def _write_user(self, name: str, password: str) -> None:
         mail = pwd.getpwnam("mail")

@@ -27,10 +27,10 @@ import tempfile
 import threading
 from collections.abc import Mapping
 from pathlib import Path
-from types import TracebackType
 from typing import Self
 
 from mailmover.devserver import Account
+from mailmover.devserver_conf import make_certificates
 
 from .throwaway import (
     HOST,
@@ -40,6 +40,7 @@ from .throwaway import (
     Namespaced,
     ServerError,
     SyslogSink,
+    ThrowawayServer,
     free_port,
     greets,
     program,
@@ -67,11 +68,13 @@ wait $!
 )
 
 
-class CyrusServer:
+class CyrusServer(ThrowawayServer):
     """One Cyrus IMAP instance in a temporary directory, listening on 127.0.0.1 (plain IMAP).
 
     ``users`` maps names to passwords; ``admin`` is an administrator account
-    (random password) made at start. ``extra_conf`` holds imapd.conf lines
+    (random password) made at start. With ``tls`` it also listens with implicit TLS
+    on ``tls_port`` and offers STARTTLS, with a certificate for 127.0.0.1 signed by
+    ``ca_file``. ``extra_conf`` holds imapd.conf lines
     that replace or add to the ones this class writes.
     """
 
@@ -84,9 +87,11 @@ class CyrusServer:
         altnamespace: bool = True,
         unixhierarchysep: bool = True,
         extra_conf: str = "",
+        tls: bool = False,
         startup_timeout: float = 20.0,
     ) -> None:
         self.altnamespace = altnamespace
+        self.tls = tls
         self.unixhierarchysep = unixhierarchysep
         self.extra_conf = extra_conf
         self.startup_timeout = startup_timeout
@@ -95,9 +100,7 @@ class CyrusServer:
         for name, password in self._users.items():
             _check_account(name, password)
         self._lock = threading.Lock()
-        self._root: Path | None = None
-        self._port: int | None = None
-        self._server: Namespaced | None = None
+        super().__init__()
         self._sink: SyslogSink | None = None
 
     # -- lifecycle ---------------------------------------------------------------------
@@ -116,6 +119,8 @@ class CyrusServer:
                 (root / sub).mkdir(parents=True)
             for name, password in [self.admin, *self._users.items()]:
                 self._set_password(name, password)
+            if self.tls:
+                make_certificates(root, "auto")
             self._sink = SyslogSink(root / "log.sock", root / "syslog.log")
             for attempt in range(1, PORT_ATTEMPTS + 1):
                 try:
@@ -142,40 +147,7 @@ class CyrusServer:
         if self._root is not None:
             remove_tree(self._root)
             self._root = None
-        self._port = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    def __repr__(self) -> str:
-        return f"<CyrusServer {f'port={self._port}' if self.running else 'stopped'}>"
-
-    # -- where to connect --------------------------------------------------------------
-
-    @property
-    def running(self) -> bool:
-        return self._server is not None and self._server.running
-
-    @property
-    def port(self) -> int:
-        """The plain IMAP port (no TLS)."""
-        if self._port is None or not self.running:
-            raise ServerError("the CyrusServer is not running")
-        return self._port
-
-    @property
-    def root(self) -> Path:
-        if self._root is None:
-            raise ServerError("the CyrusServer is not running")
-        return self._root
+        self._port = self._tls_port = None
 
     @property
     def separator(self) -> str:
@@ -226,8 +198,9 @@ class CyrusServer:
     def _launch(self, root: Path, imapd: str, master: str) -> None:
         """Start master on a free port; ServerError with Cyrus's syslog lines else."""
         port = self._port = free_port()
+        tls_port = self._tls_port = free_port() if self.tls else None
         (root / "imapd.conf").write_text(self._imapd_conf(root))
-        (root / "cyrus.conf").write_text(_cyrus_conf(imapd, root, port))
+        (root / "cyrus.conf").write_text(_cyrus_conf(imapd, root, port, tls_port))
         cyrus = pwd.getpwnam("cyrus")
         for path in [root, *root.rglob("*")]:
             os.chown(path, cyrus.pw_uid, cyrus.pw_gid)
@@ -238,10 +211,13 @@ class CyrusServer:
         def bind_failed() -> str | None:
             lines = self._syslog_tail(100).splitlines()
             taken = any(ours in line and PORT_TAKEN in line for line in lines)
-            return f"could not listen on {HOST}:{port}: {PORT_TAKEN}" if taken else None
+            return f"could not listen on {HOST}: {PORT_TAKEN}" if taken else None
+
+        def ready() -> bool:
+            return greets(port) and (tls_port is None or greets(tls_port, root / "ca.pem"))
 
         try:
-            self._server.start(lambda: greets(port), self.startup_timeout, bind_failed)
+            self._server.start(ready, self.startup_timeout, bind_failed)
         except ServerError as exc:
             self._server = None
             raise ServerError(f"{exc}\nsyslog:\n{self._syslog_tail()}") from None
@@ -282,6 +258,8 @@ class CyrusServer:
             "autocreate_quota: 0\n"
             "umask: 077\n"
         )
+        if self.tls:
+            base += f"tls_server_cert: {root}/server.pem\ntls_server_key: {root}/server.key\n"
         return _merge_conf(base, self.extra_conf)
 
 
@@ -292,12 +270,16 @@ def _merge_conf(base: str, extra: str) -> str:
     return "\n".join(kept) + "\n" + extra
 
 
-def _cyrus_conf(imapd: str, root: Path, port: int) -> str:
+def _cyrus_conf(imapd: str, root: Path, port: int, tls_port: int | None) -> str:
+    imaps = ""
+    if tls_port is not None:
+        imaps = f'  imaps cmd="{imapd} -s -C {root}/imapd.conf" listen="{HOST}:{tls_port}"\n'
     return (
         "START {\n}\n"
         "SERVICES {\n"
         f'  imap cmd="{imapd} -C {root}/imapd.conf" listen="{HOST}:{port}" prefork=1\n'
-        "}\n"
+        + imaps
+        + "}\n"
         "EVENTS {\n}\n"
         "DAEMON {\n}\n"
     )

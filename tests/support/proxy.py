@@ -145,6 +145,8 @@ class Proxy:
         self._closing = False
         #: connections accepted so far
         self.accepted = 0
+        #: the most connections open at once so far
+        self.peak_connections = 0
         #: bytes passed on (or waiting out the delay) per direction, all connections together
         self.bytes_forwarded: dict[Direction, int] = {"to_server": 0, "to_client": 0}
         #: sees (and may rewrite) every chunk read; see the module's docstring
@@ -257,6 +259,7 @@ class Proxy:
                 return
             link = _Link(self, (reader, writer), target, number)
             self._links.add(link)
+            self.peak_connections = max(self.peak_connections, len(self._links))
             try:
                 await link.run()
             finally:

@@ -23,6 +23,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from mailmover.devserver import DevServer
 
@@ -249,9 +250,11 @@ def folders(**by_name: Sequence[CorpusMessage]) -> Corpus:
 class Accounts:
     """A source account on ``src`` and a destination account on ``dst``, both empty at first."""
 
-    def __init__(self, src: DevServer, dst: DevServer, tmp: Path, name: str) -> None:
+    def __init__(
+        self, src: DevServer, dst: DevServer, tmp: Path, name: str, user: str | None = None
+    ) -> None:
         self.src, self.dst, self.tmp = src, dst, tmp
-        self.user = f"{name}-{secrets.token_hex(3)}"
+        self.user = user or f"{name}-{secrets.token_hex(3)}"
         self.src_pw = f"S3cret-{secrets.token_urlsafe(9)}"
         self.dst_pw = f"D3cret-{secrets.token_urlsafe(9)}"
         src.add_user(self.user, self.src_pw)
@@ -263,10 +266,14 @@ class Accounts:
         }
 
     def src_url(self, port: int | None = None) -> str:
-        return f"imap://{self.user}@{self.src.host}:{port or self.src.port}?tls=none"
+        return (
+            f"imap://{quote(self.user, safe='')}@{self.src.host}:{port or self.src.port}?tls=none"
+        )
 
     def dst_url(self, port: int | None = None) -> str:
-        return f"imap://{self.user}@{self.dst.host}:{port or self.dst.port}?tls=none"
+        return (
+            f"imap://{quote(self.user, safe='')}@{self.dst.host}:{port or self.dst.port}?tls=none"
+        )
 
     def copy_args(
         self, *extra: str, src_port: int | None = None, dst_port: int | None = None

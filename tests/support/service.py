@@ -9,8 +9,11 @@ will), ``exact()`` compares every destination with its source.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
+import sqlite3
 import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -19,18 +22,30 @@ from mailmover.devserver import DevServer
 from mailmover.service.jobs import MailboxStatus, status
 from mailmover.store import Store
 
-from . import runcli, snapshot
+from . import corpus, runcli, snapshot
 from .corpus import Corpus
 from .proxy import Proxy
+
+#: a guard against hangs (seconds), not a timing: MAILMOVER_TEST_GUARD changes it
+GUARD = float(os.environ.get("MAILMOVER_TEST_GUARD", "90"))
 
 
 class Batch:
     def __init__(
-        self, src: DevServer, dst: DevServer, tmp: Path, count: int, name: str = "team"
+        self,
+        src: DevServer,
+        dst: DevServer,
+        tmp: Path,
+        count: int,
+        name: str = "team",
+        users: Sequence[str] | None = None,
     ) -> None:
         self.tmp = tmp
         self.name = name
-        self.accounts = [runcli.Accounts(src, dst, tmp, f"{name}{n}") for n in range(count)]
+        self.accounts = [
+            runcli.Accounts(src, dst, tmp, f"{name}{n}", users[n] if users else None)
+            for n in range(count)
+        ]
         self.data = tmp / "data"
         self.env = {"MAILMOVER_DATA_DIR": str(self.data)}
         for var in ("MAILMOVER_SOURCE_PASSWORD", "MAILMOVER_DEST_PASSWORD"):
@@ -46,8 +61,8 @@ class Batch:
         return [pw for a in self.accounts for pw in (a.src_pw, a.dst_pw)]
 
     def load(self, corpora: Sequence[Corpus]) -> None:
-        for account, corpus in zip(self.accounts, corpora, strict=True):
-            account.load(corpus)
+        for account, content in zip(self.accounts, corpora, strict=True):
+            account.load(content)
         self.expected = [a.src_snapshot() for a in self.accounts]
 
     def write_csv(self, dst_port: int | None = None) -> Path:
@@ -66,6 +81,17 @@ class Batch:
         assert out.code == 0, out
         assert out.stdout.strip() == self.name
         return out
+
+    def tune(self, **settings: Any) -> None:
+        """Change the job's stored pass settings (what a web form may one day offer)."""
+        db = sqlite3.connect(self.data / "state.db")
+        try:
+            (text,) = db.execute("SELECT settings FROM job WHERE name = ?", (self.name,)).fetchone()
+            merged = json.dumps(json.loads(text) | settings)
+            db.execute("UPDATE job SET settings = ? WHERE name = ?", (merged, self.name))
+            db.commit()
+        finally:
+            db.close()
 
     def status(self) -> list[MailboxStatus]:
         with Store.open(self.url) as store:
@@ -139,3 +165,30 @@ class SlowLink:
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join()
         self.loop.close()
+
+
+def mail(seed: int, count: int = 40, total: int = 400_000) -> Corpus:
+    """Two folders of small distinct messages."""
+    msgs = corpus.bulk(count, seed=seed, size_dist="small", total_bytes=total)
+    half = count // 2
+    return runcli.folders(INBOX=msgs[:half], Archive=msgs[half:])
+
+
+def wait_for(condition, what: str, guard: float | None = None):  # type: ignore[no-untyped-def]
+    """Poll until ``condition()`` is truthy (returned); a guard against hangs, not a timing."""
+    guard = GUARD if guard is None else guard
+    deadline = time.monotonic() + guard
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"still waiting for {what} after {guard:g} s")
+
+
+def raw_states(batch: Batch) -> list[str]:
+    db = sqlite3.connect(batch.data / "state.db")
+    try:
+        return [r[0] for r in db.execute("SELECT state FROM mailbox ORDER BY id")]
+    finally:
+        db.close()

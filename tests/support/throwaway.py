@@ -17,12 +17,15 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import threading
 import time
 import weakref
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from types import TracebackType
+from typing import Self
 
 HOST = "127.0.0.1"
 
@@ -75,10 +78,15 @@ def free_port() -> int:
         return port
 
 
-def greets(port: int) -> bool:
-    """Whether an IMAP server on ``port`` sends an ``* OK`` greeting."""
+def greets(port: int, ca_file: Path | None = None) -> bool:
+    """Whether an IMAP server on ``port`` sends an ``* OK`` greeting (through implicit
+    TLS, verified with ``ca_file``, when it is given)."""
     try:
-        with socket.create_connection((HOST, port), timeout=2) as sock:
+        with contextlib.ExitStack() as stack:
+            sock = stack.enter_context(socket.create_connection((HOST, port), timeout=2))
+            if ca_file is not None:
+                context = ssl.create_default_context(cafile=str(ca_file))
+                sock = stack.enter_context(context.wrap_socket(sock, server_hostname=HOST))
             data = b""
             while b"\n" not in data:
                 chunk = sock.recv(4096)
@@ -192,6 +200,69 @@ class Namespaced:
         with contextlib.suppress(OSError):
             return "\n".join(self.console_path.read_text(errors="replace").splitlines()[-lines:])
         return ""
+
+
+class ThrowawayServer:
+    """What a throwaway server started in its own namespaces has in common: where to
+    connect while it runs, and a context manager that stops it."""
+
+    def __init__(self) -> None:
+        self._root: Path | None = None
+        self._port: int | None = None
+        self._tls_port: int | None = None
+        self._server: Namespaced | None = None
+
+    def start(self) -> Self:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {f'port={self._port}' if self.running else 'stopped'}>"
+
+    def _missing(self, what: str = "") -> ServerError:
+        return ServerError(f"the {type(self).__name__} is not running{what}")
+
+    @property
+    def running(self) -> bool:
+        return self._server is not None and self._server.running
+
+    @property
+    def port(self) -> int:
+        """The plain IMAP port (no TLS)."""
+        if self._port is None or not self.running:
+            raise self._missing()
+        return self._port
+
+    @property
+    def tls_port(self) -> int:
+        """The implicit-TLS IMAP port (``tls=True``; STARTTLS is offered on ``port`` then)."""
+        if self._tls_port is None or not self.running:
+            raise self._missing(" with TLS")
+        return self._tls_port
+
+    @property
+    def ca_file(self) -> Path:
+        """PEM file of the CA that signed the server certificate (``tls=True``)."""
+        return self.root / "ca.pem"
+
+    @property
+    def root(self) -> Path:
+        if self._root is None:
+            raise self._missing()
+        return self._root
 
 
 def _kill(proc: subprocess.Popen[bytes]) -> None:

@@ -318,8 +318,15 @@ MALFORMED: list[tuple[str, bytes]] = [
     ("tag-without-status", b"A1 FOO bar\r\n"),
     ("tagged-bye", b"A1 BYE no\r\n"),
     ("empty-line", b"\r\n"),
-    ("star-only", b"* \r\n"),
     ("literal-first", b"{5}\r\nhello\r\n"),
+    ("absurd-literal", b"* 1 FETCH (BODY[] {99999999999999999999999}\r\n"),
+    ("nul-tag", b"\x00\x01 OK\r\n"),
+]
+
+#: Untagged responses whose lines and literals are whole but whose insides cannot be
+#: read: each is skipped as ``Unreadable`` and the responses after it are read.
+UNREADABLE: list[tuple[str, bytes]] = [
+    ("star-only", b"* \r\n"),
     ("exists-extra", b"* 3 EXISTS extra\r\n"),
     ("fetch-uid-missing", b"* 12 FETCH (UID)\r\n"),
     ("fetch-unbalanced", b"* 1 FETCH (X (((\r\n"),
@@ -333,6 +340,4 @@ MALFORMED: list[tuple[str, bytes]] = [
     ("search-huge-number", b"* SEARCH 123456789012345678901234567890\r\n"),
     ("esearch-star", b"* ESEARCH ALL 1:*\r\n"),
     ("namespace-short", b'* NAMESPACE (("" "/"))\r\n'),
-    ("absurd-literal", b"* 1 FETCH (BODY[] {99999999999999999999999}\r\n"),
-    ("nul-tag", b"\x00\x01 OK\r\n"),
 ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 import pytest
-from parser_cases import CASES, MALFORMED
+from parser_cases import CASES, MALFORMED, UNREADABLE
 
 from mailmover.errors import ProtocolError
 from mailmover.imap.proto.parser import ResponseParser
@@ -18,6 +18,7 @@ from mailmover.imap.proto.responses import (
     Response,
     ResponseCode,
     Tagged,
+    Unreadable,
     UntaggedStatus,
 )
 
@@ -63,6 +64,16 @@ def test_whole_table_as_one_stream() -> None:
     expected = [response for case in CASES for response in case[2]]
     assert parse([stream]) == expected
     assert parse(byte_by_byte(stream)) == expected
+
+
+@pytest.mark.parametrize("data", [case[1] for case in UNREADABLE], ids=[c[0] for c in UNREADABLE])
+def test_unreadable_response_is_skipped_and_reading_goes_on(data: bytes) -> None:
+    stream = b"* 2 EXISTS\r\n" + data + b"A1 OK done\r\n"
+    for chunks in ([stream], byte_by_byte(stream)):
+        got = parse(chunks)
+        assert got[0] == Exists(2) and got[2] == Tagged("A1", "OK", None, "done"), got
+        assert isinstance(got[1], Unreadable) and got[1].reason, got
+        assert len(got[1].line) <= 120 and "\n" not in got[1].line
 
 
 @pytest.mark.parametrize("data", [case[1] for case in MALFORMED], ids=[c[0] for c in MALFORMED])

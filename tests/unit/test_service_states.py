@@ -41,9 +41,7 @@ def test_where_each_outcome_leads() -> None:
     )  # fmt: skip
     assert outcome("completed", delta_every_hours=6, completing=True)[0] == "completed"
     assert outcome("paused", requested="pause")[:2] == ("paused", "paused by request")
-    assert outcome("paused", reason="Gmail's daily limit")[:3] == (
-        "waiting", "Gmail's daily limit", NOW + timedelta(minutes=15),
-    )  # fmt: skip
+    assert outcome("paused")[:2] == ("queued", "resumed")  # a pause withdrawn in time
     assert outcome("paused", stopping=True)[0] == "queued"
     assert outcome("completed", kind="prestage")[:2] == (
         "queued",
@@ -165,3 +163,31 @@ def test_credentials_are_erased_after_the_retention_period(job: Store) -> None:
     assert [(s.state, s.has_credentials) for s in jobs.status(job, "team")] == [
         ("failed", False), ("queued", True),
     ]  # fmt: skip
+
+
+def test_a_passs_events_become_counters_and_log_lines() -> None:
+    from mailmover.service.worker import EventTally
+
+    tally = EventTally()
+    for data in (
+        {"event": "folder_planned", "folder": "INBOX", "messages": 10, "bytes": 1000},
+        {"event": "folder_planned", "folder": "Sent", "messages": 5, "bytes": 500},
+        {"event": "folder_started", "folder": "INBOX", "to_copy": 8, "bytes": 800},
+        {"event": "progress", "folder": "INBOX", "messages": 4, "bytes": 400,
+         "copied": 3, "copied_bytes": 300},
+        {"event": "message_failed", "folder": "INBOX", "uid": 7, "reason": "too large"},
+        {"event": "retrying", "folder": "INBOX", "reason": "connection lost", "delay": 1.0},
+        {"event": "folder_finished", "folder": "INBOX", "copied": 3, "error": None},
+        {"event": "folder_started", "folder": "INBOX", "to_copy": 4, "bytes": 400},  # a retry
+    ):  # fmt: skip
+        tally.add(data)
+    p = tally.progress
+    assert (p.messages_total, p.bytes_total, p.messages_left, p.bytes_left) == (15, 1500, 4, 400)
+    assert (p.copied, p.copied_bytes, p.changed) == (3, 300, True)
+    assert tally.lines == [
+        ("warning", "message", "INBOX UID 7 not copied: too large"),
+        ("warning", "retrying", "INBOX: connection lost"),
+        ("info", "folder", "INBOX: 3 copied"),
+    ]  # and the retry's start counted what was left once, not twice
+    taken = p.take()
+    assert (taken["messages_left"], p.copied, p.changed) == (4, 0, False)

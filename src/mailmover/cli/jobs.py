@@ -241,8 +241,11 @@ def run_command(
     ] = 15,
     worker_memory: Annotated[
         int,
-        typer.Option(envvar="MAILMOVER_WORKER_MEMORY_MB", help="Memory ceiling per worker, MB"),
-    ] = 0,
+        typer.Option(
+            envvar="MAILMOVER_WORKER_MEMORY_MB",
+            help="Address-space ceiling of each worker process, MB (0: none)",
+        ),
+    ] = 2048,
     retention_days: Annotated[
         float,
         typer.Option(
@@ -256,6 +259,13 @@ def run_command(
             help="POST every state change here, signed with $MAILMOVER_WEBHOOK_SECRET",
         ),
     ] = None,
+    notify_users: Annotated[
+        bool,
+        typer.Option(
+            envvar="MAILMOVER_NOTIFY_USERS",
+            help="Email each mailbox's user a note when it completes (needs MAILMOVER_SMTP_HOST)",
+        ),
+    ] = False,
     metrics_port: Annotated[
         int | None,
         typer.Option(envvar="MAILMOVER_METRICS_PORT", help="Serve Prometheus metrics on this port"),
@@ -288,6 +298,7 @@ def run_command(
         webhook_urls=tuple(webhook_url or ()),
         webhook_secret=secret,
         metrics_port=metrics_port,
+        notify_users=notify_users,
     )
     try:
         options.smtp = SmtpSettings.from_env()
@@ -297,8 +308,12 @@ def run_command(
     def emit(event: dict[str, Any]) -> None:
         if json_:
             print(json.dumps(event), flush=True)
-        elif event.get("event") in ("mailbox", "worker_died"):
-            print(f"mailbox {event.get('mailbox')}: {event.get('state')}", flush=True)
+        elif event.get("event") == "mailbox":
+            print(f"{event['job']}: {event['source']} -> {event['dest']}: {event['words']}",
+                  flush=True)  # fmt: skip
+        elif event.get("event") == "worker_died":
+            print(f"mailbox {event.get('mailbox')}: its worker died; now {event.get('state')}",
+                  flush=True)  # fmt: skip
 
     with opened(data, database) as (store, directory, url):
         code = Runner(store, url, directory, options, emit).run()
@@ -333,14 +348,19 @@ def status_command(
     database: DatabaseUrl = None,
 ) -> None:
     """Each mailbox's state in words, counters, rate and ETA."""
-    from mailmover.service.jobs import status
+    from mailmover.service.jobs import mailbox_events, status
 
     if mailbox is not None and job is None:
         _fail(UsageError("--mailbox needs a JOB"))
     with opened(data, database) as (store, _, _):
         found = status(store, job, mailbox)
+        log = mailbox_events(store, found[0].id, 30) if mailbox is not None and found else []
     if json_:
-        print(json.dumps([s.to_dict() for s in found]))
+        rows = [s.to_dict() for s in found]
+        if mailbox is not None:
+            for row in rows:
+                row["events"] = [e.to_dict() for e in log]
+        print(json.dumps(rows))
         return
     table = Table()
     for column in ("Job", "Line", "Source", "Destination", "State", "Copied", "Left", "Failed"):
@@ -352,7 +372,10 @@ def status_command(
         left = f"{s.messages_left:,}" + (f", ETA {s.eta_seconds:,.0f} s" if s.eta_seconds else "")
         table.add_row(s.job, str(s.line or ""), s.source, s.dest, s.words, copied, left,
                       str(s.messages_failed))  # fmt: skip
-    Console().print(table)
+    console = Console()
+    console.print(table)
+    for e in log:
+        console.print(f"{e.at:%Y-%m-%d %H:%M:%S} {e.level:7} {e.kind:8} {e.text}", markup=False)
 
 
 def _act(action: Literal["pause", "resume", "cancel"]) -> Callable[..., None]:

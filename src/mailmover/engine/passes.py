@@ -74,8 +74,8 @@ async def run_pass(
     trace: TraceSink | None = None,
 ) -> PassReport:
     """Run one pass of ``kind`` over ``pair``; see the module docstring."""
-    run = _Pass(pair, settings, kind, journal, credentials, control or PassControl(), events)
-    run.connector = Connector(pair, credentials, SessionOptions.of(settings, trace))
+    connector = Connector(pair, credentials, SessionOptions.of(settings, trace))
+    run = _Pass(pair, settings, kind, journal, connector, control or PassControl(), events)
     try:
         report = await run.execute()
     except _Stopped:
@@ -106,20 +106,18 @@ class _Stopped(Exception):
 
 
 class _Pass:
-    connector: Connector
-
     def __init__(
         self,
         pair: MailboxPair,
         settings: PassSettings,
         kind: PassKind,
         journal: Journal,
-        credentials: Credentials,
+        connector: Connector,
         control: Control,
         events: Listener | None,
     ) -> None:
         self.pair, self.settings, self.kind = pair, settings, kind
-        self.journal, self.control = journal, control
+        self.journal, self.connector, self.control = journal, connector, control
         self.emit: Listener = events or ignore
         self.clock = RetryClock(
             RetryPolicy(budget=settings.retry_for, quota_probe=settings.cap_probe)

@@ -81,8 +81,10 @@ class Backoff:
         self.worked = True
 
     def progress(self) -> None:
-        """Something was done that no retry has to do again: the backoff starts over."""
+        """Something was done that no retry has to do again: the backoff starts over,
+        and the next attempt after a failure starts at once (see ``working``)."""
         self.failures = 0
+        self.worked = True
         self.since = self.now()
         if self.whole is not None:
             self.whole.made()

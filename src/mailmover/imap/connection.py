@@ -29,6 +29,7 @@ from mailmover.imap.proto.responses import (
     MailboxStatus,
     Response,
     Tagged,
+    Unreadable,
     Untagged,
     UntaggedStatus,
 )
@@ -347,6 +348,10 @@ class Connection:
             self._continuation[1].set_result(response.text)
         elif isinstance(response, Fetch):
             self._route_fetch(response)
+        elif isinstance(response, Unreadable):  # skipped: what it answered is missing
+            log.warning("skipped a response the client could not read (%s): %s",
+                        response.reason, response.line)  # fmt: skip
+            self._unsolicited(response)
         else:
             if isinstance(response, UntaggedStatus) and response.status == "BYE":
                 self._bye = response.text or "BYE"

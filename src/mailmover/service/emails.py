@@ -63,9 +63,11 @@ class SmtpSettings:
 class Emails:
     """Reads new state changes and sends the owner's emails from a thread of its own."""
 
-    def __init__(self, store: Store, smtp: SmtpSettings) -> None:
+    def __init__(self, store: Store, smtp: SmtpSettings, *, notify_users: bool = False) -> None:
         self.store = store
         self.smtp = smtp
+        #: also a short note to each mailbox's user (its destination login, when an address)
+        self.notify_users = notify_users
         with store.engine.connect() as conn:
             self.cursor = int(
                 conn.execute(select(func.coalesce(func.max(schema.event.c.id), 0))).scalar_one()
@@ -78,7 +80,14 @@ class Emails:
         """Send what the state changes since the last poll call for."""
         ev, mb, job = schema.event, schema.mailbox, schema.job
         query = (
-            select(ev.c.id, ev.c.text, mb.c.id.label("mailbox_id"), job.c.name, job.c.owner)
+            select(
+                ev.c.id,
+                ev.c.text,
+                mb.c.id.label("mailbox_id"),
+                mb.c.dest_endpoint,
+                job.c.name,
+                job.c.owner,
+            )
             .join(mb, mb.c.id == ev.c.mailbox_id)
             .join(job, job.c.id == mb.c.job_id)
             .where(ev.c.id > self.cursor, ev.c.kind == "state")
@@ -89,6 +98,9 @@ class Emails:
         finished: dict[str, str] = {}
         for row in rows:
             self.cursor = row.id
+            user = str((row.dest_endpoint or {}).get("user", ""))
+            if self.notify_users and row.text == "completed" and "@" in user:
+                self._send(user, *self._note(row.name, row.mailbox_id))
             if not row.owner or "@" not in row.owner:
                 continue
             if row.text == "failed":
@@ -107,6 +119,15 @@ class Emails:
             f"The mailbox {box.source} -> {box.dest} (line {box.line}) of job {job} failed:\n\n"
             f"  {box.reason or 'no reason given'}\n\n"
             f"{box.messages_copied:,} messages were copied before it stopped.\n"
+        )
+        return subject, body
+
+    def _note(self, job: str, mailbox_id: int) -> tuple[str, str]:
+        box = next(m for m in status(self.store, job) if m.id == mailbox_id)
+        subject = "Your mail has been moved"
+        body = (
+            f"Your mail from {box.source} is now in {box.dest}: "
+            f"{box.messages_copied:,} messages were copied.\n"
         )
         return subject, body
 

@@ -175,6 +175,48 @@ def status(store: Store, job: str | None = None, mailbox: str | None = None) -> 
     return [_status(row, now) for row in rows]
 
 
+def mailbox_status(store: Store, mailbox_id: int) -> MailboxStatus:
+    """One mailbox, as ``status`` shows it."""
+    query = (
+        select(mb, job_t.c.name.label("job_name"))
+        .join(job_t, job_t.c.id == mb.c.job_id)
+        .where(mb.c.id == mailbox_id)
+    )
+    with store.engine.connect() as conn:
+        row = conn.execute(query).one_or_none()
+    if row is None:
+        raise NotFound(f"no mailbox with id {mailbox_id}")
+    return _status(row, datetime.now(UTC))
+
+
+@dataclass(frozen=True)
+class LogLine:
+    """One line of a mailbox's event log."""
+
+    at: datetime
+    level: str
+    kind: str
+    text: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"at": self.at.isoformat(), "level": self.level, "kind": self.kind,
+                "text": self.text}  # fmt: skip
+
+
+def mailbox_events(store: Store, mailbox_id: int, limit: int = 100) -> list[LogLine]:
+    """The last ``limit`` lines of a mailbox's event log, oldest first."""
+    ev = schema.event
+    query = (
+        select(ev.c.at, ev.c.level, ev.c.kind, ev.c.text)
+        .where(ev.c.mailbox_id == mailbox_id)
+        .order_by(ev.c.id.desc())
+        .limit(limit)
+    )
+    with store.engine.connect() as conn:
+        rows = conn.execute(query).all()
+    return [LogLine(*row) for row in reversed(rows)]
+
+
 def _status(row: Any, now: datetime) -> MailboxStatus:
     state, reason = row.state, row.reason
     live = row.lease_expires is not None and row.lease_expires >= now

@@ -26,10 +26,11 @@ from types import FrameType
 from typing import Any, Final
 
 from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 
 from mailmover.service.budgets import Budgets, Usage
 from mailmover.service.emails import Emails, SmtpSettings
-from mailmover.service.jobs import active_count, erase_stale_credentials
+from mailmover.service.jobs import active_count, erase_stale_credentials, mailbox_status
 from mailmover.service.leases import claim, crashed, recover_expired, runnable_condition
 from mailmover.service.webhooks import Webhooks
 from mailmover.store import schema
@@ -57,15 +58,16 @@ class RunnerOptions:
     webhook_urls: tuple[str, ...] = ()
     webhook_secret: str = field(default="", repr=False)
     smtp: SmtpSettings | None = None  # email the owners when set
+    notify_users: bool = False  # and a note to each mailbox's user when it completes
     metrics_port: int | None = None  # serve Prometheus metrics on 127.0.0.1:PORT
 
 
 class WorkerProcess:
     """One worker process, the mailboxes it holds, and its stdout read by a thread."""
 
-    def __init__(self, argv: list[str]) -> None:
+    def __init__(self, argv: list[str], env: dict[str, str]) -> None:
         self.proc = subprocess.Popen(
-            argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1
+            argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1, env=env
         )
         self.name: str | None = None
         self.held: dict[int, Usage] = {}
@@ -131,21 +133,19 @@ class Runner:
 
                 metrics = serve_metrics(self.store, self.options.budgets, self.options.metrics_port)
             if self.options.smtp is not None:
-                self.emails = Emails(self.store, self.options.smtp)
+                self.emails = Emails(
+                    self.store, self.options.smtp, notify_users=self.options.notify_users
+                )
             self.workers = [self._spawn() for _ in range(max(1, count))]
             for mailbox_id in recover_expired(self.store):
                 self.emit({"event": "recovered", "mailbox": mailbox_id})
             while not self.stop_requested:
-                self._collect()
-                self._fill()
-                self._retention()
-                self._recover()
-                if self.webhooks is not None:
-                    self.webhooks.poll()
-                if self.emails is not None:
-                    self.emails.poll()
-                if self.options.until_done and not self._held() and active_count(self.store) == 0:
-                    break
+                try:
+                    if self._tick():
+                        break
+                except SQLAlchemyError as exc:  # the database is busy or away: try again
+                    self.emit({"event": "database_error", "error": type(exc).__name__})
+                    time.sleep(1.0)
                 time.sleep(TICK)
         finally:
             self._shutdown()
@@ -155,16 +155,28 @@ class Runner:
                 signal.signal(sig, handler)
         return self._exit_code()
 
+    def _tick(self) -> bool:
+        """One look at the workers and the database; True when ``until_done`` is met."""
+        self._collect()
+        self._fill()
+        self._retention()
+        self._recover()
+        if self.webhooks is not None:
+            self.webhooks.poll()
+        if self.emails is not None:
+            self.emails.poll()
+        return self.options.until_done and not self._held() and active_count(self.store) == 0
+
     def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
         self.stop_requested = True
 
     def _spawn(self) -> WorkerProcess:
         argv = [
             sys.executable, "-m", "mailmover.service.worker",
-            "--database-url", self.url, "--data-dir", str(self.data_dir),
-            "--memory-mb", str(self.options.memory_mb),
+            "--data-dir", str(self.data_dir), "--memory-mb", str(self.options.memory_mb),
         ]  # fmt: skip
-        return WorkerProcess(argv)
+        # The URL may hold the database's password: in the environment, not in ps.
+        return WorkerProcess(argv, {**os.environ, "MAILMOVER_DATABASE_URL": self.url})
 
     def _held(self) -> int:
         return sum(len(w.held) for w in self.workers)
@@ -199,9 +211,11 @@ class Runner:
                 usage = worker.held.pop(int(message["done"]), None)
                 if usage is not None:
                     self.options.budgets.give_back(usage)
+                box = mailbox_status(self.store, int(message["done"]))
                 self.emit(
-                    {"event": "mailbox", "mailbox": message["done"],
-                     "outcome": message.get("outcome"), "state": message.get("state")}
+                    {"event": "mailbox", "mailbox": message["done"], "job": box.job,
+                     "source": box.source, "dest": box.dest, "outcome": message.get("outcome"),
+                     "state": message.get("state"), "words": box.words}
                 )  # fmt: skip
 
     def _fill(self) -> None:

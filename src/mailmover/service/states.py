@@ -1,17 +1,29 @@
 """A mailbox's state as a person reads it, and where each pass outcome takes it.
 
-::
+A pass ends in one of the engine's outcomes; ``after_pass`` says where that leaves
+the mailbox (``after_crash`` when its worker died instead)::
 
-    queued ──claim──▶ running ──pass──▶ synced ──(delta due)──▶ running ...
-      ▲                 │ │ │            │ complete
-      │ resume          │ │ └─ failed, retryable ─▶ waiting (until …) ──(due)──▶ running
-    paused ◀── pause ───┘ │                        completing ──▶ running ──▶ completed
-                          ├─ done, no schedule or completing ─▶ completed | completed_with_errors
-                          ├─ failed, final, or its worker died 3 times ─▶ failed (reason)
-                          └─ cancel ─▶ cancelled (credentials erased)
+    queued ─(claimed by a worker: lease)─▶ running
+    running ─ completed, pre-stage ─────────────────▶ queued (the full pass follows)
+    running ─ completed, job scheduled ─────────────▶ synced (next delta at a time)
+    running ─ completed, no schedule / completing ──▶ completed (credentials erased)
+    running ─ completed with errors, same ──────────▶ completed_with_errors
+    running ─ failed, retryable, < 5 in a row ──────▶ waiting (until a time, reason)
+    running ─ failed, final ────────────────────────▶ failed (reason)
+    running ─ paused, pause requested ──────────────▶ paused
+    running ─ paused, no request (worker stopping) ─▶ queued
+    running ─ cancelled / cancel requested ─────────▶ cancelled (credentials erased)
+    running ─ worker died (1st, 2nd time) ──────────▶ queued (crash counted)
+    running ─ worker died the 3rd time ─────────────▶ failed ("died 3 times")
+    waiting, synced ─(their time comes)─▶ running;   synced ─ delta JOB ─▶ queued
+    synced ─ complete JOB ─▶ completing ─▶ running (a last delta) ─▶ completed
+    queued, waiting, synced, completing ─ pause ─▶ paused ─ resume ─▶ queued
+    any but running and the end states ─ cancel ─▶ cancelled
+    completed_with_errors ─ retry JOB ─▶ queued (a retry-errors pass)
 
-"Running" is only ever true while a live worker holds the lease; a lease that
-is not renewed means the worker is gone (``after_crash``).
+"Running" is only ever true while a live worker holds the lease (renewed every
+second, 30 s long); a lease that is not renewed means the worker is gone, and
+``status`` shows such a mailbox as queued even before a runner settles it.
 """
 
 from __future__ import annotations
@@ -28,8 +40,6 @@ ACTIVE_STATES: Final = frozenset({"queued", "running", "waiting", "completing"})
 MAX_CRASHES: Final = 3
 #: Retryable failures in a row before a mailbox is failed.
 MAX_ATTEMPTS: Final = 5
-#: How long a pass the engine paused by itself (a provider's cap) waits, when it cannot say.
-CAP_WAIT: Final = timedelta(minutes=15)
 
 
 @dataclass(frozen=True)
@@ -77,10 +87,9 @@ def after_pass(
     if outcome == "paused":
         if requested == "pause":
             return After("paused", "paused by request", next_pass=kind)
-        if stopping:
-            return After("queued", "its worker stopped; it runs again", next_pass=kind)
-        why = reason or "the provider's limit"
-        return After("waiting", why, waiting_until=now + CAP_WAIT, next_pass=kind)
+        # The worker stopped it (shutting down, lease lost) or a pause was withdrawn.
+        why = "its worker stopped; it runs again" if stopping else "resumed"
+        return After("queued", why, next_pass=kind)
     if outcome == "failed":
         if retryable and failed_attempts < MAX_ATTEMPTS:
             delay = timedelta(seconds=min(30 * 2 ** (failed_attempts - 1), 3600))

@@ -1,6 +1,6 @@
 """A worker process: runs the mailboxes its runner hands it, each pass through ``run_pass``.
 
-``python -m mailmover.service.worker --database-url URL --data-dir DIR``
+``python -m mailmover.service.worker --data-dir DIR`` (``MAILMOVER_DATABASE_URL`` set)
 reads JSON lines on stdin (``{"run": mailbox_id, "pass_id": N, "kind": "full",
 "connections": 4}``), runs each mailbox as an asyncio task while renewing its lease,
 and writes ``{"done": mailbox_id, "outcome": ..., "state": ...}`` on stdout. When stdin
@@ -61,6 +61,7 @@ class EventTally:
         self.progress = Progress()
         self.lines: list[tuple[str, str, str]] = []
         self._message_lines = 0
+        self._left: dict[str, list[int]] = {}  # folder -> [messages, bytes] still to copy
 
     def __call__(self, event: Any) -> None:
         from mailmover.engine import events
@@ -74,12 +75,15 @@ class EventTally:
         if name == "folder_planned":
             p.messages_total += int(data.get("messages") or 0)
             p.bytes_total += int(data.get("bytes") or 0)
-        elif name == "folder_started":
-            p.messages_left += int(data.get("to_copy") or 0)
-            p.bytes_left += int(data.get("bytes") or 0)
+        elif name == "folder_started":  # again after a retry: what is left of it now
+            self._left[str(data.get("folder"))] = [
+                int(data.get("to_copy") or 0),
+                int(data.get("bytes") or 0),
+            ]
         elif name == "progress":
-            p.messages_left -= int(data.get("messages") or 0)
-            p.bytes_left -= int(data.get("bytes") or 0)
+            left = self._left.setdefault(str(data.get("folder")), [0, 0])
+            left[0] -= int(data.get("messages") or 0)
+            left[1] -= int(data.get("bytes") or 0)
             p.copied += int(data.get("copied") or 0)
             p.copied_bytes += int(data.get("copied_bytes") or 0)
         elif name == "retrying":
@@ -95,6 +99,8 @@ class EventTally:
             if data.get("error"):
                 text += f"; stopped early: {data.get('error')}"
             self.lines.append(("info", "folder", text))
+        p.messages_left = sum(max(m, 0) for m, _ in self._left.values())
+        p.bytes_left = sum(max(b, 0) for _, b in self._left.values())
         p.changed = True
 
 
@@ -266,11 +272,13 @@ async def serve(worker: Worker) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="mailmover-worker", description=__doc__)
-    parser.add_argument("--database-url", required=True)
+    parser.add_argument("--database-url", default=os.environ.get("MAILMOVER_DATABASE_URL"))
     parser.add_argument("--data-dir", required=True, type=Path)
     parser.add_argument("--name", help="default: HOST/PID")
     parser.add_argument("--memory-mb", type=int, default=0, help="address space ceiling")
     args = parser.parse_args(argv)
+    if not args.database_url:
+        parser.error("give --database-url or set MAILMOVER_DATABASE_URL")
     if args.memory_mb > 0:
         limit = args.memory_mb * 1024 * 1024
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))

@@ -15,6 +15,7 @@ from mailmover.imap.proto.responses import (
     Response,
     StatusKind,
     Tagged,
+    Unreadable,
     UntaggedStatus,
 )
 from mailmover.imap.proto.untagged import parse_untagged
@@ -22,6 +23,8 @@ from mailmover.imap.proto.untagged import parse_untagged
 #: Default bound on the bytes outside literals in one response. A ``* SEARCH``
 #: over a mailbox of a million messages is about 8 MB, hence not 1 MiB.
 MAX_RESPONSE_TEXT = 16 * 1024 * 1024
+#: how much of an unreadable response's first line is kept to name it
+SHOWN = 120
 
 _STATUS: dict[bytes, StatusKind] = {
     b"OK": "OK",
@@ -46,7 +49,9 @@ class ResponseParser:
 
     Literals ``{n}\\r\\n`` are collected without quadratic copying.
     Malformed input raises :class:`mailmover.errors.ProtocolError`; after that
-    the parser is unusable (the connection must be dropped).
+    the parser is unusable (the connection must be dropped). An untagged
+    response that is whole but unreadable inside is returned as ``Unreadable``
+    instead, and parsing goes on.
     ``utf8_names`` (set after ``ENABLE UTF8=ACCEPT``) turns off modified UTF-7
     decoding of mailbox names; the parser sets it itself on ``* ENABLED UTF8=ACCEPT``
     (or ``IMAP4REV2``) so that names later in the same chunk are read right.
@@ -101,7 +106,11 @@ class ResponseParser:
             raise ProtocolError(f"not an IMAP response: {line[:40]!r}")
         reader = Reader(frame)
         reader.pos = 1
-        response = parse_untagged(reader, self._decode_name)
+        try:
+            response = parse_untagged(reader, self._decode_name)
+        except ProtocolError as exc:
+            # The frame is whole (lines and literals counted): skip it, read on.
+            return Unreadable(text(line[:SHOWN]), exc.message)
         if isinstance(response, Enabled) and response.capabilities & _UTF8_EXTENSIONS:
             self.utf8_names = True
         return response

@@ -201,9 +201,23 @@ class UntaggedOther:
     raw: bytes
 
 
+@dataclass(frozen=True, slots=True)
+class Unreadable:
+    """A complete untagged response the parser could not read: skipped, not fatal.
+
+    The framing (lines and literals) was sound, so the responses after it are
+    read as usual; ``line`` is the start of its first line (never literal data),
+    ``reason`` what the parser objected to.
+    """
+
+    line: str
+    reason: str
+
+
 Untagged: TypeAlias = (
     UntaggedStatus
     | UntaggedOther
+    | Unreadable
     | Capability
     | Enabled
     | ListMailbox
