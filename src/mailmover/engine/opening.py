@@ -4,8 +4,9 @@ The source's UID SEARCH, and for a folder the planning STATUS found small the
 metadata of all its messages, are sent behind its EXAMINE without waiting for
 the answer (``select(pipelined=True)``); on the first copy of a folder that
 would be a single batch anyway and holds at most 256 KiB, the bodies come in
-the same FETCH and are left in the folder's carry, where ``read_bodies`` takes them instead of fetching them again. With
-thousands of small folders these round trips, not the messages, are the time.
+the same FETCH and are left in the folder's carry, where ``read_bodies`` takes
+them instead of fetching them again. With thousands of small folders these
+round trips, not the messages, are the time.
 """
 
 from __future__ import annotations
