@@ -4,6 +4,7 @@ rest of the folder is copied, and the next run copies the message."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from mailmover.devserver import DevServer
@@ -21,14 +22,22 @@ async def test_an_unreadable_reply_costs_its_message(
     corpus = runcli.folders(INBOX=mail)
     accounts.load(corpus)
     spoiled: list[bytes] = []
+    victim: list[bytes] = []  # the UID whose replies are spoiled
 
     def spoil(_connection: int, direction: Direction, data: bytes) -> bytes:
-        # One FETCH reply's size turns into something no parser can read (once).
-        if direction == "to_client" and not spoiled and b" FETCH (" in data:
-            at = data.find(b"RFC822.SIZE ")
-            if at >= 0:
-                spoiled.append(data[max(0, at - 40) : at])
-                return data[:at] + b"RFC822.SIZE x" + data[at + len(b"RFC822.SIZE ") :]
+        # One message's FETCH replies: its size turns into something no parser can read,
+        # each time the source describes it (a folder listed with its opening asks again).
+        if direction != "to_client" or b" FETCH (" not in data:
+            return data
+        at = data.find(b"RFC822.SIZE ")
+        while at >= 0:
+            head = data[max(0, data.rfind(b"* ", 0, at)) : at]
+            uid = re.search(rb"UID (\d+)", head)
+            if uid is not None and (not victim or uid.group(1) == victim[0]):
+                victim[:1] = [uid.group(1)]
+                spoiled.append(head)
+                data = data[:at] + b"RFC822.SIZE x" + data[at + len(b"RFC822.SIZE ") :]
+            at = data.find(b"RFC822.SIZE ", at + 1)
         return data
 
     async with Proxy(dovecot.host, dovecot.port) as proxy:
