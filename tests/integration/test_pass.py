@@ -371,29 +371,3 @@ async def test_a_small_folder_is_opened_searched_and_listed_in_one_round_trip(
     assert sum("BODY.PEEK[]" in line for line in lines) == len(FOLDERS)
     # LOGIN, ID, NAMESPACE, LIST, LSUB, STATUS; then one a folder; LOGOUT.
     assert turns <= 7 + folders, (turns, lines)
-
-
-async def test_a_rerun_asks_both_sides_status_at_once(dovecot: DevServer, tmp_path: Path) -> None:
-    """A rerun's STATUS of the destination's folders goes out while the source's are
-    still being answered, not after them, and is not asked twice."""
-    src, dst = Account(dovecot), Account(dovecot)
-    await src.fill(per_folder=2)
-    settings = PassSettings(connections=1)
-    credentials = EndpointCredentials(src.endpoint, dst.endpoint)
-    store = Store.open(f"sqlite:///{tmp_path}/state.db")
-    lines: list[str] = []
-    try:
-        journal = await StoreJournal.open(store, src.endpoint.url, dst.endpoint.url)
-        for trace in (None, lines.append):
-            report = await run_pass(
-                pair_of(src, dst), settings, "full", journal=journal, credentials=credentials,
-                trace=trace,
-            )  # fmt: skip
-            assert report.outcome == "completed", report.reason
-    finally:
-        store.close()
-    assert report.copied == 0
-    sent = [i for i, line in enumerate(lines) if " dst0 C: " in line and " STATUS " in line]
-    answered = [i for i, line in enumerate(lines) if " src0 S: MailboxStatus" in line]
-    assert len(sent) == len(FOLDERS) + 1 and answered, lines  # INBOX too, once each
-    assert sent[0] < answered[-1], lines

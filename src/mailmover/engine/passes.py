@@ -277,10 +277,7 @@ class _Pass:
         ]  # fmt: skip
         if not candidates:
             return {}
-        dest = dict(planned.dest_status)  # asked while the source was
-        unasked = [p.dest_name for p in candidates if p.dest_name not in dest]
-        if unasked:
-            dest.update(await statuses(dst, unasked, ["UIDVALIDITY"]))
+        dest = await statuses(dst, [p.dest_name for p in candidates], ["UIDVALIDITY"])
         return {
             p.source_name: records[p.source_name]
             for p in candidates

@@ -60,8 +60,6 @@ class MailboxPlan:
     dest: Side
     #: source folder → its STATUS (UIDVALIDITY, UIDNEXT, HIGHESTMODSEQ where offered)
     status: dict[str, dict[str, int]] = field(default_factory=dict)
-    #: destination folder → its STATUS (UIDVALIDITY), for those copied before under that name
-    dest_status: dict[str, dict[str, int]] = field(default_factory=dict)
 
 
 async def plan_mailbox(
@@ -92,18 +90,13 @@ async def plan_mailbox(
     items = ["MESSAGES", "UIDVALIDITY", "UIDNEXT"]
     items += ["HIGHESTMODSEQ"] if src.has("CONDSTORE") else []
     items += ["SIZE"] if src.has("STATUS=SIZE") else []
-    # One pipelined round trip, both sides at once: what a rerun needs to tell which
-    # folders changed (the destination asked only for folders copied before).
-    done = {r.dest_name for r in recorded if r.state == "done"}
-    status, dest_status = await asyncio.gather(
-        statuses(src, [p.source_name for p in plans], items),
-        statuses(dst, [p.dest_name for p in plans if p.dest_name in done], ["UIDVALIDITY"]),
-    )
+    # One pipelined round trip: what a rerun needs to tell which folders changed.
+    status = await statuses(src, [p.source_name for p in plans], items)
     if exact_sizes and not src.has("STATUS=SIZE"):
         sizes = await folder_sizes(src, plans)
     else:
         sizes = {n: (s.get("MESSAGES", 0), s.get("SIZE", 0)) for n, s in status.items()}
-    return MailboxPlan(plans, sizes, src_side, dst_side, status, dest_status)
+    return MailboxPlan(plans, sizes, src_side, dst_side, status)
 
 
 async def statuses(
