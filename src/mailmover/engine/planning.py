@@ -8,7 +8,7 @@ each one goes (including where an earlier run put it).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from mailmover.engine.folders import FolderPlan, Side, plan_folders
@@ -116,7 +116,9 @@ async def statuses(
     return out
 
 
-def unchanged(rec: FolderRecord | None, source: dict[str, int], dest: dict[str, int]) -> bool:
+def unchanged(
+    rec: FolderRecord | None, source: Mapping[str, int | None], dest: Mapping[str, int | None]
+) -> bool:
     """Whether a folder copied before needs no work: same UIDVALIDITY on both sides,
     nothing new (UIDNEXT) and no flag changed (HIGHESTMODSEQ, so CONDSTORE only)."""
     return (

@@ -191,10 +191,7 @@ class FolderCopy:
         rec.messages_total = len(uids)
         rec.bytes_total = self.done_bytes + self.listed_bytes
         if self.undated:
-            undated = (
-                f"{self.undated} messages had no readable date on the source: "
-                "the destination dated them on arrival"
-            )
+            undated = f"{self.undated} messages without a date on the source, dated on arrival"
             self.result.note = f"{self.result.note}; {undated}" if self.result.note else undated
         complete = not self.result.failures and not self.result.interrupted
         rec.state = "done" if complete else "incomplete"
@@ -205,12 +202,8 @@ class FolderCopy:
         """Nothing new, no flag changed: no work. Gmail to Gmail always looks (labels)."""
         if self.labels is not None and self.labels.gmail_dest:
             return False
-        seen = {
-            "UIDVALIDITY": sel.uidvalidity,
-            "UIDNEXT": sel.uidnext,
-            "HIGHESTMODSEQ": sel.highestmodseq,
-        }
-        source = {k: v for k, v in seen.items() if v is not None}
+        seen = {"UIDNEXT": sel.uidnext, "HIGHESTMODSEQ": sel.highestmodseq}
+        source = {"UIDVALIDITY": sel.uidvalidity, **seen}
         return unchanged(rec, source, {"UIDVALIDITY": dsel.uidvalidity})
 
     # -- copying -----------------------------------------------------------------------
