@@ -15,6 +15,7 @@ import re
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import tempfile
 import threading
@@ -327,7 +328,7 @@ class DevServer:
         while True:
             if _has_exited(proc.pid):
                 raise DevServerError(f"Dovecot exited while starting:\n{self.log_tail()}")
-            if _greets(plain) and _accepts(tls):
+            if greets(plain) and _accepts(tls):
                 return
             if time.monotonic() > deadline:
                 raise DevServerError(
@@ -364,9 +365,15 @@ def _free_ports() -> tuple[int, int]:
         return first.getsockname()[1], second.getsockname()[1]
 
 
-def _greets(port: int) -> bool:
+def greets(port: int, ca_file: Path | None = None) -> bool:
+    """Whether an IMAP server on ``port`` sends an ``* OK`` greeting (through implicit
+    TLS, verified with ``ca_file``, when it is given)."""
     try:
-        with socket.create_connection((HOST, port), timeout=2) as sock:
+        with contextlib.ExitStack() as stack:
+            sock = stack.enter_context(socket.create_connection((HOST, port), timeout=2))
+            if ca_file is not None:
+                context = ssl.create_default_context(cafile=str(ca_file))
+                sock = stack.enter_context(context.wrap_socket(sock, server_hostname=HOST))
             data = b""
             while b"\n" not in data:
                 chunk = sock.recv(4096)

@@ -26,7 +26,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Self
 
-from mailmover.devserver import Account
+from mailmover.devserver import Account, greets
 from mailmover.devserver_conf import make_certificates
 
 from .throwaway import (
@@ -37,11 +37,8 @@ from .throwaway import (
     ServerError,
     ThrowawayServer,
     free_port,
-    greets,
     program,
-    remove_tree,
     run_quietly,
-    wait_closed,
 )
 
 SERVERS_DIR = Path(os.environ.get("MAILMOVER_SERVERS_DIR", "/opt/mailmover-servers"))
@@ -188,18 +185,6 @@ class CourierServer(ThrowawayServer):
             self.stop()
             raise
         return self
-
-    def stop(self) -> None:
-        """Stop every process of this instance and remove its directory."""
-        if self._server is not None:
-            self._server.stop()
-            self._server = None
-            if self._port is not None:
-                wait_closed(self._port)
-        if self._root is not None:
-            remove_tree(self._root)
-            self._root = None
-        self._port = self._tls_port = None
 
     def maildir(self, user: str) -> Path:
         """The Maildir of ``user``."""

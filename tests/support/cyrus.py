@@ -29,7 +29,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Self
 
-from mailmover.devserver import Account
+from mailmover.devserver import Account, greets
 from mailmover.devserver_conf import make_certificates
 
 from .throwaway import (
@@ -42,11 +42,8 @@ from .throwaway import (
     SyslogSink,
     ThrowawayServer,
     free_port,
-    greets,
     program,
-    remove_tree,
     run_quietly,
-    wait_closed,
 )
 
 SERVERS_DIR = Path(os.environ.get("MAILMOVER_SERVERS_DIR", "/opt/mailmover-servers"))
@@ -134,20 +131,10 @@ class CyrusServer(ThrowawayServer):
             raise
         return self
 
-    def stop(self) -> None:
-        """Stop every process of this instance and remove its directory."""
-        if self._server is not None:
-            self._server.stop()
-            self._server = None
-            if self._port is not None:
-                wait_closed(self._port)
+    def _stopped(self) -> None:
         if self._sink is not None:
             self._sink.close()
             self._sink = None
-        if self._root is not None:
-            remove_tree(self._root)
-            self._root = None
-        self._port = self._tls_port = None
 
     @property
     def separator(self) -> str:

@@ -17,7 +17,6 @@ import os
 import shutil
 import signal
 import socket
-import ssl
 import subprocess
 import threading
 import time
@@ -76,26 +75,6 @@ def free_port() -> int:
         probe.bind((HOST, 0))
         port: int = probe.getsockname()[1]
         return port
-
-
-def greets(port: int, ca_file: Path | None = None) -> bool:
-    """Whether an IMAP server on ``port`` sends an ``* OK`` greeting (through implicit
-    TLS, verified with ``ca_file``, when it is given)."""
-    try:
-        with contextlib.ExitStack() as stack:
-            sock = stack.enter_context(socket.create_connection((HOST, port), timeout=2))
-            if ca_file is not None:
-                context = ssl.create_default_context(cafile=str(ca_file))
-                sock = stack.enter_context(context.wrap_socket(sock, server_hostname=HOST))
-            data = b""
-            while b"\n" not in data:
-                chunk = sock.recv(4096)
-                if not chunk:
-                    return False
-                data += chunk
-            return data.startswith(b"* OK")
-    except OSError:
-        return False
 
 
 def program(path: str) -> str:
@@ -216,7 +195,20 @@ class ThrowawayServer:
         raise NotImplementedError
 
     def stop(self) -> None:
-        raise NotImplementedError
+        """Stop every process of this instance and remove its directory."""
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
+            if self._port is not None:
+                wait_closed(self._port)
+        self._stopped()
+        if self._root is not None:
+            remove_tree(self._root)
+            self._root = None
+        self._port = self._tls_port = None
+
+    def _stopped(self) -> None:
+        """What a server keeps beside its processes, let go once they have ended."""
 
     def __enter__(self) -> Self:
         return self.start()
