@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from email.message import EmailMessage
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from mailmover.errors import UsageError
 from mailmover.service.jobs import status
@@ -68,10 +68,7 @@ class Emails:
         self.smtp = smtp
         #: also a short note to each mailbox's user (its destination login, when an address)
         self.notify_users = notify_users
-        with store.engine.connect() as conn:
-            self.cursor = int(
-                conn.execute(select(func.coalesce(func.max(schema.event.c.id), 0))).scalar_one()
-            )
+        self.cursor = store.last_event_id()
         self.sent = 0
         self.failed = 0
         self._threads: list[threading.Thread] = []

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Final
 
 import httpx
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from mailmover.store import schema
 from mailmover.store.database import Store
@@ -69,7 +69,7 @@ class Webhooks:
         self.urls = list(urls)
         self.secret = secret
         self.timeout = timeout
-        self.cursor = self._last_event_id()
+        self.cursor = self.store.last_event_id()
         self.sent = 0
         self.failed = 0
         self._queue: queue.Queue[Delivery | None] = queue.Queue()
@@ -77,12 +77,6 @@ class Webhooks:
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._deliver, daemon=True)
         self._thread.start()
-
-    def _last_event_id(self) -> int:
-        with self.store.engine.connect() as conn:
-            return int(
-                conn.execute(select(func.coalesce(func.max(schema.event.c.id), 0))).scalar_one()
-            )
 
     def poll(self) -> int:
         """Queue a post for every state change since the last poll; how many changes."""

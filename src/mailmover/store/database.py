@@ -8,7 +8,7 @@ from types import TracebackType
 from typing import Self
 from urllib.parse import urlsplit
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, func, select
 
 from mailmover.errors import UsageError
 from mailmover.store import schema
@@ -102,6 +102,14 @@ class Store:
         if row is None:
             raise LookupError(f"no mailbox with id {mailbox_id}")
         return MailboxState(self, mailbox_id, row.source, row.dest)
+
+    def last_event_id(self) -> int:
+        """The id of the newest activity-log line (0 when there is none): where a reader
+        of the log that wants only what comes next starts."""
+        with self.engine.connect() as conn:
+            return int(
+                conn.execute(select(func.coalesce(func.max(schema.event.c.id), 0))).scalar_one()
+            )
 
     def log(self, level: str, kind: str, text: str) -> None:
         """Add a line to the activity log that belongs to no mailbox."""
