@@ -182,3 +182,30 @@ def page(chromium: Any) -> Iterator[Any]:
 
 
 __all__ = ["ADMIN", "USER", "WebServer", "chromium", "page", "screenshot", "sign_in", "web"]
+
+
+def create_transfer(
+    server: WebServer,
+    batch: Any,
+    owner: Account,
+    dst_port: int | None = None,
+    delta_every_hours: float | None = None,
+    **settings: Any,
+) -> str:
+    """Make ``batch`` (support.service.Batch) a transfer of ``owner`` through the service,
+    in the server's job database (as the new-transfer pages will)."""
+    from mailmover.engine.settings import PassSettings
+    from mailmover.service.batchfile import parse_batch
+    from mailmover.service.jobs import JobSpec, create_job_from_batch
+    from mailmover.service.secrets import SecretBox
+
+    rows = parse_batch(batch.write_csv(dst_port).read_text(encoding="utf-8"))
+    spec = JobSpec(
+        name=batch.name,
+        owner=owner.email,
+        owner_id=owner.id,
+        settings=PassSettings(**({"connections": 1} | settings)),
+        delta_every_hours=delta_every_hours,
+    )
+    with server.store() as store:
+        return create_job_from_batch(store, SecretBox.open(server.data_dir, {}), rows, spec)
