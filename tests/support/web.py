@@ -48,7 +48,7 @@ SCREENSHOTS = Path(os.environ.get("MAILMOVER_SCREENSHOTS", "/tmp/mailmover-scree
 class WebServer:
     """``mailmover serve`` in a subprocess on 127.0.0.1, with its own data directory."""
 
-    def __init__(self, data_dir: Path, runner: bool = True) -> None:
+    def __init__(self, data_dir: Path, runner: bool = True, admin_from_env: bool = True) -> None:
         self.data_dir = data_dir
         self.port = free_port()
         self.admin_email = "admin@example.com"
@@ -60,6 +60,9 @@ class WebServer:
             "MAILMOVER_ADMIN_PASSWORD": self.admin_password,
             "PYTHONUNBUFFERED": "1",
         }
+        if not admin_from_env:  # serve makes one and prints its password
+            for var in ("MAILMOVER_ADMIN_EMAIL", "MAILMOVER_ADMIN_PASSWORD"):
+                self.env.pop(var, None)
         self.env.pop("MAILMOVER_SECRET_KEY", None)
         self.env.pop("MAILMOVER_DATABASE_URL", None)
         self.log = data_dir.parent / f"serve-{self.port}.log"

@@ -195,6 +195,22 @@ def test_a_user_sees_only_their_own_transfers_and_an_admin_all(
     assert page.goto(web.base + "/transfers/bobs").status == 404
     assert "no transfer named 'bobs'" in page.locator(".alert").inner_text()
     assert page.goto(web.base + "/transfers/alices").status == 200
+    # Bad input is named on the page; a good schedule is saved and audit-logged.
+    page.fill("input[name=hours]", "soon")
+    page.click("text=Save schedule")
+    refused = page.locator(".alert").inner_text()
+    assert "a delta schedule is a number of hours, not 'soon'" in refused
+    page.goto(web.base + "/transfers/alices")
+    assert page.input_value("input[name=hours]") == "24"
+    page.fill("input[name=hours]", "6")
+    page.click("text=Save schedule")
+    assert "The delta schedule was saved" in page.locator(".alert").inner_text()
+    assert page.input_value("input[name=hours]") == "6"
+    with web.store() as store:
+        (last, *_) = entries(store, actor_id=alice.id)
+    assert (last.action, last.target, last.detail) == (
+        "set the delta schedule", "alices", "every 6 h",
+    )  # fmt: skip
 
     admin_client, _ = _client(web, *web.admin())
     with contextlib.closing(admin_client):
