@@ -89,6 +89,15 @@ def test_live_progress_to_an_exact_copy_and_the_report(
         log = entries(store, actor_id=owner.id)
     assert [(e.action, e.target) for e in log][:2] == [("downloaded a report", "live")] * 2
     assert batch.leaked(page.content(), web.output(), more=web.passwords) == []
+    # A finished transfer offers no action that would do nothing.
+    assert page.locator("#live .actions button").count() == 0
+    page.set_viewport_size({"width": 390, "height": 844})  # a phone
+    screenshot(page, "transfer-phone")
+    page.click("text=Transfers")
+    assert "live" in page.locator("table.transfers").inner_text()
+    assert "completed" in page.locator("table.transfers .pill").first.inner_text()
+    page.set_viewport_size({"width": 1280, "height": 900})
+    screenshot(page, "transfers-list")
 
 
 def test_pause_resume_and_cancel_from_the_page_reach_the_runner(
@@ -218,3 +227,33 @@ def test_a_user_sees_only_their_own_transfers_and_an_admin_all(
         assert "/transfers/alices" in listing and "/transfers/bobs" in listing
         assert admin_client.get("/transfers/alices").status_code == 200
         assert admin_client.get("/transfers/bobs/report.json").status_code == 200
+
+
+def test_a_delta_pass_and_completion_from_the_page(
+    web: WebServer, page: Any, servers: tuple[DevServer, DevServer]
+) -> None:
+    owner, password = web.add_account()
+    batch = _batch(web, servers, "kept", 1)
+    batch.load([mail(21, count=10, total=60_000)])
+    create_transfer(web, batch, owner, delta_every_hours=24)
+    sign_in(page, web, owner.email, password, next="/transfers/kept")
+    page.wait_for_function(STATE_JS, arg="synced")
+    assert "synced" in page.locator("#live .mailbox .state").inner_text()
+    # New mail at the source: "Delta pass now" brings it, and the transfer stays synced.
+    account = batch.accounts[0]
+    account.load(mail(22, count=4, total=20_000))
+    page.click("button[data-action=delta-all]")
+    assert "A delta pass was queued for 1 mailbox(es)" in page.locator(".alert").inner_text()
+    wait_for(lambda: batch.status()[0].messages_copied == 14, "the delta pass")
+    page.wait_for_function(STATE_JS, arg="synced")
+    assert batch.status()[0].has_credentials
+    page.click("button[data-action=complete-all]")
+    assert "Completing 1 mailbox(es)" in page.locator(".alert").inner_text()
+    page.wait_for_function(STATE_JS, arg="completed")
+    (box,) = batch.status()
+    assert box.state == "completed" and not box.has_credentials
+    expected, got = account.src_snapshot(), account.dst_snapshot()
+    assert runcli.exact_copy_problems(expected, got) + runcli.extra_messages(expected, got) == []
+    with web.store() as store:
+        log = [e.action for e in entries(store, actor_id=owner.id)]
+    assert log[:2] == ["completed", "asked for a delta pass"]
