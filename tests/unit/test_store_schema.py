@@ -45,6 +45,7 @@ def test_migrations_produce_the_metadata_schema(store: Store) -> None:
         "pass",
         "account",
         "web_session",
+        "api_token",
         "audit",
     }
 
@@ -101,7 +102,7 @@ def test_migration_renders_for_postgresql() -> None:
     assert "subscribed BOOLEAN NOT NULL" in ddl
     assert "CONSTRAINT uq_message_folder_id_source_uidvalidity_source_uid UNIQUE" in ddl
     assert "CREATE INDEX ix_message_folder_id_state ON message (folder_id, state)" in ddl
-    assert ddl.count("ON DELETE CASCADE") == 6
+    assert ddl.count("ON DELETE CASCADE") == 7
     assert "ALTER TABLE mailbox ADD COLUMN lease_expires TIMESTAMP WITH TIME ZONE" in ddl
 
 

@@ -18,6 +18,7 @@ from starlette.responses import RedirectResponse, Response, StreamingResponse
 
 from mailmover.errors import UsageError
 from mailmover.service import access, audit, jobs
+from mailmover.service.accounts import Account
 from mailmover.service.joblog import job_events
 from mailmover.service.jobs import MailboxStatus
 from mailmover.service.reports import report_csv, report_data
@@ -176,10 +177,28 @@ def transfer_schedule(
         every = float(text) if text else None
     except ValueError:
         raise UsageError(f"a delta schedule is a number of hours, not {text[:20]!r}") from None
-    set_delta_schedule(web.store, job, every)
-    detail = f"every {every:g} h" if every else "none"
-    audit.record(web.store, user, "set the delta schedule", job, detail)
+    schedule(web.store, user, job, every)
     return RedirectResponse(f"/transfers/{job}?done=schedule", status_code=303)
+
+
+def act(store: Store, user: Account, job: str, action: str, mailbox: str | None) -> int:
+    """Do ``action`` to the job (or one mailbox of it) for ``user``, audit-logged; how many
+    mailboxes it touched. Shared by the pages and the JSON API."""
+    access.check(store, user, job)
+    if action not in ACTIONS:
+        raise jobs.NotFound(f"there is no action {action!r}")
+    function, verb, per_mailbox = ACTIONS[action]
+    n = function(store, job, mailbox) if per_mailbox else function(store, job)
+    audit.record(store, user, verb, job, f"mailbox {mailbox}" if mailbox else "all mailboxes")
+    return int(n)
+
+
+def schedule(store: Store, user: Account, job: str, hours: float | None) -> None:
+    """Set the job's delta schedule for ``user``, audit-logged."""
+    access.check(store, user, job)
+    set_delta_schedule(store, job, hours)
+    audit.record(store, user, "set the delta schedule", job,
+                 f"every {hours:g} h" if hours else "none")  # fmt: skip
 
 
 @router.post("/transfers/{job}/{action}")
@@ -190,23 +209,23 @@ def transfer_action(
     user: CurrentUser,
     mailbox: Annotated[str, Form()] = "",
 ) -> Response:
-    access.check(web.store, user, job)
-    if action not in ACTIONS:
-        raise jobs.NotFound(f"there is no action {action!r}")
-    function, verb, per_mailbox = ACTIONS[action]
-    one = mailbox.strip() or None
-    n = function(web.store, job, one) if per_mailbox else function(web.store, job)
-    audit.record(web.store, user, verb, job, f"mailbox {one}" if one else "all mailboxes")
+    n = act(web.store, user, job, action, mailbox.strip() or None)
     return RedirectResponse(f"/transfers/{job}?done={action}&n={n}", status_code=303)
+
+
+def report(store: Store, user: Account, job: str, fmt: str) -> dict[str, Any]:
+    """The job's report for ``user``, its download audit-logged."""
+    access.check(store, user, job)
+    data = report_data(store, job)
+    audit.record(store, user, "downloaded a report", job, fmt)
+    return data
 
 
 @router.get("/transfers/{job}/report.{fmt}")
 def transfer_report(job: str, fmt: str, web: State, user: CurrentUser) -> Response:
-    access.check(web.store, user, job)
     if fmt not in ("csv", "json"):
         raise jobs.NotFound("a report is report.csv or report.json")
-    data = report_data(web.store, job)
-    audit.record(web.store, user, "downloaded a report", job, fmt)
+    data = report(web.store, user, job, fmt)
     if fmt == "csv":
         body, media = report_csv(data), "text/csv; charset=utf-8"
     else:
