@@ -19,7 +19,7 @@ from starlette.responses import RedirectResponse, Response, StreamingResponse
 from mailmover.errors import UsageError
 from mailmover.service import access, audit, jobs
 from mailmover.service.accounts import Account
-from mailmover.service.joblog import job_events
+from mailmover.service.joblog import job_events, job_version
 from mailmover.service.jobs import MailboxStatus
 from mailmover.service.reports import report_csv, report_data
 from mailmover.service.schedule import job_detail, set_delta_schedule
@@ -151,16 +151,21 @@ async def transfer_events(request: Request, job: str, web: State, user: CurrentU
     await run_in_threadpool(access.check, web.store, user, job)
 
     async def stream() -> AsyncIterator[str]:
-        last, quiet = None, 0
+        seen: tuple[Any, ...] | None = None
+        html, quiet = None, 0
         while not await request.is_disconnected():
-            html = await run_in_threadpool(_render_live, request, web, job)
-            if html != last:
-                last, quiet = html, 0
-                yield _event("live", html)
-            else:
-                quiet += 1
-                if quiet % 15 == 0:
-                    yield ": still here\n\n"
+            # The page is drawn again only when the job changed (one cheap query).
+            version = await run_in_threadpool(job_version, web.store, job)
+            if version != seen:
+                seen = version
+                drawn = await run_in_threadpool(_render_live, request, web, job)
+                if drawn != html:
+                    html, quiet = drawn, 0
+                    yield _event("live", drawn)
+                    continue
+            quiet += 1
+            if quiet % 15 == 0:
+                yield ": still here\n\n"
             await asyncio.sleep(LIVE_EVERY)
 
     headers = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
