@@ -104,13 +104,21 @@ def transfers_list(request: Request, web: State, user: CurrentUser) -> Response:
     return render(request, "transfers.html", {"rows": rows})
 
 
+#: Messages not copied listed on a transfer's page (the report has them all).
+NOT_COPIED_SHOWN: Final = 100
+
+
 def _live_context(store: Store, job: str) -> dict[str, Any]:
     boxes = jobs.status(store, job)
-    folders = {m["id"]: m["folders"] for m in report_data(store, job)["mailboxes"]}
+    data = report_data(store, job)["mailboxes"]
+    folders = {m["id"]: m["folders"] for m in data}
+    missed = [(m["source"], miss) for m in data for miss in m["not_copied"]]
     return {
         "job": job,
         "boxes": boxes,
         "folders": folders,
+        "not_copied": missed[:NOT_COPIED_SHOWN],
+        "not_copied_count": len(missed),
         "totals": totals(boxes),
         "finished": all(b.state in END_STATES for b in boxes),
     }
