@@ -101,3 +101,42 @@ def test_bad_input_on_a_transfer_page_is_named(web: WebServer, page: Any) -> Non
     assert "no transfer named 'no-such-transfer'" in page.locator(".alert").inner_text()
     assert page.goto(web.base + "/no/such/page").status == 404
     assert "There is no such page" in page.content()
+
+
+def test_passwords_changed_by_their_owner_and_by_an_administrator(
+    web: WebServer, page: Any
+) -> None:
+    account, password = web.add_account(name="gina")
+    sign_in(page, web, account.email, password)
+    page.click(f"text={account.email}")
+    assert page.url == web.base + "/account/tokens"
+    page.fill("input[name=current]", "not my password")
+    page.fill("form[action='/account/password'] input[name=password]", "gina's new password")
+    page.click("text=Change password")
+    assert "the current password is not right" in page.locator(".alert").inner_text()
+    page.fill("input[name=current]", password)
+    page.fill("form[action='/account/password'] input[name=password]", "gina's new password")
+    page.click("text=Change password")
+    assert page.url == web.base + "/signin?changed=1"
+    assert "Your password was changed" in page.locator(".alert").inner_text()
+    sign_in(page, web, account.email, "gina's new password")
+    assert page.url == web.base + "/transfers"
+    page.click("text=Sign out")
+
+    sign_in(page, web, *web.admin())
+    page.goto(web.base + "/admin/users")
+    page.click(f"text={account.email}")
+    page.fill("input[name=password]", "set by the admin!")
+    page.click("text=Set password")
+    assert "The password was changed" in page.locator(".alert").inner_text()
+    assert "changed password" in page.content()  # in what gina did, and the admin
+    with web.store() as store:
+        from mailmover.service.audit import entries
+
+        actions = [(e.actor, e.action, e.target) for e in entries(store)][:2]
+    assert actions == [
+        (web.admin_email, "changed password", account.email),
+        (account.email, "changed password", account.email),
+    ]
+    web.passwords += ["gina's new password", "set by the admin!"]
+    assert not any(p in web.output() for p in web.passwords)

@@ -235,3 +235,10 @@ def _keep_an_admin(conn: Connection, leaving: int) -> None:
     ).scalar_one()
     if not others:
         raise AccountError("the last administrator stays one: make another administrator first")
+
+
+def change_own_password(store: Store, account: Account, current: str, new: str) -> None:
+    """The account's own password changed, given the current one; every session ends."""
+    if authenticate(store, account.email, current) is None:
+        raise AccountError("the current password is not right")
+    set_password(store, account, account.id, new)
