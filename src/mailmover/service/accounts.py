@@ -188,8 +188,8 @@ def set_active(store: Store, actor: audit.Actor, account_id: int, active: bool) 
     return Account(target.id, target.email, target.role, active, target.created_at)
 
 
-def set_password(store: Store, actor: audit.Actor, account_id: int, password: str) -> None:
-    """Give an account a new password; its other sessions end."""
+def set_password(store: Store, actor: audit.Actor | None, account_id: int, password: str) -> None:
+    """Give an account a new password (``actor`` None: from the console); its sessions end."""
     _check_password(password)
     digest = _hasher.hash(password)
     with store.write_engine.begin() as conn:
