@@ -140,3 +140,22 @@ def test_passwords_changed_by_their_owner_and_by_an_administrator(
     ]
     web.passwords += ["gina's new password", "set by the admin!"]
     assert not any(p in web.output() for p in web.passwords)
+
+
+def test_the_system_page_shows_the_runner_and_its_workers(web: WebServer, page: Any) -> None:
+    sign_in(page, web, *web.admin())
+    page.click("header nav >> text=System")
+    assert page.locator("#runner-state").inner_text() == "running"
+    rows = page.locator("table.list").first.locator("tbody tr").all_inner_texts()
+    assert rows, page.content()
+    for row in rows:
+        _name, pid, health, _held = row.split("\t")
+        assert health == "alive"
+        assert Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[1:3] == [
+            b"-m", b"mailmover.service.worker",
+        ]  # fmt: skip
+    screenshot(page, "admin-system")
+    page.click("text=Sign out")
+    user, password = web.add_account()
+    sign_in(page, web, user.email, password)
+    assert page.goto(web.base + "/admin/system").status == 403

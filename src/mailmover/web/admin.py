@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from starlette.responses import RedirectResponse, Response
 
-from mailmover.service import access, accounts, audit
+from mailmover.service import access, accounts, audit, health
 from mailmover.service.accounts import AccountError
 from mailmover.service.jobs import NotFound
 from mailmover.web.auth import AdminUser, State
@@ -118,3 +118,14 @@ def change_password(
 @router.get("/audit")
 def audit_log(request: Request, web: State, _admin: AdminUser) -> Response:
     return render(request, "admin_audit.html", {"entries": audit.entries(web.store, 500)})
+
+
+@router.get("/system")
+def system(request: Request, web: State, _admin: AdminUser) -> Response:
+    context = {
+        "states": health.mailbox_states(web.store),
+        "leases": health.worker_leases(web.store),
+        "servers": health.servers_in_use(web.store),
+        "runner": web.runner.health() if web.runner is not None else None,
+    }
+    return render(request, "admin_system.html", context)

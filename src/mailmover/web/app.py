@@ -53,12 +53,13 @@ def create_app(config: WebConfig) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        runner = LocalRunner(store, config) if config.start_runner else None
+        runner = web.runner = LocalRunner(store, config) if config.start_runner else None
         if runner is not None:
             runner.start()
         try:
             yield
         finally:
+            web.runner = None
             if runner is not None:
                 await run_in_threadpool(runner.stop)
             store.close()
