@@ -101,6 +101,17 @@ def test_bad_input_on_a_transfer_page_is_named(web: WebServer, page: Any) -> Non
     assert "no transfer named 'no-such-transfer'" in page.locator(".alert").inner_text()
     assert page.goto(web.base + "/no/such/page").status == 404
     assert "There is no such page" in page.content()
+    # A form whose fields cannot be read: their names, in words, never their values.
+    page.goto(web.base + "/admin/users")
+    csrf = page.locator("input[name=csrf_token]").first.input_value()
+    answer = page.request.post(
+        web.base + "/admin/users/not-a-number/role",
+        form={"csrf_token": csrf, "role": "user", "password": "secret-value-1"},
+    )
+    assert answer.status == 400
+    body = answer.text()
+    assert "The form was not filled in right: account_id" in body
+    assert "secret-value-1" not in body and "Traceback" not in body
 
 
 def test_passwords_changed_by_their_owner_and_by_an_administrator(
