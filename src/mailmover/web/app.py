@@ -16,7 +16,7 @@ from mailmover.service.apitokens import token_account
 from mailmover.service.secrets import SecretBox
 from mailmover.service.sessions import Session, find_session
 from mailmover.store.database import Store
-from mailmover.web import account, admin, api, errors, transfers
+from mailmover.web import account, admin, api, errors, mailboxes, transfers
 from mailmover.web.auth import SESSION_COOKIE
 from mailmover.web.auth import router as auth_router
 from mailmover.web.config import WebConfig
@@ -121,6 +121,7 @@ def create_app(config: WebConfig) -> FastAPI:
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.include_router(auth_router)
     app.include_router(transfers.router)
+    app.include_router(mailboxes.router)
     app.include_router(admin.router)
     app.include_router(account.router)
     app.include_router(api.router)
