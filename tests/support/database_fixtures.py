@@ -5,8 +5,10 @@
                   the end of the session.
 ``postgres_url``  a fresh PostgreSQL database at the newest schema, for one test.
 ``database_url``  parametrized over both backends: a fresh SQLite file (``sqlite``)
-                  or a fresh PostgreSQL database (``postgresql``); tests that take it
-                  run twice.
+                  or a fresh, empty PostgreSQL database (``postgresql``), which the
+                  first ``Store.open`` migrates; tests that take it run twice.
+                  ``@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)``
+                  keeps a test on one backend.
 """
 
 from __future__ import annotations
@@ -43,6 +45,6 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         yield f"sqlite:///{tmp_path / 'state.db'}"
         return
     pg: PostgresCluster = request.getfixturevalue("postgres")
-    url = pg.fresh_url(migrated=True)
+    url = pg.fresh_url()
     yield url
     pg.drop(url)
