@@ -71,6 +71,17 @@ def opened(given_dir: Path | None, url: str | None) -> Iterator[tuple[Store, Pat
         store.close()
 
 
+def _wake(store: Store, url: str) -> None:
+    """On PostgreSQL served by workers, queue the runnable mailboxes now, not at a sweep."""
+    from mailmover.service.queue import wake
+
+    try:
+        wake(store, url)
+    except Exception as exc:  # the workers' sweep finds them within seconds anyway
+        print(f"mailmover: the workers were not told at once ({type(exc).__name__})",
+              file=sys.stderr)  # fmt: skip
+
+
 def _fail(exc: MailmoverError) -> typer.Exit:
     print(f"mailmover: {exc.message}", file=sys.stderr)
     raise typer.Exit(exc.exit_code)
@@ -215,8 +226,9 @@ def batch_command(
         dest_admin=dst_admin,
         prestage_before=prestage,
     )
-    with opened(data, database) as (store, directory, _):
+    with opened(data, database) as (store, directory, url):
         job = create_job_from_batch(store, SecretBox.open(directory), rows, spec)
+        _wake(store, url)
     print(job)
 
 
@@ -384,8 +396,10 @@ def _act(action: Literal["pause", "resume", "cancel"]) -> Callable[..., None]:
     ) -> None:
         from mailmover.service import jobs
 
-        with opened(data, database) as (store, _, _):
+        with opened(data, database) as (store, _, url):
             count = getattr(jobs, action)(store, job, mailbox)
+            if action == "resume":
+                _wake(store, url)
         print(f"{action}: {count} mailbox(es)")
 
     command.__doc__ = {
@@ -405,24 +419,27 @@ def delta_command(job: JobArg, data: DataDir = None, database: DatabaseUrl = Non
     """Run a delta pass now for every synced mailbox of the job."""
     from mailmover.service.jobs import delta
 
-    with opened(data, database) as (store, _, _):
+    with opened(data, database) as (store, _, url):
         print(f"delta: {delta(store, job)} mailbox(es) queued")
+        _wake(store, url)
 
 
 def retry_command(job: JobArg, data: DataDir = None, database: DatabaseUrl = None) -> None:
     """Run a pass over only the messages that could not be copied, where there are some."""
     from mailmover.service.jobs import retry_errors
 
-    with opened(data, database) as (store, _, _):
+    with opened(data, database) as (store, _, url):
         print(f"retry: {retry_errors(store, job)} mailbox(es) queued")
+        _wake(store, url)
 
 
 def complete_command(job: JobArg, data: DataDir = None, database: DatabaseUrl = None) -> None:
     """A last delta pass, then each mailbox is completed and its credentials erased."""
     from mailmover.service.jobs import complete
 
-    with opened(data, database) as (store, _, _):
+    with opened(data, database) as (store, _, url):
         print(f"complete: {complete(store, job)} mailbox(es) completing")
+        _wake(store, url)
 
 
 def report_command(

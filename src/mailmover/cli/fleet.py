@@ -1,0 +1,71 @@
+"""``mailmover worker``: one worker of the fleet, on the PostgreSQL job database."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from mailmover.cli.jobs import DatabaseUrl, DataDir, JsonOpt, _fail, opened
+from mailmover.errors import UsageError
+
+
+def worker_command(
+    concurrency: Annotated[
+        int, typer.Option(envvar="MAILMOVER_CONCURRENCY", help="Mailboxes at once in this worker")
+    ] = 4,
+    name: Annotated[
+        str | None,
+        typer.Option(envvar="MAILMOVER_WORKER_NAME", help="This worker's name (default: HOST/PID)"),
+    ] = None,
+    retention_days: Annotated[
+        float,
+        typer.Option(
+            envvar="MAILMOVER_RETENTION_DAYS", help="Erase credentials this long after a pass"
+        ),
+    ] = 7.0,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(envvar="MAILMOVER_METRICS_PORT", help="Serve Prometheus metrics on this port"),
+    ] = None,
+    json_: JsonOpt = False,
+    data: DataDir = None,
+    database: DatabaseUrl = None,
+) -> None:
+    """Run mailboxes from the fleet's queue until SIGTERM, then drain (PostgreSQL only).
+
+    Every worker needs the same MAILMOVER_SECRET_KEY as the machine that made the jobs.
+    """
+    from mailmover.service.fleet import FleetOptions, FleetWorker
+    from mailmover.service.queue import on_postgresql
+    from mailmover.service.secrets import KEY_ENV, KEY_FILE, SecretBox
+
+    if concurrency < 1:
+        _fail(UsageError("--concurrency must be at least 1"))
+
+    def emit(event: dict[str, Any]) -> None:
+        if json_:
+            print(json.dumps(event), flush=True)
+        elif event.get("event") in ("ready", "started", "mailbox", "recovered", "stopped"):
+            words = " ".join(f"{k}={v}" for k, v in event.items() if k != "event")
+            print(f"{event['event']}: {words}", flush=True)
+
+    with opened(data, database) as (store, directory, url):
+        if not on_postgresql(store):
+            _fail(UsageError("mailmover worker needs a PostgreSQL job database "
+                             "(MAILMOVER_DATABASE_URL); on SQLite, use mailmover run"))  # fmt: skip
+        if not os.environ.get(KEY_ENV) and not (directory / KEY_FILE).exists():
+            # A new key here could not read what the other machines encrypted.
+            _fail(UsageError(f"set {KEY_ENV} to the key the jobs were made with"))
+        box = SecretBox.open(Path(directory))
+        options = FleetOptions(
+            concurrency=concurrency, retention_days=retention_days, metrics_port=metrics_port
+        )
+        worker_name = name or f"{socket.gethostname()}/{os.getpid()}"
+        code = asyncio.run(FleetWorker(store, url, box, worker_name, options, emit).serve())
+    raise typer.Exit(code)

@@ -1,0 +1,228 @@
+"""A fleet worker: ``mailmover worker`` on any number of machines, all on one PostgreSQL.
+
+Each worker is a procrastinate worker on the job database that runs up to
+``concurrency`` ``run_mailbox`` tasks at once (see ``service.queue``). A task
+claims its mailbox's lease and runs the pass through the same ``Worker`` as the
+local runner's worker processes: leases renewed every second with the progress,
+pause and cancel answered within a heartbeat, the pass recorded by ``finish``.
+
+Every worker also sweeps, one at a time (an advisory lock), every few seconds:
+leases that expired (a worker killed or its machine gone) are settled as crashes
+(``leases.recover_expired``), procrastinate tasks of workers that stopped beating
+are retried, runnable mailboxes (queued, a scheduled delta due, a wait over) get
+a task, and credentials past their retention are erased. So nothing needs the
+local runner, and no single machine is special.
+
+SIGTERM (or SIGINT) drains: no new task is taken, every pass is paused and
+recorded, its mailbox queued again and handed on to the other workers; exit 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Final
+
+from sqlalchemy import Connection, func, select
+
+from mailmover.service.jobs import erase_stale_credentials
+from mailmover.service.leases import claim, recover_expired
+from mailmover.service.queue import (
+    QUEUE,
+    SWEEP_LOCK,
+    defer_async,
+    ensure_schema,
+    make_app,
+    runnable_ids,
+)
+from mailmover.service.secrets import SecretBox
+from mailmover.service.worker import Worker
+from mailmover.store.database import Store
+
+#: Seconds between sweeps.
+SWEEP: Final = 2.0
+#: procrastinate's worker heartbeat, and the silence after which a worker is stalled.
+QUEUE_HEARTBEAT: Final = 2.0
+STALLED: Final = 10.0
+#: Seconds a draining worker gives its passes to pause before they are cancelled.
+DRAIN: Final = 60.0
+#: Seconds between erasures of credentials kept past the retention period.
+RETENTION_EVERY: Final = 60.0
+
+Emit = Callable[[dict[str, Any]], None]
+
+
+@dataclass
+class FleetOptions:
+    """How a fleet worker runs."""
+
+    concurrency: int = 4
+    retention_days: float = 7.0
+    metrics_port: int | None = None  # serve Prometheus metrics on 127.0.0.1:PORT
+    drain_seconds: float = DRAIN
+
+
+class FleetWorker:
+    """One ``mailmover worker`` process."""
+
+    def __init__(
+        self, store: Store, url: str, box: SecretBox, name: str, options: FleetOptions, emit: Emit
+    ) -> None:
+        self.store = store
+        self.name = name
+        self.options = options
+        self.emit = emit
+        self.worker = Worker(store, box, name, done=self._done)
+        self.app = make_app(url, self.take)
+        self.queue_worker: Any = None
+        self._last_retention = 0.0
+
+    # -- the task -------------------------------------------------------------------
+
+    async def take(self, mailbox_id: int) -> None:
+        """Run one pass of the mailbox if it is still due and free; hand it on if due again."""
+        if self.worker.stopping:
+            return
+        claimed = await self.worker.db(claim, self.store, mailbox_id, self.name)
+        if claimed is None:  # paused, cancelled, or still held since the task was deferred
+            self.emit({"event": "skipped", "mailbox": mailbox_id})
+            return
+        self.emit({"event": "started", "mailbox": mailbox_id, "kind": claimed.kind,
+                   "worker": self.name})  # fmt: skip
+        await self.worker.run(claimed, 0)
+        # A pre-stage done, a drain, a pause withdrawn: it is due again, so a task waits
+        # for it now (the lock keeps it until this one ends), taken here or elsewhere.
+        due = await self.worker.db(runnable_ids, self.store)
+        if mailbox_id in due:
+            await defer_async(self.app, [mailbox_id])
+
+    def _done(self, message: dict[str, Any]) -> None:
+        self.emit({"event": "mailbox", "mailbox": message["done"],
+                   "outcome": message.get("outcome"), "state": message.get("state")})  # fmt: skip
+
+    # -- the process ----------------------------------------------------------------
+
+    async def serve(self) -> int:
+        """Run until SIGTERM or SIGINT, then drain; the exit code."""
+        from procrastinate.worker import Worker as QueueWorker
+
+        loop = asyncio.get_running_loop()
+        metrics: Any = None
+        async with self.app.open_async():
+            await asyncio.to_thread(self._ensure_schema)
+            self.queue_worker = QueueWorker(
+                self.app,
+                queues=[QUEUE],
+                name=self.name,
+                concurrency=self.options.concurrency,
+                install_signal_handlers=False,
+                update_heartbeat_interval=QUEUE_HEARTBEAT,
+                stalled_worker_timeout=STALLED,
+                shutdown_graceful_timeout=self.options.drain_seconds,
+                delete_jobs="successful",
+            )
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(sig, self.drain)
+            if self.options.metrics_port is not None:
+                from mailmover.service.budgets import Budgets
+                from mailmover.service.metrics import serve_metrics
+
+                metrics = serve_metrics(self.store, Budgets(), self.options.metrics_port)
+            beat = asyncio.create_task(self.worker.beat())
+            sweeper = asyncio.create_task(self._sweeper())
+            self.emit({"event": "ready", "worker": self.name})
+            try:
+                await self.queue_worker.run()
+            finally:
+                sweeper.cancel()
+                beat.cancel()
+                await asyncio.gather(sweeper, beat, return_exceptions=True)
+                for sig in (signal.SIGTERM, signal.SIGINT):
+                    loop.remove_signal_handler(sig)
+                if metrics is not None:
+                    metrics.shutdown()
+        self.emit({"event": "stopped", "worker": self.name})
+        return 0
+
+    def drain(self) -> None:
+        """Take no new task; pause every pass (each is recorded and its mailbox queued)."""
+        if self.worker.stopping:
+            return
+        self.emit({"event": "draining", "worker": self.name, "passes": len(self.worker.controls)})
+        self.worker.stop()
+        if self.queue_worker is not None:
+            self.queue_worker.stop()
+
+    def _ensure_schema(self) -> None:
+        if ensure_schema(self.store, self.app):
+            self.emit({"event": "queue_created"})
+
+    # -- the sweep ------------------------------------------------------------------
+
+    async def _sweeper(self) -> None:
+        while True:
+            try:
+                await self.sweep()
+            except Exception as exc:  # the database is busy or away: the next sweep tries
+                self.emit({"event": "sweep_error", "error": type(exc).__name__})
+            await asyncio.sleep(SWEEP)
+
+    async def sweep(self) -> None:
+        """Settle dead workers' mailboxes and tasks, queue the due ones (if no one else is)."""
+        conn = await asyncio.to_thread(self._try_lock)
+        if conn is None:
+            return
+        try:
+            await self._retry_stalled()
+            recovered = await asyncio.to_thread(recover_expired, self.store)
+            for mailbox_id in recovered:
+                self.emit({"event": "recovered", "mailbox": mailbox_id})
+            due = await asyncio.to_thread(runnable_ids, self.store)
+            if due and not self.worker.stopping:
+                deferred = await defer_async(self.app, due)
+                if deferred:
+                    self.emit({"event": "deferred", "mailboxes": deferred})
+            if time.monotonic() - self._last_retention >= RETENTION_EVERY:
+                self._last_retention = time.monotonic()
+                await asyncio.to_thread(
+                    erase_stale_credentials, self.store, self.options.retention_days
+                )
+        finally:
+            await asyncio.to_thread(_unlock, conn)
+
+    async def _retry_stalled(self) -> None:
+        """Tasks of workers silent for ``STALLED`` seconds go back to the queue."""
+        from procrastinate import exceptions
+        from procrastinate.jobs import Status
+
+        manager = self.app.job_manager
+        for job in await manager.get_stalled_jobs(queue=QUEUE, seconds_since_heartbeat=STALLED):
+            try:
+                await manager.retry_job(job, retry_at=datetime.now(UTC))
+                outcome = "retried"
+            except exceptions.UniqueViolation:  # a task for that mailbox waits already
+                await manager.finish_job_by_id_async(job.id, status=Status.FAILED, delete_job=False)
+                outcome = "dropped"
+            self.emit({"event": "stalled_task", "task": job.id, "outcome": outcome,
+                       "mailbox": (job.task_kwargs or {}).get("mailbox_id")})  # fmt: skip
+        await manager.prune_stalled_workers(STALLED)
+
+    def _try_lock(self) -> Connection | None:
+        conn = self.store.engine.connect()
+        if conn.execute(select(func.pg_try_advisory_lock(SWEEP_LOCK))).scalar():
+            return conn
+        conn.rollback()
+        conn.close()
+        return None
+
+
+def _unlock(conn: Connection) -> None:
+    try:
+        conn.execute(select(func.pg_advisory_unlock(SWEEP_LOCK)))
+        conn.commit()
+    finally:
+        conn.close()

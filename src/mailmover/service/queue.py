@@ -1,0 +1,152 @@
+"""The fleet's queue: procrastinate tasks on the job database, one per mailbox run.
+
+When a mailbox becomes runnable (a job is created or resumed, a delta is due, a
+crashed worker's lease expired), a ``run_mailbox(mailbox_id)`` task is deferred
+with the mailbox's queueing lock (at most one task waiting for it) and lock (at
+most one running): a mailbox never runs twice at once, whichever worker takes
+it, and its lease (``leases.claim``) guards it besides. The mailbox table stays
+the truth; a task whose mailbox is no longer runnable when it starts does nothing.
+
+Only PostgreSQL carries the queue: on SQLite the local runner (``mailmover run``)
+reads the mailbox table itself, and ``wake`` does nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Iterable
+from datetime import UTC, datetime
+from typing import Any, Final
+
+from sqlalchemy import column, exists, func, select, table, text
+from sqlalchemy.engine import make_url
+
+from mailmover.service.leases import runnable_condition
+from mailmover.store import schema
+from mailmover.store.database import Store
+
+#: The task every fleet worker runs, and the queue it is deferred on.
+TASK: Final = "mailmover.run_mailbox"
+QUEUE: Final = "mailboxes"
+#: Advisory lock keys: applying procrastinate's schema, and the scheduler's sweep.
+SCHEMA_LOCK: Final = 0x6D6D_0001
+SWEEP_LOCK: Final = 0x6D6D_0002
+
+log = logging.getLogger(__name__)
+mb = schema.mailbox
+#: The columns of procrastinate's job table that the sweep reads.
+_jobs = table("procrastinate_jobs", column("status"), column("queueing_lock"))
+RunMailbox = Callable[[int], Awaitable[None]]
+
+
+def on_postgresql(store: Store) -> bool:
+    """Whether the job database can carry the fleet's queue."""
+    return store.engine.dialect.name == "postgresql"
+
+
+def conninfo(url: str) -> str:
+    """The libpq URL of a SQLAlchemy PostgreSQL URL (its ``+driver`` taken off)."""
+    parsed = make_url(url).set(drivername="postgresql")
+    return parsed.render_as_string(hide_password=False)
+
+
+def mailbox_lock(mailbox_id: int) -> str:
+    """The procrastinate lock and queueing lock of one mailbox."""
+    return f"mailbox:{mailbox_id}"
+
+
+def make_app(url: str, run: RunMailbox | None = None) -> Any:
+    """A procrastinate app on the job database; ``run``: this process runs the task."""
+    import procrastinate
+
+    app = procrastinate.App(
+        connector=procrastinate.PsycopgConnector(conninfo=conninfo(url)),
+    )
+    if run is not None:
+
+        async def run_mailbox(mailbox_id: int) -> None:
+            await run(mailbox_id)
+
+        app.task(name=TASK, queue=QUEUE)(run_mailbox)
+    return app
+
+
+def has_schema(store: Store) -> bool:
+    """Whether procrastinate's tables are in the job database (a worker made them)."""
+    if not on_postgresql(store):
+        return False
+    with store.engine.connect() as conn:
+        return conn.execute(text("SELECT to_regclass('procrastinate_jobs')")).scalar() is not None
+
+
+def ensure_schema(store: Store, app: Any) -> bool:
+    """Apply procrastinate's schema unless it is there (one worker at a time); True if applied."""
+    with store.engine.connect() as conn:
+        conn.execute(select(func.pg_advisory_lock(SCHEMA_LOCK)))
+        try:
+            if has_schema(store):
+                return False
+            app.schema_manager.apply_schema()
+            return True
+        finally:
+            conn.execute(select(func.pg_advisory_unlock(SCHEMA_LOCK)))
+            conn.commit()
+
+
+def runnable_ids(store: Store, now: datetime | None = None) -> list[int]:
+    """Mailboxes due to run and held by no live worker, with no task waiting for them."""
+    now = now or datetime.now(UTC)
+    waiting = exists().where(
+        _jobs.c.status == "todo", _jobs.c.queueing_lock == func.concat("mailbox:", mb.c.id)
+    )
+    query = (
+        select(mb.c.id)
+        .where(runnable_condition(now), mb.c.source_endpoint.is_not(None), ~waiting)
+        .order_by(mb.c.id)
+    )
+    with store.engine.connect() as conn:
+        return list(conn.execute(query).scalars().all())
+
+
+def _deferrer(app: Any, mailbox_id: int) -> Any:
+    lock = mailbox_lock(mailbox_id)
+    return app.configure_task(TASK, queue=QUEUE, lock=lock, queueing_lock=lock)
+
+
+async def defer_async(app: Any, ids: Iterable[int]) -> list[int]:
+    """Defer a run of each mailbox not already waiting; the ids deferred."""
+    from procrastinate.exceptions import AlreadyEnqueued
+
+    done = []
+    for mailbox_id in ids:
+        try:
+            await _deferrer(app, mailbox_id).defer_async(mailbox_id=mailbox_id)
+        except AlreadyEnqueued:
+            continue
+        done.append(mailbox_id)
+    return done
+
+
+def wake(store: Store, url: str) -> int:
+    """Defer a run of every runnable mailbox, when a fleet serves this database; how many.
+
+    Called after a command made mailboxes runnable (batch, resume, delta, complete,
+    retry), so that a worker starts them at once; the workers' own sweep finds them
+    within seconds anyway. Nothing on SQLite, or before any worker made the queue.
+    """
+    from procrastinate.exceptions import AlreadyEnqueued
+
+    if not has_schema(store):
+        return 0
+    ids = runnable_ids(store)
+    if not ids:
+        return 0
+    count = 0
+    with make_app(url).open() as app:
+        for mailbox_id in ids:
+            try:
+                _deferrer(app, mailbox_id).defer(mailbox_id=mailbox_id)
+            except AlreadyEnqueued:
+                continue
+            count += 1
+    return count
