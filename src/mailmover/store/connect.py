@@ -19,6 +19,10 @@ from mailmover.errors import UsageError
 
 SUPPORTED_BACKENDS: Final = frozenset({"sqlite", "postgresql"})
 
+#: PostgreSQL URLs as users write them, all run with psycopg 3.
+PG_SCHEMES: Final = frozenset({"postgres", "postgresql", "postgresql+psycopg"})
+PG_DRIVER: Final = "postgresql+psycopg"
+
 #: Milliseconds a writer waits for another process's write lock before giving up.
 SQLITE_BUSY_TIMEOUT_MS: Final = 30_000
 
@@ -34,9 +38,12 @@ def default_url() -> str:
 
 def parse_url(url: str) -> URL:
     """The parsed database URL; a ``UsageError`` when it is not one mailmover can use."""
+    scheme, sep, rest = url.partition("://")
+    if sep and scheme in PG_SCHEMES:  # the driver is ours to choose: psycopg 3
+        url = f"{PG_DRIVER}://{rest}"
     try:
         parsed = make_url(url)
-    except ArgumentError as exc:
+    except (ArgumentError, ValueError) as exc:
         raise UsageError("the state database URL cannot be parsed") from exc
     if parsed.get_backend_name() not in SUPPORTED_BACKENDS:
         raise UsageError(
