@@ -96,9 +96,8 @@ class FleetWorker:
         await self.worker.run(claimed, 0)
         # A pre-stage done, a drain, a pause withdrawn: it is due again, so a task waits
         # for it now (the lock keeps it until this one ends), taken here or elsewhere.
-        due = await self.worker.db(runnable_ids, self.store)
-        if mailbox_id in due:
-            await defer_async(self.app, [mailbox_id])
+        due = await self.worker.db(runnable_ids, self.store, mailbox_id=mailbox_id, own=True)
+        await defer_async(self.app, due)
 
     def _done(self, message: dict[str, Any]) -> None:
         self.emit({"event": "mailbox", "mailbox": message["done"],

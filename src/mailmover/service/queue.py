@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from sqlalchemy import column, exists, func, select, table, text
+from sqlalchemy import Text, cast, column, exists, func, select, table, text
 from sqlalchemy.engine import make_url
 
 from mailmover.service.leases import runnable_condition
@@ -35,7 +35,7 @@ SWEEP_LOCK: Final = 0x6D6D_0002
 log = logging.getLogger(__name__)
 mb = schema.mailbox
 #: The columns of procrastinate's job table that the sweep reads.
-_jobs = table("procrastinate_jobs", column("status"), column("queueing_lock"))
+_jobs = table("procrastinate_jobs", column("status"), column("lock"))
 RunMailbox = Callable[[int], Awaitable[None]]
 
 
@@ -93,17 +93,28 @@ def ensure_schema(store: Store, app: Any) -> bool:
             conn.commit()
 
 
-def runnable_ids(store: Store, now: datetime | None = None) -> list[int]:
-    """Mailboxes due to run and held by no live worker, with no task waiting for them."""
+def runnable_ids(
+    store: Store, now: datetime | None = None, *, mailbox_id: int | None = None, own: bool = False
+) -> list[int]:
+    """Mailboxes due to run and held by no live worker, with no task waiting or running.
+
+    ``own``: asked from the task running for ``mailbox_id``, whose own task does not count.
+    """
     now = now or datetime.now(UTC)
-    waiting = exists().where(
-        _jobs.c.status == "todo", _jobs.c.queueing_lock == func.concat("mailbox:", mb.c.id)
+    # A task running for a mailbox (its pass just ended, or its worker died and the task
+    # is retried once stalled) hands it on itself: another would find nothing to do.
+    statuses = ("todo",) if own else ("todo", "doing")
+    busy = exists().where(
+        cast(_jobs.c.status, Text).in_(statuses),
+        _jobs.c.lock == func.concat("mailbox:", mb.c.id),
     )
     query = (
         select(mb.c.id)
-        .where(runnable_condition(now), mb.c.source_endpoint.is_not(None), ~waiting)
+        .where(runnable_condition(now), mb.c.source_endpoint.is_not(None), ~busy)
         .order_by(mb.c.id)
     )
+    if mailbox_id is not None:
+        query = query.where(mb.c.id == mailbox_id)
     with store.engine.connect() as conn:
         return list(conn.execute(query).scalars().all())
 
