@@ -144,8 +144,8 @@ def test_pause_and_cancel_reach_the_worker_that_runs_the_mailbox(
     servers: tuple[DevServer, DevServer], tmp_path: Path, postgres_url: str
 ) -> None:
     batch = FleetBatch(*servers, tmp_path, 2, "remote", postgres_url)
-    batch.load([mail(400 + n, count=400, total=3_000_000) for n in range(2)])
-    link = SlowLink(servers[1], rate=300_000)  # about 10 s a mailbox
+    batch.load([mail(400 + n, count=300, total=2_000_000) for n in range(2)])
+    link = SlowLink(servers[1], rate=300_000)  # about 7 s a mailbox
     batch.create("--connections", "1", dst_port=link.port)
     batch.tune(batch_messages=25, memory_budget=512 * 1024, window=16)
     one, two = (a.user for a in batch.accounts)
@@ -160,18 +160,18 @@ def test_pause_and_cancel_reach_the_worker_that_runs_the_mailbox(
         wait_for(both_copying, "both mailboxes to copy, one in each worker")
         held = {s.id: worker_pid(s.worker) for s in batch.status()}
         assert sorted(held.values()) == sorted(p.pid for p in procs)
-        asked = time.monotonic()
         assert batch.cli("pause", "remote", "--mailbox", one).stdout.strip() == (
             "pause: 1 mailbox(es)"
         )
+        asked = time.monotonic()
         wait_for(lambda: batch.states()[0] == "paused", "the pause to be taken")
         paused_in = time.monotonic() - asked
         at_pause = batch.accounts[0].dst_snapshot().message_count()
-        assert 0 < at_pause < 400
-        asked = time.monotonic()
+        assert 0 < at_pause < 300
         assert batch.cli("cancel", "remote", "--mailbox", two).stdout.strip() == (
             "cancel: 1 mailbox(es)"
         )
+        asked = time.monotonic()
         wait_for(lambda: batch.states()[1] == "cancelled", "the cancel to be taken")
         cancelled_in = time.monotonic() - asked
         time.sleep(1.5)  # any APPEND still going would land now
@@ -186,7 +186,7 @@ def test_pause_and_cancel_reach_the_worker_that_runs_the_mailbox(
     finally:
         workers.kill_all()
         link.close()
-    print(f"\npause taken {paused_in:.1f} s, cancel {cancelled_in:.1f} s after the command")
+    print(f"\npause taken {paused_in:.1f} s, cancel {cancelled_in:.1f} s after the command ended")
     batch.expected = batch.expected[:1]
     batch.accounts = batch.accounts[:1]
     assert batch.problems() == []
