@@ -9,6 +9,8 @@
                   first ``Store.open`` migrates; tests that take it run twice.
                   ``@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)``
                   keeps a test on one backend.
+``service_database`` the same for ``support.service.Batch``: None (SQLite in the
+                  batch's data directory) or a PostgreSQL URL.
 """
 
 from __future__ import annotations
@@ -43,6 +45,19 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     """A fresh job database on each backend in turn."""
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'state.db'}"
+        return
+    pg: PostgresCluster = request.getfixturevalue("postgres")
+    url = pg.fresh_url()
+    yield url
+    pg.drop(url)
+
+
+@pytest.fixture(params=BACKENDS)
+def service_database(request: pytest.FixtureRequest) -> Iterator[str | None]:
+    """The job database of a ``support.service.Batch``: None (SQLite in its data
+    directory, the default) or a fresh, empty PostgreSQL database, in turn."""
+    if request.param == "sqlite":
+        yield None
         return
     pg: PostgresCluster = request.getfixturevalue("postgres")
     url = pg.fresh_url()
