@@ -80,7 +80,7 @@ def test_three_workers_one_killed_every_mailbox_exact(
     assert victim in crashed and crashed <= held, (crashed, held)
     # The killed worker's mailboxes ended where others picked them up: a crashed pass,
     # then one by a live worker that completed it.
-    passes = batch.query(
+    passes = batch.rows(
         'SELECT mailbox_id, worker, outcome FROM "pass" ORDER BY id'
     )  # fmt: skip
     for mailbox_id in crashed:
@@ -91,7 +91,7 @@ def test_three_workers_one_killed_every_mailbox_exact(
     runners = {worker_pid(w) for _, w, _ in passes}
     assert runners == {p.pid for p in procs}
     assert [c for p, c in zip(procs, codes, strict=True) if p.pid != pid] == [0, 0]
-    left = batch.query("SELECT status FROM procrastinate_jobs WHERE status IN ('todo', 'doing')")
+    left = batch.rows("SELECT status FROM procrastinate_jobs WHERE status IN ('todo', 'doing')")
     assert left == []
     assert batch.leaked(workers.output()) == []
 
@@ -120,7 +120,7 @@ def test_sigterm_drains_and_another_worker_goes_on(
         assert [s.reason for s in found] == ["its worker stopped; it runs again"] * count
         copied = [dest_messages(a) for a in batch.accounts]
         assert 0 < sum(copied) < count * each
-        drained = batch.query('SELECT outcome FROM "pass" ORDER BY id')
+        drained = batch.rows('SELECT outcome FROM "pass" ORDER BY id')
         assert [r[0] for r in drained] == ["paused"] * count
         second = workers.start("--concurrency", "3")
         wait_for(lambda: batch.raw_states() == ["completed"] * count, "the second worker to finish")
@@ -129,7 +129,7 @@ def test_sigterm_drains_and_another_worker_goes_on(
         workers.kill_all()
         link.close()
     assert batch.problems() == []
-    passes = batch.query('SELECT mailbox_id, worker, outcome FROM "pass" ORDER BY id')
+    passes = batch.rows('SELECT mailbox_id, worker, outcome FROM "pass" ORDER BY id')
     assert sorted((m, worker_pid(w), o) for m, w, o in passes) == sorted(
         [(s.id, first.pid, "paused") for s in found]
         + [(s.id, second.pid, "completed") for s in found]
@@ -190,7 +190,7 @@ def test_pause_and_cancel_reach_the_worker_that_runs_the_mailbox(
     batch.expected = batch.expected[:1]
     batch.accounts = batch.accounts[:1]
     assert batch.problems() == []
-    passes = batch.query('SELECT mailbox_id, outcome FROM "pass" ORDER BY id')
+    passes = batch.rows('SELECT mailbox_id, outcome FROM "pass" ORDER BY id')
     ids = sorted(held)
     assert [o for m, o in passes if m == ids[0]] == ["paused", "completed"]
     assert [o for m, o in passes if m == ids[1]] == ["cancelled"]

@@ -1,10 +1,9 @@
 """A batch on a PostgreSQL job database, moved by ``mailmover worker`` processes.
 
-``FleetBatch`` is a ``Batch`` whose job database is a PostgreSQL URL (every command
-gets it in ``MAILMOVER_DATABASE_URL``) and whose key is in ``MAILMOVER_SECRET_KEY``,
-as on a fleet of machines. ``Workers`` starts, kills and stops worker processes,
-each printing its JSON events into a file of its own (a pipe nobody reads could
-fill up and stall it).
+``FleetBatch`` is a ``Batch`` on a PostgreSQL job database whose key is in
+``MAILMOVER_SECRET_KEY``, as on a fleet of machines. ``Workers`` starts, kills and
+stops worker processes, each printing its JSON events into a file of its own (a
+pipe nobody reads could fill up and stall it).
 """
 
 from __future__ import annotations
@@ -17,10 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from cryptography.fernet import Fernet
-from sqlalchemy import text
 
 from mailmover.devserver import DevServer
-from mailmover.store import Store
 
 from . import runcli
 from .service import Batch
@@ -30,33 +27,12 @@ class FleetBatch(Batch):
     def __init__(
         self, src: DevServer, dst: DevServer, tmp: Path, count: int, name: str, url: str
     ) -> None:
-        super().__init__(src, dst, tmp, count, name)
-        self._url = url
-        self.env["MAILMOVER_DATABASE_URL"] = url
+        super().__init__(src, dst, tmp, count, name, database=url)
+        # The machines of a fleet share the key through their environment.
         self.env["MAILMOVER_SECRET_KEY"] = Fernet.generate_key().decode()
 
-    @property
-    def url(self) -> str:
-        return self._url
-
-    def tune(self, **settings: Any) -> None:
-        with Store.open(self.url) as store, store.write_engine.begin() as conn:
-            found = conn.execute(
-                text("SELECT settings FROM job WHERE name = :n"), {"n": self.name}
-            ).scalar_one()
-            merged = (json.loads(found) if isinstance(found, str) else found) | settings
-            conn.execute(
-                text("UPDATE job SET settings = :s WHERE name = :n"),
-                {"s": json.dumps(merged), "n": self.name},
-            )
-
-    def query(self, sql: str, **params: Any) -> list[Any]:
-        """Rows of a query on the job database (procrastinate's tables included)."""
-        with Store.open(self.url) as store, store.engine.connect() as conn:
-            return list(conn.execute(text(sql), params).all())
-
     def raw_states(self) -> list[str]:
-        return [r[0] for r in self.query("SELECT state FROM mailbox ORDER BY id")]
+        return [r[0] for r in self.rows("SELECT state FROM mailbox ORDER BY id")]
 
 
 class Workers:

@@ -33,6 +33,15 @@ def worker_command(
         int | None,
         typer.Option(envvar="MAILMOVER_METRICS_PORT", help="Serve Prometheus metrics on this port"),
     ] = None,
+    settle: Annotated[
+        float,
+        typer.Option(
+            "--settle-after-crash",
+            envvar="MAILMOVER_SETTLE_AFTER_CRASH",
+            help="Seconds a mailbox whose worker died waits, from its last heartbeat, for "
+            "what that worker sent to reach the destination before it runs again",
+        ),
+    ] = 30.0,
     json_: JsonOpt = False,
     data: DataDir = None,
     database: DatabaseUrl = None,
@@ -47,6 +56,8 @@ def worker_command(
 
     if concurrency < 1:
         _fail(UsageError("--concurrency must be at least 1"))
+    if settle < 0:
+        _fail(UsageError("--settle-after-crash cannot be negative"))
 
     def emit(event: dict[str, Any]) -> None:
         if json_:
@@ -64,7 +75,10 @@ def worker_command(
             _fail(UsageError(f"set {KEY_ENV} to the key the jobs were made with"))
         box = SecretBox.open(Path(directory))
         options = FleetOptions(
-            concurrency=concurrency, retention_days=retention_days, metrics_port=metrics_port
+            concurrency=concurrency,
+            retention_days=retention_days,
+            metrics_port=metrics_port,
+            settle_seconds=settle,
         )
         worker_name = name or f"{socket.gethostname()}/{os.getpid()}"
         code = asyncio.run(FleetWorker(store, url, box, worker_name, options, emit).serve())

@@ -40,6 +40,7 @@ from mailmover.service.queue import (
     runnable_ids,
 )
 from mailmover.service.secrets import SecretBox
+from mailmover.service.states import SETTLE_SECONDS
 from mailmover.service.worker import Worker
 from mailmover.store.database import Store
 
@@ -64,6 +65,7 @@ class FleetOptions:
     retention_days: float = 7.0
     metrics_port: int | None = None  # serve Prometheus metrics on 127.0.0.1:PORT
     drain_seconds: float = DRAIN
+    settle_seconds: float = SETTLE_SECONDS  # a dead worker's mailbox waits, from its last beat
 
 
 class FleetWorker:
@@ -177,7 +179,9 @@ class FleetWorker:
             return
         try:
             await self._retry_stalled()
-            recovered = await asyncio.to_thread(recover_expired, self.store)
+            recovered = await asyncio.to_thread(
+                recover_expired, self.store, settle=self.options.settle_seconds
+            )
             for mailbox_id in recovered:
                 self.emit({"event": "recovered", "mailbox": mailbox_id})
             due = await asyncio.to_thread(runnable_ids, self.store)
