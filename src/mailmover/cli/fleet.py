@@ -33,6 +33,10 @@ def worker_command(
         int | None,
         typer.Option(envvar="MAILMOVER_METRICS_PORT", help="Serve Prometheus metrics on this port"),
     ] = None,
+    metrics_host: Annotated[
+        str,
+        typer.Option(envvar="MAILMOVER_METRICS_HOST", help="Address the metrics are served on"),
+    ] = "127.0.0.1",
     settle: Annotated[
         float,
         typer.Option(
@@ -78,6 +82,7 @@ def worker_command(
             concurrency=concurrency,
             retention_days=retention_days,
             metrics_port=metrics_port,
+            metrics_host=metrics_host,
             settle_seconds=settle,
         )
         worker_name = name or f"{socket.gethostname()}/{os.getpid()}"

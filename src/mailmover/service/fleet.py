@@ -63,7 +63,8 @@ class FleetOptions:
 
     concurrency: int = 4
     retention_days: float = 7.0
-    metrics_port: int | None = None  # serve Prometheus metrics on 127.0.0.1:PORT
+    metrics_port: int | None = None  # serve Prometheus metrics on METRICS_HOST:PORT
+    metrics_host: str = "127.0.0.1"
     drain_seconds: float = DRAIN
     settle_seconds: float = SETTLE_SECONDS  # a dead worker's mailbox waits, from its last beat
 
@@ -132,7 +133,9 @@ class FleetWorker:
                 from mailmover.service.budgets import Budgets
                 from mailmover.service.metrics import serve_metrics
 
-                metrics = serve_metrics(self.store, Budgets(), self.options.metrics_port)
+                metrics = serve_metrics(
+                    self.store, Budgets(), self.options.metrics_port, self.options.metrics_host
+                )
             beat = asyncio.create_task(self.worker.beat())
             sweeper = asyncio.create_task(self._sweeper())
             self.emit({"event": "ready", "worker": self.name})
