@@ -11,41 +11,33 @@ from typing import Annotated, Any
 
 import typer
 
-from mailmover.cli.jobs import DatabaseUrl, DataDir, JsonOpt, _fail, opened
+from mailmover.cli.jobs import (
+    ConcurrencyOpt,
+    DatabaseUrl,
+    DataDir,
+    JsonOpt,
+    MetricsPortOpt,
+    RetentionOpt,
+    SettleOpt,
+    _fail,
+    opened,
+)
 from mailmover.errors import UsageError
 
 
 def worker_command(
-    concurrency: Annotated[
-        int, typer.Option(envvar="MAILMOVER_CONCURRENCY", help="Mailboxes at once in this worker")
-    ] = 4,
+    concurrency: ConcurrencyOpt = 4,
     name: Annotated[
         str | None,
         typer.Option(envvar="MAILMOVER_WORKER_NAME", help="This worker's name (default: HOST/PID)"),
     ] = None,
-    retention_days: Annotated[
-        float,
-        typer.Option(
-            envvar="MAILMOVER_RETENTION_DAYS", help="Erase credentials this long after a pass"
-        ),
-    ] = 7.0,
-    metrics_port: Annotated[
-        int | None,
-        typer.Option(envvar="MAILMOVER_METRICS_PORT", help="Serve Prometheus metrics on this port"),
-    ] = None,
+    retention_days: RetentionOpt = 7.0,
+    metrics_port: MetricsPortOpt = None,
     metrics_host: Annotated[
         str,
         typer.Option(envvar="MAILMOVER_METRICS_HOST", help="Address the metrics are served on"),
     ] = "127.0.0.1",
-    settle: Annotated[
-        float,
-        typer.Option(
-            "--settle-after-crash",
-            envvar="MAILMOVER_SETTLE_AFTER_CRASH",
-            help="Seconds a mailbox whose worker died waits, from its last heartbeat, for "
-            "what that worker sent to reach the destination before it runs again",
-        ),
-    ] = 30.0,
+    settle: SettleOpt = 30.0,
     json_: JsonOpt = False,
     data: DataDir = None,
     database: DatabaseUrl = None,

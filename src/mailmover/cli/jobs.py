@@ -47,6 +47,29 @@ MailboxOpt = Annotated[
     typer.Option("--mailbox", help="Only this mailbox: its source or destination user"),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="JSON on stdout")]
+# Options of both runners: ``run`` (local) and ``worker`` (the fleet).
+ConcurrencyOpt = Annotated[
+    int, typer.Option(envvar="MAILMOVER_CONCURRENCY", help="Mailboxes at once")
+]
+RetentionOpt = Annotated[
+    float,
+    typer.Option(
+        envvar="MAILMOVER_RETENTION_DAYS", help="Erase credentials this long after a pass"
+    ),
+]
+MetricsPortOpt = Annotated[
+    int | None,
+    typer.Option(envvar="MAILMOVER_METRICS_PORT", help="Serve Prometheus metrics on this port"),
+]
+SettleOpt = Annotated[
+    float,
+    typer.Option(
+        "--settle-after-crash",
+        envvar="MAILMOVER_SETTLE_AFTER_CRASH",
+        help="Seconds a mailbox whose worker died waits, from its last heartbeat, for "
+        "what that worker sent to reach the destination before it runs again",
+    ),
+]
 
 
 def data_dir(given: Path | None) -> Path:
@@ -239,9 +262,7 @@ def run_command(
     until_done: Annotated[
         bool, typer.Option(help="Stop when nothing is queued or running")
     ] = False,
-    concurrency: Annotated[
-        int, typer.Option(envvar="MAILMOVER_CONCURRENCY", help="Mailboxes at once")
-    ] = 4,
+    concurrency: ConcurrencyOpt = 4,
     workers: Annotated[
         int, typer.Option(envvar="MAILMOVER_WORKERS", help="Worker processes (0: automatic)")
     ] = 0,
@@ -261,12 +282,7 @@ def run_command(
             help="Address-space ceiling of each worker process, MB (0: none)",
         ),
     ] = 2048,
-    retention_days: Annotated[
-        float,
-        typer.Option(
-            envvar="MAILMOVER_RETENTION_DAYS", help="Erase credentials this long after a pass"
-        ),
-    ] = 7.0,
+    retention_days: RetentionOpt = 7.0,
     webhook_url: Annotated[
         list[str] | None,
         typer.Option(
@@ -281,19 +297,8 @@ def run_command(
             help="Email each mailbox's user a note when it completes (needs MAILMOVER_SMTP_HOST)",
         ),
     ] = False,
-    metrics_port: Annotated[
-        int | None,
-        typer.Option(envvar="MAILMOVER_METRICS_PORT", help="Serve Prometheus metrics on this port"),
-    ] = None,
-    settle: Annotated[
-        float,
-        typer.Option(
-            "--settle-after-crash",
-            envvar="MAILMOVER_SETTLE_AFTER_CRASH",
-            help="Seconds a mailbox whose worker died waits, from its last heartbeat, for "
-            "what that worker sent to reach the destination before it runs again",
-        ),
-    ] = 30.0,
+    metrics_port: MetricsPortOpt = None,
+    settle: SettleOpt = 30.0,
     json_: JsonOpt = False,
     data: DataDir = None,
     database: DatabaseUrl = None,
