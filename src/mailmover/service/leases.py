@@ -3,6 +3,8 @@
 Every change is one transaction guarded by the lease owner, so a worker that lost
 its lease (it stalled, the runner gave the mailbox up) can no longer write the
 mailbox's state. A lease not renewed for ``LEASE_SECONDS`` is a dead worker's.
+Rows read to be changed are locked (SELECT … FOR UPDATE on PostgreSQL, where
+several runners and workers share the database; SQLite's write lock on SQLite).
 """
 
 from __future__ import annotations
@@ -57,8 +59,13 @@ def claim(store: Store, mailbox_id: int, owner: str, now: datetime | None = None
     """Take the mailbox for ``owner`` if it is still due and free; None otherwise."""
     now = now or now_utc()
     with store.write_engine.begin() as conn:
+        # PostgreSQL: the row stays locked until this transaction ends, and one another
+        # claimer holds is skipped, not waited for. SQLite: BEGIN IMMEDIATE already
+        # gave this transaction the only write lock.
         row = conn.execute(
-            select(mb.c.state, mb.c.next_pass).where(mb.c.id == mailbox_id, runnable_condition(now))
+            select(mb.c.state, mb.c.next_pass)
+            .where(mb.c.id == mailbox_id, runnable_condition(now))
+            .with_for_update(skip_locked=True)
         ).one_or_none()
         if row is None:
             return None
@@ -213,6 +220,7 @@ def finish(
             select(mb, schema.job.c.state.label("job_state"), schema.job.c.delta_every_hours)
             .join(schema.job, schema.job.c.id == mb.c.job_id)
             .where(mb.c.id == claimed.mailbox_id, mb.c.lease_owner == owner)
+            .with_for_update(of=mb)
         ).one_or_none()
         if row is None:
             return None
@@ -258,7 +266,7 @@ def crashed(
     with store.write_engine.begin() as conn:
         held = mb.c.lease_owner == owner if owner else mb.c.lease_expires < now
         row = conn.execute(
-            select(mb).where(mb.c.id == mailbox_id, mb.c.state == "running", held)
+            select(mb).where(mb.c.id == mailbox_id, mb.c.state == "running", held).with_for_update()
         ).one_or_none()
         if row is None:
             return None
