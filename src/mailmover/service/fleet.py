@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, func, select, text
 
 from mailmover.service.jobs import erase_stale_credentials
 from mailmover.service.leases import claim, recover_expired
@@ -51,6 +51,10 @@ QUEUE_HEARTBEAT: Final = 2.0
 STALLED: Final = 10.0
 #: Seconds a draining worker gives its passes to pause before they are cancelled.
 DRAIN: Final = 60.0
+#: Seconds a sweep's transaction may sit idle before the server ends it (and its lock).
+LOCK_IDLE: Final = 60
+#: Mailboxes queued by one sweep at most (the next sweep queues more).
+SWEEP_BATCH: Final = 1000
 #: Seconds between erasures of credentials kept past the retention period.
 RETENTION_EVERY: Final = 60.0
 
@@ -189,7 +193,7 @@ class FleetWorker:
                 self.emit({"event": "recovered", "mailbox": mailbox_id})
             due = await asyncio.to_thread(runnable_ids, self.store)
             if due and not self.worker.stopping:
-                deferred = await defer_async(self.app, due)
+                deferred = await defer_async(self.app, due[:SWEEP_BATCH])
                 if deferred:
                     self.emit({"event": "deferred", "mailboxes": deferred})
             if time.monotonic() - self._last_retention >= RETENTION_EVERY:
@@ -218,8 +222,14 @@ class FleetWorker:
         await manager.prune_stalled_workers(STALLED)
 
     def _try_lock(self) -> Connection | None:
+        """A transaction holding the sweep's lock, or None when another worker sweeps.
+
+        A worker whose machine vanishes mid-sweep leaves its transaction idle: the
+        server ends it (and the lock) after a while instead of keeping it for hours.
+        """
         conn = self.store.engine.connect()
-        if conn.execute(select(func.pg_try_advisory_lock(SWEEP_LOCK))).scalar():
+        conn.execute(text(f"SET LOCAL idle_in_transaction_session_timeout = '{LOCK_IDLE}s'"))
+        if conn.execute(select(func.pg_try_advisory_xact_lock(SWEEP_LOCK))).scalar():
             return conn
         conn.rollback()
         conn.close()
@@ -228,7 +238,6 @@ class FleetWorker:
 
 def _unlock(conn: Connection) -> None:
     try:
-        conn.execute(select(func.pg_advisory_unlock(SWEEP_LOCK)))
         conn.commit()
     finally:
         conn.close()

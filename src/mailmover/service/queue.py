@@ -125,9 +125,21 @@ def _deferrer(app: Any, mailbox_id: int) -> Any:
 
 
 async def defer_async(app: Any, ids: Iterable[int]) -> list[int]:
-    """Defer a run of each mailbox not already waiting; the ids deferred."""
+    """Defer a run of each mailbox not already waiting; the ids deferred.
+
+    All in one statement; one by one when one of them turns out to be waiting already.
+    """
     from procrastinate.exceptions import AlreadyEnqueued
 
+    ids = list(ids)
+    if not ids:
+        return []
+    jobs = [_deferrer(app, i).make_new_job(mailbox_id=i) for i in ids]
+    try:
+        await app.job_manager.batch_defer_jobs_async(jobs)
+        return ids
+    except AlreadyEnqueued:
+        pass
     done = []
     for mailbox_id in ids:
         try:
