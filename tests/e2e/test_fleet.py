@@ -144,8 +144,8 @@ def test_pause_and_cancel_reach_the_worker_that_runs_the_mailbox(
     servers: tuple[DevServer, DevServer], tmp_path: Path, postgres_url: str
 ) -> None:
     batch = FleetBatch(*servers, tmp_path, 2, "remote", postgres_url)
-    batch.load([mail(400 + n, count=300, total=2_000_000) for n in range(2)])
-    link = SlowLink(servers[1], rate=300_000)  # about 7 s a mailbox
+    batch.load([mail(400 + n, count=500, total=3_500_000) for n in range(2)])
+    link = SlowLink(servers[1], rate=300_000)  # about 12 s a mailbox
     batch.create("--connections", "1", dst_port=link.port)
     batch.tune(batch_messages=25, memory_budget=512 * 1024, window=16)
     one, two = (a.user for a in batch.accounts)
@@ -160,14 +160,16 @@ def test_pause_and_cancel_reach_the_worker_that_runs_the_mailbox(
         wait_for(both_copying, "both mailboxes to copy, one in each worker")
         held = {s.id: worker_pid(s.worker) for s in batch.status()}
         assert sorted(held.values()) == sorted(p.pid for p in procs)
+        started = time.monotonic()
         assert batch.cli("pause", "remote", "--mailbox", one).stdout.strip() == (
             "pause: 1 mailbox(es)"
         )
         asked = time.monotonic()
+        command = asked - started
         wait_for(lambda: batch.states()[0] == "paused", "the pause to be taken")
         paused_in = time.monotonic() - asked
         at_pause = batch.accounts[0].dst_snapshot().message_count()
-        assert 0 < at_pause < 300
+        assert 0 < at_pause < 500
         assert batch.cli("cancel", "remote", "--mailbox", two).stdout.strip() == (
             "cancel: 1 mailbox(es)"
         )
@@ -178,6 +180,7 @@ def test_pause_and_cancel_reach_the_worker_that_runs_the_mailbox(
         assert batch.accounts[0].dst_snapshot().message_count() == at_pause
         (box,) = [s for s in batch.status() if s.state == "cancelled"]
         assert not box.has_credentials and box.worker is None
+        link.proxy.rate = 0  # the rest at full speed
         assert batch.cli("resume", "remote", "--mailbox", one).stdout.strip() == (
             "resume: 1 mailbox(es)"
         )
@@ -186,7 +189,8 @@ def test_pause_and_cancel_reach_the_worker_that_runs_the_mailbox(
     finally:
         workers.kill_all()
         link.close()
-    print(f"\npause taken {paused_in:.1f} s, cancel {cancelled_in:.1f} s after the command ended")
+    print(f"\npause taken {paused_in:.1f} s, cancel {cancelled_in:.1f} s after the command ended"
+          f" (the pause command itself took {command:.1f} s)")  # fmt: skip
     batch.expected = batch.expected[:1]
     batch.accounts = batch.accounts[:1]
     assert batch.problems() == []
