@@ -86,6 +86,7 @@ class FleetWorker:
         self.worker = Worker(store, box, name, done=self._done)
         self.app = make_app(url, self.take)
         self.queue_worker: Any = None
+        self.signalled = False  # SIGTERM or SIGINT came: a drain asked for
         self._last_retention = 0.0
 
     # -- the task -------------------------------------------------------------------
@@ -113,14 +114,25 @@ class FleetWorker:
     # -- the process ----------------------------------------------------------------
 
     async def serve(self) -> int:
-        """Run until SIGTERM or SIGINT, then drain; the exit code."""
+        """Run until SIGTERM or SIGINT, then drain; the exit code (1: it stopped by itself).
+
+        procrastinate stops its worker by itself when the database goes away for good;
+        the passes are paused and recorded then too, and the exit code says so.
+        """
         from procrastinate.worker import Worker as QueueWorker
+
+        passes = self.worker
+
+        class Queue(QueueWorker):
+            def stop(self) -> None:
+                passes.stop()
+                super().stop()  # type: ignore[no-untyped-call]
 
         loop = asyncio.get_running_loop()
         metrics: Any = None
         async with self.app.open_async():
             await asyncio.to_thread(self._ensure_schema)
-            self.queue_worker = QueueWorker(
+            self.queue_worker = Queue(
                 self.app,
                 queues=[QUEUE],
                 name=self.name,
@@ -153,13 +165,14 @@ class FleetWorker:
                     loop.remove_signal_handler(sig)
                 if metrics is not None:
                     metrics.shutdown()
-        self.emit({"event": "stopped", "worker": self.name})
-        return 0
+        self.emit({"event": "stopped", "worker": self.name, "asked": self.signalled})
+        return 0 if self.signalled else 1
 
     def drain(self) -> None:
         """Take no new task; pause every pass (each is recorded and its mailbox queued)."""
-        if self.worker.stopping:
+        if self.signalled:
             return
+        self.signalled = True
         self.emit({"event": "draining", "worker": self.name, "passes": len(self.worker.controls)})
         self.worker.stop()
         if self.queue_worker is not None:
