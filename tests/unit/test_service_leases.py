@@ -6,11 +6,9 @@ and worker processes do, and they race for the same mailboxes.
 
 from __future__ import annotations
 
-import threading
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import timedelta
-from typing import Any
 
 import pytest
 from sqlalchemy import func, select, update
@@ -25,6 +23,7 @@ from mailmover.service.leases import (
     now_utc,
 )
 from mailmover.store import Store, schema
+from support.racing import race
 
 mb = schema.mailbox
 
@@ -40,31 +39,6 @@ def queued(store: Store, count: int) -> list[int]:
     with store.write_engine.begin() as conn:
         conn.execute(update(mb).values(state="queued"))
     return ids
-
-
-def race(url: str, racers: int, work: Callable[[Store, int], Any]) -> list[Any]:
-    """Run ``work(store, n)`` in ``racers`` threads at once, each on its own Store."""
-    stores = [Store.open(url) for _ in range(racers)]
-    start = threading.Barrier(racers)
-    results: list[Any] = [None] * racers
-    errors: list[BaseException] = []
-
-    def run(n: int) -> None:
-        try:
-            start.wait()
-            results[n] = work(stores[n], n)
-        except BaseException as exc:
-            errors.append(exc)
-
-    threads = [threading.Thread(target=run, args=(n,)) for n in range(racers)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    for s in stores:
-        s.close()
-    assert errors == []
-    return results
 
 
 def test_every_mailbox_is_claimed_by_exactly_one_of_four_racing_workers(

@@ -152,6 +152,9 @@ mailbox = Table(
     Column("heartbeat_at", UTCDateTime, nullable=True),
     Column("attempts", Integer, nullable=False, server_default="0"),
     Column("crashes", Integer, nullable=False, server_default="0"),
+    # Connection pairs the running pass holds against the budgets (0003); counted by
+    # every runner and worker on the database while the lease is live.
+    Column("connections", Integer, nullable=False, server_default="0"),
     Column("last_pass_at", UTCDateTime, nullable=True),
     Column("updated_at", UTCDateTime, nullable=True),
     UniqueConstraint("job_id", "source", "dest"),
@@ -225,4 +228,15 @@ event = Table(
     Column("kind", Text, nullable=False),
     Column("text", Text, nullable=False),
     Index(None, "mailbox_id"),
+)
+
+#: A server that throttled us (0003): no mailbox on it starts before ``until``.
+server_hold = Table(
+    "server_hold",
+    metadata,
+    # host:port, as the budgets count servers
+    Column("server", Text, primary_key=True),
+    Column("until", UTCDateTime, nullable=False),
+    Column("reason", Text, nullable=True),
+    Column("updated_at", UTCDateTime, nullable=False),
 )
