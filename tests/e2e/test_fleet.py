@@ -198,3 +198,34 @@ def test_pause_and_cancel_reach_the_worker_that_runs_the_mailbox(
     ids = sorted(held)
     assert [o for m, o in passes if m == ids[0]] == ["paused", "completed"]
     assert [o for m, o in passes if m == ids[1]] == ["cancelled"]
+
+
+def test_three_workers_keep_one_per_server_limit_as_the_server_counts(
+    servers: tuple[DevServer, DevServer], tmp_path: Path, postgres_url: str
+) -> None:
+    """Six mailboxes, three workers allowing two connections at the source: two in all."""
+    batch = FleetBatch(*servers, tmp_path, 6, "limited", postgres_url)
+    batch.load([mail(500 + n, count=40, total=400_000) for n in range(6)])
+    source = SlowLink(servers[0], rate=300_000)  # each mailbox takes a while: runs overlap
+    lines = ["source,source_password,dest,dest_password"]
+    lines += [
+        f"{a.src_url(source.port)},{a.src_pw},{a.dst_url()},{a.dst_pw}" for a in batch.accounts
+    ]
+    batch.file.write_text("\n".join(lines) + "\n")
+    workers = Workers(batch, tmp_path)
+    try:
+        # Each worker alone would take two connections at the source, three together six.
+        for _ in range(3):
+            workers.start("--concurrency", "2", "--max-per-server", "2")
+        created = batch.cli("batch", str(batch.file), "--name", "limited", "--connections", "1")
+        assert created.code == 0, created
+        wait_for(lambda: batch.raw_states() == ["completed"] * 6, "every mailbox to complete")
+        assert workers.stop(GUARD) == [0, 0, 0]
+    finally:
+        workers.kill_all()
+        source.close()
+    assert batch.problems() == []
+    started = [e for e in workers.events() if e.get("event") == "started"]
+    assert len(started) == 6 and {e["connections"] for e in started} == {1}
+    assert source.proxy.accepted >= 6
+    assert source.proxy.peak_connections == 2

@@ -11,16 +11,15 @@ from typing import Annotated, Any
 
 import typer
 
-from mailmover.cli.jobs import (
+from mailmover.cli.jobs import DatabaseUrl, DataDir, JsonOpt, _fail, opened
+from mailmover.cli.runopts import (
     ConcurrencyOpt,
-    DatabaseUrl,
-    DataDir,
-    JsonOpt,
+    MaxConnectionsOpt,
+    MaxPerAccountOpt,
+    MaxPerServerOpt,
     MetricsPortOpt,
     RetentionOpt,
     SettleOpt,
-    _fail,
-    opened,
 )
 from mailmover.errors import UsageError
 
@@ -31,6 +30,9 @@ def worker_command(
         str | None,
         typer.Option(envvar="MAILMOVER_WORKER_NAME", help="This worker's name (default: HOST/PID)"),
     ] = None,
+    max_connections: MaxConnectionsOpt = 200,
+    max_per_server: MaxPerServerOpt = 40,
+    max_per_account: MaxPerAccountOpt = 15,
     retention_days: RetentionOpt = 7.0,
     metrics_port: MetricsPortOpt = None,
     metrics_host: Annotated[
@@ -45,7 +47,10 @@ def worker_command(
     """Run mailboxes from the fleet's queue until SIGTERM, then drain (PostgreSQL only).
 
     Every worker needs the same MAILMOVER_SECRET_KEY as the machine that made the jobs.
+    The connection limits are counted in the database, for the whole fleet: give every
+    worker the same ones.
     """
+    from mailmover.service.budgets import Budgets
     from mailmover.service.fleet import FleetOptions, FleetWorker
     from mailmover.service.queue import on_postgresql
     from mailmover.service.secrets import KEY_ENV, KEY_FILE, SecretBox
@@ -72,6 +77,7 @@ def worker_command(
         box = SecretBox.open(Path(directory))
         options = FleetOptions(
             concurrency=concurrency,
+            budgets=Budgets(max_connections, max_per_server, max_per_account),
             retention_days=retention_days,
             metrics_port=metrics_port,
             metrics_host=metrics_host,

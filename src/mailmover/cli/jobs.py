@@ -19,6 +19,15 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from mailmover.cli.runopts import (
+    ConcurrencyOpt,
+    MaxConnectionsOpt,
+    MaxPerAccountOpt,
+    MaxPerServerOpt,
+    MetricsPortOpt,
+    RetentionOpt,
+    SettleOpt,
+)
 from mailmover.errors import MailmoverError, UsageError
 from mailmover.store.database import Store
 
@@ -47,29 +56,6 @@ MailboxOpt = Annotated[
     typer.Option("--mailbox", help="Only this mailbox: its source or destination user"),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="JSON on stdout")]
-# Options of both runners: ``run`` (local) and ``worker`` (the fleet).
-ConcurrencyOpt = Annotated[
-    int, typer.Option(envvar="MAILMOVER_CONCURRENCY", help="Mailboxes at once")
-]
-RetentionOpt = Annotated[
-    float,
-    typer.Option(
-        envvar="MAILMOVER_RETENTION_DAYS", help="Erase credentials this long after a pass"
-    ),
-]
-MetricsPortOpt = Annotated[
-    int | None,
-    typer.Option(envvar="MAILMOVER_METRICS_PORT", help="Serve Prometheus metrics on this port"),
-]
-SettleOpt = Annotated[
-    float,
-    typer.Option(
-        "--settle-after-crash",
-        envvar="MAILMOVER_SETTLE_AFTER_CRASH",
-        help="Seconds a mailbox whose worker died waits, from its last heartbeat, for "
-        "what that worker sent to reach the destination before it runs again",
-    ),
-]
 
 
 def data_dir(given: Path | None) -> Path:
@@ -266,15 +252,9 @@ def run_command(
     workers: Annotated[
         int, typer.Option(envvar="MAILMOVER_WORKERS", help="Worker processes (0: automatic)")
     ] = 0,
-    max_connections: Annotated[
-        int, typer.Option(envvar="MAILMOVER_MAX_CONNECTIONS", help="Connections in all")
-    ] = 200,
-    max_per_server: Annotated[
-        int, typer.Option(envvar="MAILMOVER_MAX_PER_SERVER", help="Connections per server")
-    ] = 40,
-    max_per_account: Annotated[
-        int, typer.Option(envvar="MAILMOVER_MAX_PER_ACCOUNT", help="Connections per account")
-    ] = 15,
+    max_connections: MaxConnectionsOpt = 200,
+    max_per_server: MaxPerServerOpt = 40,
+    max_per_account: MaxPerAccountOpt = 15,
     worker_memory: Annotated[
         int,
         typer.Option(

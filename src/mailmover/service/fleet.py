@@ -23,12 +23,13 @@ import asyncio
 import signal
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final
 
 from sqlalchemy import Connection, func, select, text
 
+from mailmover.service.budgets import Budgets
 from mailmover.service.jobs import erase_stale_credentials
 from mailmover.service.leases import claim, recover_expired
 from mailmover.service.queue import (
@@ -66,6 +67,8 @@ class FleetOptions:
     """How a fleet worker runs."""
 
     concurrency: int = 4
+    budgets: Budgets = field(default_factory=Budgets)  # limits counted fleet-wide
+    connections: int = 4  # pairs per mailbox unless its settings say otherwise
     retention_days: float = 7.0
     metrics_port: int | None = None  # serve Prometheus metrics on METRICS_HOST:PORT
     metrics_host: str = "127.0.0.1"
@@ -95,13 +98,18 @@ class FleetWorker:
         """Run one pass of the mailbox if it is still due and free; hand it on if due again."""
         if self.worker.stopping:
             return
-        claimed = await self.worker.db(claim, self.store, mailbox_id, self.name)
-        if claimed is None:  # paused, cancelled, or still held since the task was deferred
+        row = await self.worker.db(self.worker.row, mailbox_id)
+        settings = dict(row.job_settings or {}) | dict(row.settings or {})
+        wanted = int(settings.get("connections") or self.options.connections)
+        claimed = await self.worker.db(
+            claim, self.store, mailbox_id, self.name, budgets=self.options.budgets, wanted=wanted
+        )
+        if claimed is None:  # paused, cancelled, held, on hold, or no connection free now
             self.emit({"event": "skipped", "mailbox": mailbox_id})
             return
         self.emit({"event": "started", "mailbox": mailbox_id, "kind": claimed.kind,
-                   "worker": self.name})  # fmt: skip
-        await self.worker.run(claimed, 0)
+                   "worker": self.name, "connections": claimed.connections})  # fmt: skip
+        await self.worker.run(claimed, claimed.connections)
         # A pre-stage done, a drain, a pause withdrawn: it is due again, so a task waits
         # for it now (the lock keeps it until this one ends), taken here or elsewhere.
         due = await self.worker.db(runnable_ids, self.store, mailbox_id=mailbox_id, own=True)
@@ -146,11 +154,13 @@ class FleetWorker:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(sig, self.drain)
             if self.options.metrics_port is not None:
-                from mailmover.service.budgets import Budgets
                 from mailmover.service.metrics import serve_metrics
 
                 metrics = serve_metrics(
-                    self.store, Budgets(), self.options.metrics_port, self.options.metrics_host
+                    self.store,
+                    self.options.budgets,
+                    self.options.metrics_port,
+                    self.options.metrics_host,
                 )
             beat = asyncio.create_task(self.worker.beat())
             sweeper = asyncio.create_task(self._sweeper())

@@ -183,7 +183,7 @@ class Worker:
         from mailmover.engine.passes import run_pass
         from mailmover.store.journal import StoreJournal
 
-        row = await self.db(self._row, claim.mailbox_id)
+        row = await self.db(self.row, claim.mailbox_id)
         pair = MailboxPair.from_dict({"source": row.source_endpoint, "dest": row.dest_endpoint})
         settings = dict(row.job_settings or {}) | dict(row.settings or {})
         if claim.kind == "prestage":
@@ -229,7 +229,8 @@ class Worker:
                 elif asked in ("pause", LOST):  # LOST: someone else holds it: stop writing
                     control.pause()
 
-    def _row(self, mailbox_id: int) -> Any:
+    def row(self, mailbox_id: int) -> Any:
+        """The mailbox's endpoints and settings, and its job's settings."""
         query = (
             select(
                 mb.c.source_endpoint,
