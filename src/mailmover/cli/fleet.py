@@ -11,35 +11,27 @@ from typing import Annotated, Any
 
 import typer
 
+from mailmover.cli import runopts
 from mailmover.cli.jobs import DatabaseUrl, DataDir, JsonOpt, _fail, opened
-from mailmover.cli.runopts import (
-    ConcurrencyOpt,
-    MaxConnectionsOpt,
-    MaxPerAccountOpt,
-    MaxPerServerOpt,
-    MetricsPortOpt,
-    RetentionOpt,
-    SettleOpt,
-)
 from mailmover.errors import UsageError
 
 
 def worker_command(
-    concurrency: ConcurrencyOpt = 4,
+    concurrency: runopts.ConcurrencyOpt = 4,
     name: Annotated[
         str | None,
         typer.Option(envvar="MAILMOVER_WORKER_NAME", help="This worker's name (default: HOST/PID)"),
     ] = None,
-    max_connections: MaxConnectionsOpt = 200,
-    max_per_server: MaxPerServerOpt = 40,
-    max_per_account: MaxPerAccountOpt = 15,
-    retention_days: RetentionOpt = 7.0,
-    metrics_port: MetricsPortOpt = None,
+    max_connections: runopts.MaxConnectionsOpt = 200,
+    max_per_server: runopts.MaxPerServerOpt = 40,
+    max_per_account: runopts.MaxPerAccountOpt = 15,
+    retention_days: runopts.RetentionOpt = 7.0,
+    metrics_port: runopts.MetricsPortOpt = None,
     metrics_host: Annotated[
         str,
         typer.Option(envvar="MAILMOVER_METRICS_HOST", help="Address the metrics are served on"),
     ] = "127.0.0.1",
-    settle: SettleOpt = 30.0,
+    settle: runopts.SettleOpt = 30.0,
     json_: JsonOpt = False,
     data: DataDir = None,
     database: DatabaseUrl = None,
