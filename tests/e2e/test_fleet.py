@@ -8,6 +8,8 @@ source (``Batch.problems``): exactly its messages, none twice.
 
 from __future__ import annotations
 
+import json
+import os
 import signal
 import time
 from collections.abc import Iterator
@@ -16,8 +18,10 @@ from pathlib import Path
 import pytest
 
 from mailmover.devserver import DevServer
+from mailmover.service.webhooks import verify
 from support.fleet import FleetBatch, Workers
 from support.service import GUARD, SlowLink, dest_messages, mail, wait_for, worker_pid
+from support.webhook_server import WebhookServer
 
 #: the kill test's batch: mailboxes, and messages in each
 COUNT, EACH = 20, 48
@@ -229,3 +233,48 @@ def test_three_workers_keep_one_per_server_limit_as_the_server_counts(
     assert len(started) == 6 and {e["connections"] for e in started} == {1}
     assert source.proxy.accepted >= 6
     assert source.proxy.peak_connections == 2
+
+
+def test_one_worker_at_a_time_posts_the_webhooks(
+    servers: tuple[DevServer, DevServer], tmp_path: Path, postgres_url: str
+) -> None:
+    """Two workers with the same webhook: every state change is posted once, signed."""
+    secret = "hook-" + os.urandom(8).hex()
+    batch = FleetBatch(*servers, tmp_path, 2, "hooked", postgres_url)
+    batch.env["MAILMOVER_WEBHOOK_SECRET"] = secret
+    batch.load([mail(600), mail(601)])
+    workers = Workers(batch, tmp_path)
+    with WebhookServer() as hooks:
+        try:
+            for _ in range(2):
+                workers.start("--webhook-url", hooks.url)
+            wait_for(
+                lambda: [e for e in workers.events() if e.get("event") == "notifier"],
+                "a worker to take the notifier's lock",
+            )
+            batch.create()
+            wait_for(lambda: batch.raw_states() == ["completed"] * 2, "both mailboxes")
+            assert workers.stop(GUARD) == [0, 0]
+        finally:
+            workers.kill_all()
+        accepted = hooks.accepted()
+    assert batch.problems() == []
+    leaders = [e for e in workers.events() if e.get("event") == "notifier"]
+    assert len(leaders) == 1, leaders
+    assert [e for e in workers.events() if e.get("event") == "notified"] == [
+        {"event": "notified", "sent": 6, "failed": 0}
+    ]
+    for post in accepted:
+        headers = {k.lower(): v for k, v in post.headers.items()}
+        assert verify(
+            secret, headers["mailmover-timestamp"], post.body, headers["mailmover-signature"]
+        )
+    events = sorted((json.loads(p.body) for p in accepted), key=lambda e: e["id"])
+    assert len({e["id"] for e in events}) == len(events) == 6
+    by_mailbox: dict[int, list[str]] = {}
+    for e in events:
+        by_mailbox.setdefault(e["mailbox"]["id"], []).append(e["state"])
+    assert by_mailbox == {1: ["queued", "running", "completed"],
+                          2: ["queued", "running", "completed"]}  # fmt: skip
+    assert batch.leaked(workers.output(), *(p.body.decode() for p in accepted),
+                        more=[secret]) == []  # fmt: skip

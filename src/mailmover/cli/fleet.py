@@ -13,7 +13,7 @@ import typer
 
 from mailmover.cli import runopts
 from mailmover.cli.jobs import DatabaseUrl, DataDir, JsonOpt, _fail, opened
-from mailmover.errors import UsageError
+from mailmover.errors import MailmoverError, UsageError
 
 
 def worker_command(
@@ -32,6 +32,8 @@ def worker_command(
         typer.Option(envvar="MAILMOVER_METRICS_HOST", help="Address the metrics are served on"),
     ] = "127.0.0.1",
     settle: runopts.SettleOpt = 30.0,
+    webhook_url: runopts.WebhookUrlOpt = None,
+    notify_users: runopts.NotifyUsersOpt = False,
     json_: JsonOpt = False,
     data: DataDir = None,
     database: DatabaseUrl = None,
@@ -40,9 +42,11 @@ def worker_command(
 
     Every worker needs the same MAILMOVER_SECRET_KEY as the machine that made the jobs.
     The connection limits are counted in the database, for the whole fleet: give every
-    worker the same ones.
+    worker the same ones. Webhooks and emails (MAILMOVER_SMTP_HOST and the rest, as for
+    run) are sent by one of the workers that have them at a time.
     """
     from mailmover.service.budgets import Budgets
+    from mailmover.service.emails import SmtpSettings
     from mailmover.service.fleet import FleetOptions, FleetWorker
     from mailmover.service.queue import on_postgresql
     from mailmover.service.secrets import KEY_ENV, KEY_FILE, SecretBox
@@ -51,11 +55,19 @@ def worker_command(
         _fail(UsageError("--concurrency must be at least 1"))
     if settle < 0:
         _fail(UsageError("--settle-after-crash cannot be negative"))
+    secret = os.environ.get("MAILMOVER_WEBHOOK_SECRET", "")
+    if webhook_url and not secret:
+        _fail(UsageError("webhooks are signed: set MAILMOVER_WEBHOOK_SECRET"))
+    try:
+        smtp = SmtpSettings.from_env()
+    except MailmoverError as exc:
+        _fail(exc)
 
     def emit(event: dict[str, Any]) -> None:
         if json_:
             print(json.dumps(event), flush=True)
-        elif event.get("event") in ("ready", "started", "mailbox", "recovered", "stopped"):
+        elif event.get("event") in ("ready", "started", "mailbox", "recovered", "notifier",
+                                    "stopped"):  # fmt: skip
             words = " ".join(f"{k}={v}" for k, v in event.items() if k != "event")
             print(f"{event['event']}: {words}", flush=True)
 
@@ -74,6 +86,10 @@ def worker_command(
             metrics_port=metrics_port,
             metrics_host=metrics_host,
             settle_seconds=settle,
+            webhook_urls=tuple(webhook_url or ()),
+            webhook_secret=secret,
+            smtp=smtp,
+            notify_users=notify_users,
         )
         worker_name = name or f"{socket.gethostname()}/{os.getpid()}"
         code = asyncio.run(FleetWorker(store, url, box, worker_name, options, emit).serve())

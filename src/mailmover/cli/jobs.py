@@ -25,8 +25,10 @@ from mailmover.cli.runopts import (
     MaxPerAccountOpt,
     MaxPerServerOpt,
     MetricsPortOpt,
+    NotifyUsersOpt,
     RetentionOpt,
     SettleOpt,
+    WebhookUrlOpt,
 )
 from mailmover.errors import MailmoverError, UsageError
 from mailmover.store.database import Store
@@ -263,20 +265,8 @@ def run_command(
         ),
     ] = 2048,
     retention_days: RetentionOpt = 7.0,
-    webhook_url: Annotated[
-        list[str] | None,
-        typer.Option(
-            envvar="MAILMOVER_WEBHOOK_URL",
-            help="POST every state change here, signed with $MAILMOVER_WEBHOOK_SECRET",
-        ),
-    ] = None,
-    notify_users: Annotated[
-        bool,
-        typer.Option(
-            envvar="MAILMOVER_NOTIFY_USERS",
-            help="Email each mailbox's user a note when it completes (needs MAILMOVER_SMTP_HOST)",
-        ),
-    ] = False,
+    webhook_url: WebhookUrlOpt = None,
+    notify_users: NotifyUsersOpt = False,
     metrics_port: MetricsPortOpt = None,
     settle: SettleOpt = 30.0,
     json_: JsonOpt = False,

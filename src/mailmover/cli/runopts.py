@@ -37,3 +37,17 @@ SettleOpt = Annotated[
         "what that worker sent to reach the destination before it runs again",
     ),
 ]
+WebhookUrlOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        envvar="MAILMOVER_WEBHOOK_URL",
+        help="POST every state change here, signed with $MAILMOVER_WEBHOOK_SECRET",
+    ),
+]
+NotifyUsersOpt = Annotated[
+    bool,
+    typer.Option(
+        envvar="MAILMOVER_NOTIFY_USERS",
+        help="Email each mailbox's user a note when it completes (needs MAILMOVER_SMTP_HOST)",
+    ),
+]

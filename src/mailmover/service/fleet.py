@@ -15,6 +15,9 @@ local runner, and no single machine is special.
 
 SIGTERM (or SIGINT) drains: no new task is taken, every pass is paused and
 recorded, its mailbox queued again and handed on to the other workers; exit 0.
+
+Webhooks and emails, when configured, are sent by one worker at a time
+(``service.notifier``).
 """
 
 from __future__ import annotations
@@ -30,8 +33,10 @@ from typing import Any, Final
 from sqlalchemy import Connection, func, select, text
 
 from mailmover.service.budgets import Budgets
+from mailmover.service.emails import SmtpSettings
 from mailmover.service.jobs import erase_stale_credentials
 from mailmover.service.leases import claim, recover_expired
+from mailmover.service.notifier import FleetNotifier
 from mailmover.service.queue import (
     QUEUE,
     SWEEP_LOCK,
@@ -73,6 +78,10 @@ class FleetOptions:
     metrics_port: int | None = None  # serve Prometheus metrics on METRICS_HOST:PORT
     metrics_host: str = "127.0.0.1"
     drain_seconds: float = DRAIN
+    webhook_urls: tuple[str, ...] = ()
+    webhook_secret: str = field(default="", repr=False)
+    smtp: SmtpSettings | None = None  # email the owners when set
+    notify_users: bool = False  # and a note to each mailbox's user when it completes
     settle_seconds: float = SETTLE_SECONDS  # a dead worker's mailbox waits, from its last beat
 
 
@@ -89,6 +98,13 @@ class FleetWorker:
         self.worker = Worker(store, box, name, done=self._done)
         self.app = make_app(url, self.take)
         self.queue_worker: Any = None
+        self.notifier = FleetNotifier(
+            store,
+            options.webhook_urls,
+            options.webhook_secret,
+            options.smtp,
+            notify_users=options.notify_users,
+        )
         self.signalled = False  # SIGTERM or SIGINT came: a drain asked for
         self._last_retention = 0.0
 
@@ -175,6 +191,9 @@ class FleetWorker:
                     loop.remove_signal_handler(sig)
                 if metrics is not None:
                     metrics.shutdown()
+                if self.notifier.leading:
+                    sent, failed = await asyncio.to_thread(self.notifier.close)
+                    self.emit({"event": "notified", "sent": sent, "failed": failed})
         self.emit({"event": "stopped", "worker": self.name, "asked": self.signalled})
         return 0 if self.signalled else 1
 
@@ -200,6 +219,12 @@ class FleetWorker:
                 await self.sweep()
             except Exception as exc:  # the database is busy or away: the next sweep tries
                 self.emit({"event": "sweep_error", "error": type(exc).__name__})
+            try:
+                leading = self.notifier.leading
+                if await asyncio.to_thread(self.notifier.poll) and not leading:
+                    self.emit({"event": "notifier", "worker": self.name})
+            except Exception as exc:
+                self.emit({"event": "notify_error", "error": type(exc).__name__})
             await asyncio.sleep(SWEEP)
 
     async def sweep(self) -> None:
