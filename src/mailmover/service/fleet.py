@@ -249,6 +249,10 @@ class FleetWorker:
                 await asyncio.to_thread(
                     erase_stale_credentials, self.store, self.options.retention_days
                 )
+                # Tasks that failed (a database error) or were dropped as stalled: a day.
+                await self.app.job_manager.delete_old_jobs(
+                    nb_hours=24, queue=QUEUE, include_failed=True, include_aborted=True
+                )
         finally:
             await asyncio.to_thread(_unlock, conn)
 
