@@ -26,6 +26,7 @@ from mailmover.service.queue import (
     wake,
 )
 from mailmover.store import Store, schema
+from support import runcli
 
 mb = schema.mailbox
 
@@ -114,3 +115,15 @@ async def test_defer_skips_a_mailbox_whose_task_waits_already(
 def test_conninfo_is_a_libpq_url() -> None:
     url = "postgresql+psycopg://mm:p%40ss@db.example:5433/jobs?sslmode=require"
     assert conninfo(url) == "postgresql://mm:p%40ss@db.example:5433/jobs?sslmode=require"
+
+
+def test_a_worker_refuses_sqlite_and_a_missing_key(tmp_path: Path, postgres_url: str) -> None:
+    env = {"MAILMOVER_DATA_DIR": str(tmp_path), "MAILMOVER_SECRET_KEY": ""}
+    lite = runcli.run("worker", env=env | {"MAILMOVER_DATABASE_URL": ""})
+    assert lite.code == 2 and "on SQLite, use mailmover run" in lite.stderr, lite
+    keyless = runcli.run("worker", env=env | {"MAILMOVER_DATABASE_URL": postgres_url})
+    assert keyless.code == 2, keyless
+    assert keyless.stderr_lines == [
+        "mailmover: set MAILMOVER_SECRET_KEY to the key the jobs were made with"
+    ]
+    assert not (tmp_path / "secret.key").exists()  # no key of its own made up
