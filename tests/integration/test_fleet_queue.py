@@ -23,6 +23,7 @@ from mailmover.service.queue import (
     has_schema,
     make_app,
     runnable_ids,
+    waiting_count,
     wake,
 )
 from mailmover.store import Store, schema
@@ -80,6 +81,7 @@ def test_each_runnable_mailbox_gets_one_task_with_its_locks(
         conn.execute(update(mb).where(mb.c.id == c).values(state="paused"))
     assert wake(store, postgres_url) == 2
     assert wake(store, postgres_url) == 0  # waiting already: not twice
+    assert waiting_count(store) == 2
     assert tasks(store) == [
         ("todo", f"mailbox:{a}", f"mailbox:{a}", a),
         ("todo", f"mailbox:{b}", f"mailbox:{b}", b),

@@ -44,6 +44,7 @@ from mailmover.service.queue import (
     ensure_schema,
     make_app,
     runnable_ids,
+    waiting_count,
 )
 from mailmover.service.secrets import SecretBox
 from mailmover.service.states import SETTLE_SECONDS
@@ -59,8 +60,10 @@ STALLED: Final = 10.0
 DRAIN: Final = 60.0
 #: Seconds a sweep's transaction may sit idle before the server ends it (and its lock).
 LOCK_IDLE: Final = 60
-#: Mailboxes queued by one sweep at most (the next sweep queues more).
-SWEEP_BATCH: Final = 1000
+#: Tasks waiting in the queue at most: a sweep adds up to this many. A task whose
+#: mailbox finds no connection free (the budgets) ends at once and waits for a later
+#: sweep, so this also bounds how fast refused claims come round.
+MAX_WAITING: Final = 200
 #: Seconds between erasures of credentials kept past the retention period.
 RETENTION_EVERY: Final = 60.0
 
@@ -241,7 +244,8 @@ class FleetWorker:
                 self.emit({"event": "recovered", "mailbox": mailbox_id})
             due = await asyncio.to_thread(runnable_ids, self.store)
             if due and not self.worker.stopping:
-                deferred = await defer_async(self.app, due[:SWEEP_BATCH])
+                room = MAX_WAITING - await asyncio.to_thread(waiting_count, self.store)
+                deferred = await defer_async(self.app, due[: max(room, 0)])
                 if deferred:
                     self.emit({"event": "deferred", "mailboxes": deferred})
             if time.monotonic() - self._last_retention >= RETENTION_EVERY:

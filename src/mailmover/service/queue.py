@@ -35,7 +35,7 @@ SWEEP_LOCK: Final = 0x6D6D_0002
 log = logging.getLogger(__name__)
 mb = schema.mailbox
 #: The columns of procrastinate's job table that the sweep reads.
-_jobs = table("procrastinate_jobs", column("status"), column("lock"))
+_jobs = table("procrastinate_jobs", column("status"), column("lock"), column("queue_name"))
 RunMailbox = Callable[[int], Awaitable[None]]
 
 
@@ -117,6 +117,15 @@ def runnable_ids(
         query = query.where(mb.c.id == mailbox_id)
     with store.engine.connect() as conn:
         return list(conn.execute(query).scalars().all())
+
+
+def waiting_count(store: Store) -> int:
+    """Mailbox tasks waiting in the queue now (deferred, not yet taken by a worker)."""
+    query = select(func.count()).where(
+        cast(_jobs.c.status, Text) == "todo", _jobs.c.queue_name == QUEUE
+    )
+    with store.engine.connect() as conn:
+        return int(conn.execute(query.select_from(_jobs)).scalar_one())
 
 
 def _deferrer(app: Any, mailbox_id: int) -> Any:
