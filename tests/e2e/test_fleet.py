@@ -2,8 +2,10 @@
 
 Twenty mailboxes between real Dovecots moved by three workers, one of them killed
 with SIGKILL while it copies; a worker drained by SIGTERM; pause and cancel of a
-mailbox that runs in another process. Every destination is compared with its
-source (``Batch.problems``): exactly its messages, none twice.
+mailbox that runs in another process; a per-server limit kept by three workers as
+the server counts it; webhooks posted by one worker at a time, handed over when it
+stops. Every destination is compared with its source (``Batch.problems``): exactly
+its messages, none twice.
 """
 
 from __future__ import annotations
@@ -238,32 +240,37 @@ def test_three_workers_keep_one_per_server_limit_as_the_server_counts(
 def test_one_worker_at_a_time_posts_the_webhooks(
     servers: tuple[DevServer, DevServer], tmp_path: Path, postgres_url: str
 ) -> None:
-    """Two workers with the same webhook: every state change is posted once, signed."""
+    """Three workers with the same webhook; the one that posts stops and another takes
+    over: every state change is posted once, signed."""
     secret = "hook-" + os.urandom(8).hex()
     batch = FleetBatch(*servers, tmp_path, 2, "hooked", postgres_url)
     batch.env["MAILMOVER_WEBHOOK_SECRET"] = secret
     batch.load([mail(600), mail(601)])
     workers = Workers(batch, tmp_path)
+
+    def leaders() -> list[int]:
+        return [n for n in range(len(workers.procs))
+                if any(e.get("event") == "notifier" for e in workers.events(n))]  # fmt: skip
+
     with WebhookServer() as hooks:
         try:
-            for _ in range(2):
-                workers.start("--webhook-url", hooks.url)
-            wait_for(
-                lambda: [e for e in workers.events() if e.get("event") == "notifier"],
-                "a worker to take the notifier's lock",
-            )
+            procs = [workers.start("--webhook-url", hooks.url) for _ in range(3)]
+            (first,) = wait_for(leaders, "a worker to take the notifier's lock")
+            procs[first].send_signal(signal.SIGTERM)
+            assert procs[first].wait(GUARD) == 0
+            wait_for(lambda: len(leaders()) == 2, "another worker to take it over")
             batch.create()
             wait_for(lambda: batch.raw_states() == ["completed"] * 2, "both mailboxes")
-            assert workers.stop(GUARD) == [0, 0]
+            assert workers.stop(GUARD) == [0, 0, 0]
         finally:
             workers.kill_all()
         accepted = hooks.accepted()
     assert batch.problems() == []
-    leaders = [e for e in workers.events() if e.get("event") == "notifier"]
-    assert len(leaders) == 1, leaders
-    assert [e for e in workers.events() if e.get("event") == "notified"] == [
-        {"event": "notified", "sent": 6, "failed": 0}
-    ]
+    (second,) = set(leaders()) - {first}
+    notified = [[e for e in workers.events(n) if e.get("event") == "notified"] for n in range(3)]
+    assert notified[first] == [{"event": "notified", "sent": 0, "failed": 0}]
+    assert notified[second] == [{"event": "notified", "sent": 6, "failed": 0}]
+    assert sum(map(len, notified)) == 2  # the third never posted
     for post in accepted:
         headers = {k.lower(): v for k, v in post.headers.items()}
         assert verify(
