@@ -24,7 +24,7 @@ from mailmover.service.jobs import MailboxStatus
 from mailmover.service.reports import report_csv, report_data
 from mailmover.service.schedule import job_detail, set_delta_schedule
 from mailmover.service.sessions import find_session
-from mailmover.service.states import END_STATES
+from mailmover.service.states import ACTIVE_STATES, END_STATES
 from mailmover.store.database import Store
 from mailmover.web.auth import SESSION_COOKIE, CurrentUser, State
 from mailmover.web.state import WebState, render
@@ -72,7 +72,11 @@ def totals(boxes: list[MailboxStatus]) -> Totals:
         by_state[b.state] = by_state.get(b.state, 0) + 1
     rates = [b.rate for b in boxes if b.rate]
     rate = sum(rates) if rates else None
-    left = sum(b.bytes_left for b in boxes)
+    # What is still to move: of the mailboxes that will run (bytes_left counts only the
+    # folders begun so far).
+    left = sum(
+        max(b.bytes_left, b.bytes_total - b.bytes_copied) for b in boxes if b.state in ACTIVE_STATES
+    )
     if len(boxes) == 1:
         words, main = boxes[0].words, boxes[0].state
     else:
