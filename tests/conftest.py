@@ -77,3 +77,12 @@ def dovecot_factory() -> Iterator[DovecotFactory]:
     finally:
         for server in servers:
             server.stop()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The browser tests last, whatever the command line's order: Playwright's sync API
+    keeps an event loop running in this thread for the rest of the session, and an
+    asyncio test after it could not start its own."""
+    web = [item for item in items if item.path.parent.name == "web"]
+    if web:
+        items[:] = [item for item in items if item.path.parent.name != "web"] + web
