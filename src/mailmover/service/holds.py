@@ -101,4 +101,3 @@ def on_hold(conn: Connection, servers: Collection[str], now: datetime) -> Any:
         .order_by(sh.c.until.desc())
         .limit(1)
     ).one_or_none()
-
