@@ -9,7 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 
+from mailmover.store import Store
 from mailmover.store.migrate import HEAD
 from support import runcli
 from support.postgres import PostgresCluster, free_port
@@ -73,3 +75,19 @@ def test_an_unusable_database_is_one_line_without_the_password(
         assert expected[case] in out.stderr, (case, out)
         for password in (secret, postgres.password):
             assert password not in out.stdout + out.stderr, (case, out)
+
+
+def test_a_database_newer_than_this_version_is_named_not_a_traceback(
+    postgres: PostgresCluster,
+) -> None:
+    url = postgres.fresh_url(migrated=True)
+    with Store.open(url) as store, store.write_engine.begin() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = '9999'"))
+    for command in (("db", "upgrade"), ("jobs",)):
+        out = runcli.run(*command, env={"MAILMOVER_DATABASE_URL": url})
+        assert out.code == 1, out
+        assert out.stderr_lines == [
+            f"mailmover: the job database's schema is at revision 9999, newer than this "
+            f"version of mailmover knows ({HEAD}): upgrade mailmover"
+        ], out
+    postgres.drop(url)

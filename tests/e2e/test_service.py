@@ -39,6 +39,11 @@ def servers(dovecot_factory) -> Iterator[tuple[DevServer, DevServer]]:
     yield dovecot_factory(layout="fs"), dovecot_factory(layout="maildir++")
 
 
+#: Slow and about the service's logic more than its database: run on SQLite only, to keep
+#: the suite's time (every test here that writes the database in a new way runs on both).
+SQLITE_ONLY = pytest.mark.parametrize("service_database", ["sqlite"], indirect=True)
+
+
 def test_a_batch_runs_until_done_exactly_and_says_no_password(
     servers: tuple[DevServer, DevServer], tmp_path: Path, service_database: str | None
 ) -> None:
@@ -165,6 +170,7 @@ def test_a_killed_worker_and_a_killed_runner_leave_no_ghost_and_lose_nothing(
     assert batch.leaked(again.stdout, again.stderr) == []
 
 
+@SQLITE_ONLY
 def test_pause_stops_appends_and_resume_completes_exactly(
     servers: tuple[DevServer, DevServer], tmp_path: Path, service_database: str | None
 ) -> None:
@@ -196,6 +202,7 @@ def test_pause_stops_appends_and_resume_completes_exactly(
     assert events == ["paused", "completed"]
 
 
+@SQLITE_ONLY
 def test_synced_then_delta_then_complete(
     servers: tuple[DevServer, DevServer], tmp_path: Path, service_database: str | None
 ) -> None:
@@ -314,6 +321,7 @@ def test_a_mailbox_that_kills_its_worker_three_times_is_failed(
     assert [e["state"] for e in died] == ["waiting", "waiting", "failed"]
 
 
+@SQLITE_ONLY
 def test_a_prestage_pass_moves_the_old_mail_first_then_the_rest(
     servers: tuple[DevServer, DevServer], tmp_path: Path, service_database: str | None
 ) -> None:

@@ -63,7 +63,10 @@ class PostgresCluster:
 
     def __init__(self) -> None:
         self.bin = bindir()
-        self.dir = Path(tempfile.mkdtemp(prefix="mailmover-pg-"))
+        # As root the server runs as postgres, which must reach the directory: /tmp, not
+        # a TMPDIR that may sit under root's own home.
+        parent = "/tmp" if os.geteuid() == 0 else None
+        self.dir = Path(tempfile.mkdtemp(prefix="mailmover-pg-", dir=parent))
         self.data = self.dir / "data"
         self.log = self.dir / "server.log"
         self.password = secrets.token_urlsafe(16)

@@ -22,6 +22,7 @@ from typing import Any
 from sqlalchemy import select
 
 from mailmover.errors import UsageError
+from mailmover.service.eventlog import EventCursor
 from mailmover.service.jobs import status
 from mailmover.service.states import ACTIVE_STATES
 from mailmover.store import schema
@@ -68,7 +69,9 @@ class Emails:
         self.smtp = smtp
         #: also a short note to each mailbox's user (its destination login, when an address)
         self.notify_users = notify_users
-        self.cursor = store.last_event_id()
+        self.cursor = EventCursor(store)
+        #: jobs whose end was announced, until one of their mailboxes is active again
+        self._announced: set[str] = set()
         self.sent = 0
         self.failed = 0
         self._threads: list[threading.Thread] = []
@@ -87,14 +90,17 @@ class Emails:
             )
             .join(mb, mb.c.id == ev.c.mailbox_id)
             .join(job, job.c.id == mb.c.job_id)
-            .where(ev.c.id > self.cursor, ev.c.kind == "state")
             .order_by(ev.c.id)
         )
         with self.store.engine.connect() as conn:
-            rows = conn.execute(query).all()
+            top = self.cursor.horizon(conn)
+            window = (ev.c.id > self.cursor.position, ev.c.id <= top, ev.c.kind == "state")
+            rows = conn.execute(query.where(*window)).all()
+        self.cursor.advance(top)
         finished: dict[str, str] = {}
         for row in rows:
-            self.cursor = row.id
+            if row.text in ACTIVE_STATES:
+                self._announced.discard(row.name)
             user = str((row.dest_endpoint or {}).get("user", ""))
             if self.notify_users and row.text == "completed" and "@" in user:
                 self._send(user, *self._note(row.name, row.mailbox_id))
@@ -105,8 +111,11 @@ class Emails:
             if row.text not in ACTIVE_STATES:
                 finished[row.name] = row.owner
         for name, owner in finished.items():
+            # The mailboxes are read after the events: a state change seen here may be
+            # read as an event only at the next poll. One summary per end of a job.
             mailboxes = status(self.store, name)
-            if not any(m.state in ACTIVE_STATES for m in mailboxes):
+            if name not in self._announced and not any(m.state in ACTIVE_STATES for m in mailboxes):
+                self._announced.add(name)
                 self._send(owner, *self._summary(name, mailboxes))
 
     def _failed(self, job: str, mailbox_id: int) -> tuple[str, str]:

@@ -13,7 +13,7 @@ from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, case, or_, select, update
+from sqlalchemy import Connection, and_, case, delete, or_, select, update
 
 from mailmover.service.budgets import server_of
 from mailmover.store import schema
@@ -41,6 +41,7 @@ def throttled_server(report: dict[str, Any], source: Any, dest: Any) -> str | No
 def hold(conn: Connection, server: str, until: datetime, reason: str, now: datetime) -> list[int]:
     """Hold ``server`` until ``until`` (a later hold already there stands) and park its
     due mailboxes; the ids of those parked."""
+    conn.execute(delete(sh).where(sh.c.until < now))  # holds that are over
     insert = insert_for(conn, sh).values(server=server, until=until, reason=reason, updated_at=now)
     later = case((insert.excluded.until > sh.c.until, insert.excluded.until), else_=sh.c.until)
     conn.execute(

@@ -28,6 +28,7 @@ from typing import Final
 import httpx
 from sqlalchemy import select
 
+from mailmover.service.eventlog import EventCursor
 from mailmover.store import schema
 from mailmover.store.database import Store
 
@@ -69,7 +70,7 @@ class Webhooks:
         self.urls = list(urls)
         self.secret = secret
         self.timeout = timeout
-        self.cursor = self.store.last_event_id()
+        self.cursor = EventCursor(store)
         self.sent = 0
         self.failed = 0
         self._queue: queue.Queue[Delivery | None] = queue.Queue()
@@ -98,13 +99,14 @@ class Webhooks:
             )
             .join(mb, mb.c.id == ev.c.mailbox_id)
             .join(job, job.c.id == mb.c.job_id)
-            .where(ev.c.id > self.cursor, ev.c.kind == "state")
             .order_by(ev.c.id)
         )
         with self.store.engine.connect() as conn:
-            rows = conn.execute(query).all()
+            top = self.cursor.horizon(conn)
+            window = (ev.c.id > self.cursor.position, ev.c.id <= top, ev.c.kind == "state")
+            rows = conn.execute(query.where(*window)).all()
+        self.cursor.advance(top)
         for row in rows:
-            self.cursor = row.id
             payload = {
                 "event": "mailbox.state",
                 "id": row.id,

@@ -38,16 +38,26 @@ def alembic_config(url: str | None = None) -> Config:
 
 def upgrade(engine: Engine) -> None:
     """Apply every migration the database lacks, in one transaction."""
-    if _stored_revision(engine) == HEAD:
+    stored = _stored_revision(engine)
+    if stored == HEAD:
         return
     from alembic import command
+    from alembic.util.exc import CommandError
 
-    with writer(engine).begin() as conn:
-        if conn.dialect.name == "postgresql":
-            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_MIGRATION_LOCK})
-        config = alembic_config()
-        config.attributes["connection"] = conn
-        command.upgrade(config, "head")
+    try:
+        with writer(engine).begin() as conn:
+            if conn.dialect.name == "postgresql":
+                conn.execute(
+                    text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_MIGRATION_LOCK}
+                )
+            config = alembic_config()
+            config.attributes["connection"] = conn
+            command.upgrade(config, "head")
+    except CommandError as exc:  # a revision this version does not have: a newer one's
+        raise StoreError(
+            f"the job database's schema is at revision {stored}, newer than this version "
+            f"of mailmover knows ({HEAD}): upgrade mailmover"
+        ) from exc
 
 
 def upgrade_database(url: str) -> tuple[str | None, str]:
