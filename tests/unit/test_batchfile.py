@@ -102,7 +102,7 @@ def test_bare_user_without_a_server_and_unknown_header() -> None:
     ]
     assert problems("source,source_password,dest,dest_password,colour\n") == [
         "line 1: unknown column 'colour' (known: source, source_password, dest, dest_password, "
-        "source_preset, dest_preset, include, exclude, since, before)",
+        "source_preset, dest_preset, include, exclude, since, before, email)",
     ]
 
 
@@ -117,3 +117,21 @@ def test_a_password_in_a_url_is_refused_without_quoting_it() -> None:
     got = problems("source,source_password,dest,dest_password\nimaps://a:hunter2@h,p,b,q\n")
     assert len(got) == 1 and got[0].startswith("line 2: bad URL in source: do not put passwords")
     assert "hunter2" not in got[0]
+
+
+def test_asking_users_lets_passwords_go_empty_and_needs_an_address() -> None:
+    ask = BatchOptions(**{**SRV.__dict__, "ask_users": True})
+    header = "source,dest,dest_password,email\n"
+    assert problems(header + "cy,cy,pw-cy,\nbo,bo,,not-an-address\n", ask) == [
+        "line 2: no address to send the user's link to: add an email column",
+        "line 3: email is not an address: 'not-an-address'",
+    ]
+    rows = parse_batch(header + "al@old.example,al,pw-al,\nbo,bo,,bo@home.example\n", ask)
+    assert [(r.email, r.unknown_sides) for r in rows] == [
+        ("al@old.example", ("source",)),
+        ("bo@home.example", ("source", "dest")),
+    ]
+    assert problems("source,dest,dest_password\nal@old.example,al,pw\n") == [
+        "line 1: missing column source_password (needed unless that side is an admin login's "
+        "or its users are asked)"
+    ]

@@ -60,6 +60,43 @@ class SmtpSettings:
         )
 
 
+class EmailFailed(UsageError):
+    """The SMTP server could not be reached or refused the message."""
+
+
+def message(smtp: SmtpSettings, to: str, subject: str, body: str) -> EmailMessage:
+    """A plain-text email from the configured sender."""
+    out = EmailMessage()
+    out["From"] = smtp.sender
+    out["To"] = to
+    out["Subject"] = subject
+    out.set_content(body)
+    return out
+
+
+async def deliver(smtp: SmtpSettings, email: EmailMessage) -> None:
+    """Send one email; ``EmailFailed`` with the reason in words when it cannot go."""
+    import aiosmtplib
+
+    context = ssl.create_default_context(cafile=smtp.ca_file)
+    try:
+        await aiosmtplib.send(
+            email,
+            hostname=smtp.host,
+            port=smtp.port,
+            start_tls=smtp.starttls,
+            tls_context=context if smtp.starttls else None,
+            username=smtp.user,
+            password=smtp.password,
+            timeout=30,
+        )
+    except (aiosmtplib.SMTPException, OSError) as exc:
+        raise EmailFailed(
+            f"the email to {email['To']} could not be sent through {smtp.host}:{smtp.port} "
+            f"({type(exc).__name__})"
+        ) from exc
+
+
 class Emails:
     """Reads new state changes and sends the owner's emails from a thread of its own."""
 
@@ -144,34 +181,16 @@ class Emails:
         return subject, "\n".join(lines) + "\n"
 
     def _send(self, to: str, subject: str, body: str) -> None:
-        message = EmailMessage()
-        message["From"] = self.smtp.sender
-        message["To"] = to
-        message["Subject"] = subject
-        message.set_content(body)
-        thread = threading.Thread(target=self._deliver, args=(message,), daemon=True)
+        email = message(self.smtp, to, subject, body)
+        thread = threading.Thread(target=self._deliver, args=(email,), daemon=True)
         thread.start()
         self._threads.append(thread)
 
     def _deliver(self, message: EmailMessage) -> None:
-        import aiosmtplib
-
-        context = ssl.create_default_context(cafile=self.smtp.ca_file)
         try:
-            asyncio.run(
-                aiosmtplib.send(
-                    message,
-                    hostname=self.smtp.host,
-                    port=self.smtp.port,
-                    start_tls=self.smtp.starttls,
-                    tls_context=context if self.smtp.starttls else None,
-                    username=self.smtp.user,
-                    password=self.smtp.password,
-                    timeout=30,
-                )
-            )
+            asyncio.run(deliver(self.smtp, message))
             self.sent += 1
-        except (aiosmtplib.SMTPException, OSError):
+        except EmailFailed:
             self.failed += 1
 
     def flush(self, timeout: float = 30.0) -> None:
