@@ -135,3 +135,16 @@ def test_asking_users_lets_passwords_go_empty_and_needs_an_address() -> None:
         "line 1: missing column source_password (needed unless that side is an admin login's "
         "or its users are asked)"
     ]
+
+
+def test_an_upload_is_checked_whole_and_never_half_taken() -> None:
+    from mailmover.service.batchfile import check_batch
+
+    rows, bad = check_batch(b"\xef\xbb\xbfsource,source_password,dest,dest_password\na,p,a,q\n", SRV)
+    assert [r.line for r in rows] == [2] and bad == []
+    rows, bad = check_batch(b"source,source_password,dest,dest_password\na,p,a,q\nb,\xff,b,q\n")
+    assert rows == [] and [str(b) for b in bad] == [
+        "line 3: not UTF-8 text: save the file as CSV UTF-8"
+    ]
+    rows, bad = check_batch("source,source_password,dest,dest_password\na,p,a,q\nb,,b,q\n", SRV)
+    assert rows == [] and [str(b) for b in bad] == ["line 3: empty password in source_password"]

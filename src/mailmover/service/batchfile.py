@@ -54,14 +54,17 @@ class BatchRow:
     options: dict[str, Any] = field(default_factory=dict)
     #: where the user's invitation goes (the email column, else a user name that is one)
     email: str | None = None
+    #: a credentials spec given instead of a password (an OAuth2 sign-in in the web wizard)
+    source_login: dict[str, Any] | None = field(default=None, repr=False)
+    dest_login: dict[str, Any] | None = field(default=None, repr=False)
 
     @property
     def unknown_sides(self) -> tuple[Literal["source", "dest"], ...]:
         """The sides with no password: an admin login's, or the user's to give."""
         sides: list[Literal["source", "dest"]] = []
-        if self.source_password is None:
+        if self.source_password is None and self.source_login is None:
             sides.append("source")
-        if self.dest_password is None:
+        if self.dest_password is None and self.dest_login is None:
             sides.append("dest")
         return tuple(sides)
 
@@ -139,6 +142,22 @@ def parse_batch(text: str, options: BatchOptions | None = None) -> list[BatchRow
     if parser.problems:
         raise BatchInvalid(sorted(parser.problems, key=lambda p: p.line))
     return parser.rows
+
+
+def check_batch(
+    data: bytes | str, options: BatchOptions | None = None
+) -> tuple[list[BatchRow], list[BadLine]]:
+    """An uploaded file's rows, or every bad line (then no rows): the page's preview."""
+    if isinstance(data, bytes):
+        try:
+            data = data.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            line = data[: exc.start].count(b"\n") + 1
+            return [], [BadLine(line, "not UTF-8 text: save the file as CSV UTF-8")]
+    try:
+        return parse_batch(data, options), []
+    except BatchInvalid as exc:
+        return [], exc.problems
 
 
 class _Parser:

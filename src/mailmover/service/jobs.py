@@ -92,12 +92,14 @@ def create_job_from_batch(store: Store, box: SecretBox, rows: list[BatchRow], sp
             source = with_admin_auth(row.source, spec.source_admin)
             dest = with_admin_auth(row.dest, spec.dest_admin)
             secrets = {
-                side: box.encrypt(admin_specs[side] or password_spec(password or ""))
-                if admin_specs[side] or password
+                side: box.encrypt(admin_specs[side] or login or password_spec(password or ""))
+                if admin_specs[side] or login or password
                 else None
-                for side, password in (("source", row.source_password),
-                                       ("dest", row.dest_password))
-            }  # fmt: skip
+                for side, password, login in (
+                    ("source", row.source_password, row.source_login),
+                    ("dest", row.dest_password, row.dest_login),
+                )
+            }
             values.append(
                 {
                     "job_id": job_id,
