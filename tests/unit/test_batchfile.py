@@ -140,7 +140,9 @@ def test_asking_users_lets_passwords_go_empty_and_needs_an_address() -> None:
 def test_an_upload_is_checked_whole_and_never_half_taken() -> None:
     from mailmover.service.batchfile import check_batch
 
-    rows, bad = check_batch(b"\xef\xbb\xbfsource,source_password,dest,dest_password\na,p,a,q\n", SRV)
+    rows, bad = check_batch(
+        b"\xef\xbb\xbfsource,source_password,dest,dest_password\na,p,a,q\n", SRV
+    )
     assert [r.line for r in rows] == [2] and bad == []
     rows, bad = check_batch(b"source,source_password,dest,dest_password\na,p,a,q\nb,\xff,b,q\n")
     assert rows == [] and [str(b) for b in bad] == [
