@@ -148,14 +148,16 @@ def check_batch(
     data: bytes | str, options: BatchOptions | None = None
 ) -> tuple[list[BatchRow], list[BadLine]]:
     """An uploaded file's rows, or every bad line (then no rows): the page's preview."""
+    text = data
     if isinstance(data, bytes):
         try:
-            data = data.decode("utf-8-sig")
+            text = data.decode("utf-8-sig")
         except UnicodeDecodeError as exc:
             line = data[: exc.start].count(b"\n") + 1
             return [], [BadLine(line, "not UTF-8 text: save the file as CSV UTF-8")]
+    assert isinstance(text, str)
     try:
-        return parse_batch(data, options), []
+        return parse_batch(text, options), []
     except BatchInvalid as exc:
         return [], exc.problems
 
