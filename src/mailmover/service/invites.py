@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from typing import Any, Final
@@ -19,10 +19,12 @@ from typing import Any, Final
 from sqlalchemy import Connection, select, update
 
 from mailmover.engine.ports import SideName
+from mailmover.engine.settings import endpoint_from_dict
 from mailmover.errors import UsageError
 from mailmover.service.emails import SmtpSettings, deliver, message
 from mailmover.service.jobs import NotFound
 from mailmover.service.leases import record_state
+from mailmover.service.logins import try_login
 from mailmover.service.secrets import SecretBox
 from mailmover.service.states import AWAITING_USER
 from mailmover.store import schema
@@ -171,6 +173,30 @@ def accept(
         )
         record_state(conn, [found.mailbox_id], "queued")
     return found
+
+
+async def answer(
+    store: Store, box: SecretBox, token: str, given: dict[SideName, dict[str, Any]]
+) -> dict[SideName, str]:
+    """Try each login the user gave, then ``accept``; the sides refused and why (empty: done)."""
+    found = open_invitation(store, token)
+    with store.engine.connect() as conn:
+        row = conn.execute(select(mb).where(mb.c.id == found.mailbox_id)).one()
+    refused: dict[SideName, str] = {}
+    for side in found.sides:
+        spec = given.get(side)
+        if spec is None:
+            refused[side] = "give the password, or sign in"
+            continue
+        endpoint = endpoint_from_dict(getattr(row, f"{side}_endpoint"))
+        if spec.get("kind") == "oauth":
+            endpoint = replace(endpoint, auth="xoauth2")
+        check = await try_login(endpoint, spec)
+        if not check.ok:
+            refused[side] = check.reason or "the server refused the login"
+    if not refused:
+        accept(store, box, token, {side: given[side] for side in found.sides})
+    return refused
 
 
 def invitations(store: Store, job: str) -> list[Invitation]:
