@@ -1,10 +1,11 @@
-# mailmover — `make demo` runs the main job, `make test` installs what the tests need and runs them.
+# mailmover — `make run` serves the web app, `make demo` moves a mailbox in the terminal,
+# `make test` installs what the tests need and runs them.
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit sysdeps venv clean bench
+.PHONY: run demo test lint typecheck unit sysdeps venv clean bench
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,6 +19,13 @@ venv: $(STAMP)
 # and isync (mbsync, for the benchmark).
 sysdeps:
 	@bash scripts/install-sysdeps.sh
+
+# The web app with the local runner and SQLite at http://127.0.0.1:8080 (the data in
+# the user data directory, or DATA_DIR=...). Python packages only: nothing from Debian.
+HOST ?= 127.0.0.1
+PORT ?= 8080
+run: venv
+	$(BIN)/mailmover serve --host $(HOST) --port $(PORT) $(if $(DATA_DIR),--data-dir $(DATA_DIR))
 
 demo: venv sysdeps
 	$(BIN)/python -m mailmover.demo

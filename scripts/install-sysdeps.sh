@@ -13,6 +13,9 @@ need=()
 command -v dovecot >/dev/null 2>&1 || need+=(dovecot-imapd)
 command -v mbsync >/dev/null 2>&1 || need+=(isync)
 [ -x /usr/bin/time ] || need+=(time)  # GNU time: exact peak RSS in bench/
+# Chromium for the web app's browser tests (Playwright drives Debian's, none is downloaded).
+[ -x /usr/bin/chromium ] || need+=(chromium)
+[ -x /usr/bin/chromedriver ] || need+=(chromium-driver)
 # Cyrus: master and tools, SASL's password tool, cyradm.
 [ -x /usr/lib/cyrus/bin/master ] || need+=(cyrus-common)
 command -v saslpasswd2 >/dev/null 2>&1 || need+=(sasl2-bin)

@@ -34,6 +34,7 @@ from mailmover.cli.inputs import (
     parse_rules,
 )
 from mailmover.cli.providers import providers_command
+from mailmover.cli.serve import serve_command
 from mailmover.cli.signals import stop_on_signals
 from mailmover.cli.tracefile import TraceFile
 from mailmover.config import Endpoint
@@ -432,6 +433,7 @@ app.command("delta")(jobs.delta_command)
 app.command("complete")(jobs.complete_command)
 app.command("retry")(jobs.retry_command)
 app.command("report")(jobs.report_command)
+app.command("serve")(serve_command)
 app.add_typer(jobs.secrets_app, name="secrets")
 
 

@@ -43,6 +43,8 @@ class JobSpec:
 
     name: str
     owner: str | None = None
+    #: the web app's account the job belongs to (``service.accounts``)
+    owner_id: int | None = None
     settings: PassSettings = field(default_factory=PassSettings)
     delta_every_hours: float | None = None
     source_admin: AdminLogin | None = None
@@ -77,6 +79,7 @@ def create_job_from_batch(store: Store, box: SecretBox, rows: list[BatchRow], sp
                 updated_at=now,
                 state="active",
                 owner=spec.owner,
+                owner_id=spec.owner_id,
                 settings=spec.settings.to_dict()
                 | (
                     {"prestage_before": spec.prestage_before.isoformat()}

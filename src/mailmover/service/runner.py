@@ -118,9 +118,14 @@ class Runner:
 
     # -- the loop ---------------------------------------------------------------------
 
-    def run(self) -> int:
-        """Run; the exit code: 0, or 1 when a mailbox run here failed or missed messages."""
-        old = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    def run(self, handle_signals: bool = True) -> int:
+        """Run; the exit code: 0, or 1 when a mailbox run here failed or missed messages.
+
+        ``handle_signals`` False (in a thread other than the main one, as the web app
+        runs it): SIGINT and SIGTERM are left alone and ``stop()`` ends the run.
+        """
+        sigs = (signal.SIGINT, signal.SIGTERM) if handle_signals else ()
+        old = {s: signal.signal(s, self._on_signal) for s in sigs}
         metrics: Any = None
         try:
             count = self.options.workers or min(self.options.concurrency, os.cpu_count() or 1)
@@ -168,6 +173,10 @@ class Runner:
         return self.options.until_done and not self._held() and active_count(self.store) == 0
 
     def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
+        self.stop_requested = True
+
+    def stop(self) -> None:
+        """Ask the loop to end: running mailboxes are paused and queued again."""
         self.stop_requested = True
 
     def _spawn(self) -> WorkerProcess:

@@ -101,7 +101,12 @@ job = Table(
     # Delta passes every this many hours until the job is completed; None: none scheduled.
     Column("delta_every_hours", Float, nullable=True),
     Column("updated_at", UTCDateTime, nullable=True),
+    # The account the job belongs to (0003); None for jobs made outside the web app.
+    # No foreign key: SQLite cannot add one to an existing table, and accounts are
+    # disabled, never deleted.
+    Column("owner_id", RowId, nullable=True),
     UniqueConstraint("name"),
+    Index(None, "owner_id"),
 )
 
 mailbox = Table(
@@ -227,8 +232,53 @@ event = Table(
     Index(None, "mailbox_id"),
 )
 
+#: People who sign in to the web app (0003).
+account = Table(
+    "account",
+    metadata,
+    Column("id", RowId, primary_key=True),
+    Column("email", Text, nullable=False),
+    # argon2id hash (PHC string); never the password.
+    Column("password_hash", Text, nullable=False),
+    # administrator | user
+    Column("role", Text, nullable=False),
+    Column("active", Boolean, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    UniqueConstraint("email"),
+)
 
-#: "Ask each user" (0003): a one-time link emailed to a mailbox's user, who gives their
+#: Signed-in browser sessions: the cookie's SHA-256, never the cookie itself.
+web_session = Table(
+    "web_session",
+    metadata,
+    Column("id", RowId, primary_key=True),
+    Column("token_hash", LargeBinary, nullable=False),
+    Column("account_id", RowId, ForeignKey("account.id", ondelete="CASCADE"), nullable=False),
+    Column("csrf", Text, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    UniqueConstraint("token_hash"),
+    Index(None, "account_id"),
+)
+
+#: Who did what: created, paused, cancelled a transfer, downloaded a report, changed a user.
+audit = Table(
+    "audit",
+    metadata,
+    Column("id", RowId, primary_key=True),
+    Column("at", UTCDateTime, nullable=False),
+    # The account that acted (None: the system); its email as it was then.
+    Column("actor_id", RowId, nullable=True),
+    Column("actor", Text, nullable=False),
+    Column("action", Text, nullable=False),
+    Column("target", Text, nullable=False),
+    Column("detail", Text, nullable=False, server_default=""),
+    Index(None, "at"),
+)
+
+
+#: "Ask each user" (0004): a one-time link emailed to a mailbox's user, who gives their
 #: own password there. Only the link's token's SHA-256 is stored; a new email replaces it.
 invitation = Table(
     "invitation",

@@ -23,7 +23,7 @@ from mailmover.errors import UsageError
 from mailmover.service import access, audit, invites
 from mailmover.service.batchfile import BatchOptions, check_batch
 from mailmover.service.emails import EmailFailed
-from mailmover.service.jobs import JobSpec, create_job_from_batch
+from mailmover.service.jobs import JobSpec, NotFound, create_job_from_batch
 from mailmover.web.auth import CurrentUser, State
 from mailmover.web.config import WebConfig
 from mailmover.web.drafts import Drafts, drafts
@@ -92,7 +92,9 @@ def _name(filename: str) -> str:
 
 
 @router.get("/batches/{draft_id}/preview")
-def batch_preview(request: Request, draft_id: str, user: CurrentUser, store: DraftStore) -> Response:
+def batch_preview(
+    request: Request, draft_id: str, user: CurrentUser, store: DraftStore
+) -> Response:
     draft = store.get(draft_id, user.id)
     asked = sum(1 for r in draft.rows if r.unknown_sides)
     context = {"draft": draft, "rows": draft.rows, "asked": asked}
@@ -148,7 +150,7 @@ def batch_invitations(request: Request, job: str, user: CurrentUser, web: State)
 async def batch_resend(job: str, mailbox_id: int, user: CurrentUser, web: State) -> Response:
     access.check(web.store, user, job)
     if mailbox_id not in {i.mailbox_id for i in invites.invitations(web.store, job)}:
-        raise invites.NotFound(f"no invitation for mailbox {mailbox_id} in {job!r}")
+        raise NotFound(f"no invitation for mailbox {mailbox_id} in {job!r}")
     try:
         sent = await invites.resend(web.store, mailbox_id, invite_settings(web.config))
     except EmailFailed:

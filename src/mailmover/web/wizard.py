@@ -238,9 +238,7 @@ async def confirm_post(
     assert source is not None and dest is not None
 
     def create() -> str:
-        job = create_transfer(
-            web.store, web.box, source, dest, draft.specs(web.box), draft.choices
-        )
+        job = create_transfer(web.store, web.box, source, dest, draft.specs(web.box), draft.choices)
         access.set_owner(web.store, job, user)
         detail = f"{source.endpoint().url} → {dest.endpoint().url}"
         audit.record(web.store, user, "created", job, detail)

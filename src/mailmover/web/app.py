@@ -1,0 +1,115 @@
+"""The FastAPI application: ``create_app(WebConfig)``."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Final
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.staticfiles import StaticFiles
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import RedirectResponse, Response
+
+from mailmover.service.secrets import SecretBox
+from mailmover.service.sessions import find_session
+from mailmover.store.database import Store
+from mailmover.web import admin, batches, errors, invites, oauth, transfers, wizard
+from mailmover.web.auth import SESSION_COOKIE
+from mailmover.web.auth import router as auth_router
+from mailmover.web.config import WebConfig
+from mailmover.web.csrf import COOKIE as CSRF_COOKIE
+from mailmover.web.csrf import AnonymousTokens, verify_csrf
+from mailmover.web.localrunner import LocalRunner
+from mailmover.web.ratelimit import SigninLimiter
+from mailmover.web.state import STATIC, WebState, make_templates
+
+#: Sent with every response: no framing, no sniffing, scripts and styles from this site only.
+SECURITY_HEADERS: Final = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "same-origin",
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    ),
+}
+
+
+def create_app(config: WebConfig) -> FastAPI:
+    """The web app over the job database of ``config``, with its local runner if asked."""
+    store = Store.open(config.url)
+    web = WebState(
+        config=config,
+        store=store,
+        box=SecretBox.open(config.data_dir, config.env),
+        limiter=SigninLimiter(
+            config.signin_account_limit, config.signin_address_limit, config.signin_window
+        ),
+        templates=make_templates(),
+    )
+    anonymous = AnonymousTokens()
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        runner = LocalRunner(store, config) if config.start_runner else None
+        if runner is not None:
+            runner.start()
+        try:
+            yield
+        finally:
+            if runner is not None:
+                await run_in_threadpool(runner.stop)
+            store.close()
+
+    app = FastAPI(
+        title="mailmover",
+        lifespan=lifespan,
+        dependencies=[Depends(verify_csrf)],
+        docs_url="/api/docs",
+        redoc_url=None,
+        openapi_url="/api/openapi.json",
+    )
+    app.state.web = web
+
+    @app.middleware("http")
+    async def sessions(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        token = request.cookies.get(SESSION_COOKIE, "")
+        session = await run_in_threadpool(find_session, store, token) if token else None
+        request.state.session = session
+        minted = None
+        if session is not None:
+            request.state.csrf_token = session.csrf
+        else:
+            given = request.cookies.get(CSRF_COOKIE)
+            if not anonymous.valid(given):
+                given = minted = anonymous.mint()
+            request.state.csrf_token = given
+        response = await call_next(request)
+        if minted is not None:
+            response.set_cookie(
+                CSRF_COOKIE, minted, httponly=True, secure=config.cookie_secure,
+                samesite="strict", path="/",
+            )  # fmt: skip
+        if token and session is None:  # an expired or closed session: forget its cookie
+            response.delete_cookie(SESSION_COOKIE, path="/")
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+        return response
+
+    @app.get("/", include_in_schema=False)
+    def home() -> Response:
+        return RedirectResponse("/transfers", status_code=303)
+
+    errors.install(app)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.include_router(auth_router)
+    app.include_router(transfers.router)
+    app.include_router(admin.router)
+    app.include_router(wizard.router)
+    app.include_router(batches.router)
+    app.include_router(invites.router)
+    app.include_router(oauth.router)
+    return app

@@ -1,0 +1,40 @@
+"""The local runner, run in a thread of the web app's process (``mailmover serve``)."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+from mailmover.service.runner import DRAIN, Runner, RunnerOptions
+from mailmover.store.database import Store
+from mailmover.web.config import WebConfig
+
+log = logging.getLogger("mailmover.runner")
+
+
+class LocalRunner:
+    """Starts ``service.runner.Runner`` in a thread; ``stop`` pauses what runs and waits."""
+
+    def __init__(self, store: Store, config: WebConfig) -> None:
+        options = RunnerOptions(concurrency=config.runner_concurrency, smtp=config.smtp)
+        self.runner = Runner(store, config.url, config.data_dir, options, self._emit)
+        self.thread = threading.Thread(target=self._run, name="mailmover-runner", daemon=True)
+
+    def _run(self) -> None:
+        try:
+            self.runner.run(handle_signals=False)
+        except Exception as exc:  # the app goes on serving pages; the log says why
+            log.error("the local runner stopped: %s", type(exc).__name__)
+
+    @staticmethod
+    def _emit(event: dict[str, Any]) -> None:
+        # Runner events carry ids, states and words, never credentials.
+        log.info("%s", event)
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.runner.stop()
+        self.thread.join(DRAIN + 5)

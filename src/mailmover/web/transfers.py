@@ -1,0 +1,215 @@
+"""The transfers list and a transfer's page: progress, actions, event log, reports.
+
+Every route checks ``service.access`` first: a transfer another user owns is
+answered exactly like one that does not exist (404).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Annotated, Any, Final
+
+from fastapi import APIRouter, Form, Request
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import RedirectResponse, Response, StreamingResponse
+
+from mailmover.errors import UsageError
+from mailmover.service import access, audit, jobs
+from mailmover.service.joblog import job_events
+from mailmover.service.jobs import MailboxStatus
+from mailmover.service.reports import report_csv, report_data
+from mailmover.service.schedule import job_detail, set_delta_schedule
+from mailmover.service.states import END_STATES
+from mailmover.store.database import Store
+from mailmover.web.auth import CurrentUser, State
+from mailmover.web.state import WebState, render
+
+router = APIRouter()
+
+#: What each action button does: the service function and the words for the audit log.
+ACTIONS: Final[dict[str, tuple[Callable[..., int], str, bool]]] = {
+    # name: (function, audit verb, takes a mailbox)
+    "pause": (jobs.pause, "paused", True),
+    "resume": (jobs.resume, "resumed", True),
+    "cancel": (jobs.cancel, "cancelled", True),
+    "delta": (jobs.delta, "asked for a delta pass", False),
+    "complete": (jobs.complete, "completed", False),
+    "retry": (jobs.retry_errors, "retried the errors", False),
+}
+#: Seconds between looks at the database while a page listens for progress.
+LIVE_EVERY: Final = 1.0
+
+
+@dataclass(frozen=True)
+class Totals:
+    """A transfer's mailboxes added up."""
+
+    mailboxes: int
+    messages_total: int
+    messages_copied: int
+    messages_failed: int
+    bytes_total: int
+    bytes_copied: int
+    bytes_left: int
+    rate: float | None
+    eta_seconds: float | None
+    by_state: dict[str, int]
+    words: str
+    tone_state: str
+
+
+def totals(boxes: list[MailboxStatus]) -> Totals:
+    """The sums, the combined rate and ETA, and the transfer's state in words."""
+    by_state: dict[str, int] = {}
+    for b in boxes:
+        by_state[b.state] = by_state.get(b.state, 0) + 1
+    rates = [b.rate for b in boxes if b.rate]
+    rate = sum(rates) if rates else None
+    left = sum(b.bytes_left for b in boxes)
+    if len(boxes) == 1:
+        words, main = boxes[0].words, boxes[0].state
+    else:
+        order = ["failed", "running", "waiting", "paused", "queued", "completing", "synced",
+                 "completed_with_errors", "completed", "cancelled"]  # fmt: skip
+        parts = [f"{by_state[s]} {s.replace('_', ' ')}" for s in order if s in by_state]
+        words = ", ".join(parts) or "no mailboxes"
+        main = next((s for s in order if s in by_state), "queued")
+    return Totals(
+        mailboxes=len(boxes),
+        messages_total=sum(b.messages_total for b in boxes),
+        messages_copied=sum(b.messages_copied for b in boxes),
+        messages_failed=sum(b.messages_failed for b in boxes),
+        bytes_total=sum(b.bytes_total for b in boxes),
+        bytes_copied=sum(b.bytes_copied for b in boxes),
+        bytes_left=left,
+        rate=rate,
+        eta_seconds=left / rate if rate else None,
+        by_state=by_state,
+        words=words,
+        tone_state=main,
+    )
+
+
+@router.get("/transfers")
+def transfers_list(request: Request, web: State, user: CurrentUser) -> Response:
+    rows = []
+    for job in access.visible_jobs(web.store, user):
+        boxes = jobs.status(web.store, job.name)
+        rows.append({"job": job, "boxes": boxes[:3], "more": len(boxes) - 3,
+                     "totals": totals(boxes)})  # fmt: skip
+    return render(request, "transfers.html", {"rows": rows})
+
+
+def _live_context(store: Store, job: str) -> dict[str, Any]:
+    boxes = jobs.status(store, job)
+    folders = {m["id"]: m["folders"] for m in report_data(store, job)["mailboxes"]}
+    return {
+        "job": job,
+        "boxes": boxes,
+        "folders": folders,
+        "totals": totals(boxes),
+        "finished": all(b.state in END_STATES for b in boxes),
+    }
+
+
+@router.get("/transfers/{job}")
+def transfer_page(request: Request, job: str, web: State, user: CurrentUser) -> Response:
+    access.check(web.store, user, job)
+    context = _live_context(web.store, job) | {
+        "detail": job_detail(web.store, job),
+        "log": job_events(web.store, job, 100),
+        "done": request.query_params.get("done"),
+        "count": request.query_params.get("n"),
+    }
+    return render(request, "transfer.html", context)
+
+
+@router.get("/transfers/{job}/live")
+def transfer_live(request: Request, job: str, web: State, user: CurrentUser) -> Response:
+    """The page's progress part alone (what the live stream sends)."""
+    access.check(web.store, user, job)
+    return render(request, "_live.html", _live_context(web.store, job))
+
+
+def _render_live(request: Request, web: WebState, job: str) -> str:
+    template = web.templates.get_template("_live.html")
+    return template.render({"request": request} | _live_context(web.store, job))
+
+
+def _event(name: str, html: str) -> str:
+    data = "".join(f"data: {line}\n" for line in html.splitlines() or [""])
+    return f"event: {name}\n{data}\n"
+
+
+@router.get("/transfers/{job}/events")
+async def transfer_events(request: Request, job: str, web: State, user: CurrentUser) -> Response:
+    """Server-sent events: the progress part again each time it changes."""
+    await run_in_threadpool(access.check, web.store, user, job)
+
+    async def stream() -> AsyncIterator[str]:
+        last, quiet = None, 0
+        while not await request.is_disconnected():
+            html = await run_in_threadpool(_render_live, request, web, job)
+            if html != last:
+                last, quiet = html, 0
+                yield _event("live", html)
+            else:
+                quiet += 1
+                if quiet % 15 == 0:
+                    yield ": still here\n\n"
+            await asyncio.sleep(LIVE_EVERY)
+
+    headers = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
+    return StreamingResponse(stream(), media_type="text/event-stream", headers=headers)
+
+
+@router.post("/transfers/{job}/schedule")
+def transfer_schedule(
+    job: str, web: State, user: CurrentUser, hours: Annotated[str, Form()] = ""
+) -> Response:
+    access.check(web.store, user, job)
+    text = hours.strip()
+    try:
+        every = float(text) if text else None
+    except ValueError:
+        raise UsageError(f"a delta schedule is a number of hours, not {text[:20]!r}") from None
+    set_delta_schedule(web.store, job, every)
+    detail = f"every {every:g} h" if every else "none"
+    audit.record(web.store, user, "set the delta schedule", job, detail)
+    return RedirectResponse(f"/transfers/{job}?done=schedule", status_code=303)
+
+
+@router.post("/transfers/{job}/{action}")
+def transfer_action(
+    job: str,
+    action: str,
+    web: State,
+    user: CurrentUser,
+    mailbox: Annotated[str, Form()] = "",
+) -> Response:
+    access.check(web.store, user, job)
+    if action not in ACTIONS:
+        raise jobs.NotFound(f"there is no action {action!r}")
+    function, verb, per_mailbox = ACTIONS[action]
+    one = mailbox.strip() or None
+    n = function(web.store, job, one) if per_mailbox else function(web.store, job)
+    audit.record(web.store, user, verb, job, f"mailbox {one}" if one else "all mailboxes")
+    return RedirectResponse(f"/transfers/{job}?done={action}&n={n}", status_code=303)
+
+
+@router.get("/transfers/{job}/report.{fmt}")
+def transfer_report(job: str, fmt: str, web: State, user: CurrentUser) -> Response:
+    access.check(web.store, user, job)
+    if fmt not in ("csv", "json"):
+        raise jobs.NotFound("a report is report.csv or report.json")
+    data = report_data(web.store, job)
+    audit.record(web.store, user, "downloaded a report", job, fmt)
+    if fmt == "csv":
+        body, media = report_csv(data), "text/csv; charset=utf-8"
+    else:
+        body, media = json.dumps(data, indent=2), "application/json"
+    disposition = f'attachment; filename="{job}-report.{fmt}"'
+    return Response(body, media_type=media, headers={"Content-Disposition": disposition})
