@@ -22,7 +22,7 @@ from starlette.responses import RedirectResponse, Response
 from mailmover.errors import UsageError
 from mailmover.service import access, audit, invites
 from mailmover.service.batchfile import BatchOptions, check_batch
-from mailmover.service.emails import EmailFailed
+from mailmover.service.emails import EmailFailed, SmtpSettings
 from mailmover.service.jobs import JobSpec, NotFound, create_job_from_batch
 from mailmover.web.auth import CurrentUser, State
 from mailmover.web.config import WebConfig
@@ -36,11 +36,13 @@ MAX_UPLOAD: Final = 5_000_000
 
 
 def invite_settings(config: WebConfig) -> invites.InviteSettings:
-    if config.smtp is None:
+    """Where invitation links point and how they are sent; ``UsageError`` without SMTP."""
+    smtp = config.smtp or SmtpSettings.from_env(config.env)
+    if smtp is None:
         raise UsageError(
             "this server cannot send email, so it cannot ask users: set MAILMOVER_SMTP_HOST"
         )
-    return invites.InviteSettings(config.public_url, config.smtp)
+    return invites.InviteSettings(config.public_url, smtp)
 
 
 def _upload(request: Request, values: dict[str, str], **context: object) -> Response:
