@@ -1,0 +1,206 @@
+"""Batches in Chromium: bad lines named with their numbers and nothing started; and
+"ask each user" end to end — the email caught by aiosmtpd, the link followed, a wrong
+password said, the mailbox copied exactly, a used, replaced or expired link refused.
+"""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import re
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mailmover.devserver import DevServer
+from mailmover.service.jobs import list_jobs, status
+from support import corpus, runcli
+from support.service import wait_for
+from support.smtp_server import SmtpServer
+from support.web import WebServer, screenshot, sign_in
+
+
+@pytest.fixture(scope="module")
+def servers(dovecot_factory) -> Iterator[tuple[DevServer, DevServer]]:  # type: ignore[no-untyped-def]
+    yield dovecot_factory(layout="fs"), dovecot_factory(layout="maildir++")
+
+
+@pytest.fixture(scope="module")
+def smtp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SmtpServer]:
+    with SmtpServer(tmp_path_factory.mktemp("smtp")) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def mailing_web(tmp_path_factory: pytest.TempPathFactory, smtp: SmtpServer) -> Iterator[WebServer]:
+    """``mailmover serve`` with its runner and an SMTP server to send invitations through."""
+    server = WebServer(tmp_path_factory.mktemp("web") / "data")
+    server.env |= {
+        "MAILMOVER_SMTP_HOST": "127.0.0.1",
+        "MAILMOVER_SMTP_PORT": str(smtp.port),
+        "MAILMOVER_SMTP_FROM": "migrations@example.com",
+        "MAILMOVER_SMTP_CA_FILE": str(smtp.ca_file),
+    }
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def upload(page: Any, web: WebServer, path: Path, *, ask: bool = False, **fields: str) -> None:
+    page.goto(web.base + "/batches/new")
+    page.set_input_files("input[name=file]", str(path))
+    for name, value in fields.items():
+        page.fill(f"input[name={name}]", value)
+    if ask:
+        page.check("input[name=ask_users]")
+    page.click("text=Check the file")
+
+
+def test_bad_lines_are_named_and_nothing_starts(
+    mailing_web: WebServer, page: Any, servers: tuple[DevServer, DevServer], tmp_path: Path
+) -> None:
+    web = mailing_web
+    person, password = web.add_account(name="lister")
+    sign_in(page, web, person.email, password)
+    src = servers[0]
+    server = f"imap://{src.host}:{src.port}?tls=none"
+    path = tmp_path / "team.csv"
+    path.write_text(
+        "source,source_password,dest,dest_password\n"
+        "ann,pw-a,ann,pw-a2\n"
+        "bob,,bob,pw-b2\n"  # empty password
+        "carol,pw-c,ftp://carol@x,pw-c2\n"  # bad URL
+        "ann,pw-a,ann,pw-a2\n"  # duplicate
+    )
+    upload(page, web, path, source_server=server, dest_server=server)
+    problems = page.locator("[data-testid=problems] li").all_inner_texts()
+    assert problems == [
+        "line 3: empty password in source_password",
+        "line 4: bad URL in dest: endpoint 'ftp://carol@x' must start with imaps:// or "
+        "imap://; e.g. imaps://alice%40example.com@imap.example.com:993",
+        f"line 5: duplicate pair imap://ann@{src.host}:{src.port}?tls=none -> "
+        f"imap://ann@{src.host}:{src.port}?tls=none (first on line 2)",
+    ]
+    assert "nothing was started" in page.locator("h2.bad-text").inner_text()
+    assert "pw-a" not in page.content() and "pw-c" not in page.content()
+    screenshot(page, "batch-bad-lines")
+    with web.store() as store:
+        assert list_jobs(store) == []
+
+    path.write_text("source,source_password,dest,dest_password\nann,pw-a,ann,pw-a2\n")
+    upload(page, web, path, source_server=server, dest_server=server)
+    assert page.url.endswith("/preview")
+    assert "1 mailbox ready" in page.locator("h1").inner_text()
+    assert "pw-a" not in page.content()
+    with web.store() as store:
+        assert list_jobs(store) == []  # a preview starts nothing either
+
+
+def first_link(smtp: SmtpServer, to: str, web: WebServer) -> str:
+    found = []
+    for received in smtp.received:
+        if received.recipients == [to]:
+            msg = email.message_from_bytes(received.content, policy=email.policy.default)
+            body = msg.get_body().get_content()  # type: ignore[union-attr]
+            found += re.findall(re.escape(web.base) + r"/invite/\S+", body)
+    assert found, f"no link was emailed to {to}"
+    return str(found[-1])
+
+
+def test_each_user_is_asked_by_email_and_their_mailbox_is_copied(
+    mailing_web: WebServer,
+    page: Any,
+    chromium: Any,
+    servers: tuple[DevServer, DevServer],
+    smtp: SmtpServer,
+    tmp_path: Path,
+) -> None:
+    web = mailing_web
+    ann = runcli.Accounts(*servers, tmp_path, "ann")
+    bob = runcli.Accounts(*servers, tmp_path, "bob")
+    ann.load(runcli.folders(INBOX=corpus.bulk(12, seed=21, size_dist="small", total_bytes=60_000)))
+    src, dst = servers
+    path = tmp_path / "asked.csv"
+    path.write_text(
+        "source,dest,dest_password,email\n"
+        f"{ann.user},{ann.user},{ann.dst_pw},{ann.user}@example.com\n"
+        f"{bob.user},{bob.user},{bob.dst_pw},{bob.user}@example.com\n"
+    )
+    admin, password = web.add_account(name="it")
+    sign_in(page, web, admin.email, password)
+    upload(
+        page, web, path, ask=True,
+        source_server=f"imap://{src.host}:{src.port}?tls=none",
+        dest_server=f"imap://{dst.host}:{dst.port}?tls=none",
+    )  # fmt: skip
+    assert "2 users will get an email" in page.content()
+    page.click("button[type=submit].primary")
+    assert page.url.endswith("/invitations?sent=1")
+    rows = page.locator("table.invitations tbody tr").all_inner_texts()
+    assert len(rows) == 2 and all("waiting for the user" in r for r in rows)
+    job = page.url.split("/batches/")[1].split("/")[0]
+    with web.store() as store:
+        assert [s.words for s in status(store, job)] == ["waiting for the user"] * 2
+    screenshot(page, "batch-invitations")
+
+    # Bob's link is sent again: the first one stops working.
+    bob_first = first_link(smtp, f"{bob.user}@example.com", web)
+    page.locator("table.invitations tbody tr", has_text=bob.user).locator("button").click()
+    assert "the old one no longer works" in page.locator(".alert.good").inner_text()
+    bob_second = first_link(smtp, f"{bob.user}@example.com", web)
+    assert bob_second != bob_first
+
+    # Ann follows her link in a browser of her own (no account).
+    visitor = chromium.new_context(viewport={"width": 390, "height": 844})
+    try:
+        user_page = visitor.new_page()
+        link = first_link(smtp, f"{ann.user}@example.com", web)
+        user_page.goto(link)
+        assert ann.user in user_page.locator("legend").inner_text()
+        screenshot(user_page, "invite-landing-phone")
+        wrong = "not-" + ann.src_pw
+        user_page.fill("input[name=source_password]", wrong)
+        user_page.click("text=Move my mail")
+        assert "Could not sign in" in user_page.locator("[data-testid=source-error]").inner_text()
+        assert wrong not in user_page.content()
+        assert user_page.input_value("input[name=source_password]") == ""
+        user_page.fill("input[name=source_password]", ann.src_pw)
+        user_page.click("text=Move my mail")
+        assert "Thank you" in user_page.locator("h1").inner_text()
+        assert ann.src_pw not in user_page.content()
+        screenshot(user_page, "invite-done-phone")
+
+        with web.store() as store:
+            wait_for(lambda: status(store, job)[0].state == "completed", "ann's mailbox copied")
+            assert status(store, job)[1].state == "awaiting_user"
+        expected, got = ann.src_snapshot(), ann.dst_snapshot()
+        assert runcli.exact_copy_problems(expected, got) == []
+        assert runcli.extra_messages(expected, got) == []
+
+        # Used, replaced and expired links each say why.
+        answer = user_page.goto(link)
+        assert answer is not None and answer.status == 410
+        assert "already used" in user_page.locator("[data-testid=refused]").inner_text()
+        user_page.goto(bob_first)
+        assert "not valid" in user_page.locator("[data-testid=refused]").inner_text()
+        db = sqlite3.connect(web.data_dir / "state.db")
+        try:
+            db.execute("UPDATE invitation SET expires_at = '2020-01-01 00:00:00.000000'")
+            db.commit()
+        finally:
+            db.close()
+        user_page.goto(bob_second)
+        refused = user_page.locator("[data-testid=refused]").inner_text()
+        assert "expired on 2020-01-01" in refused and admin.email in refused
+        screenshot(user_page, "invite-expired-phone")
+    finally:
+        visitor.close()
+    blobs = [web.output(), *(r.content.decode("latin-1") for r in smtp.received)]
+    blobs += [p.read_bytes().decode("latin-1") for p in web.data_dir.rglob("*") if p.is_file()]
+    for secret in (ann.src_pw, ann.dst_pw, bob.dst_pw, wrong):
+        assert not any(secret in b for b in blobs)
