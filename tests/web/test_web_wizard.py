@@ -1,14 +1,17 @@
-"""New transfer, step by step, in Chromium against two real Dovecots.
+"""New transfer, step by step, in Chromium against real Dovecots.
 
 Where → sign in (a wrong password said on the page, never shown back) → pre-flight
 (folders with counts, the rename the destination needs) → choose (a bad folder map
 refused in words; two folders left out) → confirm → the transfer's page; the local
 runner copies and the destination holds exactly the chosen folders of the source.
+A Microsoft sign-in (the local OAuth server, Dovecot checking its tokens) replaces a
+password the same way.
 """
 
 from __future__ import annotations
 
 import re
+import secrets
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -19,6 +22,8 @@ import pytest
 from mailmover.devserver import DevServer
 from mailmover.service.jobs import status
 from support import corpus, runcli
+from support.oauth_dovecot import oauth_dovecot
+from support.oauth_server import OAuthServer
 from support.service import wait_for
 from support.web import WebServer, screenshot, sign_in
 
@@ -28,6 +33,28 @@ LEFT_OUT = (("Junk",), ("Work.2019",))
 @pytest.fixture(scope="module")
 def servers(dovecot_factory) -> Iterator[tuple[DevServer, DevServer]]:  # type: ignore[no-untyped-def]
     yield dovecot_factory(layout="fs"), dovecot_factory(layout="maildir++")
+
+
+@pytest.fixture(scope="module")
+def oauth() -> Iterator[OAuthServer]:
+    with OAuthServer() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def web(tmp_path_factory: pytest.TempPathFactory, oauth: OAuthServer) -> Iterator[WebServer]:
+    """``mailmover serve`` with its runner, Microsoft sign-in at the local OAuth server."""
+    server = WebServer(tmp_path_factory.mktemp("web") / "data")
+    server.env |= {
+        "MAILMOVER_OAUTH_MICROSOFT_CLIENT_ID": oauth.client_id,
+        "MAILMOVER_OAUTH_MICROSOFT_TOKEN_URL": oauth.token_url,
+        "MAILMOVER_OAUTH_MICROSOFT_AUTHORIZE_URL": oauth.authorize_url,
+    }
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 def fill_side(page: Any, side: str, server: DevServer, provider: str, user: str) -> None:
@@ -136,3 +163,44 @@ def test_someone_else_cannot_open_a_draft(web: WebServer, page: Any) -> None:
     sign_in(page, web, second.email, password2)
     answer = page.goto(draft_url)
     assert answer is not None and answer.status == 404
+
+
+def test_a_microsoft_sign_in_replaces_the_password(
+    web: WebServer,
+    page: Any,
+    oauth: OAuthServer,
+    dovecot_factory: Any,
+    servers: tuple[DevServer, DevServer],
+    tmp_path: Path,
+) -> None:
+    with oauth_dovecot(dovecot_factory, oauth) as source:
+        user = f"ms-{secrets.token_hex(3)}@example.com"
+        account = runcli.Accounts(source, servers[1], tmp_path, "ms", user=user)
+        msgs = corpus.bulk(8, seed=5, size_dist="small", total_bytes=40_000)
+        account.load(runcli.folders(INBOX=msgs))
+        oauth.authorize_as = account.user
+        person, password = web.add_account(name="ms")
+        sign_in(page, web, person.email, password)
+        page.goto(web.base + "/new")
+        fill_side(page, "source", source, "microsoft365", account.user)
+        fill_side(page, "dest", account.dst, "custom", account.user)
+        page.click("button[type=submit].primary")
+        assert page.locator("input[name=dest_password]").count() == 1
+        assert page.locator("text=Sign in with Microsoft").count() == 1  # not for the custom side
+        page.click("text=Sign in with Microsoft")
+        assert re.search(r"/new/[\w-]+/signin$", page.url)
+        assert "Signed in with Microsoft" in page.locator(".alert.good").inner_text()
+        assert page.locator("input[name=source_password]").count() == 0
+        (asked,) = oauth.authorize_requests[-1:]
+        assert asked["login_hint"] == account.user and asked["code_challenge_method"] == "S256"
+        page.fill("input[name=dest_password]", account.dst_pw)
+        page.click("button[type=submit].primary")
+        assert page.url.endswith("/check"), page.content()[-2000:]
+        page.click("button[type=submit].primary")
+        page.click("text=Start the transfer")
+        job = page.url.rsplit("/", 1)[1]
+        with web.store() as store:
+            wait_for(lambda: status(store, job)[0].state == "completed", "the transfer to complete")
+        expected, got = account.src_snapshot(), account.dst_snapshot()
+        assert runcli.exact_copy_problems(expected, got) == []
+        assert runcli.extra_messages(expected, got) == []
