@@ -73,6 +73,16 @@ def test_three_crashes_fail_the_mailbox() -> None:
     assert after_crash(crashes=3, requested="cancel", kind=None).erase
 
 
+def test_a_crashed_mailbox_waits_for_what_its_dead_worker_sent() -> None:
+    """A rerun reading the destination while the dead worker's APPENDs still land doubles them."""
+    settled = NOW + timedelta(seconds=29)
+    after = after_crash(crashes=1, requested=None, kind="delta", settled=settled)
+    assert (after.state, after.waiting_until, after.next_pass) == ("waiting", settled, "delta")
+    assert after_crash(crashes=1, requested="pause", kind="full", settled=settled).state == (
+        "paused"
+    )
+
+
 def test_states_in_words() -> None:
     until = datetime(2026, 12, 3, 14, 5, tzinfo=UTC)
     assert words("waiting", "Gmail's daily limit", until) == (

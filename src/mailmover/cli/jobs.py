@@ -270,6 +270,15 @@ def run_command(
         int | None,
         typer.Option(envvar="MAILMOVER_METRICS_PORT", help="Serve Prometheus metrics on this port"),
     ] = None,
+    settle: Annotated[
+        float,
+        typer.Option(
+            "--settle-after-crash",
+            envvar="MAILMOVER_SETTLE_AFTER_CRASH",
+            help="Seconds a mailbox whose worker died waits, from its last heartbeat, for "
+            "what that worker sent to reach the destination before it runs again",
+        ),
+    ] = 30.0,
     json_: JsonOpt = False,
     data: DataDir = None,
     database: DatabaseUrl = None,
@@ -285,6 +294,8 @@ def run_command(
 
     if concurrency < 1:
         _fail(UsageError("--concurrency must be at least 1"))
+    if settle < 0:
+        _fail(UsageError("--settle-after-crash cannot be negative"))
     secret = os.environ.get("MAILMOVER_WEBHOOK_SECRET", "")
     if webhook_url and not secret:
         _fail(UsageError("webhooks are signed: set MAILMOVER_WEBHOOK_SECRET"))
@@ -299,6 +310,7 @@ def run_command(
         webhook_secret=secret,
         metrics_port=metrics_port,
         notify_users=notify_users,
+        settle_seconds=settle,
     )
     try:
         options.smtp = SmtpSettings.from_env()

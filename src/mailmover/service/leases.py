@@ -13,7 +13,7 @@ from typing import Any, Final
 
 from sqlalchemy import Connection, and_, func, or_, select, update
 
-from mailmover.service.states import After, after_crash, after_pass
+from mailmover.service.states import SETTLE_SECONDS, After, after_crash, after_pass
 from mailmover.store import schema
 from mailmover.store.database import Store
 from mailmover.store.records import FAILURE_STATES
@@ -242,11 +242,17 @@ def finish(
 
 
 def crashed(
-    store: Store, mailbox_id: int, owner: str | None, now: datetime | None = None
+    store: Store,
+    mailbox_id: int,
+    owner: str | None,
+    now: datetime | None = None,
+    *,
+    settle: float = SETTLE_SECONDS,
 ) -> After | None:
     """The worker holding the mailbox died: count it and queue (or fail) the mailbox.
 
-    ``owner`` None: whoever holds it, if its lease has expired.
+    ``owner`` None: whoever holds it, if its lease has expired. The mailbox waits until
+    ``settle`` seconds after the dead worker's last heartbeat before it runs again.
     """
     now = now or now_utc()
     with store.write_engine.begin() as conn:
@@ -257,7 +263,14 @@ def crashed(
         if row is None:
             return None
         crashes = row.crashes + 1
-        after = after_crash(crashes=crashes, requested=row.requested, kind=row.next_pass)
+        last = row.heartbeat_at or now
+        settled = last + timedelta(seconds=settle)
+        after = after_crash(
+            crashes=crashes,
+            requested=row.requested,
+            kind=row.next_pass,
+            settled=settled if settled > now else None,
+        )
         conn.execute(
             update(_pass)
             .where(_pass.c.mailbox_id == mailbox_id, _pass.c.finished_at.is_(None))

@@ -32,6 +32,7 @@ from mailmover.service.budgets import Budgets, Usage
 from mailmover.service.emails import Emails, SmtpSettings
 from mailmover.service.jobs import active_count, erase_stale_credentials, mailbox_status
 from mailmover.service.leases import claim, crashed, recover_expired, runnable_condition
+from mailmover.service.states import SETTLE_SECONDS
 from mailmover.service.webhooks import Webhooks
 from mailmover.store import schema
 from mailmover.store.database import Store
@@ -60,6 +61,7 @@ class RunnerOptions:
     smtp: SmtpSettings | None = None  # email the owners when set
     notify_users: bool = False  # and a note to each mailbox's user when it completes
     metrics_port: int | None = None  # serve Prometheus metrics on 127.0.0.1:PORT
+    settle_seconds: float = SETTLE_SECONDS  # a dead worker's mailbox waits, from its last beat
 
 
 class WorkerProcess:
@@ -199,7 +201,9 @@ class Runner:
             self._drain(worker)
             for mailbox_id, usage in list(worker.held.items()):
                 self.options.budgets.give_back(usage)
-                after = crashed(self.store, mailbox_id, worker.name)
+                after = crashed(
+                    self.store, mailbox_id, worker.name, settle=self.options.settle_seconds
+                )
                 self.emit(
                     {"event": "worker_died", "worker": worker.name, "mailbox": mailbox_id,
                      "state": after.state if after else None}

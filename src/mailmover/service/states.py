@@ -13,7 +13,8 @@ the mailbox (``after_crash`` when its worker died instead)::
     running ─ paused, pause requested ──────────────▶ paused
     running ─ paused, no request (worker stopping) ─▶ queued
     running ─ cancelled / cancel requested ─────────▶ cancelled (credentials erased)
-    running ─ worker died (1st, 2nd time) ──────────▶ queued (crash counted)
+    running ─ worker died (1st, 2nd time) ──────────▶ waiting (crash counted; until
+                                                      its last words can have landed)
     running ─ worker died the 3rd time ─────────────▶ failed ("died 3 times")
     waiting, synced ─(their time comes)─▶ running;   synced ─ delta JOB ─▶ queued
     synced ─ complete JOB ─▶ completing ─▶ running (a last delta) ─▶ completed
@@ -46,6 +47,10 @@ AWAITING_USER: Final = "awaiting_user"
 _WORDS: Final = {AWAITING_USER: "waiting for the user"}
 #: A mailbox whose worker died this many times is failed.
 MAX_CRASHES: Final = 3
+#: Seconds after a dead worker's last heartbeat before its mailbox runs again: what it
+#: had sent (APPENDs in socket buffers, on a slow link) must reach the destination
+#: before another worker reads that destination, or both copies would stay.
+SETTLE_SECONDS: Final = 30.0
 #: Retryable failures in a row before a mailbox is failed.
 MAX_ATTEMPTS: Final = 5
 
@@ -118,15 +123,24 @@ def after_pass(
     )
 
 
-def after_crash(*, crashes: int, requested: str | None, kind: str | None) -> After:
-    """Where a mailbox goes when the worker holding it died; ``crashes`` counts this one."""
+def after_crash(
+    *, crashes: int, requested: str | None, kind: str | None, settled: datetime | None = None
+) -> After:
+    """Where a mailbox goes when the worker holding it died; ``crashes`` counts this one.
+
+    ``settled``: when what the dead worker sent has surely arrived; the mailbox waits
+    until then (None or past: it is queued at once).
+    """
     if requested == "cancel":
         return After("cancelled", "cancelled by request", erase=True)
     if crashes >= MAX_CRASHES:
         return After("failed", f"its worker process died {crashes} times while moving it")
     if requested == "pause":
         return After("paused", "paused by request", next_pass=kind)
-    return After("queued", "its worker process stopped; it runs again", next_pass=kind or "full")
+    why = "its worker process stopped; it runs again"
+    if settled is not None:
+        return After("waiting", why, waiting_until=settled, next_pass=kind or "full")
+    return After("queued", why, next_pass=kind or "full")
 
 
 def words(state: str, reason: str | None, waiting_until: datetime | None) -> str:
