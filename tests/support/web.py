@@ -48,7 +48,7 @@ SCREENSHOTS = Path(os.environ.get("MAILMOVER_SCREENSHOTS", "/tmp/mailmover-scree
 class WebServer:
     """``mailmover serve`` in a subprocess on 127.0.0.1, with its own data directory."""
 
-    def __init__(self, data_dir: Path, runner: bool = True) -> None:
+    def __init__(self, data_dir: Path, runner: bool = True, admin_from_env: bool = True) -> None:
         self.data_dir = data_dir
         self.port = free_port()
         self.admin_email = "admin@example.com"
@@ -60,6 +60,9 @@ class WebServer:
             "MAILMOVER_ADMIN_PASSWORD": self.admin_password,
             "PYTHONUNBUFFERED": "1",
         }
+        if not admin_from_env:  # serve makes one and prints its password
+            for var in ("MAILMOVER_ADMIN_EMAIL", "MAILMOVER_ADMIN_PASSWORD"):
+                self.env.pop(var, None)
         self.env.pop("MAILMOVER_SECRET_KEY", None)
         self.env.pop("MAILMOVER_DATABASE_URL", None)
         self.log = data_dir.parent / f"serve-{self.port}.log"
@@ -182,3 +185,30 @@ def page(chromium: Any) -> Iterator[Any]:
 
 
 __all__ = ["ADMIN", "USER", "WebServer", "chromium", "page", "screenshot", "sign_in", "web"]
+
+
+def create_transfer(
+    server: WebServer,
+    batch: Any,
+    owner: Account,
+    dst_port: int | None = None,
+    delta_every_hours: float | None = None,
+    **settings: Any,
+) -> str:
+    """Make ``batch`` (support.service.Batch) a transfer of ``owner`` through the service,
+    in the server's job database (as the new-transfer pages will)."""
+    from mailmover.engine.settings import PassSettings
+    from mailmover.service.batchfile import parse_batch
+    from mailmover.service.jobs import JobSpec, create_job_from_batch
+    from mailmover.service.secrets import SecretBox
+
+    rows = parse_batch(batch.write_csv(dst_port).read_text(encoding="utf-8"))
+    spec = JobSpec(
+        name=batch.name,
+        owner=owner.email,
+        owner_id=owner.id,
+        settings=PassSettings(**({"connections": 1} | settings)),
+        delta_every_hours=delta_every_hours,
+    )
+    with server.store() as store:
+        return create_job_from_batch(store, SecretBox.open(server.data_dir, {}), rows, spec)

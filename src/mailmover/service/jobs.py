@@ -247,7 +247,8 @@ def _status(row: Any, now: datetime) -> MailboxStatus:
         seconds = (row.progress_at - row.pass_started_at).total_seconds()
         if seconds > 0 and row.pass_bytes > 0:
             rate = row.pass_bytes / seconds
-            eta = row.bytes_left / rate
+            # bytes_left counts only the folders begun so far
+            eta = max(row.bytes_left, row.bytes_total - row.bytes_copied) / rate
     return MailboxStatus(
         id=row.id,
         job=row.job_name,

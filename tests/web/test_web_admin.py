@@ -1,0 +1,103 @@
+"""``mailmover serve``'s first administrator, and administration in Chromium: accounts
+made and their roles changed (audit-logged), bad input named on the page."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from support.web import WebServer, screenshot, sign_in
+
+
+def test_first_start_makes_an_administrator_and_prints_its_password_once(
+    tmp_path: Path,
+) -> None:
+    server = WebServer(tmp_path / "data", runner=False, admin_from_env=False).start()
+    try:
+        found = re.search(r"Sign in as (\S+) with the password (\S+)\n", server.output())
+        assert found, server.output()
+        email, password = found.groups()
+        assert email == "admin@localhost"
+        assert "open http://127.0.0.1:" in server.output()
+        with httpx.Client(base_url=server.base) as client:
+            token = client.get("/signin").text.split('name="csrf_token" value="')[1].split('"')[0]
+            form = {"email": email, "password": password, "csrf_token": token}
+            assert client.post("/signin", data=form).status_code == 303
+            assert "Users" in client.get("/transfers").text  # an administrator's menu
+    finally:
+        server.stop()
+    again = WebServer(tmp_path / "data", runner=False, admin_from_env=False)
+    again.log = tmp_path / "again.log"
+    again.start()
+    try:
+        assert password not in again.output()
+        assert "Sign in as" not in again.output()
+    finally:
+        again.stop()
+
+
+def test_an_administrator_makes_a_user_and_changes_roles(web: WebServer, page: Any) -> None:
+    sign_in(page, web, *web.admin())
+    page.click("text=Users")
+    assert page.url == web.base + "/admin/users"
+    # Bad input: named on the page; what was typed comes back, never the password.
+    page.fill("input[name=email]", "carol@example.com")
+    page.fill("input[name=password]", "short-pw")
+    page.click("text=Create account")
+    assert "at least 10 characters" in page.locator(".alert").inner_text()
+    assert page.input_value("input[name=email]") == "carol@example.com"
+    assert "short-pw" not in page.content()
+
+    password = "a-long-enough-password"
+    page.fill("input[name=password]", password)
+    page.click("text=Create account")
+    assert "The account was created" in page.locator(".alert").inner_text()
+    row = page.locator("tr", has_text="carol@example.com")
+    assert row.locator("select").input_value() == "user"
+    row.locator("select").select_option("administrator")
+    row.locator("text=Change").click()
+    assert "The role was changed" in page.locator(".alert").inner_text()
+    row = page.locator("tr", has_text="carol@example.com")
+    assert row.locator("select").input_value() == "administrator"
+    screenshot(page, "admin-users")
+
+    page.click("text=Audit log")
+    lines = page.locator("table.list tbody tr").all_inner_texts()
+    assert [line.split("\t")[1:4] for line in lines[:2]] == [
+        [web.admin_email, "changed role", "carol@example.com"],
+        [web.admin_email, "created user", "carol@example.com"],
+    ]
+    assert "user → administrator" in lines[0]
+
+    # The last administrator cannot stop being one.
+    page.click("text=Users")
+    carol = page.locator("tr", has_text="carol@example.com")
+    carol.locator("select").select_option("user")
+    carol.locator("text=Change").click()
+    assert "role was changed" in page.locator(".alert").inner_text()
+    me = page.locator("tr", has_text=web.admin_email)
+    me.locator("select").select_option("user")
+    me.locator("text=Change").click()
+    assert "the last administrator stays one" in page.locator(".alert").inner_text()
+    me = page.locator("tr", has_text=web.admin_email)
+    assert me.locator("select").input_value() == "administrator"
+
+    # A user's own menu has no administration, and its pages are refused.
+    page.click("text=Sign out")
+    sign_in(page, web, "carol@example.com", password)
+    assert page.locator("header nav").inner_text().split() == ["Transfers"]
+    assert page.goto(web.base + "/admin/users").status == 403
+    assert page.goto(web.base + "/admin/audit").status == 403
+    assert "Only an administrator" in page.locator(".alert").inner_text()
+
+
+def test_bad_input_on_a_transfer_page_is_named(web: WebServer, page: Any) -> None:
+    sign_in(page, web, *web.admin())
+    response = page.goto(web.base + "/transfers/no-such-transfer")
+    assert response.status == 404
+    assert "no transfer named 'no-such-transfer'" in page.locator(".alert").inner_text()
+    assert page.goto(web.base + "/no/such/page").status == 404
+    assert "There is no such page" in page.content()
