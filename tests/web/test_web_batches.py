@@ -178,6 +178,10 @@ def test_each_user_is_asked_by_email_and_their_mailbox_is_copied(
         with web.store() as store:
             wait_for(lambda: status(store, job)[0].state == "completed", "ann's mailbox copied")
             assert status(store, job)[1].state == "awaiting_user"
+        # The administrator's invitations page updates itself (htmx), without a reload.
+        ann_row = page.locator("table.invitations tbody tr", has_text=ann.user)
+        ann_row.locator(".pill.good", has_text="signed in").wait_for()
+        screenshot(page, "batch-invitations-answered")
         expected, got = ann.src_snapshot(), ann.dst_snapshot()
         assert runcli.exact_copy_problems(expected, got) == []
         assert runcli.extra_messages(expected, got) == []

@@ -44,7 +44,7 @@ ACTIVE_STATES: Final = frozenset({"queued", "running", "waiting", "completing"})
 #: A mailbox that waits for its user to give a password through an invitation link.
 AWAITING_USER: Final = "awaiting_user"
 #: States in words where the state's name alone does not read well.
-_WORDS: Final = {AWAITING_USER: "waiting for the user"}
+STATE_WORDS: Final = {AWAITING_USER: "waiting for the user"}
 #: A mailbox whose worker died this many times is failed.
 MAX_CRASHES: Final = 3
 #: Seconds after a dead worker's last heartbeat before its mailbox runs again: what it
@@ -145,7 +145,7 @@ def after_crash(
 
 def words(state: str, reason: str | None, waiting_until: datetime | None) -> str:
     """The state in words: ``waiting until 14:05 UTC, Gmail's daily limit``."""
-    text = _WORDS.get(state) or state.replace("_", " ")
+    text = STATE_WORDS.get(state) or state.replace("_", " ")
     if state == "waiting" and waiting_until is not None:
         text += f" until {waiting_until:%Y-%m-%d %H:%M} UTC"
     if reason:
