@@ -43,8 +43,11 @@ def test_microsoft365_csv_uses_the_destination_admin() -> None:
     assert rows[0].source.user == "al@old.example" and rows[0].dest.user == "al@new.example"
     assert (rows[0].source_password, rows[0].dest_password) == ("secret1", None)
     assert problems(text) == [
-        "line 2: EmailAddress is reached with the destination's admin login: give one"
+        "line 2: EmailAddress is reached with the destination's admin login: give one "
+        "(or ask each user)"
     ]
+    asked = parse_batch(text, BatchOptions(**{**SRV.__dict__, "ask_users": True}))
+    assert [(r.email, r.unknown_sides) for r in asked] == [("al@new.example", ("dest",))]
 
 
 def test_imapsync_list_with_header_comment_and_trailing_semicolon() -> None:

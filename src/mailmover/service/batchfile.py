@@ -233,8 +233,12 @@ class _Parser:
         self.add(line, source, dest, src_pw, dst_pw, opts, email)
 
     def m365_row(self, line: int, cells: dict[str, str]) -> None:
-        if not self.options.dest_admin:
-            self.bad(line, "EmailAddress is reached with the destination's admin login: give one")
+        if not self.options.dest_admin and not self.options.ask_users:
+            self.bad(
+                line,
+                "EmailAddress is reached with the destination's admin login: give one "
+                "(or ask each user)",
+            )
             return
         source = self.side(line, "UserName", cells["UserName"], self.options.source_server)
         dest = self.side(line, "EmailAddress", cells["EmailAddress"], self.options.dest_server)

@@ -188,7 +188,6 @@ class Preflight:
     reason: str | None = None  # the pass failed after logging in
     folders: tuple[FolderInfo, ...] = ()
     limits: Limits | None = None
-    too_large: int = 0  # messages larger than the destination takes (not known here: 0)
 
     @property
     def ok(self) -> bool:
