@@ -100,8 +100,8 @@ def test_every_bad_line_is_reported_with_its_number_and_no_password() -> None:
 
 def test_bare_user_without_a_server_and_unknown_header() -> None:
     assert problems("source,source_password,dest,dest_password\nal,p,al,q\n", BatchOptions()) == [
-        "line 2: source is a bare user name: give a URL or --source-server",
-        "line 2: dest is a bare user name: give a URL or --dest-server",
+        "line 2: source is a bare user name: give a URL or a source server (--source-server)",
+        "line 2: dest is a bare user name: give a URL or a dest server (--dest-server)",
     ]
     assert problems("source,source_password,dest,dest_password,colour\n") == [
         "line 1: unknown column 'colour' (known: source, source_password, dest, dest_password, "

@@ -288,8 +288,11 @@ class _Parser:
         if "://" in value:
             return self.endpoint(line, column, value, None)
         if server is None:
-            flag = "--dest-server" if column in ("dest", "EmailAddress") else "--source-server"
-            self.bad(line, f"{column} is a bare user name: give a URL or {flag}")
+            which = "dest" if column in ("dest", "EmailAddress") else "source"
+            self.bad(
+                line,
+                f"{column} is a bare user name: give a URL or a {which} server (--{which}-server)",
+            )
             return None
         return self.endpoint(line, column, server, value)
 

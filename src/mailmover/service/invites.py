@@ -219,7 +219,7 @@ async def _send(store: Store, settings: InviteSettings, mailbox_id: int, token: 
         conn.execute(
             update(inv).where(inv.c.id == invitation.id).values(sent_at=now, sends=inv.c.sends + 1)
         )
-    return invitation
+        return _invitation(conn.execute(_query().where(inv.c.id == invitation.id)).one())
 
 
 def _email(settings: InviteSettings, invitation: Invitation, token: str) -> EmailMessage:

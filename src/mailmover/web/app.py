@@ -14,7 +14,7 @@ from starlette.responses import RedirectResponse, Response
 from mailmover.service.secrets import SecretBox
 from mailmover.service.sessions import find_session
 from mailmover.store.database import Store
-from mailmover.web import admin, batches, errors, invites, oauth, transfers, wizard
+from mailmover.web import admin, api_new, batches, errors, invites, oauth, transfers, wizard
 from mailmover.web.auth import SESSION_COOKIE
 from mailmover.web.auth import router as auth_router
 from mailmover.web.config import WebConfig
@@ -112,4 +112,5 @@ def create_app(config: WebConfig) -> FastAPI:
     app.include_router(batches.router)
     app.include_router(invites.router)
     app.include_router(oauth.router)
+    app.include_router(api_new.router)
     return app

@@ -71,7 +71,7 @@ async def batch_upload(
     try:
         if ask:
             invite_settings(web.config)
-        name = values.get("name") or _name(upload.filename)
+        name = values.get("name") or batch_name(upload.filename)
         options = BatchOptions(
             source_server=values.get("source_server") or None,
             dest_server=values.get("dest_server") or None,
@@ -88,7 +88,8 @@ async def batch_upload(
     return RedirectResponse(f"/batches/{draft.id}/preview", status_code=303)
 
 
-def _name(filename: str) -> str:
+def batch_name(filename: str) -> str:
+    """A fresh job name made from the file's name: ``team-3f9a1c``."""
     stem = re.sub(r"[^A-Za-z0-9._-]+", "-", PurePath(filename).stem).strip("-._")[:40]
     return f"{stem or 'batch'}-{secrets.token_hex(3)}"
 
