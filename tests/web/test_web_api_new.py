@@ -3,7 +3,6 @@ script can read, and never a password in them."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
 from typing import Any
@@ -13,14 +12,20 @@ import pytest
 
 from mailmover.devserver import DevServer
 from mailmover.service.jobs import list_jobs, status
+from mailmover.store import Store
 from support import corpus, runcli
 from support.service import wait_for
 from support.web import WebServer
 
 
-@pytest.fixture(scope="module")
-def servers(dovecot_factory) -> Iterator[tuple[DevServer, DevServer]]:  # type: ignore[no-untyped-def]
-    yield dovecot_factory(), dovecot_factory()
+@pytest.fixture
+def servers(mail_servers: tuple[DevServer, DevServer]) -> tuple[DevServer, DevServer]:
+    return mail_servers
+
+
+@pytest.fixture
+def web(served: WebServer) -> WebServer:
+    return served
 
 
 def signed_in(web: WebServer, name: str) -> httpx.Client:
@@ -36,6 +41,10 @@ def signed_in(web: WebServer, name: str) -> httpx.Client:
     return client
 
 
+def jobs(store: Store) -> set[str]:
+    return {j.name for j in list_jobs(store)}
+
+
 def side(server: DevServer, user: str, password: str) -> dict[str, Any]:
     return {"provider": "custom", "user": user, "password": password, "host": server.host,
             "port": server.port, "security": "plain"}  # fmt: skip
@@ -49,6 +58,8 @@ def test_a_transfer_and_a_batch_through_the_api(
         runcli.folders(INBOX=corpus.bulk(6, seed=3, size_dist="small", total_bytes=30_000))
     )
     src, dst = servers
+    with web.store() as store:
+        before = jobs(store)
     with closing(signed_in(web, "script")) as client:
         wrong = "not-" + account.dst_pw
         body = {
@@ -66,7 +77,7 @@ def test_a_transfer_and_a_batch_through_the_api(
         assert checked.status_code == 200
         assert [(f["name"], f["messages"]) for f in checked.json()["folders"]] == [("INBOX", 6)]
         with web.store() as store:
-            assert list_jobs(store) == []
+            assert jobs(store) == before
         made = client.post("/api/transfers", json=body | {"name": "api-one"})
         assert made.status_code == 201 and made.json()["name"] == "api-one"
         assert account.dst_pw not in made.text
@@ -93,7 +104,7 @@ def test_a_transfer_and_a_batch_through_the_api(
         assert preview.status_code == 200 and len(preview.json()["mailboxes"]) == 1
         assert account.src_pw not in preview.text
         with web.store() as store:
-            assert [j.name for j in list_jobs(store)] == ["api-one"]
+            assert jobs(store) == before | {"api-one"}
             wait_for(lambda: status(store, "api-one")[0].state == "completed", "api-one done")
     expected, got = account.src_snapshot(), account.dst_snapshot()
     assert runcli.exact_copy_problems(expected, got) == []

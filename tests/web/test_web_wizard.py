@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import re
 import secrets
-from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -30,31 +29,14 @@ from support.web import WebServer, screenshot, sign_in
 LEFT_OUT = (("Junk",), ("Work.2019",))
 
 
-@pytest.fixture(scope="module")
-def servers(dovecot_factory) -> Iterator[tuple[DevServer, DevServer]]:  # type: ignore[no-untyped-def]
-    yield dovecot_factory(layout="fs"), dovecot_factory(layout="maildir++")
+@pytest.fixture
+def servers(mail_servers: tuple[DevServer, DevServer]) -> tuple[DevServer, DevServer]:
+    return mail_servers
 
 
-@pytest.fixture(scope="module")
-def oauth() -> Iterator[OAuthServer]:
-    with OAuthServer() as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def web(tmp_path_factory: pytest.TempPathFactory, oauth: OAuthServer) -> Iterator[WebServer]:
-    """``mailmover serve`` with its runner, Microsoft sign-in at the local OAuth server."""
-    server = WebServer(tmp_path_factory.mktemp("web") / "data")
-    server.env |= {
-        "MAILMOVER_OAUTH_MICROSOFT_CLIENT_ID": oauth.client_id,
-        "MAILMOVER_OAUTH_MICROSOFT_TOKEN_URL": oauth.token_url,
-        "MAILMOVER_OAUTH_MICROSOFT_AUTHORIZE_URL": oauth.authorize_url,
-    }
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
+@pytest.fixture
+def web(served: WebServer) -> WebServer:
+    return served
 
 
 def fill_side(page: Any, side: str, server: DevServer, provider: str, user: str) -> None:
