@@ -8,7 +8,10 @@ from __future__ import annotations
 import email
 import email.policy
 import re
+import secrets
+import shutil
 import sqlite3
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -191,3 +194,75 @@ def test_each_user_is_asked_by_email_and_their_mailbox_is_copied(
     blobs += [p.read_bytes().decode("latin-1") for p in web.data_dir.rglob("*") if p.is_file()]
     for secret in (ann.src_pw, ann.dst_pw, bob.dst_pw, wrong):
         assert not any(secret in b for b in blobs)
+
+
+def test_an_admin_login_replaces_passwords_and_the_preflight_names_bad_rows(
+    mailing_web: WebServer,
+    page: Any,
+    dovecot_factory: Any,
+    servers: tuple[DevServer, DevServer],
+    tmp_path: Path,
+) -> None:
+    """A Microsoft 365 list whose destination is reached as Dovecot's master user."""
+    web = mailing_web
+    # Dovecot's auth process must read it: not under pytest's private (0700) directories.
+    masters = Path(tempfile.mkdtemp(prefix="mailmover-masters-"))
+    masters.chmod(0o755)
+    admin_pw = "Adm1n-" + secrets.token_hex(6)
+    (masters / "master-users").write_text(f"mover:{admin_pw}\n")
+    (masters / "master-users").chmod(0o644)
+    conf = (
+        "auth_master_user_separator = *\n"
+        "passdb {\n  driver = passwd-file\n  master = yes\n"
+        f"  args = scheme=PLAIN {masters}/master-users\n  result_success = continue\n}}\n"
+    )
+    dst = dovecot_factory(extra_conf=conf)
+    cy = runcli.Accounts(servers[0], dst, tmp_path, "cy")
+    dee = runcli.Accounts(servers[0], dst, tmp_path, "dee")
+    cy.load(runcli.folders(INBOX=corpus.bulk(10, seed=31, size_dist="small", total_bytes=50_000)))
+    path = tmp_path / "m365.csv"
+    header = "EmailAddress,UserName,Password\n"
+    path.write_text(header + f"{cy.user},{cy.user},{cy.src_pw}\n{dee.user},{dee.user},wrong-pw\n")
+    person, password = web.add_account(name="admin-login")
+    sign_in(page, web, person.email, password)
+    with web.store() as store:
+        before = list_jobs(store)
+    src = servers[0]
+
+    def send() -> None:
+        page.goto(web.base + "/batches/new")
+        page.set_input_files("input[name=file]", str(path))
+        page.fill("input[name=source_server]", f"imap://{src.host}:{src.port}?tls=none")
+        page.fill("input[name=dest_server]", f"imap://{dst.host}:{dst.port}?tls=none")
+        page.locator("summary", has_text="Admin logins").click()
+        page.locator("select[name=dest_admin_kind]").select_option("master")
+        page.fill("input[name=dest_admin_user]", "mover")
+        page.fill("input[name=dest_admin_password]", admin_pw)
+        page.check("input[name=preflight]")
+        page.click("text=Check the file")
+
+    send()
+    problems = page.locator("[data-testid=problems] li").all_inner_texts()
+    assert len(problems) == 1 and problems[0].startswith("line 3: pre-flight failed: ")
+    assert "uthentication" in problems[0]
+    assert page.input_value("input[name=dest_admin_password]") == ""
+    screenshot(page, "batch-preflight-failed")
+    with web.store() as store:
+        assert list_jobs(store) == before
+
+    path.write_text(header + f"{cy.user},{cy.user},{cy.src_pw}\n")
+    send()
+    assert page.url.endswith("/preview")
+    assert "admin login (mover)" in page.locator("table.preview").inner_text()
+    page.click("button[type=submit].primary")
+    job = page.url.rsplit("/", 1)[1]
+    with web.store() as store:
+        wait_for(lambda: status(store, job)[0].state == "completed", "cy's mailbox copied")
+    expected, got = cy.src_snapshot(), cy.dst_snapshot()
+    assert runcli.exact_copy_problems(expected, got) == []
+    assert f"Master user logging in as {cy.user}" in (dst.root / "dovecot.log").read_text()
+    blobs = [page.content(), web.output()]
+    blobs += [p.read_bytes().decode("latin-1") for p in web.data_dir.rglob("*") if p.is_file()]
+    for secret in (admin_pw, cy.src_pw):
+        assert not any(secret in b for b in blobs)
+    shutil.rmtree(masters)

@@ -102,6 +102,10 @@ class BatchOptions:
     #: a password left empty is asked of the mailbox's user (an emailed one-time link)
     ask_users: bool = False
 
+    def asked(self, row: BatchRow) -> tuple[Literal["source", "dest"], ...]:
+        """The sides of ``row`` whose user is asked for a password (no admin login there)."""
+        return tuple(s for s in row.unknown_sides if not getattr(self, f"{s}_admin"))
+
 
 def detect_format(first_line: str) -> BatchFormat:
     """The format the file's first meaningful line announces."""

@@ -123,7 +123,7 @@ async def new_batch(body: NewBatch, web: State, user: CurrentUser) -> Any:
         return JSONResponse({"error": "the file has bad lines", "problems": bad}, 422)
     preview = [
         {"line": r.line, "source": r.source.url, "dest": r.dest.url,
-         "asked": list(r.unknown_sides), "email": r.email if r.unknown_sides else None}
+         "asked": list(options.asked(r)), "email": r.email if options.asked(r) else None}
         for r in rows
     ]  # fmt: skip
     if body.check_only:
@@ -138,7 +138,7 @@ async def new_batch(body: NewBatch, web: State, user: CurrentUser) -> Any:
 
     job = await run_in_threadpool(create)
     invited = 0
-    if any(r.unknown_sides for r in rows):
+    if any(options.asked(r) for r in rows):
         invited = len(await invites.send_invitations(web.store, job, invite_settings(web.config)))
     return {"name": job, "mailboxes": preview, "invited": invited}
 

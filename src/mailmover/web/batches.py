@@ -19,20 +19,25 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.responses import RedirectResponse, Response
 
+from mailmover.engine.ports import SideName
+from mailmover.engine.settings import PassSettings
 from mailmover.errors import UsageError
 from mailmover.service import access, audit, invites
 from mailmover.service.batchfile import BatchOptions, check_batch
+from mailmover.service.credentials import AdminLogin
 from mailmover.service.emails import EmailFailed, SmtpSettings
 from mailmover.service.jobs import JobSpec, NotFound, create_job_from_batch
+from mailmover.service.preflight import check_rows, failures
 from mailmover.web.auth import CurrentUser, State
 from mailmover.web.config import WebConfig
-from mailmover.web.drafts import Drafts, drafts
+from mailmover.web.drafts import Draft, Drafts, drafts
 from mailmover.web.state import render
 
 router = APIRouter()
 DraftStore = Annotated[Drafts, Depends(drafts)]
 #: the largest file taken (a 10,000-line batch is well under 2 MB)
 MAX_UPLOAD: Final = 5_000_000
+SIDES: Final[tuple[SideName, SideName]] = ("source", "dest")
 
 
 def invite_settings(config: WebConfig) -> invites.InviteSettings:
@@ -72,20 +77,42 @@ async def batch_upload(
         if ask:
             invite_settings(web.config)
         name = values.get("name") or batch_name(upload.filename)
+        admins = {side: admin_login(values, side) for side in SIDES}
         options = BatchOptions(
             source_server=values.get("source_server") or None,
             dest_server=values.get("dest_server") or None,
+            source_admin=admins["source"] is not None,
+            dest_admin=admins["dest"] is not None,
             ask_users=ask,
         )
         rows, problems = check_batch(data, options)
+        if not problems and values.get("preflight") == "on":
+            known = [r for r in rows if not options.asked(r)]
+            checks = await check_rows(known, PassSettings(), admins["source"], admins["dest"])
+            problems = failures(checks)
     except UsageError as exc:
         return _upload(request, values, error=exc.message)
     if problems:
         return _upload(request, values, problems=problems, filename=upload.filename)
     draft = store.new(user.id)
     draft.rows, draft.options, draft.name = rows, options, name
+    draft.admins = {side: login for side, login in admins.items() if login is not None}
     draft.filename = PurePath(upload.filename).name
     return RedirectResponse(f"/batches/{draft.id}/preview", status_code=303)
+
+
+def admin_login(values: dict[str, str], side: SideName) -> AdminLogin | None:
+    """The side's admin login from the form (a master user or an authorization identity)."""
+    kind = values.get(f"{side}_admin_kind", "")
+    if not kind:
+        return None
+    if kind not in ("master", "authzid"):
+        raise UsageError("an admin login is a master user or a SASL authorization identity")
+    user, secret = values.get(f"{side}_admin_user", ""), values.get(f"{side}_admin_password", "")
+    if not user or not secret:
+        where = "source" if side == "source" else "destination"
+        raise UsageError(f"the {where}'s admin login needs the admin's name and password")
+    return AdminLogin("master" if kind == "master" else "authzid", user, secret)
 
 
 def batch_name(filename: str) -> str:
@@ -98,10 +125,15 @@ def batch_name(filename: str) -> str:
 def batch_preview(
     request: Request, draft_id: str, user: CurrentUser, store: DraftStore
 ) -> Response:
-    draft = store.get(draft_id, user.id)
-    asked = sum(1 for r in draft.rows if r.unknown_sides)
-    context = {"draft": draft, "rows": draft.rows, "asked": asked}
-    return render(request, "batch_preview.html", context)
+    return _preview(request, store.get(draft_id, user.id))
+
+
+def _preview(request: Request, draft: Draft, error: str | None = None) -> Response:
+    options = draft.options or BatchOptions()
+    rows = [(r, options.asked(r)) for r in draft.rows]
+    context = {"draft": draft, "rows": rows, "asked": sum(1 for _, a in rows if a),
+               "admins": draft.admins, "error": error}  # fmt: skip
+    return render(request, "batch_preview.html", context, 400 if error else 200)
 
 
 @router.post("/batches/{draft_id}/start")
@@ -114,7 +146,10 @@ async def batch_start(
     name = name.strip() if isinstance(name, str) and name.strip() else draft.name
 
     def create() -> str:
-        job = create_job_from_batch(web.store, web.box, draft.rows, JobSpec(name))
+        spec = JobSpec(
+            name, source_admin=draft.admins.get("source"), dest_admin=draft.admins.get("dest")
+        )
+        job = create_job_from_batch(web.store, web.box, draft.rows, spec)
         access.set_owner(web.store, job, user)
         detail = f"{len(draft.rows)} mailbox(es) from {draft.filename}"
         audit.record(web.store, user, "created", job, detail)
@@ -123,11 +158,9 @@ async def batch_start(
     try:
         job = await run_in_threadpool(create)
     except UsageError as exc:
-        context = {"draft": draft, "rows": draft.rows, "error": exc.message,
-                   "asked": sum(1 for r in draft.rows if r.unknown_sides)}  # fmt: skip
-        return render(request, "batch_preview.html", context, 400)
+        return _preview(request, draft, exc.message)
     store.drop(draft.id)
-    if any(r.unknown_sides for r in draft.rows):
+    if any((draft.options or BatchOptions()).asked(r) for r in draft.rows):
         try:
             await invites.send_invitations(web.store, job, invite_settings(web.config))
         except (EmailFailed, UsageError):

@@ -17,6 +17,7 @@ from fastapi import Request
 
 from mailmover.engine.ports import SideName
 from mailmover.service.batchfile import BatchOptions, BatchRow
+from mailmover.service.credentials import AdminLogin
 from mailmover.service.jobs import NotFound
 from mailmover.service.secrets import SecretBox
 from mailmover.service.signin import SignIns, clients
@@ -42,6 +43,8 @@ class Draft:
     #: a batch: its rows (passwords stay in memory only) and how it was read
     rows: list[BatchRow] = field(default_factory=list, repr=False)
     options: BatchOptions | None = None
+    #: admin logins by side (their secrets in memory only, never in a page)
+    admins: dict[SideName, AdminLogin] = field(default_factory=dict, repr=False)
     filename: str = ""
     name: str = ""
 
