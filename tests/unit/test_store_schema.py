@@ -46,6 +46,7 @@ def test_migrations_produce_the_metadata_schema(store: Store) -> None:
         "invitation",
         "account",
         "web_session",
+        "api_token",
         "audit",
     }
 

@@ -16,7 +16,7 @@ def test_sign_in_and_out_in_the_browser(web: WebServer, page: Any) -> None:
     sign_in(page, web, *web.admin(), next="/transfers")
     assert page.url == web.base + "/transfers"
     assert page.locator("h1").inner_text() == "Transfers"
-    assert page.locator("header .who span").inner_text() == web.admin_email
+    assert page.locator("header .who a").inner_text() == web.admin_email
     cookies = {c["name"]: c for c in page.context.cookies()}
     session = cookies["mm_session"]
     assert session["httpOnly"] and session["sameSite"] == "Lax"

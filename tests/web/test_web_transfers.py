@@ -17,7 +17,7 @@ import pytest
 from mailmover.devserver import DevServer
 from mailmover.service.audit import entries
 from mailmover.service.reports import report_data
-from support import runcli
+from support import corpus, runcli
 from support.service import Batch, SlowLink, mail, wait_for
 from support.web import WebServer, create_transfer, screenshot, sign_in
 
@@ -257,3 +257,40 @@ def test_a_delta_pass_and_completion_from_the_page(
     with web.store() as store:
         log = [e.action for e in entries(store, actor_id=owner.id)]
     assert log[:2] == ["completed", "asked for a delta pass"]
+
+
+def test_a_message_the_destination_refuses_is_named_on_the_page(
+    web: WebServer, page: Any, servers: tuple[DevServer, DevServer], dovecot_factory: Any
+) -> None:
+    owner, password = web.add_account()
+    small_dest = dovecot_factory(max_message_size=200_000)
+    batch = Batch(servers[0], small_dest, web.data_dir.parent, 1, "refused")
+    big = corpus.bulk(1, seed=99, size_dist="realistic", total_bytes=400_000)
+    small = corpus.bulk(6, seed=98, size_dist="small")
+    batch.load([runcli.folders(INBOX=[*small[:3], *big, *small[3:]])])
+    create_transfer(web, batch, owner)
+    sign_in(page, web, owner.email, password, next="/transfers/refused")
+    page.wait_for_function(STATE_JS, arg="completed_with_errors")
+    pill = page.locator("#live .mailbox .state")
+    assert pill.inner_text() == "completed with errors (1 message(s) not copied)"
+    assert "warn" in (pill.get_attribute("class") or "")
+    rows = page.locator("section.not-copied tbody tr").all_inner_texts()
+    assert len(rows) == 1
+    folder, uid, _size, subject, reason = rows[0].split("\t")
+    assert (folder, subject) == ("INBOX", "Bulk message 0 of 1") and uid and reason
+    screenshot(page, "transfer-not-copied")
+    page.click("button[data-action=retry-all]")
+    said = page.locator(".alert").inner_text()
+    assert "Retrying the messages not copied in 1 mailbox(es)" in said
+
+    def passes() -> list[Any]:
+        with web.store() as store:
+            found: list[Any] = report_data(store, "refused")["mailboxes"][0]["passes"]
+        return found
+
+    def retried() -> bool:
+        return batch.status()[0].state == "completed_with_errors" and len(passes()) == 2
+
+    wait_for(retried, "the retry pass")
+    assert passes()[-1]["kind"] == "retry_errors"
+    assert batch.status()[0].messages_copied == 6

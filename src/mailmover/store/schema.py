@@ -262,6 +262,20 @@ web_session = Table(
     Index(None, "account_id"),
 )
 
+#: Tokens for scripts using the JSON API: the token's SHA-256, never the token.
+api_token = Table(
+    "api_token",
+    metadata,
+    Column("id", RowId, primary_key=True),
+    Column("account_id", RowId, ForeignKey("account.id", ondelete="CASCADE"), nullable=False),
+    Column("name", Text, nullable=False),
+    Column("token_hash", LargeBinary, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("last_used_at", UTCDateTime, nullable=True),
+    UniqueConstraint("token_hash"),
+    Index(None, "account_id"),
+)
+
 #: Who did what: created, paused, cancelled a transfer, downloaded a report, changed a user.
 audit = Table(
     "audit",

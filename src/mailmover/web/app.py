@@ -11,10 +11,22 @@ from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import RedirectResponse, Response
 
+from mailmover.service.apitokens import token_account
 from mailmover.service.secrets import SecretBox
-from mailmover.service.sessions import find_session
+from mailmover.service.sessions import Session, find_session
 from mailmover.store.database import Store
-from mailmover.web import admin, api_new, batches, errors, invites, oauth, transfers, wizard
+from mailmover.web import (
+    account,
+    admin,
+    api,
+    api_new,
+    batches,
+    errors,
+    invites,
+    oauth,
+    transfers,
+    wizard,
+)
 from mailmover.web.auth import SESSION_COOKIE
 from mailmover.web.auth import router as auth_router
 from mailmover.web.config import WebConfig
@@ -66,7 +78,7 @@ def create_app(config: WebConfig) -> FastAPI:
         title="mailmover",
         lifespan=lifespan,
         dependencies=[Depends(verify_csrf)],
-        docs_url="/api/docs",
+        docs_url=None,  # Swagger UI would load from a CDN: the document alone is served
         redoc_url=None,
         openapi_url="/api/openapi.json",
     )
@@ -77,6 +89,14 @@ def create_app(config: WebConfig) -> FastAPI:
         request: Request, call_next: Callable[[Request], Awaitable[Response]]
     ) -> Response:
         token = request.cookies.get(SESSION_COOKIE, "")
+        bearer = _bearer(request)
+        if bearer is not None and not token:
+            # A script with an API token: nothing ambient to forge, so no CSRF token.
+            account = await run_in_threadpool(token_account, store, bearer)
+            request.state.session = Session(account, "") if account is not None else None
+            request.state.bearer = True
+            request.state.csrf_token = ""
+            return _secured(await call_next(request))
         session = await run_in_threadpool(find_session, store, token) if token else None
         request.state.session = session
         minted = None
@@ -95,9 +115,7 @@ def create_app(config: WebConfig) -> FastAPI:
             )  # fmt: skip
         if token and session is None:  # an expired or closed session: forget its cookie
             response.delete_cookie(SESSION_COOKIE, path="/")
-        for name, value in SECURITY_HEADERS.items():
-            response.headers.setdefault(name, value)
-        return response
+        return _secured(response)
 
     @app.get("/", include_in_schema=False)
     def home() -> Response:
@@ -108,9 +126,23 @@ def create_app(config: WebConfig) -> FastAPI:
     app.include_router(auth_router)
     app.include_router(transfers.router)
     app.include_router(admin.router)
+    app.include_router(account.router)
+    app.include_router(api.router)
     app.include_router(wizard.router)
     app.include_router(batches.router)
     app.include_router(invites.router)
     app.include_router(oauth.router)
     app.include_router(api_new.router)
     return app
+
+
+def _bearer(request: Request) -> str | None:
+    """The API token of ``Authorization: Bearer TOKEN``, if the request has one."""
+    scheme, _, value = request.headers.get("authorization", "").partition(" ")
+    return value.strip() if scheme.lower() == "bearer" and value.strip() else None
+
+
+def _secured(response: Response) -> Response:
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+    return response

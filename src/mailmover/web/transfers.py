@@ -18,7 +18,8 @@ from starlette.responses import RedirectResponse, Response, StreamingResponse
 
 from mailmover.errors import UsageError
 from mailmover.service import access, audit, jobs
-from mailmover.service.joblog import job_events
+from mailmover.service.accounts import Account
+from mailmover.service.joblog import job_events, job_version
 from mailmover.service.jobs import MailboxStatus
 from mailmover.service.reports import report_csv, report_data
 from mailmover.service.schedule import job_detail, set_delta_schedule
@@ -105,13 +106,21 @@ def transfers_list(request: Request, web: State, user: CurrentUser) -> Response:
     return render(request, "transfers.html", {"rows": rows})
 
 
+#: Messages not copied listed on a transfer's page (the report has them all).
+NOT_COPIED_SHOWN: Final = 100
+
+
 def _live_context(store: Store, job: str) -> dict[str, Any]:
     boxes = jobs.status(store, job)
-    folders = {m["id"]: m["folders"] for m in report_data(store, job)["mailboxes"]}
+    data = report_data(store, job)["mailboxes"]
+    folders = {m["id"]: m["folders"] for m in data}
+    missed = [(m["source"], miss) for m in data for miss in m["not_copied"]]
     return {
         "job": job,
         "boxes": boxes,
         "folders": folders,
+        "not_copied": missed[:NOT_COPIED_SHOWN],
+        "not_copied_count": len(missed),
         "totals": totals(boxes),
         "finished": all(b.state in END_STATES for b in boxes),
     }
@@ -152,16 +161,21 @@ async def transfer_events(request: Request, job: str, web: State, user: CurrentU
     await run_in_threadpool(access.check, web.store, user, job)
 
     async def stream() -> AsyncIterator[str]:
-        last, quiet = None, 0
+        seen: tuple[Any, ...] | None = None
+        html, quiet = None, 0
         while not await request.is_disconnected():
-            html = await run_in_threadpool(_render_live, request, web, job)
-            if html != last:
-                last, quiet = html, 0
-                yield _event("live", html)
-            else:
-                quiet += 1
-                if quiet % 15 == 0:
-                    yield ": still here\n\n"
+            # The page is drawn again only when the job changed (one cheap query).
+            version = await run_in_threadpool(job_version, web.store, job)
+            if version != seen:
+                seen = version
+                drawn = await run_in_threadpool(_render_live, request, web, job)
+                if drawn != html:
+                    html, quiet = drawn, 0
+                    yield _event("live", drawn)
+                    continue
+            quiet += 1
+            if quiet % 15 == 0:
+                yield ": still here\n\n"
             await asyncio.sleep(LIVE_EVERY)
 
     headers = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
@@ -178,10 +192,28 @@ def transfer_schedule(
         every = float(text) if text else None
     except ValueError:
         raise UsageError(f"a delta schedule is a number of hours, not {text[:20]!r}") from None
-    set_delta_schedule(web.store, job, every)
-    detail = f"every {every:g} h" if every else "none"
-    audit.record(web.store, user, "set the delta schedule", job, detail)
+    schedule(web.store, user, job, every)
     return RedirectResponse(f"/transfers/{job}?done=schedule", status_code=303)
+
+
+def act(store: Store, user: Account, job: str, action: str, mailbox: str | None) -> int:
+    """Do ``action`` to the job (or one mailbox of it) for ``user``, audit-logged; how many
+    mailboxes it touched. Shared by the pages and the JSON API."""
+    access.check(store, user, job)
+    if action not in ACTIONS:
+        raise jobs.NotFound(f"there is no action {action!r}")
+    function, verb, per_mailbox = ACTIONS[action]
+    n = function(store, job, mailbox) if per_mailbox else function(store, job)
+    audit.record(store, user, verb, job, f"mailbox {mailbox}" if mailbox else "all mailboxes")
+    return int(n)
+
+
+def schedule(store: Store, user: Account, job: str, hours: float | None) -> None:
+    """Set the job's delta schedule for ``user``, audit-logged."""
+    access.check(store, user, job)
+    set_delta_schedule(store, job, hours)
+    audit.record(store, user, "set the delta schedule", job,
+                 f"every {hours:g} h" if hours else "none")  # fmt: skip
 
 
 @router.post("/transfers/{job}/{action}")
@@ -192,23 +224,23 @@ def transfer_action(
     user: CurrentUser,
     mailbox: Annotated[str, Form()] = "",
 ) -> Response:
-    access.check(web.store, user, job)
-    if action not in ACTIONS:
-        raise jobs.NotFound(f"there is no action {action!r}")
-    function, verb, per_mailbox = ACTIONS[action]
-    one = mailbox.strip() or None
-    n = function(web.store, job, one) if per_mailbox else function(web.store, job)
-    audit.record(web.store, user, verb, job, f"mailbox {one}" if one else "all mailboxes")
+    n = act(web.store, user, job, action, mailbox.strip() or None)
     return RedirectResponse(f"/transfers/{job}?done={action}&n={n}", status_code=303)
+
+
+def report(store: Store, user: Account, job: str, fmt: str) -> dict[str, Any]:
+    """The job's report for ``user``, its download audit-logged."""
+    access.check(store, user, job)
+    data = report_data(store, job)
+    audit.record(store, user, "downloaded a report", job, fmt)
+    return data
 
 
 @router.get("/transfers/{job}/report.{fmt}")
 def transfer_report(job: str, fmt: str, web: State, user: CurrentUser) -> Response:
-    access.check(web.store, user, job)
     if fmt not in ("csv", "json"):
         raise jobs.NotFound("a report is report.csv or report.json")
-    data = report_data(web.store, job)
-    audit.record(web.store, user, "downloaded a report", job, fmt)
+    data = report(web.store, user, job, fmt)
     if fmt == "csv":
         body, media = report_csv(data), "text/csv; charset=utf-8"
     else:

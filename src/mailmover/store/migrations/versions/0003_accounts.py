@@ -1,4 +1,4 @@
-"""The web app: accounts, their sessions, the audit log, and the account a job belongs to.
+"""The web app: accounts, their sessions and API tokens, the audit log, and job owners.
 
 Revision ID: 0003
 Revises: 0002
@@ -56,6 +56,24 @@ def upgrade() -> None:
     )
     op.create_index("ix_web_session_account_id", "web_session", ["account_id"])
     op.create_table(
+        "api_token",
+        sa.Column("id", ROW_ID, nullable=False),
+        sa.Column("account_id", ROW_ID, nullable=False),
+        sa.Column("name", sa.Text(), nullable=False),
+        sa.Column("token_hash", sa.LargeBinary(), nullable=False),
+        sa.Column("created_at", TIMESTAMP, nullable=False),
+        sa.Column("last_used_at", TIMESTAMP, nullable=True),
+        sa.PrimaryKeyConstraint("id", name="pk_api_token"),
+        sa.UniqueConstraint("token_hash", name="uq_api_token_token_hash"),
+        sa.ForeignKeyConstraint(
+            ["account_id"],
+            ["account.id"],
+            name="fk_api_token_account_id_account",
+            ondelete="CASCADE",
+        ),
+    )
+    op.create_index("ix_api_token_account_id", "api_token", ["account_id"])
+    op.create_table(
         "audit",
         sa.Column("id", ROW_ID, nullable=False),
         sa.Column("at", TIMESTAMP, nullable=False),
@@ -72,6 +90,8 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index("ix_audit_at", table_name="audit")
     op.drop_table("audit")
+    op.drop_index("ix_api_token_account_id", table_name="api_token")
+    op.drop_table("api_token")
     op.drop_index("ix_web_session_account_id", table_name="web_session")
     op.drop_table("web_session")
     op.drop_table("account")
