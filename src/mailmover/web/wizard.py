@@ -30,7 +30,7 @@ from mailmover.service.transfers import (
 )
 from mailmover.web.auth import CurrentUser, State
 from mailmover.web.drafts import Draft, Drafts, drafts, signins
-from mailmover.web.state import render
+from mailmover.web.state import render, web_state
 
 router = APIRouter()
 DraftStore = Annotated[Drafts, Depends(drafts)]
@@ -106,7 +106,7 @@ def _signin(
         have = draft.secrets.get(side)
         kind = None
         if have is not None:
-            kind = request.app.state.web.box.decrypt(have).get("kind")
+            kind = web_state(request).box.decrypt(have).get("kind")
         sides.append({
             "side": side, "words": SIDE_WORDS[side], "user": endpoint.user,
             "host": endpoint.host, "oauth": _oauth_for(request, form), "kept": kind,
