@@ -23,9 +23,12 @@ from sqlalchemy import select
 
 from mailmover.errors import UsageError
 from mailmover.service.jobs import status
-from mailmover.service.states import ACTIVE_STATES
+from mailmover.service.states import ACTIVE_STATES, AWAITING_USER
 from mailmover.store import schema
 from mailmover.store.database import Store
+
+#: States of a job not finished yet: a mailbox waiting for its user is still to come.
+PENDING = ACTIVE_STATES | {AWAITING_USER}
 
 
 @dataclass(frozen=True)
@@ -139,11 +142,11 @@ class Emails:
                 continue
             if row.text == "failed":
                 self._send(row.owner, *self._failed(row.name, row.mailbox_id))
-            if row.text not in ACTIVE_STATES:
+            if row.text not in PENDING:
                 finished[row.name] = row.owner
         for name, owner in finished.items():
             mailboxes = status(self.store, name)
-            if not any(m.state in ACTIVE_STATES for m in mailboxes):
+            if not any(m.state in PENDING for m in mailboxes):
                 self._send(owner, *self._summary(name, mailboxes))
 
     def _failed(self, job: str, mailbox_id: int) -> tuple[str, str]:
