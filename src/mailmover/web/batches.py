@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import secrets
+from datetime import timedelta
 from pathlib import PurePath
 from typing import Annotated, Final
 
@@ -47,7 +48,14 @@ def invite_settings(config: WebConfig) -> invites.InviteSettings:
         raise UsageError(
             "this server cannot send email, so it cannot ask users: set MAILMOVER_SMTP_HOST"
         )
-    return invites.InviteSettings(config.public_url, smtp)
+    days = config.env.get("MAILMOVER_INVITE_DAYS", "").strip()
+    try:
+        ttl = timedelta(days=float(days)) if days else invites.DEFAULT_TTL
+    except ValueError:
+        raise UsageError("MAILMOVER_INVITE_DAYS is a number of days") from None
+    if ttl <= timedelta(0):
+        raise UsageError("MAILMOVER_INVITE_DAYS must be above 0")
+    return invites.InviteSettings(config.public_url, smtp, ttl)
 
 
 def _upload(request: Request, values: dict[str, str], **context: object) -> Response:
