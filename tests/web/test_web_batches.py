@@ -15,6 +15,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from mailmover.devserver import DevServer
@@ -178,6 +179,22 @@ def test_each_user_is_asked_by_email_and_their_mailbox_is_copied(
         assert "already used" in user_page.locator("[data-testid=refused]").inner_text()
         user_page.goto(bob_first)
         assert "not valid" in user_page.locator("[data-testid=refused]").inner_text()
+        # Ten wrong passwords in a minute close the link for a while: the next is not tried.
+        with httpx.Client() as visitor_http:
+            page_html = visitor_http.get(bob_second).text
+            token = page_html.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+            codes = [
+                visitor_http.post(
+                    bob_second, data={"csrf_token": token, "source_password": f"guess-{n}"}
+                ).status_code
+                for n in range(11)
+            ]
+            right = {"csrf_token": token, "source_password": bob.src_pw}
+            last = visitor_http.post(bob_second, data=right)
+        assert codes == [400] * 10 + [429]
+        assert last.status_code == 429 and "Too many wrong passwords" in last.text
+        with web.store() as store:
+            assert status(store, job)[1].state == "awaiting_user"
         db = sqlite3.connect(web.data_dir / "state.db")
         try:
             db.execute("UPDATE invitation SET expires_at = '2020-01-01 00:00:00.000000'")

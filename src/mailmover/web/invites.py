@@ -22,6 +22,8 @@ from mailmover.web.drafts import signins
 from mailmover.web.state import render
 
 router = APIRouter()
+#: what a visitor reads after too many wrong passwords in a minute (none is tried then)
+TOO_MANY = "Too many wrong passwords. Wait a minute, then try again."
 
 
 def oauth_given(request: Request) -> dict[str, dict[SideName, dict[str, Any]]]:
@@ -38,7 +40,11 @@ def _refused(request: Request, exc: InviteRefused) -> Response:
 
 
 def _page(
-    request: Request, token: str, found: Invitation, errors: dict[SideName, str] | None = None
+    request: Request,
+    token: str,
+    found: Invitation,
+    errors: dict[SideName, str] | None = None,
+    status: int | None = None,
 ) -> Response:
     done = oauth_given(request).get(hash_token(token), {})
     sides = []
@@ -51,7 +57,7 @@ def _page(
             "signed_in": side in done, "error": (errors or {}).get(side),
         })  # fmt: skip
     context = {"token": token, "invitation": found, "sides": sides}
-    return render(request, "invite.html", context, 400 if errors else 200)
+    return render(request, "invite.html", context, status or (400 if errors else 200))
 
 
 @router.get("/invite/{token}")
@@ -69,6 +75,11 @@ async def invite_answer(request: Request, token: str, web: State) -> Response:
         found = open_invitation(web.store, token)
     except InviteRefused as exc:
         return _refused(request, exc)
+    key = f"invite:{found.mailbox_id}"
+    address = request.client.host if request.client else "unknown"
+    if not web.limiter.allowed(key, address):
+        errors = dict.fromkeys(found.sides, TOO_MANY)
+        return _page(request, token, found, errors, status=429)
     form = await request.form()
     given: dict[SideName, dict[str, Any]] = dict(oauth_given(request).get(hash_token(token), {}))
     for side in found.sides:
@@ -80,6 +91,7 @@ async def invite_answer(request: Request, token: str, web: State) -> Response:
     except InviteRefused as exc:
         return _refused(request, exc)
     if refused:
+        web.limiter.failed(key, address)
         errors = {side: f"Could not sign in: {why}" for side, why in refused.items()}
         for side in refused:
             oauth_given(request).get(hash_token(token), {}).pop(side, None)

@@ -136,11 +136,18 @@ async def signin_post(
             errors[side] = "Enter the password (or sign in)."
     if errors:
         return _signin(request, draft, errors, 400)
+    key = f"wizard:{user.id}"
+    address = request.client.host if request.client else "unknown"
+    if not web.limiter.allowed(key, address):
+        error = "Too many wrong passwords. Wait a minute, then try again."
+        return _signin(request, draft, {"all": error}, 429)
     assert draft.source is not None and draft.dest is not None
     result = await preflight(draft.source, draft.dest, draft.specs(web.box))
     draft.preflight = result
     if result.ok:
         return RedirectResponse(f"/new/{draft.id}/check", status_code=303)
+    if any(result.logins.values()):
+        web.limiter.failed(key, address)
     for side in SIDES:
         reason = result.logins[side]
         if reason is not None:
