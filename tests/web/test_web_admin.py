@@ -101,3 +101,72 @@ def test_bad_input_on_a_transfer_page_is_named(web: WebServer, page: Any) -> Non
     assert "no transfer named 'no-such-transfer'" in page.locator(".alert").inner_text()
     assert page.goto(web.base + "/no/such/page").status == 404
     assert "There is no such page" in page.content()
+    # A form whose fields cannot be read: their names, in words, never their values.
+    page.goto(web.base + "/admin/users")
+    csrf = page.locator("input[name=csrf_token]").first.input_value()
+    answer = page.request.post(
+        web.base + "/admin/users/not-a-number/role",
+        form={"csrf_token": csrf, "role": "user", "password": "secret-value-1"},
+    )
+    assert answer.status == 400
+    body = answer.text()
+    assert "The form was not filled in right: account_id" in body
+    assert "secret-value-1" not in body and "Traceback" not in body
+
+
+def test_passwords_changed_by_their_owner_and_by_an_administrator(
+    web: WebServer, page: Any
+) -> None:
+    account, password = web.add_account(name="gina")
+    sign_in(page, web, account.email, password)
+    page.click(f"text={account.email}")
+    assert page.url == web.base + "/account/tokens"
+    page.fill("input[name=current]", "not my password")
+    page.fill("form[action='/account/password'] input[name=password]", "gina's new password")
+    page.click("text=Change password")
+    assert "the current password is not right" in page.locator(".alert").inner_text()
+    page.fill("input[name=current]", password)
+    page.fill("form[action='/account/password'] input[name=password]", "gina's new password")
+    page.click("text=Change password")
+    assert page.url == web.base + "/signin?changed=1"
+    assert "Your password was changed" in page.locator(".alert").inner_text()
+    sign_in(page, web, account.email, "gina's new password")
+    assert page.url == web.base + "/transfers"
+    page.click("text=Sign out")
+
+    sign_in(page, web, *web.admin())
+    page.goto(web.base + "/admin/users")
+    page.click(f"text={account.email}")
+    page.fill("input[name=password]", "set by the admin!")
+    page.click("text=Set password")
+    assert "The password was changed" in page.locator(".alert").inner_text()
+    assert "changed password" in page.content()  # in what gina did, and the admin
+    with web.store() as store:
+        from mailmover.service.audit import entries
+
+        actions = [(e.actor, e.action, e.target) for e in entries(store)][:2]
+    assert actions == [
+        (web.admin_email, "changed password", account.email),
+        (account.email, "changed password", account.email),
+    ]
+    web.passwords += ["gina's new password", "set by the admin!"]
+    assert not any(p in web.output() for p in web.passwords)
+
+
+def test_the_system_page_shows_the_runner_and_its_workers(web: WebServer, page: Any) -> None:
+    sign_in(page, web, *web.admin())
+    page.click("header nav >> text=System")
+    assert page.locator("#runner-state").inner_text() == "running"
+    rows = page.locator("table.list").first.locator("tbody tr").all_inner_texts()
+    assert rows, page.content()
+    for row in rows:
+        _name, pid, health, _held = row.split("\t")
+        assert health == "alive"
+        assert Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[1:3] == [
+            b"-m", b"mailmover.service.worker",
+        ]  # fmt: skip
+    screenshot(page, "admin-system")
+    page.click("text=Sign out")
+    user, password = web.add_account()
+    sign_in(page, web, user.email, password)
+    assert page.goto(web.base + "/admin/system").status == 403

@@ -37,6 +37,7 @@ from mailmover.cli.providers import providers_command
 from mailmover.cli.serve import serve_command
 from mailmover.cli.signals import stop_on_signals
 from mailmover.cli.tracefile import TraceFile
+from mailmover.cli.users import users_app
 from mailmover.config import Endpoint
 from mailmover.engine.events import Listener
 from mailmover.engine.passes import run_pass
@@ -434,6 +435,7 @@ app.command("complete")(jobs.complete_command)
 app.command("retry")(jobs.retry_command)
 app.command("report")(jobs.report_command)
 app.command("serve")(serve_command)
+app.add_typer(users_app, name="users")
 app.add_typer(jobs.secrets_app, name="secrets")
 
 

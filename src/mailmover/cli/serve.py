@@ -99,4 +99,5 @@ def serve_command(
     uvicorn.run(
         app, host=host, port=port, log_level="info", timeout_graceful_shutdown=5,
         proxy_headers=False,
+        access_log=False,  # the app logs each request by its route, never the URL
     )  # fmt: skip

@@ -188,8 +188,8 @@ def set_active(store: Store, actor: audit.Actor, account_id: int, active: bool) 
     return Account(target.id, target.email, target.role, active, target.created_at)
 
 
-def set_password(store: Store, actor: audit.Actor, account_id: int, password: str) -> None:
-    """Give an account a new password; its other sessions end."""
+def set_password(store: Store, actor: audit.Actor | None, account_id: int, password: str) -> None:
+    """Give an account a new password (``actor`` None: from the console); its sessions end."""
     _check_password(password)
     digest = _hasher.hash(password)
     with store.write_engine.begin() as conn:
@@ -235,3 +235,10 @@ def _keep_an_admin(conn: Connection, leaving: int) -> None:
     ).scalar_one()
     if not others:
         raise AccountError("the last administrator stays one: make another administrator first")
+
+
+def change_own_password(store: Store, account: Account, current: str, new: str) -> None:
+    """The account's own password changed, given the current one; every session ends."""
+    if authenticate(store, account.email, current) is None:
+        raise AccountError("the current password is not right")
+    set_password(store, account, account.id, new)

@@ -1,4 +1,5 @@
-"""The signed-in account's own page: its API tokens, made (shown once) and revoked."""
+"""The signed-in account's own page: its password, and its API tokens (made, shown once,
+and revoked)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from starlette.responses import RedirectResponse, Response
 
-from mailmover.service.accounts import AccountError
+from mailmover.service.accounts import AccountError, change_own_password
 from mailmover.service.apitokens import create_token, list_tokens, revoke_token
 from mailmover.web.auth import CurrentUser, State
 from mailmover.web.state import render
@@ -45,3 +46,24 @@ def make_token(
 def revoke(web: State, user: CurrentUser, token_id: int) -> Response:
     revoke_token(web.store, user, token_id)
     return RedirectResponse("/account/tokens?done=revoked", status_code=303)
+
+
+@router.post("/password")
+def change_password(
+    request: Request,
+    web: State,
+    user: CurrentUser,
+    current: Annotated[str, Form()] = "",
+    password: Annotated[str, Form()] = "",
+) -> Response:
+    address = request.client.host if request.client else "unknown"
+    if not web.limiter.allowed(user.email, address):
+        error = "Too many wrong passwords. Wait a minute, then try again."
+        return _page(request, web, user, 429, password_error=error)
+    try:
+        change_own_password(web.store, user, current, password)
+    except AccountError as exc:
+        if "current password" in exc.message:
+            web.limiter.failed(user.email, address)
+        return _page(request, web, user, 400, password_error=exc.message)
+    return RedirectResponse("/signin?changed=1", status_code=303)

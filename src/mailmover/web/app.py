@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Final
@@ -36,6 +37,8 @@ from mailmover.web.localrunner import LocalRunner
 from mailmover.web.ratelimit import SigninLimiter
 from mailmover.web.state import STATIC, WebState, make_templates
 
+access_log = logging.getLogger("mailmover.web.access")
+
 #: Sent with every response: no framing, no sniffing, scripts and styles from this site only.
 SECURITY_HEADERS: Final = {
     "X-Content-Type-Options": "nosniff",
@@ -64,12 +67,13 @@ def create_app(config: WebConfig) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        runner = LocalRunner(store, config) if config.start_runner else None
+        runner = web.runner = LocalRunner(store, config) if config.start_runner else None
         if runner is not None:
             runner.start()
         try:
             yield
         finally:
+            web.runner = None
             if runner is not None:
                 await run_in_threadpool(runner.stop)
             store.close()
@@ -96,7 +100,9 @@ def create_app(config: WebConfig) -> FastAPI:
             request.state.session = Session(account, "") if account is not None else None
             request.state.bearer = True
             request.state.csrf_token = ""
-            return _secured(await call_next(request))
+            response = await call_next(request)
+            _log_request(request, response)
+            return _secured(response)
         session = await run_in_threadpool(find_session, store, token) if token else None
         request.state.session = session
         minted = None
@@ -115,6 +121,7 @@ def create_app(config: WebConfig) -> FastAPI:
             )  # fmt: skip
         if token and session is None:  # an expired or closed session: forget its cookie
             response.delete_cookie(SESSION_COOKIE, path="/")
+        _log_request(request, response)
         return _secured(response)
 
     @app.get("/", include_in_schema=False)
@@ -146,3 +153,13 @@ def _secured(response: Response) -> Response:
     for name, value in SECURITY_HEADERS.items():
         response.headers.setdefault(name, value)
     return response
+
+
+def _log_request(request: Request, response: Response) -> None:
+    """One access-log line with the route's pattern, never the URL itself (a one-time
+    link's token, a query string)."""
+    route = request.scope.get("route")
+    pattern = getattr(route, "path", None)
+    if pattern is None:
+        pattern = "/static/…" if request.url.path.startswith("/static/") else "(no route)"
+    access_log.info("%s %s %s", request.method, pattern, response.status_code)

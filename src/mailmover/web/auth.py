@@ -68,10 +68,12 @@ def signin_url(next_url: str) -> str:
 
 
 @router.get("/signin")
-def signin_page(request: Request, next: str = "/transfers") -> Response:
+def signin_page(request: Request, next: str = "/transfers", changed: bool = False) -> Response:
     if getattr(request.state, "session", None) is not None:
         return RedirectResponse(safe_next(next), status_code=303)
-    return render(request, "signin.html", {"next": safe_next(next), "email": ""})
+    return render(
+        request, "signin.html", {"next": safe_next(next), "email": "", "changed": changed}
+    )
 
 
 @router.post("/signin")

@@ -32,6 +32,31 @@ class LocalRunner:
         # Runner events carry ids, states and words, never credentials.
         log.info("%s", event)
 
+    def health(self) -> dict[str, Any]:
+        """The runner's thread, its worker processes and its connection budgets, now."""
+        budgets = self.runner.options.budgets
+        return {
+            "alive": self.thread.is_alive(),
+            "concurrency": self.runner.options.concurrency,
+            "workers": [
+                {
+                    "name": w.name,
+                    "pid": w.proc.pid,
+                    "alive": w.proc.poll() is None,
+                    "mailboxes": len(w.held),
+                }
+                for w in list(self.runner.workers)
+            ],
+            "limits": {
+                "global": (budgets.held_global, budgets.global_limit),
+                "per server": (max(budgets.held_hosts.values(), default=0), budgets.per_server),
+                "per account": (
+                    max(budgets.held_accounts.values(), default=0),
+                    budgets.per_account,
+                ),
+            },
+        }
+
     def start(self) -> None:
         self.thread.start()
 

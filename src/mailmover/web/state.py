@@ -14,6 +14,7 @@ from mailmover.service.secrets import SecretBox
 from mailmover.store.database import Store
 from mailmover.web.config import WebConfig
 from mailmover.web.csrf import csrf_field
+from mailmover.web.localrunner import LocalRunner
 from mailmover.web.ratelimit import SigninLimiter
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -29,6 +30,8 @@ class WebState:
     box: SecretBox
     limiter: SigninLimiter
     templates: Jinja2Templates
+    #: the local runner while it runs in this process (``WebConfig.start_runner``)
+    runner: LocalRunner | None = None
 
 
 def make_templates() -> Jinja2Templates:

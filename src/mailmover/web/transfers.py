@@ -23,9 +23,10 @@ from mailmover.service.joblog import job_events, job_version
 from mailmover.service.jobs import MailboxStatus
 from mailmover.service.reports import report_csv, report_data
 from mailmover.service.schedule import job_detail, set_delta_schedule
+from mailmover.service.sessions import find_session
 from mailmover.service.states import END_STATES, STATE_WORDS
 from mailmover.store.database import Store
-from mailmover.web.auth import CurrentUser, State
+from mailmover.web.auth import SESSION_COOKIE, CurrentUser, State
 from mailmover.web.state import WebState, render
 
 router = APIRouter()
@@ -42,6 +43,8 @@ ACTIONS: Final[dict[str, tuple[Callable[..., int], str, bool]]] = {
 }
 #: Seconds between looks at the database while a page listens for progress.
 LIVE_EVERY: Final = 1.0
+#: Every this many looks, a live stream checks that its reader may still read it.
+RECHECK_EVERY: Final = 30
 
 
 @dataclass(frozen=True)
@@ -155,6 +158,13 @@ def _event(name: str, html: str) -> str:
     return f"event: {name}\n{data}\n"
 
 
+def _still_allowed(request: Request, web: WebState, user: Account, job: str) -> bool:
+    token = request.cookies.get(SESSION_COOKIE)
+    if token and find_session(web.store, token) is None:
+        return False
+    return access.can_see(web.store, user, job)
+
+
 @router.get("/transfers/{job}/events")
 async def transfer_events(request: Request, job: str, web: State, user: CurrentUser) -> Response:
     """Server-sent events: the progress part again each time it changes."""
@@ -163,7 +173,13 @@ async def transfer_events(request: Request, job: str, web: State, user: CurrentU
     async def stream() -> AsyncIterator[str]:
         seen: tuple[Any, ...] | None = None
         html, quiet = None, 0
+        ticks = 0
         while not await request.is_disconnected():
+            ticks += 1
+            if ticks % RECHECK_EVERY == 0 and not await run_in_threadpool(
+                _still_allowed, request, web, user, job
+            ):
+                return  # signed out, disabled, or the transfer is no longer theirs
             # The page is drawn again only when the job changed (one cheap query).
             version = await run_in_threadpool(job_version, web.store, job)
             if version != seen:
