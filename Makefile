@@ -15,8 +15,8 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
-# Dovecot (IMAP server for the tests and the demo), Cyrus and Courier (for the tests)
-# and isync (mbsync, for the benchmark).
+# Dovecot (IMAP server for the tests and the demo), Cyrus and Courier (for the tests),
+# isync (mbsync, for the benchmark) and PostgreSQL (for the job database tests).
 sysdeps:
 	@bash scripts/install-sysdeps.sh
 

@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Install the Debian packages the tests and the demo run against, when missing.
 #
+# PostgreSQL is installed for the tests of the job database on PostgreSQL; they run
+# their own cluster, not the one the package may create and start.
+#
 # Dovecot is installed normally. Cyrus IMAP and Courier IMAP serve the tests too, but
 # their server packages (cyrus-imapd, courier-imap) conflict with dovecot-imapd (all
 # provide imap-server), so only their support packages are installed and the two
@@ -13,6 +16,9 @@ need=()
 command -v dovecot >/dev/null 2>&1 || need+=(dovecot-imapd)
 command -v mbsync >/dev/null 2>&1 || need+=(isync)
 [ -x /usr/bin/time ] || need+=(time)  # GNU time: exact peak RSS in bench/
+# PostgreSQL: the tests start a throwaway cluster of their own with its initdb and
+# pg_ctl (tests/support/postgres.py); psycopg[binary] brings its own libpq.
+compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || need+=(postgresql)
 # Chromium for the web app's browser tests (Playwright drives Debian's, none is downloaded).
 [ -x /usr/bin/chromium ] || need+=(chromium)
 [ -x /usr/bin/chromedriver ] || need+=(chromium-driver)

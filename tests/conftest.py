@@ -10,6 +10,10 @@
 ``cyrus``, ``cyrus_user``, ``cyrus_factory``, ``courier``, ``courier_user``:
                      real Cyrus and Courier IMAP servers, the same way
                      (tests/support/server_fixtures.py).
+``postgres``, ``postgres_url``, ``database_url``, ``service_database``: a throwaway
+                     PostgreSQL cluster, a fresh database on it, and a fresh job
+                     database on SQLite and on PostgreSQL in turn
+                     (tests/support/database_fixtures.py).
 """
 
 from __future__ import annotations
@@ -22,6 +26,12 @@ from typing import Any
 import pytest
 
 from mailmover.devserver import Account, DevServer
+from support.database_fixtures import (  # noqa: F401
+    database_url,
+    postgres,
+    postgres_url,
+    service_database,
+)
 from support.server_fixtures import (  # noqa: F401
     courier,
     courier_user,

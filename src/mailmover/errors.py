@@ -14,6 +14,8 @@ class MailmoverError(Exception):
     retryable: bool = False
     #: process exit code when this error ends a command
     exit_code: int = 1
+    #: "source" or "dest": the side whose server said it, where that is known
+    side: str | None = None
 
     def __init__(self, message: str | None = None) -> None:
         super().__init__(message or (self.__doc__ or "").strip().splitlines()[0])

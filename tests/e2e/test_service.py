@@ -12,7 +12,6 @@ import io
 import json
 import os
 import signal
-import sqlite3
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -41,9 +40,9 @@ def servers(dovecot_factory) -> Iterator[tuple[DevServer, DevServer]]:
 
 
 def test_a_batch_runs_until_done_exactly_and_says_no_password(
-    servers: tuple[DevServer, DevServer], tmp_path: Path
+    servers: tuple[DevServer, DevServer], tmp_path: Path, service_database: str | None
 ) -> None:
-    batch = Batch(*servers, tmp_path, 4, "four")
+    batch = Batch(*servers, tmp_path, 4, "four", database=service_database)
     batch.load([mail(seed) for seed in range(4)])
     batch.create()
     assert batch.states() == ["queued"] * 4
@@ -72,9 +71,9 @@ def test_a_batch_runs_until_done_exactly_and_says_no_password(
 
 
 def test_bad_lines_are_named_by_number_and_nothing_is_created(
-    servers: tuple[DevServer, DevServer], tmp_path: Path
+    servers: tuple[DevServer, DevServer], tmp_path: Path, service_database: str | None
 ) -> None:
-    batch = Batch(*servers, tmp_path, 2, "bad")
+    batch = Batch(*servers, tmp_path, 2, "bad", database=service_database)
     good = batch.write_csv().read_text().splitlines()
     bad = tmp_path / "bad.csv"
     bad.write_text(
@@ -95,13 +94,12 @@ def test_bad_lines_are_named_by_number_and_nothing_is_created(
     assert batch.leaked(out.stdout + out.stderr) == []
 
 
-def test_cancel_erases_credentials(servers: tuple[DevServer, DevServer], tmp_path: Path) -> None:
-    batch = Batch(*servers, tmp_path, 2, "gone")
+def test_cancel_erases_credentials(
+    servers: tuple[DevServer, DevServer], tmp_path: Path, service_database: str | None
+) -> None:
+    batch = Batch(*servers, tmp_path, 2, "gone", database=service_database)
     batch.create()
-    db = sqlite3.connect(batch.data / "state.db")
-    assert db.execute(
-        "SELECT count(*) FROM mailbox WHERE source_secret IS NOT NULL"
-    ).fetchone() == (2,)
+    assert batch.rows("SELECT count(*) FROM mailbox WHERE source_secret IS NOT NULL") == [(2,)]
     out = batch.cli("cancel", "gone", "--mailbox", batch.accounts[0].user)
     assert out.code == 0 and out.stdout.strip() == "cancel: 1 mailbox(es)", out
     assert [(s.state, s.has_credentials) for s in batch.status()] == [
@@ -109,7 +107,7 @@ def test_cancel_erases_credentials(servers: tuple[DevServer, DevServer], tmp_pat
         ("queued", True),
     ]
     assert batch.cli("cancel", "gone").stdout.strip() == "cancel: 1 mailbox(es)"
-    rows = db.execute("SELECT state, source_secret, dest_secret FROM mailbox").fetchall()
+    rows = batch.rows("SELECT state, source_secret, dest_secret FROM mailbox")
     assert rows == [("cancelled", None, None)] * 2
     assert batch.cli("pause", "nosuchjob").code == 2
 
@@ -119,10 +117,10 @@ COUNT, EACH = 20, 48
 
 
 def test_a_killed_worker_and_a_killed_runner_leave_no_ghost_and_lose_nothing(
-    servers: tuple[DevServer, DevServer], tmp_path: Path
+    servers: tuple[DevServer, DevServer], tmp_path: Path, service_database: str | None
 ) -> None:
     """Twenty mailboxes: a worker SIGKILLed while it copies, then the runner SIGKILLed."""
-    batch = Batch(*servers, tmp_path, COUNT, "crash")
+    batch = Batch(*servers, tmp_path, COUNT, "crash", database=service_database)
     batch.load([mail(10 + n, count=EACH, total=EACH * 2500) for n in range(COUNT)])
     link = SlowLink(servers[1], rate=60_000)  # about 2 s a mailbox: kills land mid-copy
     batch.create("--connections", "1", dst_port=link.port)
@@ -168,9 +166,9 @@ def test_a_killed_worker_and_a_killed_runner_leave_no_ghost_and_lose_nothing(
 
 
 def test_pause_stops_appends_and_resume_completes_exactly(
-    servers: tuple[DevServer, DevServer], tmp_path: Path
+    servers: tuple[DevServer, DevServer], tmp_path: Path, service_database: str | None
 ) -> None:
-    batch = Batch(*servers, tmp_path, 1, "pausing")
+    batch = Batch(*servers, tmp_path, 1, "pausing", database=service_database)
     # About 10 s through the slow link.
     batch.load([mail(30, count=750, total=6_000_000)])
     link = SlowLink(servers[1], rate=600_000)
@@ -199,10 +197,10 @@ def test_pause_stops_appends_and_resume_completes_exactly(
 
 
 def test_synced_then_delta_then_complete(
-    servers: tuple[DevServer, DevServer], tmp_path: Path
+    servers: tuple[DevServer, DevServer], tmp_path: Path, service_database: str | None
 ) -> None:
     """A scheduled job keeps its mailboxes synced; complete runs a last delta and erases."""
-    batch = Batch(*servers, tmp_path, 2, "cutover")
+    batch = Batch(*servers, tmp_path, 2, "cutover", database=service_database)
     first = [mail(60), mail(61)]
     batch.load(first)
     batch.create("--delta-every", "24")
@@ -236,11 +234,14 @@ def test_synced_then_delta_then_complete(
 
 
 def test_rotated_keys_still_open_and_the_report_names_what_was_refused(
-    dovecot_factory, servers: tuple[DevServer, DevServer], tmp_path: Path
+    dovecot_factory,
+    servers: tuple[DevServer, DevServer],
+    tmp_path: Path,
+    service_database: str | None,
 ) -> None:
     """Keys rotated between batch and run; a destination that refuses a large message."""
     small_dest = dovecot_factory(max_message_size=200_000)
-    batch = Batch(servers[0], small_dest, tmp_path, 1, "refused")
+    batch = Batch(servers[0], small_dest, tmp_path, 1, "refused", database=service_database)
     big = corpus.bulk(1, seed=99, size_dist="realistic", total_bytes=400_000)
     small = corpus.bulk(10, seed=98, size_dist="small")
     batch.load([runcli.folders(INBOX=[*small[:5], *big, *small[5:]])])
@@ -281,9 +282,9 @@ def test_rotated_keys_still_open_and_the_report_names_what_was_refused(
 
 
 def test_a_mailbox_that_kills_its_worker_three_times_is_failed(
-    servers: tuple[DevServer, DevServer], tmp_path: Path
+    servers: tuple[DevServer, DevServer], tmp_path: Path, service_database: str | None
 ) -> None:
-    batch = Batch(*servers, tmp_path, 1, "deadly")
+    batch = Batch(*servers, tmp_path, 1, "deadly", database=service_database)
     batch.load([mail(95, count=300, total=2_000_000)])
     link = SlowLink(servers[1], rate=200_000)  # long enough to be killed each time
     batch.create("--connections", "1", dst_port=link.port)
@@ -314,9 +315,9 @@ def test_a_mailbox_that_kills_its_worker_three_times_is_failed(
 
 
 def test_a_prestage_pass_moves_the_old_mail_first_then_the_rest(
-    servers: tuple[DevServer, DevServer], tmp_path: Path
+    servers: tuple[DevServer, DevServer], tmp_path: Path, service_database: str | None
 ) -> None:
-    batch = Batch(*servers, tmp_path, 1, "staged")
+    batch = Batch(*servers, tmp_path, 1, "staged", database=service_database)
     msgs = corpus.bulk(30, seed=97, size_dist="small")
     batch.load([runcli.folders(INBOX=msgs)])
     cutoff = datetime(2015, 1, 1, tzinfo=UTC)
@@ -333,10 +334,10 @@ def test_a_prestage_pass_moves_the_old_mail_first_then_the_rest(
 
 
 def test_the_per_server_budget_holds_as_the_server_counts(
-    servers: tuple[DevServer, DevServer], tmp_path: Path
+    servers: tuple[DevServer, DevServer], tmp_path: Path, service_database: str | None
 ) -> None:
     """Four mailboxes, two connections allowed at the source: counted at a proxy in front."""
-    batch = Batch(*servers, tmp_path, 4, "budget")
+    batch = Batch(*servers, tmp_path, 4, "budget", database=service_database)
     batch.load([mail(110 + n, count=60, total=600_000) for n in range(4)])
     source = SlowLink(servers[0], rate=300_000)  # each mailbox takes a while: runs overlap
     lines = ["source,source_password,dest,dest_password"]

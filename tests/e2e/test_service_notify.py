@@ -32,10 +32,10 @@ def servers(dovecot_factory) -> Iterator[tuple[DevServer, DevServer]]:
 
 
 def test_webhooks_post_every_state_change_signed_and_retried(
-    servers: tuple[DevServer, DevServer], tmp_path: Path
+    servers: tuple[DevServer, DevServer], tmp_path: Path, service_database: str | None
 ) -> None:
     secret = "hook-" + os.urandom(8).hex()
-    batch = Batch(*servers, tmp_path, 2, "hooked")
+    batch = Batch(*servers, tmp_path, 2, "hooked", database=service_database)
     batch.load([mail(70), mail(71)])
     batch.create()
     with WebhookServer(fail_first=2) as hooks:
@@ -67,11 +67,11 @@ def test_webhooks_post_every_state_change_signed_and_retried(
 
 
 def test_the_owner_gets_an_email_for_a_failure_and_when_the_job_finishes(
-    servers: tuple[DevServer, DevServer], tmp_path: Path
+    servers: tuple[DevServer, DevServer], tmp_path: Path, service_database: str | None
 ) -> None:
     tag = os.urandom(3).hex()
     users = [f"ann-{tag}@example.com", f"bob-{tag}@example.com"]
-    batch = Batch(*servers, tmp_path, 2, "mailed", users=users)
+    batch = Batch(*servers, tmp_path, 2, "mailed", users=users, database=service_database)
     batch.load([mail(80), mail(81)])
     text = batch.write_csv().read_text()
     batch.file.write_text(text.replace(batch.accounts[1].src_pw, "wrong-password"))
@@ -109,11 +109,11 @@ def test_the_owner_gets_an_email_for_a_failure_and_when_the_job_finishes(
 
 
 def test_the_metrics_endpoint_matches_the_jobs_counters(
-    servers: tuple[DevServer, DevServer], tmp_path: Path
+    servers: tuple[DevServer, DevServer], tmp_path: Path, service_database: str | None
 ) -> None:
     from prometheus_client.parser import text_string_to_metric_families
 
-    batch = Batch(*servers, tmp_path, 2, "metered")
+    batch = Batch(*servers, tmp_path, 2, "metered", database=service_database)
     batch.load([mail(90), mail(91)])
     batch.create()
     with socket.socket() as s:

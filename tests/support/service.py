@@ -9,18 +9,18 @@ will), ``exact()`` compares every destination with its source.
 from __future__ import annotations
 
 import asyncio
-import json
 import os
-import sqlite3
 import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import select, text, update
+
 from mailmover.devserver import DevServer
 from mailmover.service.jobs import MailboxStatus, status
-from mailmover.store import Store
+from mailmover.store import Store, schema
 
 from . import corpus, runcli, snapshot
 from .corpus import Corpus
@@ -39,8 +39,11 @@ class Batch:
         count: int,
         name: str = "team",
         users: Sequence[str] | None = None,
+        database: str | None = None,
     ) -> None:
         self.tmp = tmp
+        #: A PostgreSQL URL for the job database; None: SQLite in the data directory.
+        self.database = database
         self.name = name
         self.accounts = [
             runcli.Accounts(src, dst, tmp, f"{name}{n}", users[n] if users else None)
@@ -50,12 +53,13 @@ class Batch:
         self.env = {"MAILMOVER_DATA_DIR": str(self.data)}
         for var in ("MAILMOVER_SOURCE_PASSWORD", "MAILMOVER_DEST_PASSWORD"):
             self.env[var] = ""
+        self.env["MAILMOVER_DATABASE_URL"] = self.url
         self.file = tmp / f"{name}.csv"
         self.expected: list[Any] = []
 
     @property
     def url(self) -> str:
-        return f"sqlite:///{self.data / 'state.db'}"
+        return self.database or f"sqlite:///{self.data / 'state.db'}"
 
     def passwords(self) -> list[str]:
         return [pw for a in self.accounts for pw in (a.src_pw, a.dst_pw)]
@@ -84,14 +88,16 @@ class Batch:
 
     def tune(self, **settings: Any) -> None:
         """Change the job's stored pass settings (what a web form may one day offer)."""
-        db = sqlite3.connect(self.data / "state.db")
-        try:
-            (text,) = db.execute("SELECT settings FROM job WHERE name = ?", (self.name,)).fetchone()
-            merged = json.dumps(json.loads(text) | settings)
-            db.execute("UPDATE job SET settings = ? WHERE name = ?", (merged, self.name))
-            db.commit()
-        finally:
-            db.close()
+        job = schema.job
+        with Store.open(self.url) as store, store.write_engine.begin() as conn:
+            stored = conn.execute(select(job.c.settings).where(job.c.name == self.name)).scalar()
+            merged = dict(stored or {}) | settings
+            conn.execute(update(job).where(job.c.name == self.name).values(settings=merged))
+
+    def rows(self, sql: str) -> list[tuple[Any, ...]]:
+        """The rows of a query on the job database, whichever the backend."""
+        with Store.open(self.url) as store, store.engine.connect() as conn:
+            return [tuple(r) for r in conn.execute(text(sql))]
 
     def status(self) -> list[MailboxStatus]:
         with Store.open(self.url) as store:
@@ -112,10 +118,16 @@ class Batch:
     def leaked(self, *texts: str, more: Sequence[str] = ()) -> list[str]:
         """Passwords (the accounts' and ``more``) found in these texts or in the data directory.
 
-        The database files are searched as bytes, WAL included.
+        The database files are searched as bytes, WAL included; a PostgreSQL job
+        database, row by row as text.
         """
         blobs = [t.encode() for t in texts]
         blobs += [p.read_bytes() for p in self.data.rglob("*") if p.is_file()]
+        if self.database:  # every row of every table, as PostgreSQL writes it out
+            with Store.open(self.url) as store, store.engine.connect() as conn:
+                for table in schema.metadata.sorted_tables:
+                    rows = conn.execute(text(f'SELECT t::text FROM "{table.name}" t')).scalars()
+                    blobs += [row.encode() for row in rows]
         secrets = [*self.passwords(), *more]
         return [pw for pw in secrets if any(pw.encode() in b for b in blobs)]
 
@@ -187,8 +199,5 @@ def wait_for(condition, what: str, guard: float | None = None):  # type: ignore[
 
 
 def raw_states(batch: Batch) -> list[str]:
-    db = sqlite3.connect(batch.data / "state.db")
-    try:
-        return [r[0] for r in db.execute("SELECT state FROM mailbox ORDER BY id")]
-    finally:
-        db.close()
+    """The stored states, as they are (``status`` would show an expired lease as queued)."""
+    return [r[0] for r in batch.rows("SELECT state FROM mailbox ORDER BY id")]

@@ -1,8 +1,13 @@
-"""The Alembic migrations build exactly the schema of mailmover.store.schema, on any engine."""
+"""The Alembic migrations build exactly the schema of mailmover.store.schema, on SQLite and
+on PostgreSQL."""
 
 from __future__ import annotations
 
 import io
+import os
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,13 +21,15 @@ from sqlalchemy import Column, MetaData, Table, Text, inspect, text
 from mailmover.errors import UsageError
 from mailmover.store import Store, default_url
 from mailmover.store.connect import make_engine
-from mailmover.store.migrate import alembic_config, current_revision
+from mailmover.store.migrate import HEAD, alembic_config, current_revision
 from mailmover.store.schema import metadata
+from support.postgres import PostgresCluster
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    s = Store.open(f"sqlite:///{tmp_path}/state.db")
+def store(database_url: str) -> Iterator[Store]:
+    """A fresh database migrated by Store.open, on SQLite and on PostgreSQL in turn."""
+    s = Store.open(database_url)
     yield s
     s.close()
 
@@ -44,6 +51,7 @@ def test_migrations_produce_the_metadata_schema(store: Store) -> None:
         "event",
         "pass",
         "invitation",
+        "server_hold",
         "account",
         "web_session",
         "api_token",
@@ -82,6 +90,7 @@ def test_downgrade_removes_every_table(store: Store) -> None:
     assert set(inspect(store.engine).get_table_names()) == {"alembic_version"}
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_sqlite_connections_are_tuned(store: Store) -> None:
     with store.engine.connect() as conn:
         assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
@@ -125,13 +134,11 @@ def test_unsupported_urls_are_refused(url: str) -> None:
 
 def test_head_constant_is_alembics_head() -> None:
     """Store.open skips Alembic when the database is at HEAD: HEAD must be the real head."""
-    from mailmover.store.migrate import HEAD
-
     assert head_revision() == HEAD
 
 
-def test_upgrade_from_0001_keeps_rows_and_zeroes_the_new_counters(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path}/old.db"
+def test_upgrade_from_0001_keeps_rows_and_zeroes_the_new_counters(database_url: str) -> None:
+    url = database_url
     config = alembic_config(url)
     command.upgrade(config, "0001")
     with Store(make_engine(url)) as old:
@@ -140,9 +147,35 @@ def test_upgrade_from_0001_keeps_rows_and_zeroes_the_new_counters(tmp_path: Path
         assert current_revision(store.engine) == head_revision()
         with store.engine.connect() as conn:
             row = conn.execute(
-                text("SELECT messages_copied, crashes, lease_owner FROM mailbox")
+                text("SELECT messages_copied, crashes, lease_owner, connections FROM mailbox")
             ).one()
-        assert tuple(row) == (0, 0, None)
+        assert tuple(row) == (0, 0, None, 0)
         assert [e.text for e in store.mailbox("imap://a@src", "imap://a@dst").events()] == [
             "from 0001"
         ]
+
+
+def test_processes_racing_on_an_empty_postgresql_database_migrate_it_once(
+    postgres: PostgresCluster,
+) -> None:
+    url = postgres.fresh_url()
+    # Each process waits for the same moment, then opens (and so migrates) the database.
+    at = time.time() + 2.0
+    code = (
+        "import os, time; from mailmover.store import Store\n"
+        f"time.sleep(max(0.0, {at} - time.time()))\n"
+        "with Store.open(os.environ['MAILMOVER_DATABASE_URL']) as s:\n"
+        "    s.log('info', 'test', 'opened')\n"
+    )
+    env = {**os.environ, "MAILMOVER_DATABASE_URL": url}
+    procs = [
+        subprocess.Popen([sys.executable, "-c", code], env=env, stderr=subprocess.PIPE, text=True)
+        for _ in range(4)
+    ]
+    errors = [p.communicate(timeout=60)[1] for p in procs]
+    assert [p.returncode for p in procs] == [0] * 4, errors
+    with Store.open(url) as store, store.engine.connect() as conn:
+        assert current_revision(store.engine) == head_revision()
+        assert conn.execute(text("SELECT count(*) FROM alembic_version")).scalar() == 1
+        assert conn.execute(text("SELECT count(*) FROM event")).scalar() == 4
+    postgres.drop(url)

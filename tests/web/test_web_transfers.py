@@ -294,3 +294,44 @@ def test_a_message_the_destination_refuses_is_named_on_the_page(
     wait_for(retried, "the retry pass")
     assert passes()[-1]["kind"] == "retry_errors"
     assert batch.status()[0].messages_copied == 6
+
+
+def test_a_large_transfer_lists_one_row_per_mailbox_each_with_its_page(
+    web: WebServer, page: Any, servers: tuple[DevServer, DevServer]
+) -> None:
+    owner, password = web.add_account()
+    batch = _batch(web, servers, "seven", 7)
+    batch.load([mail(30 + n, count=4, total=16_000) for n in range(7)])
+    create_transfer(web, batch, owner)
+    other = _batch(web, servers, "someone-elses", 1)
+    other.load([mail(40, count=2, total=8_000)])
+    stranger, _ = web.add_account()
+    create_transfer(web, other, stranger)
+    wait_for(lambda: batch.states() == ["completed"] * 7, "the seven mailboxes")
+    sign_in(page, web, owner.email, password, next="/transfers/seven")
+    rows = page.locator("#live table.mailboxes tbody tr")
+    assert rows.count() == 7
+    assert rows.evaluate_all("rs => rs.map(r => r.dataset.state)") == ["completed"] * 7
+    assert page.locator("#live article.mailbox").count() == 0
+    page.click("nav.filters >> text=7 completed")
+    assert page.url == web.base + "/transfers/seven?state=completed"
+    assert page.locator("#live table.mailboxes tbody tr").count() == 7
+    page.goto(web.base + "/transfers/seven?state=failed")
+    assert page.locator("#live table.mailboxes tbody tr").count() == 0
+
+    page.goto(web.base + "/transfers/seven")
+    screenshot(page, "transfer-many")
+    third = batch.accounts[2]
+    page.click(f"text={third.user} on 127.0.0.1")
+    assert page.locator("h1").inner_text() == third.src_url()
+    folders = page.locator("#live table.folders tbody tr").all_inner_texts()
+    assert [f.split("\t")[:2] for f in folders] == [["Archive", "2 of 2"], ["INBOX", "2 of 2"]]
+    assert "completed" in page.locator("table.log").inner_text()
+    mine = batch.status()[2].id
+    assert page.url == f"{web.base}/transfers/seven/mailboxes/{mine}"
+    (theirs,) = other.status()
+    # Another's mailbox, by its id under one's own transfer or under theirs: not found.
+    for path in (f"/transfers/seven/mailboxes/{theirs.id}",
+                 f"/transfers/someone-elses/mailboxes/{theirs.id}",
+                 "/transfers/seven/mailboxes/999999"):  # fmt: skip
+        assert page.goto(web.base + path).status == 404, path

@@ -27,6 +27,7 @@ T = TypeVar("T")
 DataDir = Annotated[
     Path | None,
     typer.Option(
+        "--data-dir",
         envvar="MAILMOVER_DATA_DIR",
         help="Directory of the job database and the key file (default: the user data directory)",
     ),
@@ -34,8 +35,10 @@ DataDir = Annotated[
 DatabaseUrl = Annotated[
     str | None,
     typer.Option(
+        "--database-url",
         envvar="MAILMOVER_DATABASE_URL",
-        help="Job database URL (default: sqlite:///DATA_DIR/state.db)",
+        help="Job database URL: postgresql://USER:PASSWORD@HOST/DB, or SQLite "
+        "(default: sqlite:///DATA_DIR/state.db)",
     ),
 ]
 JobArg = Annotated[str, typer.Argument(help="The job's name (see: mailmover jobs)")]

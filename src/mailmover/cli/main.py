@@ -23,6 +23,7 @@ from rich.table import Table
 
 from mailmover.cli import jobs, render
 from mailmover.cli.auth import auth_command
+from mailmover.cli.db import db_app
 from mailmover.cli.inputs import (
     credentials,
     endpoint,
@@ -437,6 +438,7 @@ app.command("report")(jobs.report_command)
 app.command("serve")(serve_command)
 app.add_typer(users_app, name="users")
 app.add_typer(jobs.secrets_app, name="secrets")
+app.add_typer(db_app, name="db")
 
 
 def main() -> None:  # pragma: no cover - the console script

@@ -81,7 +81,8 @@ async def run_pass(
     except _Stopped:
         report = run.finished()
     except MailmoverError as exc:
-        report = run.report("failed", exc.message, failure_kind(exc), exc.retryable)
+        side = exc.cause.side if isinstance(exc, RetriesExhausted) else exc.side
+        report = run.report("failed", exc.message, failure_kind(exc), exc.retryable, side)
     except Exception as exc:  # a bug: the report still comes back, the traceback is logged
         log.exception("pass failed with an internal error")
         reason = f"internal error: {type(exc).__name__}: {exc}"
@@ -136,6 +137,7 @@ class _Pass:
         reason: str | None = None,
         kind: FailureKind | None = None,
         retryable: bool = False,
+        side: str | None = None,
     ) -> PassReport:
         plans = self.planned.plans if self.planned else []
         folders = []
@@ -154,6 +156,7 @@ class _Pass:
             reason=reason,
             failure_kind=kind,
             retryable=retryable,
+            failed_side=side,
             folders=tuple(folders),
             plans=tuple(plans),
             sizes=dict(self.planned.sizes) if self.planned else {},

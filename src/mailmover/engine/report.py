@@ -119,6 +119,7 @@ class PassReport:
     reason: str | None = None  # why the pass failed, in words
     failure_kind: FailureKind | None = None
     retryable: bool = False  # for a failed pass: can running it again help?
+    failed_side: str | None = None  # "source" or "dest": whose server failed it, when known
     folders: tuple[FolderReport, ...] = ()
     plans: tuple[FolderPlan, ...] = ()
     sizes: dict[str, tuple[int, int]] = field(default_factory=dict)  # messages, bytes
@@ -174,6 +175,7 @@ class PassReport:
             "reason": self.reason,
             "failure_kind": self.failure_kind,
             "retryable": self.retryable,
+            "failed_side": self.failed_side,
             "seconds": round(self.seconds, 3),
             "copied": self.copied,
             "copied_bytes": self.copied_bytes,

@@ -10,7 +10,7 @@ from mailmover import __version__
 from mailmover.config import Endpoint
 from mailmover.engine.ports import Credentials, Secret, SideName
 from mailmover.engine.settings import MailboxPair, PassSettings
-from mailmover.errors import CommandFailed, UsageError
+from mailmover.errors import CommandFailed, MailmoverError, UsageError
 from mailmover.imap.client import IMAPClient
 from mailmover.imap.trace import ProtocolTrace, TraceSink
 
@@ -84,9 +84,13 @@ class Connector:
 
     async def open(self, side: SideName, label: str) -> IMAPClient:
         endpoint = self.pair.source if side == "source" else self.pair.dest
-        return await open_session(
-            endpoint, await self.credentials.secret(side), self.options, label
-        )
+        try:
+            return await open_session(
+                endpoint, await self.credentials.secret(side), self.options, label
+            )
+        except MailmoverError as exc:
+            exc.side = exc.side or side  # which server refused or throttled us
+            raise
 
     async def open_pair(self, n: int) -> Pair:
         """Both sides at once; when either fails the other is closed and the error raised."""

@@ -3,6 +3,8 @@
 Every change is one transaction guarded by the lease owner, so a worker that lost
 its lease (it stalled, the runner gave the mailbox up) can no longer write the
 mailbox's state. A lease not renewed for ``LEASE_SECONDS`` is a dead worker's.
+Rows read to be changed are locked (SELECT … FOR UPDATE on PostgreSQL, where
+several runners and workers share the database; SQLite's write lock on SQLite).
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from typing import Any, Final
 
 from sqlalchemy import Connection, and_, func, or_, select, update
 
+from mailmover.service.budgets import Budgets, take, usage_of
+from mailmover.service.holds import hold, on_hold, park, throttled_server
 from mailmover.service.states import SETTLE_SECONDS, After, after_crash, after_pass
 from mailmover.store import schema
 from mailmover.store.database import Store
@@ -36,6 +40,7 @@ class Claim:
     mailbox_id: int
     pass_id: int
     kind: str
+    connections: int = 0  # pairs granted by the budgets; 0: none counted
 
 
 def now_utc() -> datetime:
@@ -53,15 +58,44 @@ def runnable_condition(now: datetime) -> Any:
     return and_(due, free, or_(mb.c.requested.is_(None), mb.c.requested == ""))
 
 
-def claim(store: Store, mailbox_id: int, owner: str, now: datetime | None = None) -> Claim | None:
-    """Take the mailbox for ``owner`` if it is still due and free; None otherwise."""
+def claim(
+    store: Store,
+    mailbox_id: int,
+    owner: str,
+    now: datetime | None = None,
+    *,
+    budgets: Budgets | None = None,
+    wanted: int = 1,
+) -> Claim | None:
+    """Take the mailbox for ``owner`` if it is still due and free; None otherwise.
+
+    Not while one of its servers is on hold (the mailbox is parked until then). With
+    ``budgets``: with up to ``wanted`` connection pairs, as many as the budgets allow
+    fleet-wide, and not at all when not one fits now.
+    """
     now = now or now_utc()
     with store.write_engine.begin() as conn:
+        # PostgreSQL: the row stays locked until this transaction ends, and one another
+        # claimer holds is skipped, not waited for. SQLite: BEGIN IMMEDIATE already
+        # gave this transaction the only write lock.
         row = conn.execute(
-            select(mb.c.state, mb.c.next_pass).where(mb.c.id == mailbox_id, runnable_condition(now))
+            select(mb.c.state, mb.c.next_pass, mb.c.source_endpoint, mb.c.dest_endpoint)
+            .where(mb.c.id == mailbox_id, runnable_condition(now))
+            .with_for_update(skip_locked=True)
         ).one_or_none()
         if row is None:
             return None
+        pairs = 0
+        if row.source_endpoint is not None and row.dest_endpoint is not None:
+            want = usage_of(row.source_endpoint, row.dest_endpoint, max(1, wanted))
+            held = on_hold(conn, want.hosts, now)
+            if held is not None:
+                park(conn, held.server, held.until, held.reason or "", now, only=mailbox_id)
+                return None
+            if budgets is not None:
+                pairs = take(conn, budgets, want, now)
+                if pairs == 0:
+                    return None
         kind = "delta" if row.state == "completing" else (row.next_pass or "full")
         conn.execute(
             update(mb)
@@ -79,6 +113,7 @@ def claim(store: Store, mailbox_id: int, owner: str, now: datetime | None = None
                 started_at=now,
                 finished_at=None,
                 next_pass=kind,
+                connections=pairs,
                 updated_at=now,
             )
         )
@@ -89,7 +124,7 @@ def claim(store: Store, mailbox_id: int, owner: str, now: datetime | None = None
         ).scalar_one()
         _log(conn, mailbox_id, now, "info", "pass", f"{kind} pass started")
         record_state(conn, [mailbox_id], "running")
-    return Claim(mailbox_id, pass_id, kind)
+    return Claim(mailbox_id, pass_id, kind, pairs)
 
 
 @dataclass
@@ -213,6 +248,7 @@ def finish(
             select(mb, schema.job.c.state.label("job_state"), schema.job.c.delta_every_hours)
             .join(schema.job, schema.job.c.id == mb.c.job_id)
             .where(mb.c.id == claimed.mailbox_id, mb.c.lease_owner == owner)
+            .with_for_update(of=mb)
         ).one_or_none()
         if row is None:
             return None
@@ -235,6 +271,12 @@ def finish(
         if outcome in ("completed", "completed_with_errors"):
             values |= {"messages_left": 0, "bytes_left": 0}
         _settle(conn, claimed.mailbox_id, after, values)
+        server = throttled_server(report, row.source_endpoint, row.dest_endpoint)
+        if server is not None and after.state == "waiting" and after.waiting_until is not None:
+            parked = hold(conn, server, after.waiting_until, after.reason or "throttled", now)
+            _log(conn, claimed.mailbox_id, now, "warning", "hold",
+                 f"{server} on hold until {after.waiting_until:%H:%M:%S} UTC; "
+                 f"{len(parked)} other mailbox(es) parked")  # fmt: skip
         level = "error" if after.state == "failed" else "info"
         text = f"{claimed.kind} pass {outcome.replace('_', ' ')}; now {after.state}"
         _log(conn, claimed.mailbox_id, now, level, "pass", text + _because(after.reason))
@@ -258,7 +300,7 @@ def crashed(
     with store.write_engine.begin() as conn:
         held = mb.c.lease_owner == owner if owner else mb.c.lease_expires < now
         row = conn.execute(
-            select(mb).where(mb.c.id == mailbox_id, mb.c.state == "running", held)
+            select(mb).where(mb.c.id == mailbox_id, mb.c.state == "running", held).with_for_update()
         ).one_or_none()
         if row is None:
             return None
@@ -312,7 +354,13 @@ def release(store: Store, mailbox_id: int, owner: str) -> None:
 
 
 def _released(now: datetime) -> dict[str, Any]:
-    return {"lease_owner": None, "lease_expires": None, "finished_at": now, "updated_at": now}
+    return {
+        "lease_owner": None,
+        "lease_expires": None,
+        "connections": 0,
+        "finished_at": now,
+        "updated_at": now,
+    }
 
 
 def _settle(conn: Connection, mailbox_id: int, after: After, values: dict[str, Any]) -> None:

@@ -4,13 +4,15 @@
 ``mailmover_bytes_copied_total{job}``, ``mailmover_messages_failed_total{job}``,
 ``mailmover_copy_rate_bytes{job}`` (running passes together),
 ``mailmover_passes_total{kind,outcome}``, ``mailmover_pass_failures_total{failure_kind}``
-and ``mailmover_connections_in_use{server}`` (the runner's budgets).
+and ``mailmover_connections_in_use{server}`` (held by the running mailboxes of the
+database, whichever runner or worker runs them).
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 from prometheus_client import CollectorRegistry, start_http_server
@@ -18,7 +20,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 from sqlalchemy import select
 
-from mailmover.service.budgets import Budgets
+from mailmover.service.budgets import Budgets, in_use
 from mailmover.service.jobs import status
 from mailmover.store import schema
 from mailmover.store.database import Store
@@ -64,8 +66,9 @@ class ServiceCollector(Collector):
         used = GaugeMetricFamily(
             "mailmover_connections_in_use", "Connections held, per server", labels=["server"]
         )
-        for server, n in sorted(self.budgets.held_hosts.items()):
-            used.add_metric([server], n)
+        for server, n in sorted(in_use(self.store, datetime.now(UTC)).held_hosts.items()):
+            if n:
+                used.add_metric([server], n)
         yield used
 
     def _passes(self) -> Iterator[Metric]:

@@ -28,7 +28,7 @@ from typing import Any, Final
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
-from mailmover.service.budgets import Budgets, Usage
+from mailmover.service.budgets import Budgets, held, usage_of
 from mailmover.service.emails import Emails, SmtpSettings
 from mailmover.service.jobs import active_count, erase_stale_credentials, mailbox_status
 from mailmover.service.leases import claim, crashed, recover_expired, runnable_condition
@@ -72,7 +72,7 @@ class WorkerProcess:
             argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1, env=env
         )
         self.name: str | None = None
-        self.held: dict[int, Usage] = {}
+        self.held: dict[int, int] = {}  # mailbox id -> connection pairs
         self.messages: queue.Queue[dict[str, Any]] = queue.Queue()
         threading.Thread(target=self._read, daemon=True).start()
 
@@ -199,8 +199,7 @@ class Runner:
             if worker.proc.poll() is None:
                 continue
             self._drain(worker)
-            for mailbox_id, usage in list(worker.held.items()):
-                self.options.budgets.give_back(usage)
+            for mailbox_id in list(worker.held):
                 after = crashed(
                     self.store, mailbox_id, worker.name, settle=self.options.settle_seconds
                 )
@@ -221,9 +220,7 @@ class Runner:
             if "ready" in message:
                 worker.name = str(message["ready"])
             elif "done" in message:
-                usage = worker.held.pop(int(message["done"]), None)
-                if usage is not None:
-                    self.options.budgets.give_back(usage)
+                worker.held.pop(int(message["done"]), None)
                 box = mailbox_status(self.store, int(message["done"]))
                 self.emit(
                     {"event": "mailbox", "mailbox": message["done"], "job": box.job,
@@ -252,29 +249,30 @@ class Runner:
         )
         with self.store.engine.connect() as conn:
             candidates = conn.execute(query).all()
+            # A first look, so that mailboxes that cannot fit are not claimed in vain.
+            room = held(conn, self.options.budgets, now) if candidates else None
         for row in candidates:
             if free <= 0:
                 return
-            src, dst = row.source_endpoint, row.dest_endpoint
-            hosts = (f"{src['host']}:{src['port']}", f"{dst['host']}:{dst['port']}")
-            accounts = (f"{hosts[0]}/{src['user']}", f"{hosts[1]}/{dst['user']}")
             settings = (row.job_settings or {}) | (row.settings or {})
             wanted = int(settings.get("connections") or self.options.connections)
-            usage = self.options.budgets.grant(hosts, accounts, wanted)
-            if usage is None:
+            want = usage_of(row.source_endpoint, row.dest_endpoint, wanted)
+            if room is not None and room.grant(want.hosts, want.accounts, 1) is None:
                 continue
             worker = min(ready, key=lambda w: len(w.held))
             assert worker.name is not None
-            claimed = claim(self.store, row.id, worker.name, now)
-            if claimed is None:
-                self.options.budgets.give_back(usage)
+            # The budgets are counted in the database: every runner on it shares them.
+            claimed = claim(
+                self.store, row.id, worker.name, now, budgets=self.options.budgets, wanted=wanted
+            )
+            if claimed is None:  # taken, not due, its server on hold, or no connection free
                 continue
-            worker.held[row.id] = usage
+            worker.held[row.id] = claimed.connections
             order = {"run": row.id, "pass_id": claimed.pass_id, "kind": claimed.kind,
-                     "connections": usage.pairs}  # fmt: skip
+                     "connections": claimed.connections}  # fmt: skip
             worker.send(order)  # a dead worker is found by _collect
             self.emit({"event": "started", "mailbox": row.id, "kind": claimed.kind,
-                       "worker": worker.name, "connections": usage.pairs})  # fmt: skip
+                       "worker": worker.name, "connections": claimed.connections})  # fmt: skip
             free -= 1
 
     def _recover(self) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Final
 
@@ -19,6 +20,12 @@ from mailmover.errors import UsageError
 
 SUPPORTED_BACKENDS: Final = frozenset({"sqlite", "postgresql"})
 
+#: PostgreSQL URLs as users write them, all run with psycopg 3.
+PG_SCHEMES: Final = frozenset({"postgres", "postgresql", "postgresql+psycopg"})
+PG_DRIVER: Final = "postgresql+psycopg"
+#: Seconds to wait for a PostgreSQL server to answer a new connection.
+PG_CONNECT_TIMEOUT: Final = 10
+
 #: Milliseconds a writer waits for another process's write lock before giving up.
 SQLITE_BUSY_TIMEOUT_MS: Final = 30_000
 
@@ -34,9 +41,12 @@ def default_url() -> str:
 
 def parse_url(url: str) -> URL:
     """The parsed database URL; a ``UsageError`` when it is not one mailmover can use."""
+    scheme, sep, rest = url.partition("://")
+    if sep and scheme in PG_SCHEMES:  # the driver is ours to choose: psycopg 3
+        url = f"{PG_DRIVER}://{rest}"
     try:
         parsed = make_url(url)
-    except ArgumentError as exc:
+    except (ArgumentError, ValueError) as exc:
         raise UsageError("the state database URL cannot be parsed") from exc
     if parsed.get_backend_name() not in SUPPORTED_BACKENDS:
         raise UsageError(
@@ -50,11 +60,38 @@ def is_memory_sqlite(url: URL) -> bool:
     return url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:")
 
 
+def shown(url: str | URL) -> str:
+    """The URL as it may be printed: without its password, with the scheme users write."""
+    parsed = url if isinstance(url, URL) else parse_url(url)
+    drivername = "postgresql" if parsed.get_backend_name() == "postgresql" else parsed.drivername
+    bare = URL.create(
+        drivername, parsed.username, None, parsed.host, parsed.port, parsed.database, parsed.query
+    )
+    return bare.render_as_string(hide_password=False)
+
+
+def unreachable(url: str | URL, exc: BaseException) -> str:
+    """One line saying why the database at ``url`` cannot be used; never the password."""
+    parsed = url if isinstance(url, URL) else parse_url(url)
+    orig = getattr(exc, "orig", None) or exc
+    lines = [ln.strip() for ln in str(orig).splitlines() if ln.strip()]
+    why = lines[0] if lines else type(orig).__name__
+    # libpq's prefixes repeat the address or say nothing to a person.
+    why = re.sub(r'^(connection failed: )?(connection to server at "[^"]*", port \d+ failed: )?'
+                 r"(FATAL: +)?", "", why)  # fmt: skip
+    if parsed.password:
+        why = why.replace(str(parsed.password), "***")
+    return f"cannot use the job database {shown(parsed)}: {why}"
+
+
 def make_engine(url: str) -> Engine:
     """An engine for ``url``; for a SQLite file, its parent directories are created."""
     parsed = parse_url(url)
     if parsed.get_backend_name() != "sqlite":
-        return create_engine(parsed, pool_pre_ping=True)
+        connect_args: dict[str, Any] = {}
+        if "connect_timeout" not in parsed.query:  # an unreachable host fails, not hangs
+            connect_args["connect_timeout"] = PG_CONNECT_TIMEOUT
+        return create_engine(parsed, pool_pre_ping=True, connect_args=connect_args)
     kwargs: dict[str, Any] = {}
     if is_memory_sqlite(parsed):
         # One shared connection, or every thread would see its own empty database.

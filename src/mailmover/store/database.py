@@ -9,10 +9,11 @@ from typing import Self
 from urllib.parse import urlsplit
 
 from sqlalchemy import Engine, func, select
+from sqlalchemy.exc import DBAPIError
 
-from mailmover.errors import UsageError
+from mailmover.errors import StoreError, UsageError
 from mailmover.store import schema
-from mailmover.store.connect import default_url, insert_for, make_engine, writer
+from mailmover.store.connect import default_url, insert_for, make_engine, unreachable, writer
 from mailmover.store.migrate import upgrade
 from mailmover.store.state import MailboxState
 
@@ -38,9 +39,13 @@ class Store:
 
         ``url`` is ``sqlite:///path`` or a PostgreSQL URL; None means ``default_url()``.
         """
-        engine = make_engine(url or default_url())
+        url = url or default_url()
+        engine = make_engine(url)
         try:
             upgrade(engine)
+        except DBAPIError as exc:  # unreachable, refused, no such database, no right
+            engine.dispose()
+            raise StoreError(unreachable(url, exc), retryable=True) from exc
         except BaseException:
             engine.dispose()
             raise

@@ -101,7 +101,7 @@ job = Table(
     # Delta passes every this many hours until the job is completed; None: none scheduled.
     Column("delta_every_hours", Float, nullable=True),
     Column("updated_at", UTCDateTime, nullable=True),
-    # The account the job belongs to (0003); None for jobs made outside the web app.
+    # The account the job belongs to (0004); None for jobs made outside the web app.
     # No foreign key: SQLite cannot add one to an existing table, and accounts are
     # disabled, never deleted.
     Column("owner_id", RowId, nullable=True),
@@ -157,6 +157,9 @@ mailbox = Table(
     Column("heartbeat_at", UTCDateTime, nullable=True),
     Column("attempts", Integer, nullable=False, server_default="0"),
     Column("crashes", Integer, nullable=False, server_default="0"),
+    # Connection pairs the running pass holds against the budgets (0003); counted by
+    # every runner and worker on the database while the lease is live.
+    Column("connections", Integer, nullable=False, server_default="0"),
     Column("last_pass_at", UTCDateTime, nullable=True),
     Column("updated_at", UTCDateTime, nullable=True),
     UniqueConstraint("job_id", "source", "dest"),
@@ -232,7 +235,18 @@ event = Table(
     Index(None, "mailbox_id"),
 )
 
-#: People who sign in to the web app (0003).
+#: A server that throttled us (0003): no mailbox on it starts before ``until``.
+server_hold = Table(
+    "server_hold",
+    metadata,
+    # host:port, as the budgets count servers
+    Column("server", Text, primary_key=True),
+    Column("until", UTCDateTime, nullable=False),
+    Column("reason", Text, nullable=True),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+#: People who sign in to the web app (0004).
 account = Table(
     "account",
     metadata,
@@ -292,7 +306,7 @@ audit = Table(
 )
 
 
-#: "Ask each user" (0004): a one-time link emailed to a mailbox's user, who gives their
+#: "Ask each user" (0005): a one-time link emailed to a mailbox's user, who gives their
 #: own password there. Only the link's token's SHA-256 is stored; a new email replaces it.
 invitation = Table(
     "invitation",

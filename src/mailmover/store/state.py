@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Collection, Iterator, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -16,6 +17,8 @@ from sqlalchemy import (
     tuple_,
     update,
 )
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from mailmover.store import schema
 from mailmover.store.connect import insert_for
@@ -52,6 +55,18 @@ _MESSAGE_COLUMNS = (
     _m.c.reason,
 )
 _MESSAGE_KEY = ("folder_id", "source_uidvalidity", "source_uid")
+
+
+@functools.cache
+def _message_upsert(dialect: str, columns: tuple[str, ...]) -> Any:
+    """INSERT … ON CONFLICT (the message key) DO UPDATE, built once per dialect: a new
+    statement per batch cost a copy of the table's columns each time."""
+    insert = sqlite_insert(_m) if dialect == "sqlite" else pg_insert(_m)
+    return insert.on_conflict_do_update(
+        index_elements=[_m.c[name] for name in _MESSAGE_KEY],
+        set_={name: insert.excluded[name] for name in columns if name not in _MESSAGE_KEY},
+    )
+
 
 _FOLDER_COLUMNS = (
     _f.c.id,
@@ -212,12 +227,7 @@ class MailboxState:
         rows = [_message_row(folder_id, rec, now) for rec in records]
         with self.store.write_engine.begin() as conn:
             self._check_folder(conn, folder_id)
-            insert = insert_for(conn, _m)
-            upsert = insert.on_conflict_do_update(
-                index_elements=[_m.c[name] for name in _MESSAGE_KEY],
-                set_={name: insert.excluded[name] for name in rows[0] if name not in _MESSAGE_KEY},
-            )
-            conn.execute(upsert, rows)
+            conn.execute(_message_upsert(conn.dialect.name, tuple(rows[0])), rows)
 
     def update_flags(
         self, folder_id: int, changes: Sequence[tuple[int, int, tuple[str, ...]]]

@@ -24,6 +24,7 @@ from mailmover.web import (
     batches,
     errors,
     invites,
+    mailboxes,
     oauth,
     transfers,
     wizard,
@@ -132,6 +133,7 @@ def create_app(config: WebConfig) -> FastAPI:
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.include_router(auth_router)
     app.include_router(transfers.router)
+    app.include_router(mailboxes.router)
     app.include_router(admin.router)
     app.include_router(account.router)
     app.include_router(api.router)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Final
+from urllib.parse import unquote, urlsplit
 
 from jinja2 import Environment
 
@@ -65,11 +66,23 @@ def percent(done: float, total: float) -> int:
     return max(0, min(100, int(100 * done / total)))
 
 
+def mailbox(url: str) -> str:
+    """An endpoint URL as a person names the mailbox: ``alice@example.com on imap.example.com``."""
+    try:
+        parts = urlsplit(url)
+        user, host = unquote(parts.username or ""), parts.hostname or ""
+    except ValueError:
+        return url
+    return f"{user} on {host}" if user and host else url
+
+
 def tone(state: str) -> str:
     return STATE_TONES.get(state, "idle")
 
 
 def install(env: Environment) -> None:
     """Make the filters and ``percent`` known to the templates."""
-    env.filters.update(size=size, rate=rate, duration=duration, when=when, tone=tone)
+    env.filters.update(
+        size=size, rate=rate, duration=duration, when=when, tone=tone, mailbox=mailbox
+    )
     env.globals["percent"] = percent

@@ -109,32 +109,56 @@ def transfers_list(request: Request, web: State, user: CurrentUser) -> Response:
     return render(request, "transfers.html", {"rows": rows})
 
 
+#: Lines of a transfer's event log on its page (each mailbox's page has its own).
+LOG_SHOWN: Final = 50
 #: Messages not copied listed on a transfer's page (the report has them all).
 NOT_COPIED_SHOWN: Final = 100
 
 
-def _live_context(store: Store, job: str) -> dict[str, Any]:
+#: A transfer with up to this many mailboxes shows each with its folders; a larger one,
+#: one row per mailbox (problems first), each linked to its own page.
+DETAILED_UP_TO: Final = 5
+#: Rows of mailboxes a large transfer's page shows at once (``?state=`` narrows them).
+ROWS_SHOWN: Final = 200
+#: Which mailboxes a large transfer lists first.
+_FIRST: Final = ("failed", "waiting", "completed_with_errors", "paused", "running",
+                 "completing", "queued", "synced", "completed", "cancelled")  # fmt: skip
+
+
+def _live_context(store: Store, job: str, state: str | None = None) -> dict[str, Any]:
     boxes = jobs.status(store, job)
-    data = report_data(store, job)["mailboxes"]
-    folders = {m["id"]: m["folders"] for m in data}
-    missed = [(m["source"], miss) for m in data for miss in m["not_copied"]]
-    return {
+    context: dict[str, Any] = {
         "job": job,
         "boxes": boxes,
-        "folders": folders,
-        "not_copied": missed[:NOT_COPIED_SHOWN],
-        "not_copied_count": len(missed),
         "totals": totals(boxes),
         "finished": all(b.state in END_STATES for b in boxes),
+        "compact": len(boxes) > DETAILED_UP_TO,
+        "state_filter": state if state in _FIRST else None,
+        "folders": {},
+        "not_copied": [],
+        "not_copied_count": 0,
     }
+    if context["compact"]:
+        rank = {s: n for n, s in enumerate(_FIRST)}
+        chosen = [b for b in boxes if context["state_filter"] in (None, b.state)]
+        chosen.sort(key=lambda b: (rank.get(b.state, 99), b.line or 0, b.id))
+        context["rows"] = chosen[:ROWS_SHOWN]
+        context["rows_more"] = len(chosen) - len(context["rows"])
+        return context
+    data = report_data(store, job)["mailboxes"]
+    missed = [(m["source"], miss) for m in data for miss in m["not_copied"]]
+    context["folders"] = {m["id"]: m["folders"] for m in data}
+    context["not_copied"] = missed[:NOT_COPIED_SHOWN]
+    context["not_copied_count"] = len(missed)
+    return context
 
 
 @router.get("/transfers/{job}")
 def transfer_page(request: Request, job: str, web: State, user: CurrentUser) -> Response:
     access.check(web.store, user, job)
-    context = _live_context(web.store, job) | {
+    context = _live_context(web.store, job, request.query_params.get("state")) | {
         "detail": job_detail(web.store, job),
-        "log": job_events(web.store, job, 100),
+        "log": job_events(web.store, job, LOG_SHOWN),
         "done": request.query_params.get("done"),
         "count": request.query_params.get("n"),
     }
@@ -145,12 +169,14 @@ def transfer_page(request: Request, job: str, web: State, user: CurrentUser) -> 
 def transfer_live(request: Request, job: str, web: State, user: CurrentUser) -> Response:
     """The page's progress part alone (what the live stream sends)."""
     access.check(web.store, user, job)
-    return render(request, "_live.html", _live_context(web.store, job))
+    state = request.query_params.get("state")
+    return render(request, "_live.html", _live_context(web.store, job, state))
 
 
 def _render_live(request: Request, web: WebState, job: str) -> str:
     template = web.templates.get_template("_live.html")
-    return template.render({"request": request} | _live_context(web.store, job))
+    state = request.query_params.get("state")
+    return template.render({"request": request} | _live_context(web.store, job, state))
 
 
 def _event(name: str, html: str) -> str:
