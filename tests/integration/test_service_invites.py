@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from cryptography.fernet import Fernet
+from sqlalchemy import select
 
 from mailmover.devserver import DevServer
 from mailmover.service import invites
@@ -24,15 +25,16 @@ from mailmover.service.emails import EmailFailed, Emails, SmtpSettings
 from mailmover.service.jobs import JobSpec, create_job_from_batch, status
 from mailmover.service.logins import try_login
 from mailmover.service.secrets import SecretBox
-from mailmover.store import Store
+from mailmover.store import Store, schema
 from support.smtp_server import SmtpServer
 
 LINK = re.compile(r"http://mm\.test/invite/(\S+)")
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    with Store.open(f"sqlite:///{tmp_path}/state.db") as s:
+def store(database_url: str) -> Iterator[Store]:
+    """A fresh job database, SQLite then PostgreSQL."""
+    with Store.open(database_url) as s:
         yield s
 
 
@@ -118,9 +120,18 @@ async def test_each_user_gets_a_link_that_works_once_and_queues_the_mailbox(
     assert [s.state for s in status(store, "asked")] == ["queued", "queued"]
     assert [i.sends for i in invites.invitations(store, "asked")] == [1, 2]
     # Nothing readable in the database: the tokens are hashed, the passwords encrypted.
-    raw = (tmp_path / "state.db").read_bytes() + (tmp_path / "state.db-wal").read_bytes()
+    raw = b"".join(_dump(store))
     for secret in [*users.values(), *first.values(), second]:
         assert secret.encode() not in raw
+
+
+def _dump(store: Store) -> Iterator[bytes]:
+    """Every value of every row of the job database, as bytes."""
+    with store.engine.connect() as conn:
+        for table in schema.metadata.sorted_tables:
+            for row in conn.execute(select(table)).all():
+                for value in row:
+                    yield value if isinstance(value, bytes) else str(value).encode()
 
 
 async def test_an_unreachable_mail_server_is_said_in_words(store: Store, tmp_path: Path) -> None:
