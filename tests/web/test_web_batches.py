@@ -22,6 +22,8 @@ from mailmover.devserver import DevServer
 from mailmover.service.jobs import list_jobs, status
 from mailmover.store import Store
 from support import corpus, runcli
+from support.oauth_dovecot import oauth_dovecot
+from support.oauth_server import OAuthServer
 from support.service import wait_for
 from support.smtp_server import SmtpServer
 from support.web import WebServer, screenshot, sign_in
@@ -288,3 +290,52 @@ def test_an_admin_login_replaces_passwords_and_the_preflight_names_bad_rows(
     for secret in (admin_pw, cy.src_pw):
         assert not any(secret in b for b in blobs)
     shutil.rmtree(masters)
+
+
+def test_an_asked_user_signs_in_with_microsoft_instead_of_a_password(
+    mailing_web: WebServer,
+    page: Any,
+    chromium: Any,
+    oauth: OAuthServer,
+    dovecot_factory: Any,
+    servers: tuple[DevServer, DevServer],
+    smtp: SmtpServer,
+    tmp_path: Path,
+) -> None:
+    web = mailing_web
+    with oauth_dovecot(dovecot_factory, oauth) as source:
+        eve = runcli.Accounts(source, servers[1], tmp_path, "eve", f"eve-{secrets.token_hex(3)}")
+        eve.load(
+            runcli.folders(INBOX=corpus.bulk(6, seed=41, size_dist="small", total_bytes=30_000))
+        )
+        oauth.authorize_as = eve.user
+        path = tmp_path / "ms.csv"
+        path.write_text(
+            "source,dest,dest_password,email,source_preset\n"
+            f"{eve.user},{eve.user},{eve.dst_pw},{eve.user}@example.com,microsoft365\n"
+        )
+        admin, password = web.add_account(name="ms-admin")
+        sign_in(page, web, admin.email, password)
+        upload(
+            page, web, path, ask=True,
+            source_server=f"imap://{source.host}:{source.port}?tls=none",
+            dest_server=f"imap://{servers[1].host}:{servers[1].port}?tls=none",
+        )  # fmt: skip
+        page.click("button[type=submit].primary")
+        job = page.url.split("/batches/")[1].split("/")[0]
+        visitor = chromium.new_context()
+        try:
+            user_page = visitor.new_page()
+            user_page.goto(first_link(smtp, f"{eve.user}@example.com", web))
+            user_page.click("text=Sign in with Microsoft")
+            assert "Signed in with Microsoft" in user_page.locator(".alert.good").inner_text()
+            assert user_page.locator("input[name=source_password]").count() == 0
+            user_page.click("text=Move my mail")
+            assert "Thank you" in user_page.locator("h1").inner_text()
+        finally:
+            visitor.close()
+        with web.store() as store:
+            wait_for(lambda: status(store, job)[0].state == "completed", "eve's mailbox copied")
+        expected, got = eve.src_snapshot(), eve.dst_snapshot()
+        assert runcli.exact_copy_problems(expected, got) == []
+        assert runcli.extra_messages(expected, got) == []

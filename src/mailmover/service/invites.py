@@ -68,6 +68,8 @@ class Invitation:
     sides: tuple[SideName, ...]
     users: dict[SideName, str]  # the login names of both sides
     hosts: dict[SideName, str]
+    #: the provider preset each side was given in the batch file or job, if any
+    presets: dict[SideName, str | None]
     source: str
     dest: str
     expires_at: datetime
@@ -277,6 +279,8 @@ def _query() -> Any:
             mb.c.state,
             mb.c.source_endpoint,
             mb.c.dest_endpoint,
+            mb.c.settings.label("mailbox_settings"),
+            job_t.c.settings.label("job_settings"),
             job_t.c.name.label("job"),
             job_t.c.owner,
         )
@@ -297,6 +301,7 @@ def _invitation(row: Any) -> Invitation:
         sides=sides,
         users={side: str(ends[side].get("user", "")) for side in ("source", "dest")},
         hosts={side: str(ends[side].get("host", "")) for side in ("source", "dest")},
+        presets={side: _preset(row, side) for side in ("source", "dest")},
         source=row.source,
         dest=row.dest,
         expires_at=row.expires_at,
@@ -305,6 +310,14 @@ def _invitation(row: Any) -> Invitation:
         used_at=row.used_at,
         state=row.state,
     )
+
+
+def _preset(row: Any, side: str) -> str | None:
+    for settings in (row.mailbox_settings, row.job_settings):
+        name = (settings or {}).get(f"{side}_preset")
+        if name:
+            return str(name)
+    return None
 
 
 def _address(row: Any) -> str:

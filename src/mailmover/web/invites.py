@@ -49,8 +49,9 @@ def _page(
     done = oauth_given(request).get(hash_token(token), {})
     sides = []
     for side in found.sides:
-        preset = detect(found.hosts[side])
-        provider = OAUTH_PROVIDERS.get(preset.name) if preset else None
+        detected = detect(found.hosts[side])
+        preset = found.presets[side] or (detected.name if detected else None)
+        provider = OAUTH_PROVIDERS.get(preset) if preset else None
         sides.append({
             "side": side, "user": found.users[side], "host": found.hosts[side],
             "oauth": provider if provider in signins(request).clients else None,
