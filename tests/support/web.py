@@ -66,6 +66,8 @@ class WebServer:
         self.env.pop("MAILMOVER_SECRET_KEY", None)
         self.env.pop("MAILMOVER_DATABASE_URL", None)
         self.log = data_dir.parent / f"serve-{self.port}.log"
+        # Cookies without the Secure flag, as `mailmover serve` on loopback gives them
+        # (httpx, unlike Chromium, keeps no Secure cookie for http://127.0.0.1).
         self.args = ["--port", str(self.port), "--concurrency", "4"]
         if not runner:
             self.args.append("--no-runner")

@@ -7,26 +7,26 @@ import re
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 from support.web import WebServer, screenshot, sign_in
 
 
 def test_first_start_makes_an_administrator_and_prints_its_password_once(
-    tmp_path: Path,
+    tmp_path: Path, page: Any
 ) -> None:
-    server = WebServer(tmp_path / "data", runner=False, admin_from_env=False).start()
+    server = WebServer(tmp_path / "data", runner=False, admin_from_env=False)
+    server.args.append("--secure-cookies")  # as behind a TLS proxy
+    server.start()
     try:
         found = re.search(r"Sign in as (\S+) with the password (\S+)\n", server.output())
         assert found, server.output()
         email, password = found.groups()
         assert email == "admin@localhost"
         assert "open http://127.0.0.1:" in server.output()
-        with httpx.Client(base_url=server.base) as client:
-            token = client.get("/signin").text.split('name="csrf_token" value="')[1].split('"')[0]
-            form = {"email": email, "password": password, "csrf_token": token}
-            assert client.post("/signin", data=form).status_code == 303
-            assert "Users" in client.get("/transfers").text  # an administrator's menu
+        sign_in(page, server, email, password)
+        assert page.url == server.base + "/transfers"
+        assert "Users" in page.locator("header nav").inner_text()  # an administrator's menu
+        cookies = {c["name"]: c for c in page.context.cookies()}
+        assert cookies["mm_session"]["secure"] and cookies["mm_csrf"]["secure"]
     finally:
         server.stop()
     again = WebServer(tmp_path / "data", runner=False, admin_from_env=False)

@@ -7,7 +7,7 @@ from typing import Any
 
 import httpx
 
-from support.web import WebServer, sign_in
+from support.web import WebServer, screenshot, sign_in
 
 
 def test_sign_in_and_out_in_the_browser(web: WebServer, page: Any) -> None:
@@ -20,6 +20,7 @@ def test_sign_in_and_out_in_the_browser(web: WebServer, page: Any) -> None:
     cookies = {c["name"]: c for c in page.context.cookies()}
     session = cookies["mm_session"]
     assert session["httpOnly"] and session["sameSite"] == "Lax"
+    assert cookies["mm_csrf"]["httpOnly"] and cookies["mm_csrf"]["sameSite"] == "Strict"
     page.click("text=Sign out")
     assert page.url == web.base + "/signin"
     page.goto(web.base + "/transfers")
@@ -31,6 +32,7 @@ def test_a_wrong_password_says_so_and_keeps_no_password(web: WebServer, page: An
     wrong = password + "x"
     sign_in(page, web, account.email, wrong)
     assert "do not match an account" in page.locator(".alert").inner_text()
+    screenshot(page, "signin-refused")
     assert page.input_value("input[name=email]") == account.email
     assert page.input_value("input[name=password]") == ""
     assert wrong not in page.content()

@@ -47,6 +47,14 @@ def serve_command(
             help="Session cookies over HTTPS only (default: on, except on a loopback address)",
         ),
     ] = None,
+    behind_proxy: Annotated[
+        bool,
+        typer.Option(
+            envvar="MAILMOVER_BEHIND_PROXY",
+            help="A reverse proxy on this machine forwards the requests: take the client's "
+            "address from its X-Forwarded-For (sign-in limits count per address)",
+        ),
+    ] = False,
     public_url: Annotated[
         str | None,
         typer.Option(envvar="MAILMOVER_PUBLIC_URL", help="The address people open (for links)"),
@@ -98,6 +106,7 @@ def serve_command(
             )
     uvicorn.run(
         app, host=host, port=port, log_level="info", timeout_graceful_shutdown=5,
-        proxy_headers=False,
+        proxy_headers=behind_proxy,
+        forwarded_allow_ips="127.0.0.1,::1" if behind_proxy else None,
         access_log=False,  # the app logs each request by its route, never the URL
     )  # fmt: skip

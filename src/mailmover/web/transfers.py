@@ -160,7 +160,7 @@ def transfer_page(request: Request, job: str, web: State, user: CurrentUser) -> 
         "detail": job_detail(web.store, job),
         "log": job_events(web.store, job, LOG_SHOWN),
         "done": request.query_params.get("done"),
-        "count": request.query_params.get("n"),
+        "count": int(n) if (n := request.query_params.get("n", "")).isdigit() else 0,
     }
     return render(request, "transfer.html", context)
 
