@@ -19,6 +19,17 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from mailmover.cli.runopts import (
+    ConcurrencyOpt,
+    MaxConnectionsOpt,
+    MaxPerAccountOpt,
+    MaxPerServerOpt,
+    MetricsPortOpt,
+    NotifyUsersOpt,
+    RetentionOpt,
+    SettleOpt,
+    WebhookUrlOpt,
+)
 from mailmover.errors import MailmoverError, UsageError
 from mailmover.store.database import Store
 
@@ -72,6 +83,17 @@ def opened(given_dir: Path | None, url: str | None) -> Iterator[tuple[Store, Pat
         _fail(exc)
     finally:
         store.close()
+
+
+def _wake(store: Store, url: str) -> None:
+    """On PostgreSQL served by workers, queue the runnable mailboxes now, not at a sweep."""
+    from mailmover.service.queue import wake
+
+    try:
+        wake(store, url)
+    except Exception as exc:  # the workers' sweep finds them within seconds anyway
+        print(f"mailmover: the workers were not told at once ({type(exc).__name__})",
+              file=sys.stderr)  # fmt: skip
 
 
 def _fail(exc: MailmoverError) -> typer.Exit:
@@ -224,8 +246,9 @@ def batch_command(
         dest_admin=dst_admin,
         prestage_before=prestage,
     )
-    with opened(data, database) as (store, directory, _):
+    with opened(data, database) as (store, directory, url):
         job = create_job_from_batch(store, SecretBox.open(directory), rows, spec)
+        _wake(store, url)
     print(job)
 
 
@@ -233,21 +256,13 @@ def run_command(
     until_done: Annotated[
         bool, typer.Option(help="Stop when nothing is queued or running")
     ] = False,
-    concurrency: Annotated[
-        int, typer.Option(envvar="MAILMOVER_CONCURRENCY", help="Mailboxes at once")
-    ] = 4,
+    concurrency: ConcurrencyOpt = 4,
     workers: Annotated[
         int, typer.Option(envvar="MAILMOVER_WORKERS", help="Worker processes (0: automatic)")
     ] = 0,
-    max_connections: Annotated[
-        int, typer.Option(envvar="MAILMOVER_MAX_CONNECTIONS", help="Connections in all")
-    ] = 200,
-    max_per_server: Annotated[
-        int, typer.Option(envvar="MAILMOVER_MAX_PER_SERVER", help="Connections per server")
-    ] = 40,
-    max_per_account: Annotated[
-        int, typer.Option(envvar="MAILMOVER_MAX_PER_ACCOUNT", help="Connections per account")
-    ] = 15,
+    max_connections: MaxConnectionsOpt = 200,
+    max_per_server: MaxPerServerOpt = 40,
+    max_per_account: MaxPerAccountOpt = 15,
     worker_memory: Annotated[
         int,
         typer.Option(
@@ -255,39 +270,11 @@ def run_command(
             help="Address-space ceiling of each worker process, MB (0: none)",
         ),
     ] = 2048,
-    retention_days: Annotated[
-        float,
-        typer.Option(
-            envvar="MAILMOVER_RETENTION_DAYS", help="Erase credentials this long after a pass"
-        ),
-    ] = 7.0,
-    webhook_url: Annotated[
-        list[str] | None,
-        typer.Option(
-            envvar="MAILMOVER_WEBHOOK_URL",
-            help="POST every state change here, signed with $MAILMOVER_WEBHOOK_SECRET",
-        ),
-    ] = None,
-    notify_users: Annotated[
-        bool,
-        typer.Option(
-            envvar="MAILMOVER_NOTIFY_USERS",
-            help="Email each mailbox's user a note when it completes (needs MAILMOVER_SMTP_HOST)",
-        ),
-    ] = False,
-    metrics_port: Annotated[
-        int | None,
-        typer.Option(envvar="MAILMOVER_METRICS_PORT", help="Serve Prometheus metrics on this port"),
-    ] = None,
-    settle: Annotated[
-        float,
-        typer.Option(
-            "--settle-after-crash",
-            envvar="MAILMOVER_SETTLE_AFTER_CRASH",
-            help="Seconds a mailbox whose worker died waits, from its last heartbeat, for "
-            "what that worker sent to reach the destination before it runs again",
-        ),
-    ] = 30.0,
+    retention_days: RetentionOpt = 7.0,
+    webhook_url: WebhookUrlOpt = None,
+    notify_users: NotifyUsersOpt = False,
+    metrics_port: MetricsPortOpt = None,
+    settle: SettleOpt = 30.0,
     json_: JsonOpt = False,
     data: DataDir = None,
     database: DatabaseUrl = None,
@@ -405,8 +392,10 @@ def _act(action: Literal["pause", "resume", "cancel"]) -> Callable[..., None]:
     ) -> None:
         from mailmover.service import jobs
 
-        with opened(data, database) as (store, _, _):
+        with opened(data, database) as (store, _, url):
             count = getattr(jobs, action)(store, job, mailbox)
+            if action == "resume":
+                _wake(store, url)
         print(f"{action}: {count} mailbox(es)")
 
     command.__doc__ = {
@@ -426,24 +415,27 @@ def delta_command(job: JobArg, data: DataDir = None, database: DatabaseUrl = Non
     """Run a delta pass now for every synced mailbox of the job."""
     from mailmover.service.jobs import delta
 
-    with opened(data, database) as (store, _, _):
+    with opened(data, database) as (store, _, url):
         print(f"delta: {delta(store, job)} mailbox(es) queued")
+        _wake(store, url)
 
 
 def retry_command(job: JobArg, data: DataDir = None, database: DatabaseUrl = None) -> None:
     """Run a pass over only the messages that could not be copied, where there are some."""
     from mailmover.service.jobs import retry_errors
 
-    with opened(data, database) as (store, _, _):
+    with opened(data, database) as (store, _, url):
         print(f"retry: {retry_errors(store, job)} mailbox(es) queued")
+        _wake(store, url)
 
 
 def complete_command(job: JobArg, data: DataDir = None, database: DatabaseUrl = None) -> None:
     """A last delta pass, then each mailbox is completed and its credentials erased."""
     from mailmover.service.jobs import complete
 
-    with opened(data, database) as (store, _, _):
+    with opened(data, database) as (store, _, url):
         print(f"complete: {complete(store, job)} mailbox(es) completing")
+        _wake(store, url)
 
 
 def report_command(

@@ -21,7 +21,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from mailmover.cli import jobs, render
+from mailmover.cli import fleet, jobs, render
 from mailmover.cli.auth import auth_command
 from mailmover.cli.db import db_app
 from mailmover.cli.inputs import (
@@ -439,6 +439,7 @@ app.command("report")(jobs.report_command)
 app.command("serve")(serve_command)
 app.command("invite")(invite_command)
 app.add_typer(users_app, name="users")
+app.command("worker")(fleet.worker_command)
 app.add_typer(jobs.secrets_app, name="secrets")
 app.add_typer(db_app, name="db")
 

@@ -101,8 +101,3 @@ def on_hold(conn: Connection, servers: Collection[str], now: datetime) -> Any:
         .order_by(sh.c.until.desc())
         .limit(1)
     ).one_or_none()
-
-
-def holds(conn: Connection, now: datetime) -> list[Any]:
-    """Every hold still in force."""
-    return list(conn.execute(select(sh).where(sh.c.until > now).order_by(sh.c.server)).all())

@@ -324,8 +324,13 @@ def crashed(
     return after
 
 
-def recover_expired(store: Store, now: datetime | None = None) -> list[int]:
-    """Settle every mailbox whose lease expired (its worker died unseen); their ids."""
+def recover_expired(
+    store: Store, now: datetime | None = None, *, settle: float = SETTLE_SECONDS
+) -> list[int]:
+    """Settle every mailbox whose lease expired (its worker died unseen); their ids.
+
+    Each waits until ``settle`` seconds after its worker's last heartbeat (see ``crashed``).
+    """
     now = now or now_utc()
     with store.engine.connect() as conn:
         ids = (
@@ -333,7 +338,7 @@ def recover_expired(store: Store, now: datetime | None = None) -> list[int]:
             .scalars()
             .all()
         )
-    return [i for i in ids if crashed(store, i, None, now) is not None]
+    return [i for i in ids if crashed(store, i, None, now, settle=settle) is not None]
 
 
 def release(store: Store, mailbox_id: int, owner: str) -> None:

@@ -104,13 +104,22 @@ class EventTally:
         p.changed = True
 
 
-class Worker:
-    """Runs claimed mailboxes concurrently in this process."""
+Done = Callable[[dict[str, Any]], None]
 
-    def __init__(self, store: Store, box: SecretBox, name: str) -> None:
+
+class Worker:
+    """Runs claimed mailboxes concurrently in this process, renewing their leases.
+
+    ``done`` is told of each finished pass (``{"done": mailbox_id, "outcome": ...,
+    "state": ...}``): the local runner's worker process writes it on stdout, a fleet
+    worker logs it and queues the mailbox again when it is due.
+    """
+
+    def __init__(self, store: Store, box: SecretBox, name: str, done: Done | None = None) -> None:
         self.store = store
         self.box = box
         self.name = name
+        self.done = done or say
         self.controls: dict[int, PassControl] = {}
         self.tallies: dict[int, EventTally] = {}
         self.tasks: set[asyncio.Task[None]] = set()
@@ -166,7 +175,7 @@ class Worker:
         except Exception as exc:  # the database failed: the lease expires, the mailbox reruns
             print(f"mailmover worker: cannot record mailbox {claim.mailbox_id}: "
                   f"{type(exc).__name__}", file=sys.stderr)  # fmt: skip
-        say({"done": claim.mailbox_id, "outcome": report.get("outcome"), "state": state})
+        self.done({"done": claim.mailbox_id, "outcome": report.get("outcome"), "state": state})
 
     async def pass_(
         self, claim: Claim, connections: int, control: PassControl, tally: EventTally
@@ -174,7 +183,7 @@ class Worker:
         from mailmover.engine.passes import run_pass
         from mailmover.store.journal import StoreJournal
 
-        row = await self.db(self._row, claim.mailbox_id)
+        row = await self.db(self.row, claim.mailbox_id)
         pair = MailboxPair.from_dict({"source": row.source_endpoint, "dest": row.dest_endpoint})
         settings = dict(row.job_settings or {}) | dict(row.settings or {})
         if claim.kind == "prestage":
@@ -220,7 +229,8 @@ class Worker:
                 elif asked in ("pause", LOST):  # LOST: someone else holds it: stop writing
                     control.pause()
 
-    def _row(self, mailbox_id: int) -> Any:
+    def row(self, mailbox_id: int) -> Any:
+        """The mailbox's endpoints and settings, and its job's settings."""
         query = (
             select(
                 mb.c.source_endpoint,

@@ -1,0 +1,53 @@
+"""The options the local runner (``run``) and a fleet worker (``worker``) share."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+ConcurrencyOpt = Annotated[
+    int, typer.Option(envvar="MAILMOVER_CONCURRENCY", help="Mailboxes at once")
+]
+MaxConnectionsOpt = Annotated[
+    int, typer.Option(envvar="MAILMOVER_MAX_CONNECTIONS", help="Connections in all")
+]
+MaxPerServerOpt = Annotated[
+    int, typer.Option(envvar="MAILMOVER_MAX_PER_SERVER", help="Connections per server")
+]
+MaxPerAccountOpt = Annotated[
+    int, typer.Option(envvar="MAILMOVER_MAX_PER_ACCOUNT", help="Connections per account")
+]
+RetentionOpt = Annotated[
+    float,
+    typer.Option(
+        envvar="MAILMOVER_RETENTION_DAYS", help="Erase credentials this long after a pass"
+    ),
+]
+MetricsPortOpt = Annotated[
+    int | None,
+    typer.Option(envvar="MAILMOVER_METRICS_PORT", help="Serve Prometheus metrics on this port"),
+]
+SettleOpt = Annotated[
+    float,
+    typer.Option(
+        "--settle-after-crash",
+        envvar="MAILMOVER_SETTLE_AFTER_CRASH",
+        help="Seconds a mailbox whose worker died waits, from its last heartbeat, for "
+        "what that worker sent to reach the destination before it runs again",
+    ),
+]
+WebhookUrlOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        envvar="MAILMOVER_WEBHOOK_URL",
+        help="POST every state change here, signed with $MAILMOVER_WEBHOOK_SECRET",
+    ),
+]
+NotifyUsersOpt = Annotated[
+    bool,
+    typer.Option(
+        envvar="MAILMOVER_NOTIFY_USERS",
+        help="Email each mailbox's user a note when it completes (needs MAILMOVER_SMTP_HOST)",
+    ),
+]
