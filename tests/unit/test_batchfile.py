@@ -43,8 +43,11 @@ def test_microsoft365_csv_uses_the_destination_admin() -> None:
     assert rows[0].source.user == "al@old.example" and rows[0].dest.user == "al@new.example"
     assert (rows[0].source_password, rows[0].dest_password) == ("secret1", None)
     assert problems(text) == [
-        "line 2: EmailAddress is reached with the destination's admin login: give one"
+        "line 2: EmailAddress is reached with the destination's admin login: give one "
+        "(or ask each user)"
     ]
+    asked = parse_batch(text, BatchOptions(**{**SRV.__dict__, "ask_users": True}))
+    assert [(r.email, r.unknown_sides) for r in asked] == [("al@new.example", ("dest",))]
 
 
 def test_imapsync_list_with_header_comment_and_trailing_semicolon() -> None:
@@ -97,12 +100,12 @@ def test_every_bad_line_is_reported_with_its_number_and_no_password() -> None:
 
 def test_bare_user_without_a_server_and_unknown_header() -> None:
     assert problems("source,source_password,dest,dest_password\nal,p,al,q\n", BatchOptions()) == [
-        "line 2: source is a bare user name: give a URL or --source-server",
-        "line 2: dest is a bare user name: give a URL or --dest-server",
+        "line 2: source is a bare user name: give a URL or a source server (--source-server)",
+        "line 2: dest is a bare user name: give a URL or a dest server (--dest-server)",
     ]
     assert problems("source,source_password,dest,dest_password,colour\n") == [
         "line 1: unknown column 'colour' (known: source, source_password, dest, dest_password, "
-        "source_preset, dest_preset, include, exclude, since, before)",
+        "source_preset, dest_preset, include, exclude, since, before, email)",
     ]
 
 
@@ -117,3 +120,36 @@ def test_a_password_in_a_url_is_refused_without_quoting_it() -> None:
     got = problems("source,source_password,dest,dest_password\nimaps://a:hunter2@h,p,b,q\n")
     assert len(got) == 1 and got[0].startswith("line 2: bad URL in source: do not put passwords")
     assert "hunter2" not in got[0]
+
+
+def test_asking_users_lets_passwords_go_empty_and_needs_an_address() -> None:
+    ask = BatchOptions(**{**SRV.__dict__, "ask_users": True})
+    header = "source,dest,dest_password,email\n"
+    assert problems(header + "cy,cy,pw-cy,\nbo,bo,,not-an-address\n", ask) == [
+        "line 2: no address to send the user's link to: add an email column",
+        "line 3: email is not an address: 'not-an-address'",
+    ]
+    rows = parse_batch(header + "al@old.example,al,pw-al,\nbo,bo,,bo@home.example\n", ask)
+    assert [(r.email, r.unknown_sides) for r in rows] == [
+        ("al@old.example", ("source",)),
+        ("bo@home.example", ("source", "dest")),
+    ]
+    assert problems("source,dest,dest_password\nal@old.example,al,pw\n") == [
+        "line 1: missing column source_password (needed unless that side is an admin login's "
+        "or its users are asked)"
+    ]
+
+
+def test_an_upload_is_checked_whole_and_never_half_taken() -> None:
+    from mailmover.service.batchfile import check_batch
+
+    rows, bad = check_batch(
+        b"\xef\xbb\xbfsource,source_password,dest,dest_password\na,p,a,q\n", SRV
+    )
+    assert [r.line for r in rows] == [2] and bad == []
+    rows, bad = check_batch(b"source,source_password,dest,dest_password\na,p,a,q\nb,\xff,b,q\n")
+    assert rows == [] and [str(b) for b in bad] == [
+        "line 3: not UTF-8 text: save the file as CSV UTF-8"
+    ]
+    rows, bad = check_batch("source,source_password,dest,dest_password\na,p,a,q\nb,,b,q\n", SRV)
+    assert rows == [] and [str(b) for b in bad] == ["line 3: empty password in source_password"]

@@ -184,6 +184,10 @@ def batch_command(
     check: Annotated[
         bool, typer.Option(help="Run the pre-flight pass for every row first (no mail moved)")
     ] = False,
+    ask_users: Annotated[
+        bool,
+        typer.Option(help="Ask each user for a password left empty (then: mailmover invite JOB)"),
+    ] = False,
     ca_file: Annotated[
         Path | None, typer.Option(envvar="MAILMOVER_CA_FILE", help="Trust this CA")
     ] = None,
@@ -209,6 +213,7 @@ def batch_command(
             dest_admin=dst_admin is not None,
             verify=not insecure,
             ca_file=str(ca_file) if ca_file else None,
+            ask_users=ask_users,
         )
         rows = parse_batch(_read(file), options)
     except MailmoverError as exc:
@@ -224,7 +229,8 @@ def batch_command(
         from mailmover.service.batchfile import BatchInvalid
         from mailmover.service.preflight import check_rows, failures
 
-        checks = asyncio.run(check_rows(rows, settings, src_admin, dst_admin))
+        known = [r for r in rows if not options.asked(r)]  # the asked ones have no password yet
+        checks = asyncio.run(check_rows(known, settings, src_admin, dst_admin))
         bad = failures(checks)
         if bad:
             _fail(BatchInvalid(bad))

@@ -34,6 +34,7 @@ from mailmover.cli.inputs import (
     parse_policy,
     parse_rules,
 )
+from mailmover.cli.invites import invite_command
 from mailmover.cli.providers import providers_command
 from mailmover.cli.serve import serve_command
 from mailmover.cli.signals import stop_on_signals
@@ -437,6 +438,7 @@ app.command("retry")(jobs.retry_command)
 app.command("report")(jobs.report_command)
 app.command("worker")(fleet.worker_command)
 app.command("serve")(serve_command)
+app.command("invite")(invite_command)
 app.add_typer(users_app, name="users")
 app.add_typer(jobs.secrets_app, name="secrets")
 app.add_typer(db_app, name="db")

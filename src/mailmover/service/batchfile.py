@@ -4,7 +4,9 @@
   ``source`` and ``dest`` are endpoint URLs (``imaps://alice@host``) or bare user names
   completed by ``--source-server`` / ``--dest-server``; optional columns
   ``source_preset``, ``dest_preset``, ``include`` and ``exclude`` (folder patterns
-  separated by ``|``), ``since`` and ``before`` (YYYY-MM-DD).
+  separated by ``|``), ``since`` and ``before`` (YYYY-MM-DD), ``email`` (where an
+  invitation goes). A password column may be left out for a side that logs in with an
+  admin login, or whose users are asked for their own password.
 * Microsoft 365's IMAP migration CSV: ``EmailAddress,UserName,Password``. ``UserName``
   and ``Password`` log in at the source; ``EmailAddress`` is the destination user,
   reached with the destination's admin login.
@@ -32,7 +34,9 @@ from mailmover.providers import load_presets
 BatchFormat = Literal["mailmover", "microsoft365", "imapsync"]
 
 MAILMOVER_COLUMNS = ("source", "source_password", "dest", "dest_password")
-OPTION_COLUMNS = ("source_preset", "dest_preset", "include", "exclude", "since", "before")
+OPTION_COLUMNS = (
+    "source_preset", "dest_preset", "include", "exclude", "since", "before", "email",
+)  # fmt: skip
 M365_COLUMNS = ("EmailAddress", "UserName", "Password")
 IMAPSYNC_FIELDS = ("host1", "user1", "password1", "host2", "user2", "password2")
 
@@ -48,6 +52,21 @@ class BatchRow:
     dest_password: str | None = field(default=None, repr=False)
     #: per-row settings, as ``PassSettings`` fields (presets, include, exclude, since, before)
     options: dict[str, Any] = field(default_factory=dict)
+    #: where the user's invitation goes (the email column, else a user name that is one)
+    email: str | None = None
+    #: a credentials spec given instead of a password (an OAuth2 sign-in in the web wizard)
+    source_login: dict[str, Any] | None = field(default=None, repr=False)
+    dest_login: dict[str, Any] | None = field(default=None, repr=False)
+
+    @property
+    def unknown_sides(self) -> tuple[Literal["source", "dest"], ...]:
+        """The sides with no password: an admin login's, or the user's to give."""
+        sides: list[Literal["source", "dest"]] = []
+        if self.source_password is None and self.source_login is None:
+            sides.append("source")
+        if self.dest_password is None and self.dest_login is None:
+            sides.append("dest")
+        return tuple(sides)
 
 
 @dataclass(frozen=True)
@@ -80,6 +99,12 @@ class BatchOptions:
     dest_admin: bool = False
     verify: bool = True
     ca_file: str | None = None
+    #: a password left empty is asked of the mailbox's user (an emailed one-time link)
+    ask_users: bool = False
+
+    def asked(self, row: BatchRow) -> tuple[Literal["source", "dest"], ...]:
+        """The sides of ``row`` whose user is asked for a password (no admin login there)."""
+        return tuple(s for s in row.unknown_sides if not getattr(self, f"{s}_admin"))
 
 
 def detect_format(first_line: str) -> BatchFormat:
@@ -88,7 +113,7 @@ def detect_format(first_line: str) -> BatchFormat:
     fields = [f.strip() for f in next(csv.reader([stripped]))] if stripped else []
     if set(M365_COLUMNS) <= set(fields):
         return "microsoft365"
-    if set(MAILMOVER_COLUMNS) <= {f.lower() for f in fields}:
+    if {"source", "dest"} <= {f.lower() for f in fields}:
         return "mailmover"
     if stripped.count(";") >= 5:
         return "imapsync"
@@ -121,6 +146,24 @@ def parse_batch(text: str, options: BatchOptions | None = None) -> list[BatchRow
     if parser.problems:
         raise BatchInvalid(sorted(parser.problems, key=lambda p: p.line))
     return parser.rows
+
+
+def check_batch(
+    data: bytes | str, options: BatchOptions | None = None
+) -> tuple[list[BatchRow], list[BadLine]]:
+    """An uploaded file's rows, or every bad line (then no rows): the page's preview."""
+    text = data
+    if isinstance(data, bytes):
+        try:
+            text = data.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            line = data[: exc.start].count(b"\n") + 1
+            return [], [BadLine(line, "not UTF-8 text: save the file as CSV UTF-8")]
+    assert isinstance(text, str)
+    try:
+        return parse_batch(text, options), []
+    except BatchInvalid as exc:
+        return [], exc.problems
 
 
 class _Parser:
@@ -186,18 +229,25 @@ class _Parser:
         opts = self.row_options(line, cells)
         source = self.side(line, "source", cells["source"], self.options.source_server)
         dest = self.side(line, "dest", cells["dest"], self.options.dest_server)
-        src_pw = self.password(line, "source_password", cells["source_password"], "source")
-        dst_pw = self.password(line, "dest_password", cells["dest_password"], "dest")
-        self.add(line, source, dest, src_pw, dst_pw, opts)
+        src_pw = self.password(line, "source_password", cells.get("source_password"), "source")
+        dst_pw = self.password(line, "dest_password", cells.get("dest_password"), "dest")
+        email = cells.get("email") or None
+        if email is not None and "@" not in email:
+            self.bad(line, f"email is not an address: {email!r}")
+        self.add(line, source, dest, src_pw, dst_pw, opts, email)
 
     def m365_row(self, line: int, cells: dict[str, str]) -> None:
-        if not self.options.dest_admin:
-            self.bad(line, "EmailAddress is reached with the destination's admin login: give one")
+        if not self.options.dest_admin and not self.options.ask_users:
+            self.bad(
+                line,
+                "EmailAddress is reached with the destination's admin login: give one "
+                "(or ask each user)",
+            )
             return
         source = self.side(line, "UserName", cells["UserName"], self.options.source_server)
         dest = self.side(line, "EmailAddress", cells["EmailAddress"], self.options.dest_server)
         src_pw = self.password(line, "Password", cells["Password"], "source")
-        self.add(line, source, dest, src_pw, None, {})
+        self.add(line, source, dest, src_pw, None, {}, cells["EmailAddress"])
 
     # -- pieces ------------------------------------------------------------------------
 
@@ -209,6 +259,11 @@ class _Parser:
         for name in set(header):
             if header.count(name) > 1:
                 self.bad(line, f"column {name!r} appears twice")
+        for side in ("source", "dest"):
+            column = f"{side}_password"
+            if column not in header and not self.asked(side):
+                self.bad(line, f"missing column {column} (needed unless that side is an admin "
+                               "login's or its users are asked)")  # fmt: skip
 
     def row_options(self, line: int, cells: dict[str, str]) -> dict[str, Any]:
         opts: dict[str, Any] = {}
@@ -237,8 +292,11 @@ class _Parser:
         if "://" in value:
             return self.endpoint(line, column, value, None)
         if server is None:
-            flag = "--dest-server" if column in ("dest", "EmailAddress") else "--source-server"
-            self.bad(line, f"{column} is a bare user name: give a URL or {flag}")
+            which = "dest" if column in ("dest", "EmailAddress") else "source"
+            self.bad(
+                line,
+                f"{column} is a bare user name: give a URL or a {which} server (--{which}-server)",
+            )
             return None
         return self.endpoint(line, column, server, value)
 
@@ -259,14 +317,20 @@ class _Parser:
             return None
 
     def password(
-        self, line: int, column: str, value: str, side: Literal["source", "dest", False]
+        self, line: int, column: str, value: str | None, side: Literal["source", "dest", False]
     ) -> str | None:
+        if value is None:  # no such column: the header's problem, or nobody's
+            return None
         admin = side and getattr(self.options, f"{side}_admin")
         if value and admin:
             self.bad(line, f"{column} is given but the {side} side logs in with the admin login")
-        elif not value and not admin:
+        elif not value and not admin and not self.options.ask_users:
             self.bad(line, f"empty password in {column}")
         return value or None
+
+    def asked(self, side: Literal["source", "dest"]) -> bool:
+        """Whether a side needs no password column: an admin login, or asked users."""
+        return self.options.ask_users or bool(getattr(self.options, f"{side}_admin"))
 
     def add(
         self,
@@ -276,9 +340,16 @@ class _Parser:
         src_pw: str | None,
         dst_pw: str | None,
         opts: dict[str, Any],
+        email: str | None = None,
     ) -> None:
         if source is None or dest is None:
             return
+        email = email or next((u for u in (source.user, dest.user) if "@" in u), None)
+        unknown = (src_pw is None and not self.options.source_admin) or (
+            dst_pw is None and not self.options.dest_admin
+        )
+        if unknown and self.options.ask_users and email is None:
+            self.bad(line, "no address to send the user's link to: add an email column")
         key = (source.url, dest.url)
         if key in self.seen:
             self.bad(
@@ -288,7 +359,7 @@ class _Parser:
         self.seen[key] = line
         if any(p.line == line for p in self.problems):
             return
-        self.rows.append(BatchRow(line, source, dest, src_pw, dst_pw, opts))
+        self.rows.append(BatchRow(line, source, dest, src_pw, dst_pw, opts, email))
 
     def bad(self, line: int, reason: str) -> None:
         self.problems.append(BadLine(line, reason))

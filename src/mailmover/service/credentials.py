@@ -13,7 +13,10 @@ A stored credential is a small JSON object, one of:
   signed by the service account with the user as subject, exchanged for a token
   (RFC 7523);
 * ``{"kind": "microsoft_app", "client_id": ..., "client_secret": ..., "token_url": ...,
-  "scope": ...}``: Microsoft 365 app-only access (client credentials, RFC 6749 4.4).
+  "scope": ...}``: Microsoft 365 app-only access (client credentials, RFC 6749 4.4);
+* ``{"kind": "oauth", "refresh_token": ..., "client_id": ..., "client_secret": ...,
+  "token_url": ..., "scope": ...}``: the user's own sign-in (Google, Microsoft), an
+  access token fetched with the refresh token when due (RFC 6749 6).
 
 ``StoredCredentials`` reads and decrypts at every ask, inside the worker, so an erased
 credential is gone for the pass too and a token is fetched only when due.
@@ -45,6 +48,16 @@ GOOGLE_SCOPE: Final = "https://mail.google.com/"
 MICROSOFT_SCOPE: Final = "https://outlook.office365.com/.default"
 #: a token this close to its expiry is fetched again
 TOKEN_MARGIN: Final = timedelta(seconds=120)
+
+
+def oauth_spec(
+    refresh_token: str, *, client_id: str, client_secret: str | None, token_url: str, scope: str
+) -> dict[str, Any]:
+    """The stored form of a user's own OAuth2 sign-in."""
+    if not refresh_token:
+        raise UsageError("the sign-in gave no refresh token; sign in again")
+    return {"kind": "oauth", "refresh_token": refresh_token, "client_id": client_id,
+            "client_secret": client_secret, "token_url": token_url, "scope": scope}  # fmt: skip
 
 
 def password_spec(password: str) -> dict[str, Any]:
@@ -150,7 +163,7 @@ class StoredCredentials:
             return Secret(spec["password"], login=login)
         if kind == "authzid":
             return Secret(spec["password"], login=spec["admin"], authzid=user)
-        if kind in ("google_service_account", "microsoft_app"):
+        if kind in ("google_service_account", "microsoft_app", "oauth"):
             return Secret(await self._token(side, spec, user))
         raise AuthenticationFailed(f"the {side} credentials are of an unknown kind")
 
@@ -165,6 +178,15 @@ class StoredCredentials:
                 "assertion": service_account_jwt(spec, user, now.timestamp()),
             }
             url = spec["token_uri"]
+        elif spec["kind"] == "oauth":
+            form = {
+                "grant_type": "refresh_token",
+                "refresh_token": spec["refresh_token"],
+                "client_id": spec["client_id"],
+            }
+            if spec.get("client_secret"):
+                form["client_secret"] = spec["client_secret"]
+            url = spec["token_url"]
         else:
             form = {
                 "grant_type": "client_credentials",

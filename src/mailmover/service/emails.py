@@ -24,9 +24,12 @@ from sqlalchemy import select
 from mailmover.errors import UsageError
 from mailmover.service.eventlog import EventCursor
 from mailmover.service.jobs import status
-from mailmover.service.states import ACTIVE_STATES
+from mailmover.service.states import ACTIVE_STATES, AWAITING_USER
 from mailmover.store import schema
 from mailmover.store.database import Store
+
+#: States of a job not finished yet: a mailbox waiting for its user is still to come.
+PENDING = ACTIVE_STATES | {AWAITING_USER}
 
 
 @dataclass(frozen=True)
@@ -59,6 +62,43 @@ class SmtpSettings:
             starttls=env.get("MAILMOVER_SMTP_STARTTLS", "1") != "0",
             ca_file=env.get("MAILMOVER_SMTP_CA_FILE") or None,
         )
+
+
+class EmailFailed(UsageError):
+    """The SMTP server could not be reached or refused the message."""
+
+
+def message(smtp: SmtpSettings, to: str, subject: str, body: str) -> EmailMessage:
+    """A plain-text email from the configured sender."""
+    out = EmailMessage()
+    out["From"] = smtp.sender
+    out["To"] = to
+    out["Subject"] = subject
+    out.set_content(body)
+    return out
+
+
+async def deliver(smtp: SmtpSettings, email: EmailMessage) -> None:
+    """Send one email; ``EmailFailed`` with the reason in words when it cannot go."""
+    import aiosmtplib
+
+    context = ssl.create_default_context(cafile=smtp.ca_file)
+    try:
+        await aiosmtplib.send(
+            email,
+            hostname=smtp.host,
+            port=smtp.port,
+            start_tls=smtp.starttls,
+            tls_context=context if smtp.starttls else None,
+            username=smtp.user,
+            password=smtp.password,
+            timeout=30,
+        )
+    except (aiosmtplib.SMTPException, OSError) as exc:
+        raise EmailFailed(
+            f"the email to {email['To']} could not be sent through {smtp.host}:{smtp.port} "
+            f"({type(exc).__name__})"
+        ) from exc
 
 
 class Emails:
@@ -108,13 +148,13 @@ class Emails:
                 continue
             if row.text == "failed":
                 self._send(row.owner, *self._failed(row.name, row.mailbox_id))
-            if row.text not in ACTIVE_STATES:
+            if row.text not in PENDING:
                 finished[row.name] = row.owner
         for name, owner in finished.items():
             # The mailboxes are read after the events: a state change seen here may be
             # read as an event only at the next poll. One summary per end of a job.
             mailboxes = status(self.store, name)
-            if name not in self._announced and not any(m.state in ACTIVE_STATES for m in mailboxes):
+            if name not in self._announced and not any(m.state in PENDING for m in mailboxes):
                 self._announced.add(name)
                 self._send(owner, *self._summary(name, mailboxes))
 
@@ -153,34 +193,16 @@ class Emails:
         return subject, "\n".join(lines) + "\n"
 
     def _send(self, to: str, subject: str, body: str) -> None:
-        message = EmailMessage()
-        message["From"] = self.smtp.sender
-        message["To"] = to
-        message["Subject"] = subject
-        message.set_content(body)
-        thread = threading.Thread(target=self._deliver, args=(message,), daemon=True)
+        email = message(self.smtp, to, subject, body)
+        thread = threading.Thread(target=self._deliver, args=(email,), daemon=True)
         thread.start()
         self._threads.append(thread)
 
     def _deliver(self, message: EmailMessage) -> None:
-        import aiosmtplib
-
-        context = ssl.create_default_context(cafile=self.smtp.ca_file)
         try:
-            asyncio.run(
-                aiosmtplib.send(
-                    message,
-                    hostname=self.smtp.host,
-                    port=self.smtp.port,
-                    start_tls=self.smtp.starttls,
-                    tls_context=context if self.smtp.starttls else None,
-                    username=self.smtp.user,
-                    password=self.smtp.password,
-                    timeout=30,
-                )
-            )
+            asyncio.run(deliver(self.smtp, message))
             self.sent += 1
-        except (aiosmtplib.SMTPException, OSError):
+        except EmailFailed:
             self.failed += 1
 
     def flush(self, timeout: float = 30.0) -> None:

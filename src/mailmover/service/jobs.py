@@ -21,7 +21,7 @@ from mailmover.service.batchfile import BatchRow
 from mailmover.service.credentials import AdminLogin, password_spec
 from mailmover.service.leases import record_state
 from mailmover.service.secrets import SecretBox
-from mailmover.service.states import END_STATES, words
+from mailmover.service.states import AWAITING_USER, END_STATES, words
 from mailmover.store import schema
 from mailmover.store.database import Store
 
@@ -54,7 +54,11 @@ class JobSpec:
 
 
 def create_job_from_batch(store: Store, box: SecretBox, rows: list[BatchRow], spec: JobSpec) -> str:
-    """Make the job and its mailboxes (queued for a full pass) in one transaction; its name."""
+    """Make the job and its mailboxes in one transaction; its name.
+
+    A mailbox is queued for its first pass, or, when a side has neither a password nor
+    an admin login, waits for its user to give one (``service.invites``).
+    """
     if not _NAME.match(spec.name):
         raise UsageError(f"a job name is letters, digits, '.', '_' and '-', not {spec.name!r}")
     if spec.delta_every_hours is not None and spec.delta_every_hours <= 0:
@@ -90,6 +94,15 @@ def create_job_from_batch(store: Store, box: SecretBox, rows: list[BatchRow], sp
         for row in rows:
             source = with_admin_auth(row.source, spec.source_admin)
             dest = with_admin_auth(row.dest, spec.dest_admin)
+            secrets = {
+                side: box.encrypt(admin_specs[side] or login or password_spec(password or ""))
+                if admin_specs[side] or login or password
+                else None
+                for side, password, login in (
+                    ("source", row.source_password, row.source_login),
+                    ("dest", row.dest_password, row.dest_login),
+                )
+            }
             values.append(
                 {
                     "job_id": job_id,
@@ -97,21 +110,23 @@ def create_job_from_batch(store: Store, box: SecretBox, rows: list[BatchRow], sp
                     "dest": dest.url,
                     "source_endpoint": endpoint_dict(source),
                     "dest_endpoint": endpoint_dict(dest),
-                    "source_secret": box.encrypt(
-                        admin_specs["source"] or password_spec(row.source_password or "")
-                    ),
-                    "dest_secret": box.encrypt(
-                        admin_specs["dest"] or password_spec(row.dest_password or "")
-                    ),
-                    "settings": row.options or None,
+                    "source_secret": secrets["source"],
+                    "dest_secret": secrets["dest"],
+                    "settings": row.options | ({"email": row.email} if row.email else {}) or None,
                     "line": row.line,
-                    "state": "queued",
+                    "state": "queued" if all(secrets.values()) else AWAITING_USER,
                     "next_pass": "prestage" if spec.prestage_before else "full",
                     "updated_at": now,
                 }
             )
-        ids = conn.execute(mb.insert().returning(mb.c.id), values).scalars().all()
-        record_state(conn, list(ids), "queued")
+        ids = (
+            conn.execute(mb.insert().returning(mb.c.id, sort_by_parameter_order=True), values)
+            .scalars()
+            .all()
+        )
+        for state in ("queued", AWAITING_USER):
+            record_state(conn, [i for i, v in zip(ids, values, strict=True)
+                                if v["state"] == state], state)  # fmt: skip
     return spec.name
 
 

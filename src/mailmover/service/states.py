@@ -20,6 +20,10 @@ the mailbox (``after_crash`` when its worker died instead)::
     synced ─ complete JOB ─▶ completing ─▶ running (a last delta) ─▶ completed
     queued, waiting, synced, completing ─ pause ─▶ paused ─ resume ─▶ queued
     any but running and the end states ─ cancel ─▶ cancelled
+    awaiting_user ─ the user gives a password (service.invites) ─▶ queued
+
+"awaiting_user" (in words: waiting for the user) is a mailbox of a batch that asks
+each user for their own password instead of carrying it; no worker claims it.
     completed_with_errors ─ retry JOB ─▶ queued (a retry-errors pass)
 
 "Running" is only ever true while a live worker holds the lease (renewed every
@@ -37,6 +41,10 @@ from typing import Any, Final
 END_STATES: Final = frozenset({"completed", "completed_with_errors", "failed", "cancelled"})
 #: States ``run --until-done`` waits out.
 ACTIVE_STATES: Final = frozenset({"queued", "running", "waiting", "completing"})
+#: A mailbox that waits for its user to give a password through an invitation link.
+AWAITING_USER: Final = "awaiting_user"
+#: States in words where the state's name alone does not read well.
+STATE_WORDS: Final = {AWAITING_USER: "waiting for the user"}
 #: A mailbox whose worker died this many times is failed.
 MAX_CRASHES: Final = 3
 #: Seconds after a dead worker's last heartbeat before its mailbox runs again: what it
@@ -137,7 +145,7 @@ def after_crash(
 
 def words(state: str, reason: str | None, waiting_until: datetime | None) -> str:
     """The state in words: ``waiting until 14:05 UTC, Gmail's daily limit``."""
-    text = state.replace("_", " ")
+    text = STATE_WORDS.get(state) or state.replace("_", " ")
     if state == "waiting" and waiting_until is not None:
         text += f" until {waiting_until:%Y-%m-%d %H:%M} UTC"
     if reason:

@@ -304,3 +304,24 @@ audit = Table(
     Column("detail", Text, nullable=False, server_default=""),
     Index(None, "at"),
 )
+
+
+#: "Ask each user" (0005): a one-time link emailed to a mailbox's user, who gives their
+#: own password there. Only the link's token's SHA-256 is stored; a new email replaces it.
+invitation = Table(
+    "invitation",
+    metadata,
+    Column("id", RowId, primary_key=True),
+    Column("mailbox_id", RowId, ForeignKey("mailbox.id", ondelete="CASCADE"), nullable=False),
+    Column("email", Text, nullable=False),
+    # The sides the user is asked to log in to: "source", "dest" or "source dest".
+    Column("sides", Text, nullable=False),
+    Column("token_hash", Text, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("sent_at", UTCDateTime, nullable=True),
+    Column("sends", Integer, nullable=False, server_default="0"),
+    Column("used_at", UTCDateTime, nullable=True),
+    UniqueConstraint("mailbox_id"),
+    UniqueConstraint("token_hash"),
+)

@@ -16,7 +16,19 @@ from mailmover.service.apitokens import token_account
 from mailmover.service.secrets import SecretBox
 from mailmover.service.sessions import Session, find_session
 from mailmover.store.database import Store
-from mailmover.web import account, admin, api, errors, mailboxes, transfers
+from mailmover.web import (
+    account,
+    admin,
+    api,
+    api_new,
+    batches,
+    errors,
+    invites,
+    mailboxes,
+    oauth,
+    transfers,
+    wizard,
+)
 from mailmover.web.auth import SESSION_COOKIE
 from mailmover.web.auth import router as auth_router
 from mailmover.web.config import WebConfig
@@ -125,7 +137,11 @@ def create_app(config: WebConfig) -> FastAPI:
     app.include_router(admin.router)
     app.include_router(account.router)
     app.include_router(api.router)
-    # web2: app.include_router(wizard.router), batches.router, invites.router
+    app.include_router(wizard.router)
+    app.include_router(batches.router)
+    app.include_router(invites.router)
+    app.include_router(oauth.router)
+    app.include_router(api_new.router)
     return app
 
 

@@ -14,6 +14,7 @@ STATE_TONES: Final = {
     "running": "busy",
     "paused": "idle",
     "waiting": "warn",
+    "awaiting_user": "warn",
     "synced": "good",
     "completing": "busy",
     "completed": "good",

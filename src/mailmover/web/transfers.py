@@ -24,7 +24,7 @@ from mailmover.service.jobs import MailboxStatus
 from mailmover.service.reports import report_csv, report_data
 from mailmover.service.schedule import job_detail, set_delta_schedule
 from mailmover.service.sessions import find_session
-from mailmover.service.states import ACTIVE_STATES, END_STATES
+from mailmover.service.states import ACTIVE_STATES, END_STATES, STATE_WORDS
 from mailmover.store.database import Store
 from mailmover.web.auth import SESSION_COOKIE, CurrentUser, State
 from mailmover.web.state import WebState, render
@@ -80,9 +80,11 @@ def totals(boxes: list[MailboxStatus]) -> Totals:
     if len(boxes) == 1:
         words, main = boxes[0].words, boxes[0].state
     else:
-        order = ["failed", "running", "waiting", "paused", "queued", "completing", "synced",
-                 "completed_with_errors", "completed", "cancelled"]  # fmt: skip
-        parts = [f"{by_state[s]} {s.replace('_', ' ')}" for s in order if s in by_state]
+        order = ["failed", "running", "waiting", "paused", "queued", "awaiting_user",
+                 "completing", "synced", "completed_with_errors", "completed",
+                 "cancelled"]  # fmt: skip
+        parts = [f"{by_state[s]} {STATE_WORDS.get(s) or s.replace('_', ' ')}"
+                 for s in order if s in by_state]  # fmt: skip
         words = ", ".join(parts) or "no mailboxes"
         main = next((s for s in order if s in by_state), "queued")
     return Totals(

@@ -1,0 +1,131 @@
+"""A user's OAuth2 sign-in through the web app (authorization code with PKCE, RFC 7636).
+
+The web app sends the browser to the provider's authorization page with a random
+``state``, and trades the code it gets back for tokens; what is stored is the refresh
+token as a ``service.credentials`` spec of kind ``oauth``. Which providers can sign in
+depends on configuration: ``MAILMOVER_OAUTH_GOOGLE_CLIENT_ID`` (and ``_CLIENT_SECRET``),
+``MAILMOVER_OAUTH_MICROSOFT_CLIENT_ID`` (and ``_CLIENT_SECRET``); the endpoints may be
+moved with ``MAILMOVER_OAUTH_<PROVIDER>_AUTHORIZE_URL`` and ``..._TOKEN_URL``.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final
+from urllib.parse import urlencode
+
+from mailmover.errors import AuthenticationFailed, UsageError
+from mailmover.oauth.browser import pkce_pair
+from mailmover.oauth.client import OAuthClient, oauth_client
+from mailmover.oauth.grant import request_tokens
+from mailmover.service.credentials import oauth_spec
+
+PROVIDERS: Final = ("google", "microsoft")
+#: seconds a sign-in may take between leaving for the provider and coming back
+PENDING_FOR: Final = 600.0
+
+
+def clients(env: Mapping[str, str]) -> dict[str, OAuthClient]:
+    """The providers users can sign in with, by name (those with a client id configured)."""
+    out = {}
+    for name in PROVIDERS:
+        prefix = f"MAILMOVER_OAUTH_{name.upper()}_"
+        client_id = env.get(prefix + "CLIENT_ID", "").strip()
+        if not client_id:
+            continue
+        out[name] = oauth_client(
+            name,
+            client_id,
+            client_secret=env.get(prefix + "CLIENT_SECRET") or None,
+            token_url=env.get(prefix + "TOKEN_URL") or None,
+            authorize_url=env.get(prefix + "AUTHORIZE_URL") or None,
+        )
+    return out
+
+
+@dataclass
+class Pending:
+    """A sign-in on its way: what to do with the tokens when the browser comes back."""
+
+    provider: str
+    verifier: str = field(repr=False)
+    redirect_uri: str
+    purpose: dict[str, Any]
+    created: float
+
+
+class SignIns:
+    """Sign-ins waiting for the browser to come back, by ``state`` (in memory, short-lived)."""
+
+    def __init__(self, clients: dict[str, OAuthClient]) -> None:
+        self.clients = clients
+        self._pending: dict[str, Pending] = {}
+
+    def start(
+        self,
+        provider: str,
+        redirect_uri: str,
+        purpose: dict[str, Any],
+        login_hint: str | None = None,
+    ) -> str:
+        """The provider's authorization URL to send the browser to."""
+        client = self.clients.get(provider)
+        if client is None or not client.authorize_url:
+            raise UsageError(f"signing in with {provider} is not set up on this server")
+        self._expire()
+        verifier, challenge = pkce_pair()
+        state = secrets.token_urlsafe(24)
+        self._pending[state] = Pending(provider, verifier, redirect_uri, purpose, time.monotonic())
+        params = {
+            "response_type": "code",
+            "client_id": client.client_id,
+            "redirect_uri": redirect_uri,
+            "scope": client.scope,
+            "state": state,
+            "code_challenge": challenge,
+            "code_challenge_method": "S256",
+            **dict(client.authorize_params),
+        }
+        if login_hint:
+            params["login_hint"] = login_hint
+        separator = "&" if "?" in client.authorize_url else "?"
+        return client.authorize_url + separator + urlencode(params)
+
+    async def finish(
+        self, state: str, code: str | None, error: str | None
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The purpose given to ``start`` and the credentials spec the sign-in gave."""
+        self._expire()
+        pending = self._pending.pop(state, None)
+        if pending is None:
+            raise AuthenticationFailed(
+                "this sign-in is not one this server started, or it took too long; start again"
+            )
+        if error:
+            raise AuthenticationFailed(f"the sign-in was refused ({error[:60]})")
+        if not code:
+            raise AuthenticationFailed("the provider sent no authorization code; start again")
+        client = self.clients[pending.provider]
+        grant = {
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": pending.redirect_uri,
+            "code_verifier": pending.verifier,
+        }
+        tokens = await request_tokens(client, grant)
+        spec = oauth_spec(
+            tokens.refresh_token or "",
+            client_id=client.client_id,
+            client_secret=client.client_secret,
+            token_url=client.token_url,
+            scope=client.scope,
+        )
+        return pending.purpose, spec
+
+    def _expire(self) -> None:
+        now = time.monotonic()
+        for state in [s for s, p in self._pending.items() if now - p.created > PENDING_FOR]:
+            del self._pending[state]

@@ -1,0 +1,101 @@
+"""The invitation landing page: a mailbox's user gives their own password, or signs in.
+
+Reached from the emailed one-time link, without an account. The password is tried at
+the server first (a wrong one is said at once), never shown back and never logged;
+then the mailbox is queued. An expired, replaced or used link gets a page saying so.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from starlette.responses import Response
+
+from mailmover.engine.ports import SideName
+from mailmover.providers import detect
+from mailmover.service.credentials import password_spec
+from mailmover.service.invites import Invitation, InviteRefused, answer, hash_token, open_invitation
+from mailmover.service.transfers import OAUTH_PROVIDERS
+from mailmover.web.auth import State
+from mailmover.web.drafts import signins
+from mailmover.web.state import render
+
+router = APIRouter()
+#: what a visitor reads after too many wrong passwords in a minute (none is tried then)
+TOO_MANY = "Too many wrong passwords. Wait a minute, then try again."
+
+
+def oauth_given(request: Request) -> dict[str, dict[SideName, dict[str, Any]]]:
+    """OAuth2 sign-ins made from invitation pages, by the link's token hash (in memory)."""
+    state = request.app.state
+    if not hasattr(state, "invite_oauth"):
+        state.invite_oauth = {}
+    found: dict[str, dict[SideName, dict[str, Any]]] = state.invite_oauth
+    return found
+
+
+def _refused(request: Request, exc: InviteRefused) -> Response:
+    return render(request, "invite_refused.html", {"message": exc.message}, 410)
+
+
+def _page(
+    request: Request,
+    token: str,
+    found: Invitation,
+    errors: dict[SideName, str] | None = None,
+    status: int | None = None,
+) -> Response:
+    done = oauth_given(request).get(hash_token(token), {})
+    sides = []
+    for side in found.sides:
+        detected = detect(found.hosts[side])
+        preset = found.presets[side] or (detected.name if detected else None)
+        provider = OAUTH_PROVIDERS.get(preset) if preset else None
+        sides.append({
+            "side": side, "user": found.users[side], "host": found.hosts[side],
+            "oauth": provider if provider in signins(request).clients else None,
+            "signed_in": side in done, "error": (errors or {}).get(side),
+        })  # fmt: skip
+    context = {"token": token, "invitation": found, "sides": sides}
+    return render(request, "invite.html", context, status or (400 if errors else 200))
+
+
+@router.get("/invite/{token}")
+def invite_page(request: Request, token: str, web: State) -> Response:
+    try:
+        found = open_invitation(web.store, token)
+    except InviteRefused as exc:
+        return _refused(request, exc)
+    return _page(request, token, found)
+
+
+@router.post("/invite/{token}")
+async def invite_answer(request: Request, token: str, web: State) -> Response:
+    try:
+        found = open_invitation(web.store, token)
+    except InviteRefused as exc:
+        return _refused(request, exc)
+    key = f"invite:{found.mailbox_id}"
+    address = request.client.host if request.client else "unknown"
+    if not web.limiter.allowed(key, address):
+        errors = dict.fromkeys(found.sides, TOO_MANY)
+        return _page(request, token, found, errors, status=429)
+    form = await request.form()
+    given: dict[SideName, dict[str, Any]] = dict(oauth_given(request).get(hash_token(token), {}))
+    for side in found.sides:
+        password = form.get(f"{side}_password", "")
+        if isinstance(password, str) and password:
+            given[side] = password_spec(password)
+    try:
+        refused = await answer(web.store, web.box, token, given)
+    except InviteRefused as exc:
+        return _refused(request, exc)
+    if refused:
+        web.limiter.failed(key, address)
+        errors = {side: f"Could not sign in: {why}" for side, why in refused.items()}
+        for side in refused:
+            oauth_given(request).get(hash_token(token), {}).pop(side, None)
+        return _page(request, token, found, errors)
+    oauth_given(request).pop(hash_token(token), None)
+    return render(request, "invite_done.html", {"invitation": found})

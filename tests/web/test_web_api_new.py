@@ -1,0 +1,112 @@
+"""The JSON API for new transfers and batches: the same checks as the pages, answers a
+script can read, and never a password in them."""
+
+from __future__ import annotations
+
+from contextlib import closing
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from mailmover.devserver import DevServer
+from mailmover.service.jobs import list_jobs, status
+from mailmover.store import Store
+from support import corpus, runcli
+from support.service import wait_for
+from support.web import WebServer
+
+
+@pytest.fixture
+def servers(mail_servers: tuple[DevServer, DevServer]) -> tuple[DevServer, DevServer]:
+    return mail_servers
+
+
+@pytest.fixture
+def web(served: WebServer) -> WebServer:
+    return served
+
+
+def signed_in(web: WebServer, name: str) -> httpx.Client:
+    """A client with a session, sending the session's CSRF token as a header."""
+    account, password = web.add_account(name=name)
+    client = httpx.Client(base_url=web.base)
+    page = client.get("/signin").text
+    token = page.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+    form = {"email": account.email, "password": password, "csrf_token": token}
+    assert client.post("/signin", data=form).status_code == 303
+    page = client.get("/transfers").text
+    client.headers["X-CSRF-Token"] = page.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+    return client
+
+
+def jobs(store: Store) -> set[str]:
+    return {j.name for j in list_jobs(store)}
+
+
+def side(server: DevServer, user: str, password: str) -> dict[str, Any]:
+    return {"provider": "custom", "user": user, "password": password, "host": server.host,
+            "port": server.port, "security": "plain"}  # fmt: skip
+
+
+def test_a_transfer_and_a_batch_through_the_api(
+    web: WebServer, servers: tuple[DevServer, DevServer], tmp_path: Path
+) -> None:
+    account = runcli.Accounts(*servers, tmp_path, "api")
+    account.load(
+        runcli.folders(INBOX=corpus.bulk(6, seed=3, size_dist="small", total_bytes=30_000))
+    )
+    src, dst = servers
+    with web.store() as store:
+        before = jobs(store)
+    with closing(signed_in(web, "script")) as client:
+        wrong = "not-" + account.dst_pw
+        body = {
+            "source": side(src, account.user, account.src_pw),
+            "dest": side(dst, account.user, wrong),
+        }
+        refused = client.post("/api/transfers", json=body | {"check_only": True})
+        assert refused.status_code == 422
+        logins = refused.json()["logins"]
+        assert logins["source"] is None and "uthentication" in logins["dest"]
+        assert wrong not in refused.text and account.src_pw not in refused.text
+
+        body["dest"] = side(dst, account.user, account.dst_pw)
+        checked = client.post("/api/transfers", json=body | {"check_only": True})
+        assert checked.status_code == 200
+        assert [(f["name"], f["messages"]) for f in checked.json()["folders"]] == [("INBOX", 6)]
+        with web.store() as store:
+            assert jobs(store) == before
+        made = client.post("/api/transfers", json=body | {"name": "api-one"})
+        assert made.status_code == 201 and made.json()["name"] == "api-one"
+        assert account.dst_pw not in made.text
+
+        bad = client.post(
+            "/api/batches",
+            json={"csv": "source,source_password,dest,dest_password\na,,b,c\nx,y\n"},
+        )
+        assert bad.status_code == 422
+        assert bad.json()["problems"] == [
+            {"line": 2, "reason": "source is a bare user name: give a URL or a source server "
+                                  "(--source-server)"},
+            {"line": 2, "reason": "dest is a bare user name: give a URL or a dest server "
+                                  "(--dest-server)"},
+            {"line": 2, "reason": "empty password in source_password"},
+            {"line": 3, "reason": "2 fields where the header has 4"},
+        ]  # fmt: skip
+        preview = client.post(
+            "/api/batches",
+            json={"csv": f"source,source_password,dest,dest_password\n"
+                  f"{account.src_url()},{account.src_pw},{account.dst_url()},{account.dst_pw}\n",
+                  "check_only": True},
+        )  # fmt: skip
+        assert preview.status_code == 200 and len(preview.json()["mailboxes"]) == 1
+        assert account.src_pw not in preview.text
+        with web.store() as store:
+            assert jobs(store) == before | {"api-one"}
+            wait_for(lambda: status(store, "api-one")[0].state == "completed", "api-one done")
+    expected, got = account.src_snapshot(), account.dst_snapshot()
+    assert runcli.exact_copy_problems(expected, got) == []
+    with closing(signed_in(web, "other")) as other:
+        assert other.get("/api/batches/api-one/invitations").status_code == 404
