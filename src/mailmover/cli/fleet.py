@@ -51,13 +51,10 @@ def worker_command(
     from mailmover.service.queue import on_postgresql
     from mailmover.service.secrets import KEY_ENV, KEY_FILE, SecretBox
 
-    if concurrency < 1:
-        _fail(UsageError("--concurrency must be at least 1"))
-    if settle < 0:
-        _fail(UsageError("--settle-after-crash cannot be negative"))
-    secret = os.environ.get("MAILMOVER_WEBHOOK_SECRET", "")
-    if webhook_url and not secret:
-        _fail(UsageError("webhooks are signed: set MAILMOVER_WEBHOOK_SECRET"))
+    try:
+        secret = runopts.checked(concurrency, settle, webhook_url)
+    except UsageError as exc:
+        _fail(exc)
     try:
         smtp = SmtpSettings.from_env()
     except MailmoverError as exc:

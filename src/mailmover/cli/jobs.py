@@ -29,6 +29,7 @@ from mailmover.cli.runopts import (
     RetentionOpt,
     SettleOpt,
     WebhookUrlOpt,
+    checked,
 )
 from mailmover.errors import MailmoverError, UsageError
 from mailmover.store.database import Store
@@ -288,13 +289,10 @@ def run_command(
     from mailmover.service.emails import SmtpSettings
     from mailmover.service.runner import Runner, RunnerOptions
 
-    if concurrency < 1:
-        _fail(UsageError("--concurrency must be at least 1"))
-    if settle < 0:
-        _fail(UsageError("--settle-after-crash cannot be negative"))
-    secret = os.environ.get("MAILMOVER_WEBHOOK_SECRET", "")
-    if webhook_url and not secret:
-        _fail(UsageError("webhooks are signed: set MAILMOVER_WEBHOOK_SECRET"))
+    try:
+        secret = checked(concurrency, settle, webhook_url)
+    except UsageError as exc:
+        _fail(exc)
     options = RunnerOptions(
         concurrency=concurrency,
         workers=workers,

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
 from typing import Annotated
 
 import typer
+
+from mailmover.errors import UsageError
 
 ConcurrencyOpt = Annotated[
     int, typer.Option(envvar="MAILMOVER_CONCURRENCY", help="Mailboxes at once")
@@ -51,3 +54,15 @@ NotifyUsersOpt = Annotated[
         help="Email each mailbox's user a note when it completes (needs MAILMOVER_SMTP_HOST)",
     ),
 ]
+
+
+def checked(concurrency: int, settle: float, webhook_url: list[str] | None) -> str:
+    """The webhook secret; ``UsageError`` for options that cannot work together."""
+    if concurrency < 1:
+        raise UsageError("--concurrency must be at least 1")
+    if settle < 0:
+        raise UsageError("--settle-after-crash cannot be negative")
+    secret = os.environ.get("MAILMOVER_WEBHOOK_SECRET", "")
+    if webhook_url and not secret:
+        raise UsageError("webhooks are signed: set MAILMOVER_WEBHOOK_SECRET")
+    return secret

@@ -30,6 +30,28 @@ def pkce_pair() -> tuple[str, str]:
     return verifier, base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
 
 
+def authorize_url(
+    client: OAuthClient, redirect_uri: str, state: str, challenge: str, login_hint: str | None
+) -> str:
+    """The authorization request's URL (RFC 6749 4.1.1, with PKCE)."""
+    if not client.authorize_url:
+        raise UsageError(f"{client.provider} has no authorization endpoint")
+    params = {
+        "response_type": "code",
+        "client_id": client.client_id,
+        "redirect_uri": redirect_uri,
+        "scope": client.scope,
+        "state": state,
+        "code_challenge": challenge,
+        "code_challenge_method": "S256",
+        **dict(client.authorize_params),
+    }
+    if login_hint:
+        params["login_hint"] = login_hint
+    separator = "&" if "?" in client.authorize_url else "?"
+    return client.authorize_url + separator + urlencode(params)
+
+
 async def browser_flow(
     client: OAuthClient,
     open_url: Callable[[str], None],
@@ -49,20 +71,7 @@ async def browser_flow(
     verifier, challenge = pkce_pair()
     state = secrets.token_urlsafe(24)
     async with _loopback(host, state) as (redirect_uri, answer):
-        params = {
-            "response_type": "code",
-            "client_id": client.client_id,
-            "redirect_uri": redirect_uri,
-            "scope": client.scope,
-            "state": state,
-            "code_challenge": challenge,
-            "code_challenge_method": "S256",
-            **dict(client.authorize_params),
-        }
-        if login_hint:
-            params["login_hint"] = login_hint
-        separator = "&" if "?" in client.authorize_url else "?"
-        open_url(client.authorize_url + separator + urlencode(params))
+        open_url(authorize_url(client, redirect_uri, state, challenge, login_hint))
         try:
             code = await asyncio.wait_for(answer, timeout)
         except TimeoutError:

@@ -15,10 +15,9 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
-from urllib.parse import urlencode
 
 from mailmover.errors import AuthenticationFailed, UsageError
-from mailmover.oauth.browser import pkce_pair
+from mailmover.oauth.browser import authorize_url, pkce_pair
 from mailmover.oauth.client import OAuthClient, oauth_client
 from mailmover.oauth.grant import request_tokens
 from mailmover.service.credentials import oauth_spec
@@ -79,20 +78,7 @@ class SignIns:
         verifier, challenge = pkce_pair()
         state = secrets.token_urlsafe(24)
         self._pending[state] = Pending(provider, verifier, redirect_uri, purpose, time.monotonic())
-        params = {
-            "response_type": "code",
-            "client_id": client.client_id,
-            "redirect_uri": redirect_uri,
-            "scope": client.scope,
-            "state": state,
-            "code_challenge": challenge,
-            "code_challenge_method": "S256",
-            **dict(client.authorize_params),
-        }
-        if login_hint:
-            params["login_hint"] = login_hint
-        separator = "&" if "?" in client.authorize_url else "?"
-        return client.authorize_url + separator + urlencode(params)
+        return authorize_url(client, redirect_uri, state, challenge, login_hint)
 
     async def finish(
         self, state: str, code: str | None, error: str | None
