@@ -168,11 +168,13 @@ def accept(
                 values[f"{side}_endpoint"] = dict(getattr(row, f"{side}_endpoint")) | {
                     "auth": "xoauth2"
                 }
-        conn.execute(
+        queued = conn.execute(
             update(mb)
             .where(mb.c.id == found.mailbox_id, mb.c.state == AWAITING_USER)
             .values(values)
-        )
+        ).rowcount
+        if not queued:  # cancelled since it was read: the link stays unused, nothing kept
+            raise InviteRefused("this mailbox no longer waits for a sign-in")
         record_state(conn, [found.mailbox_id], "queued")
     return found
 
