@@ -146,3 +146,27 @@ async def test_an_unreachable_mail_server_is_said_in_words(store: Store, tmp_pat
         await invites.send_invitations(store, "nomail", settings)
     (waiting,) = invites.invitations(store, "nomail")
     assert waiting.sent_at is None and waiting.sends == 0
+
+
+async def test_a_link_whose_email_failed_is_sent_by_the_next_round(
+    store: Store, tmp_path: Path
+) -> None:
+    rows = parse_batch(
+        "source,dest,dest_password\ncy@x.example,cy,pw\ndi@x.example,di,pw\n",
+        BatchOptions("imap://127.0.0.1:9?tls=none", "imap://127.0.0.1:9?tls=none", ask_users=True),
+    )
+    box = SecretBox([Fernet.generate_key()])
+    create_job_from_batch(store, box, rows, JobSpec("retried"))
+    down = invites.InviteSettings("http://mm.test", SmtpSettings("127.0.0.1", 9))
+    with pytest.raises(EmailFailed):
+        await invites.send_invitations(store, "retried", down)
+    with SmtpServer(tmp_path) as smtp:
+        mail = SmtpSettings("127.0.0.1", smtp.port, "mm@example.com", ca_file=str(smtp.ca_file))
+        settings = invites.InviteSettings("http://mm.test", mail)
+        sent = await invites.send_invitations(store, "retried", settings)
+        assert [i.email for i in sent] == ["cy@x.example", "di@x.example"]
+        assert [i.sends for i in sent] == [1, 1]
+        assert await invites.send_invitations(store, "retried", settings) == []  # not twice
+        got = links(smtp)
+    for address, token in got.items():
+        assert invites.open_invitation(store, token).email == address

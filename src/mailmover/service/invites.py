@@ -84,30 +84,36 @@ def hash_token(token: str) -> str:
 
 
 async def send_invitations(store: Store, job: str, settings: InviteSettings) -> list[Invitation]:
-    """Email a link to every mailbox of ``job`` waiting for its user and not yet invited."""
+    """Email a link to every mailbox of ``job`` waiting for its user whose link never went.
+
+    An invitation whose email failed (its ``sent_at`` empty) gets a new token and is sent.
+    """
     now = datetime.now(UTC)
     with store.write_engine.begin() as conn:
         waiting = conn.execute(
             select(mb.c.id, mb.c.source_secret, mb.c.dest_secret, mb.c.settings, mb.c.dest_endpoint,
-                   mb.c.source_endpoint)
+                   mb.c.source_endpoint, inv.c.id.label("invitation_id"))
             .join(job_t, job_t.c.id == mb.c.job_id)
             .outerjoin(inv, inv.c.mailbox_id == mb.c.id)
-            .where(job_t.c.name == job, mb.c.state == AWAITING_USER, inv.c.id.is_(None))
+            .where(job_t.c.name == job, mb.c.state == AWAITING_USER, inv.c.sent_at.is_(None))
             .order_by(mb.c.line, mb.c.id)
         ).all()  # fmt: skip
         links: dict[int, str] = {}
         for row in waiting:
-            sides = [s for s in ("source", "dest") if getattr(row, f"{s}_secret") is None]
             token = secrets.token_urlsafe(32)
             links[row.id] = token
+            fresh = {"token_hash": hash_token(token), "expires_at": now + settings.ttl}
+            if row.invitation_id is not None:
+                conn.execute(update(inv).where(inv.c.id == row.invitation_id).values(fresh))
+                continue
+            sides = [s for s in ("source", "dest") if getattr(row, f"{s}_secret") is None]
             conn.execute(
                 inv.insert().values(
                     mailbox_id=row.id,
                     email=_address(row),
                     sides=" ".join(sides),
-                    token_hash=hash_token(token),
                     created_at=now,
-                    expires_at=now + settings.ttl,
+                    **fresh,
                 )
             )
     return [await _send(store, settings, mailbox_id, token) for mailbox_id, token in links.items()]
