@@ -140,6 +140,19 @@ def sign_in(page: Any, server: WebServer, email: str, password: str, next: str =
     page.wait_for_load_state()
 
 
+def signed_in(web: WebServer, name: str) -> httpx.Client:
+    """A client with a session, sending the session's CSRF token as a header."""
+    account, password = web.add_account(name=name)
+    client = httpx.Client(base_url=web.base)
+    page = client.get("/signin").text
+    token = page.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+    form = {"email": account.email, "password": password, "csrf_token": token}
+    assert client.post("/signin", data=form).status_code == 303
+    page = client.get("/transfers").text
+    client.headers["X-CSRF-Token"] = page.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+    return client
+
+
 def screenshot(page: Any, name: str) -> Path:
     """Save the whole page as SCREENSHOTS/NAME.png."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)

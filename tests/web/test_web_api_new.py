@@ -7,7 +7,6 @@ from contextlib import closing
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from mailmover.devserver import DevServer
@@ -15,7 +14,7 @@ from mailmover.service.jobs import list_jobs, status
 from mailmover.store import Store
 from support import corpus, runcli
 from support.service import wait_for
-from support.web import WebServer
+from support.web import WebServer, signed_in
 
 
 @pytest.fixture
@@ -26,19 +25,6 @@ def servers(mail_servers: tuple[DevServer, DevServer]) -> tuple[DevServer, DevSe
 @pytest.fixture
 def web(served: WebServer) -> WebServer:
     return served
-
-
-def signed_in(web: WebServer, name: str) -> httpx.Client:
-    """A client with a session, sending the session's CSRF token as a header."""
-    account, password = web.add_account(name=name)
-    client = httpx.Client(base_url=web.base)
-    page = client.get("/signin").text
-    token = page.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
-    form = {"email": account.email, "password": password, "csrf_token": token}
-    assert client.post("/signin", data=form).status_code == 303
-    page = client.get("/transfers").text
-    client.headers["X-CSRF-Token"] = page.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
-    return client
 
 
 def jobs(store: Store) -> set[str]:

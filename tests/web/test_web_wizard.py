@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import re
 import secrets
+import threading
+from contextlib import closing
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -19,12 +21,12 @@ from typing import Any
 import pytest
 
 from mailmover.devserver import DevServer
-from mailmover.service.jobs import status
+from mailmover.service.jobs import list_jobs, status
 from support import corpus, runcli
 from support.oauth_dovecot import oauth_dovecot
 from support.oauth_server import OAuthServer
 from support.service import wait_for
-from support.web import WebServer, screenshot, sign_in
+from support.web import WebServer, screenshot, sign_in, signed_in
 
 LEFT_OUT = (("Junk",), ("Work.2019",))
 
@@ -127,6 +129,45 @@ def test_a_transfer_made_step_by_step_copies_exactly(
     blobs += [p.read_bytes().decode("latin-1") for p in web.data_dir.rglob("*") if p.is_file()]
     for secret in (account.src_pw, account.dst_pw, wrong):
         assert not any(secret in b for b in blobs)
+
+
+def test_confirming_twice_at_once_makes_one_transfer(
+    web: WebServer, servers: tuple[DevServer, DevServer], tmp_path: Path
+) -> None:
+    """A double click on "Start" must not make two jobs copying the same mailbox twice."""
+    account = runcli.Accounts(*servers, tmp_path, "twice")
+    account.load(runcli.folders(INBOX=corpus.bulk(3, seed=5, size_dist="small", total_bytes=9_000)))
+    src, dst = servers
+    where: dict[str, str] = {}
+    for side, server in (("source", src), ("dest", dst)):
+        where |= {f"{side}_provider": "custom", f"{side}_user": account.user,
+                  f"{side}_host": server.host, f"{side}_port": str(server.port),
+                  f"{side}_security": "plain"}  # fmt: skip
+    with web.store() as store:
+        before = {j.name for j in list_jobs(store)}
+    with closing(signed_in(web, "twice")) as client:
+        signin = client.post("/new", data=where).headers["location"]
+        passwords = {"source_password": account.src_pw, "dest_password": account.dst_pw}
+        check = client.post(signin, data=passwords).headers["location"]
+        folders = re.findall(r'name="folder" value="([^"]+)"', client.get(check).text)
+        confirm = client.post(check, data={"folder": folders}).headers["location"]
+        assert confirm.endswith("/confirm"), confirm
+        start = threading.Barrier(2)
+        answers: list[str] = []
+
+        def click() -> None:
+            start.wait()
+            answers.append(client.post(confirm).headers["location"])
+
+        clicks = [threading.Thread(target=click) for _ in range(2)]
+        for thread in clicks:
+            thread.start()
+        for thread in clicks:
+            thread.join()
+    with web.store() as store:
+        made = {j.name for j in list_jobs(store)} - before
+    assert len(made) == 1, made
+    assert answers == [f"/transfers/{next(iter(made))}"] * 2
 
 
 def test_someone_else_cannot_open_a_draft(web: WebServer, page: Any) -> None:

@@ -163,12 +163,16 @@ async def batch_start(
         audit.record(web.store, user, "created", job, detail)
         return job
 
-    try:
-        job = await run_in_threadpool(create)
-    except UsageError as exc:
-        return _preview(request, draft, exc.message)
-    store.drop(draft.id)
-    if any((draft.options or BatchOptions()).asked(r) for r in draft.rows):
+    async with draft.making:
+        if draft.job is not None:  # started already (a second click)
+            return RedirectResponse(f"/transfers/{draft.job}", status_code=303)
+        asked = any((draft.options or BatchOptions()).asked(r) for r in draft.rows)
+        try:
+            job = await run_in_threadpool(create)
+        except UsageError as exc:
+            return _preview(request, draft, exc.message)
+        draft.made(job)
+    if asked:
         try:
             await invites.send_invitations(web.store, job, invite_settings(web.config))
         except (EmailFailed, UsageError):

@@ -7,6 +7,7 @@ so no step ever sends a password back to the browser.
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import threading
 import time
@@ -47,9 +48,20 @@ class Draft:
     admins: dict[SideName, AdminLogin] = field(default_factory=dict, repr=False)
     filename: str = ""
     name: str = ""
+    #: the job made from this draft: a second "start" (a double click) goes to it
+    job: str | None = None
+    #: held while the job is being made, so that it is made once
+    making: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False, compare=False)
 
     def specs(self, box: SecretBox) -> dict[SideName, dict[str, Any]]:
         return {side: box.decrypt(blob) for side, blob in self.secrets.items()}
+
+    def made(self, job: str) -> None:
+        """The job exists: remember its name, forget every password."""
+        self.job = job
+        self.secrets.clear()
+        self.rows = []
+        self.admins = {}
 
 
 class Drafts:
@@ -75,10 +87,6 @@ class Drafts:
                 raise NotFound("this form has expired (drafts are kept for an hour); start again")
             draft.touched = time.monotonic()
             return draft
-
-    def drop(self, draft_id: str) -> None:
-        with self._lock:
-            self._drafts.pop(draft_id, None)
 
     def _expire(self) -> None:
         now = time.monotonic()

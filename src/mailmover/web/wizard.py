@@ -239,18 +239,20 @@ async def confirm_post(
     request: Request, draft_id: str, user: CurrentUser, store: DraftStore, web: State
 ) -> Response:
     draft = store.get(draft_id, user.id)
-    if draft.preflight is None or not draft.preflight.ok:
-        return RedirectResponse(f"/new/{draft.id}/signin", status_code=303)
-    source, dest = draft.source, draft.dest
-    assert source is not None and dest is not None
+    async with draft.making:
+        if draft.job is None:
+            if draft.preflight is None or not draft.preflight.ok:
+                return RedirectResponse(f"/new/{draft.id}/signin", status_code=303)
+            source, dest = draft.source, draft.dest
+            assert source is not None and dest is not None
 
-    def create() -> str:
-        job = create_transfer(web.store, web.box, source, dest, draft.specs(web.box), draft.choices)
-        access.set_owner(web.store, job, user)
-        detail = f"{source.endpoint().url} → {dest.endpoint().url}"
-        audit.record(web.store, user, "created", job, detail)
-        return job
+            def create() -> str:
+                specs = draft.specs(web.box)
+                job = create_transfer(web.store, web.box, source, dest, specs, draft.choices)
+                access.set_owner(web.store, job, user)
+                detail = f"{source.endpoint().url} → {dest.endpoint().url}"
+                audit.record(web.store, user, "created", job, detail)
+                return job
 
-    job = await run_in_threadpool(create)
-    store.drop(draft.id)
-    return RedirectResponse(f"/transfers/{job}", status_code=303)
+            draft.made(await run_in_threadpool(create))
+    return RedirectResponse(f"/transfers/{draft.job}", status_code=303)
