@@ -96,3 +96,24 @@ def test_a_transfer_and_a_batch_through_the_api(
     assert runcli.exact_copy_problems(expected, got) == []
     with closing(signed_in(web, "other")) as other:
         assert other.get("/api/batches/api-one/invitations").status_code == 404
+
+
+def test_the_api_tries_no_more_wrong_passwords_than_the_wizard(
+    web: WebServer, servers: tuple[DevServer, DevServer], tmp_path: Path
+) -> None:
+    """Ten wrong mail passwords in a minute: the next one, even right, is not tried."""
+    account = runcli.Accounts(*servers, tmp_path, "guess")
+    account.load(runcli.folders(INBOX=corpus.bulk(1, seed=4, size_dist="small")))
+    src, dst = servers
+
+    def body(password: str) -> dict[str, Any]:
+        return {"source": side(src, account.user, account.src_pw),
+                "dest": side(dst, account.user, password), "check_only": True}  # fmt: skip
+
+    with closing(signed_in(web, "guesser")) as client:
+        codes = [client.post("/api/transfers", json=body(f"guess-{n}")).status_code
+                 for n in range(10)]  # fmt: skip
+        right = client.post("/api/transfers", json=body(account.dst_pw))
+    assert codes == [422] * 10
+    assert right.status_code == 429 and "Too many wrong passwords" in right.json()["error"]
+    assert account.dst_pw not in right.text

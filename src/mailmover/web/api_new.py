@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any, Literal
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, SecretStr
 from starlette.concurrency import run_in_threadpool
@@ -28,6 +28,8 @@ from mailmover.service.transfers import (
 )
 from mailmover.web.auth import CurrentUser, State
 from mailmover.web.batches import batch_name, invite_settings
+from mailmover.web.invites import TOO_MANY
+from mailmover.web.wizard import login_budget
 
 router = APIRouter(prefix="/api", tags=["new transfers"])
 
@@ -86,8 +88,12 @@ def _preflight(result: Preflight) -> dict[str, Any]:
 
 
 @router.post("/transfers", status_code=201)
-async def new_transfer(body: NewTransfer, web: State, user: CurrentUser) -> Any:
+async def new_transfer(body: NewTransfer, request: Request, web: State, user: CurrentUser) -> Any:
     """Check both sides (logins, folders, limits, renames), then make the transfer."""
+    key = login_budget(user)
+    address = request.client.host if request.client else "unknown"
+    if not web.limiter.allowed(key, address):  # the wizard's limit: no password oracle here
+        return JSONResponse({"error": TOO_MANY}, status_code=429)
     source, dest = body.source.form(), body.dest.form()
     specs: dict[SideName, dict[str, Any]] = {
         "source": password_spec(body.source.password.get_secret_value()),
@@ -96,6 +102,8 @@ async def new_transfer(body: NewTransfer, web: State, user: CurrentUser) -> Any:
     choices = Choices(tuple(body.exclude), dict(body.mapping), body.since, body.before)
     result = await preflight(source, dest, specs, choices)
     checked = _preflight(result)
+    if any(result.logins.values()):
+        web.limiter.failed(key, address)
     if not result.ok:
         return JSONResponse({"error": "the pre-flight failed"} | checked, status_code=422)
     if body.check_only:

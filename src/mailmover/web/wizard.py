@@ -18,6 +18,7 @@ from starlette.responses import RedirectResponse, Response
 from mailmover.engine.ports import SideName
 from mailmover.errors import UsageError
 from mailmover.service import access, audit
+from mailmover.service.accounts import Account
 from mailmover.service.credentials import password_spec
 from mailmover.service.transfers import (
     CUSTOM,
@@ -30,6 +31,7 @@ from mailmover.service.transfers import (
 )
 from mailmover.web.auth import CurrentUser, State
 from mailmover.web.drafts import Draft, Drafts, drafts, signins
+from mailmover.web.invites import TOO_MANY
 from mailmover.web.state import render, web_state
 
 router = APIRouter()
@@ -56,6 +58,11 @@ def _side_form(form: FormData, side: str) -> SideForm:
         port=int(port) if port else None,
         security=security,  # type: ignore[arg-type]
     )
+
+
+def login_budget(user: Account) -> str:
+    """The rate limiter's key for the mail logins a person tries (wizard and API share it)."""
+    return f"wizard:{user.id}"
 
 
 def _oauth_for(request: Request, form: SideForm | None) -> str | None:
@@ -136,11 +143,10 @@ async def signin_post(
             errors[side] = "Enter the password (or sign in)."
     if errors:
         return _signin(request, draft, errors, 400)
-    key = f"wizard:{user.id}"
+    key = login_budget(user)
     address = request.client.host if request.client else "unknown"
     if not web.limiter.allowed(key, address):
-        error = "Too many wrong passwords. Wait a minute, then try again."
-        return _signin(request, draft, {"all": error}, 429)
+        return _signin(request, draft, {"all": TOO_MANY}, 429)
     assert draft.source is not None and draft.dest is not None
     result = await preflight(draft.source, draft.dest, draft.specs(web.box))
     draft.preflight = result
