@@ -158,10 +158,5 @@ def _secured(response: Response) -> Response:
 
 
 def _log_request(request: Request, response: Response) -> None:
-    """One access-log line with the route's pattern, never the URL itself (a one-time
-    link's token, a query string)."""
-    route = request.scope.get("route")
-    pattern = getattr(route, "path", None)
-    if pattern is None:
-        pattern = "/static/…" if request.url.path.startswith("/static/") else "(no route)"
-    access_log.info("%s %s %s", request.method, pattern, response.status_code)
+    """One access-log line with the route's pattern, never the URL itself."""
+    access_log.info("%s %s %s", request.method, errors.route_pattern(request), response.status_code)
