@@ -56,6 +56,12 @@ AdminUser = Annotated[Account, Depends(require_admin)]
 State = Annotated[WebState, Depends(web_state)]
 
 
+def bearer_token(request: Request) -> str | None:
+    """The API token of ``Authorization: Bearer TOKEN``, if the request has one."""
+    scheme, _, value = request.headers.get("authorization", "").partition(" ")
+    return value.strip() if scheme.lower() == "bearer" and value.strip() else None
+
+
 def safe_next(target: str | None) -> str:
     """``target`` if it is a path of this site, else the transfers list."""
     if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
