@@ -107,8 +107,7 @@ def totals(boxes: list[MailboxStatus]) -> Totals:
 @router.get("/transfers")
 def transfers_list(request: Request, web: State, user: CurrentUser) -> Response:
     rows = []
-    for job in access.visible_jobs(web.store, user):
-        boxes = jobs.status(web.store, job.name)
+    for job, boxes in access.visible_jobs_with_mailboxes(web.store, user):
         rows.append({"job": job, "boxes": boxes[:3], "more": len(boxes) - 3,
                      "totals": totals(boxes)})  # fmt: skip
     return render(request, "transfers.html", {"rows": rows})
