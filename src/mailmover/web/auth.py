@@ -104,6 +104,9 @@ def signin(
         web.limiter.failed(key, address)
         error = "That email and password do not match an account."
         return render(request, "signin.html", context | {"error": error}, status_code=401)
+    earlier = request.cookies.get(SESSION_COOKIE)
+    if earlier:  # signing in over a session ends it: one browser, one live session
+        close_session(web.store, earlier)
     token, _session = open_session(web.store, account)
     response = RedirectResponse(safe_next(next), status_code=303)
     response.set_cookie(
