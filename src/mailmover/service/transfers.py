@@ -266,12 +266,12 @@ def create_transfer(
     """A job of one mailbox, queued for its full pass; its name."""
     src, dst = side_endpoint(source, specs["source"]), side_endpoint(dest, specs["dest"])
     row = BatchRow(1, src, dst, source_login=specs["source"], dest_login=specs["dest"])
-    spec = JobSpec(name=name or job_name(src.user), owner=owner,
+    spec = JobSpec(name=name or job_name(src.user.split("@")[0], "transfer"), owner=owner,
                    settings=choices.settings(source, dest))  # fmt: skip
     return create_job_from_batch(store, box, [row], spec)
 
 
-def job_name(user: str) -> str:
-    """A fresh job name made from the user's name: ``alice-3f9a1c``."""
-    base = re.sub(r"[^A-Za-z0-9._-]+", "-", user.split("@")[0]).strip("-._")[:40] or "transfer"
+def job_name(text: str, default: str) -> str:
+    """A fresh job name made from ``text`` (a user's name, a file's): ``alice-3f9a1c``."""
+    base = re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-._")[:40] or default
     return f"{base}-{secrets.token_hex(3)}"

@@ -9,8 +9,6 @@ without a password wait for their users, who get a one-time link by email
 
 from __future__ import annotations
 
-import re
-import secrets
 from datetime import timedelta
 from pathlib import PurePath
 from typing import Annotated, Final
@@ -29,6 +27,7 @@ from mailmover.service.credentials import AdminLogin
 from mailmover.service.emails import EmailFailed, SmtpSettings
 from mailmover.service.jobs import JobSpec, NotFound, create_job_from_batch
 from mailmover.service.preflight import check_rows, failures
+from mailmover.service.transfers import job_name
 from mailmover.web.auth import CurrentUser, State
 from mailmover.web.config import WebConfig
 from mailmover.web.drafts import Draft, Drafts, drafts
@@ -125,8 +124,7 @@ def admin_login(values: dict[str, str], side: SideName) -> AdminLogin | None:
 
 def batch_name(filename: str) -> str:
     """A fresh job name made from the file's name: ``team-3f9a1c``."""
-    stem = re.sub(r"[^A-Za-z0-9._-]+", "-", PurePath(filename).stem).strip("-._")[:40]
-    return f"{stem or 'batch'}-{secrets.token_hex(3)}"
+    return job_name(PurePath(filename).stem, "batch")
 
 
 @router.get("/batches/{draft_id}/preview")
