@@ -7,6 +7,9 @@ then the mailbox is queued. An expired, replaced or used link gets a page saying
 
 from __future__ import annotations
 
+import threading
+import time
+from collections.abc import Iterable
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -16,22 +19,59 @@ from mailmover.engine.ports import SideName
 from mailmover.providers import detect
 from mailmover.service.credentials import password_spec
 from mailmover.service.invites import Invitation, InviteRefused, answer, hash_token, open_invitation
+from mailmover.service.secrets import SecretBox
 from mailmover.service.transfers import OAUTH_PROVIDERS
 from mailmover.web.auth import State
-from mailmover.web.drafts import signins
-from mailmover.web.state import render
+from mailmover.web.drafts import KEEP_FOR, signins
+from mailmover.web.state import render, web_state
 
 router = APIRouter()
 #: what a visitor reads after too many wrong passwords in a minute (none is tried then)
 TOO_MANY = "Too many wrong passwords. Wait a minute, then try again."
 
 
-def oauth_given(request: Request) -> dict[str, dict[SideName, dict[str, Any]]]:
-    """OAuth2 sign-ins made from invitation pages, by the link's token hash (in memory)."""
+class InviteSignIns:
+    """OAuth2 sign-ins made from invitation pages, by the link: encrypted, kept an hour."""
+
+    def __init__(self, box: SecretBox) -> None:
+        self.box = box
+        self._kept: dict[str, tuple[float, dict[SideName, bytes]]] = {}
+        self._lock = threading.Lock()
+
+    def add(self, token: str, side: SideName, spec: dict[str, Any]) -> None:
+        key, blob = hash_token(token), self.box.encrypt(spec)
+        with self._lock:
+            self._expire()
+            sides = self._kept.get(key, (0.0, {}))[1]
+            self._kept[key] = (time.monotonic(), sides | {side: blob})
+
+    def get(self, token: str) -> dict[SideName, dict[str, Any]]:
+        with self._lock:
+            self._expire()
+            sides = self._kept.get(hash_token(token), (0.0, {}))[1]
+        return {side: self.box.decrypt(blob) for side, blob in sides.items()}
+
+    def forget(self, token: str, sides: Iterable[SideName] | None = None) -> None:
+        """Forget the link's sign-ins (those of ``sides`` only, when given)."""
+        with self._lock:
+            if sides is None:
+                self._kept.pop(hash_token(token), None)
+            elif hash_token(token) in self._kept:
+                for side in sides:
+                    self._kept[hash_token(token)][1].pop(side, None)
+
+    def _expire(self) -> None:
+        now = time.monotonic()
+        for key in [k for k, (at, _) in self._kept.items() if now - at > KEEP_FOR]:
+            del self._kept[key]
+
+
+def oauth_given(request: Request) -> InviteSignIns:
+    """The app's OAuth2 sign-ins made from invitation pages (made on first use)."""
     state = request.app.state
     if not hasattr(state, "invite_oauth"):
-        state.invite_oauth = {}
-    found: dict[str, dict[SideName, dict[str, Any]]] = state.invite_oauth
+        state.invite_oauth = InviteSignIns(web_state(request).box)
+    found: InviteSignIns = state.invite_oauth
     return found
 
 
@@ -46,7 +86,7 @@ def _page(
     errors: dict[SideName, str] | None = None,
     status: int | None = None,
 ) -> Response:
-    done = oauth_given(request).get(hash_token(token), {})
+    done = oauth_given(request).get(token)
     sides = []
     for side in found.sides:
         detected = detect(found.hosts[side])
@@ -82,7 +122,7 @@ async def invite_answer(request: Request, token: str, web: State) -> Response:
         errors = dict.fromkeys(found.sides, TOO_MANY)
         return _page(request, token, found, errors, status=429)
     form = await request.form()
-    given: dict[SideName, dict[str, Any]] = dict(oauth_given(request).get(hash_token(token), {}))
+    given = oauth_given(request).get(token)
     for side in found.sides:
         password = form.get(f"{side}_password", "")
         if isinstance(password, str) and password:
@@ -94,8 +134,7 @@ async def invite_answer(request: Request, token: str, web: State) -> Response:
     if refused:
         web.limiter.failed(key, address)
         errors = {side: f"Could not sign in: {why}" for side, why in refused.items()}
-        for side in refused:
-            oauth_given(request).get(hash_token(token), {}).pop(side, None)
+        oauth_given(request).forget(token, refused)
         return _page(request, token, found, errors)
-    oauth_given(request).pop(hash_token(token), None)
+    oauth_given(request).forget(token)
     return render(request, "invite_done.html", {"invitation": found})

@@ -14,7 +14,7 @@ from starlette.responses import RedirectResponse, Response
 
 from mailmover.engine.ports import SideName
 from mailmover.errors import MailmoverError, UsageError
-from mailmover.service.invites import InviteRefused, hash_token, open_invitation
+from mailmover.service.invites import InviteRefused, open_invitation
 from mailmover.web.auth import State, current_user
 from mailmover.web.drafts import drafts, signins
 from mailmover.web.invites import oauth_given
@@ -71,7 +71,7 @@ async def oauth_callback(
     side: SideName = purpose["side"]
     if "invite" in purpose:
         token = purpose["invite"]
-        oauth_given(request).setdefault(hash_token(token), {})[side] = spec
+        oauth_given(request).add(token, side, spec)
         return RedirectResponse(f"/invite/{token}", status_code=303)
     user = current_user(request)
     held = drafts(request).get(purpose["draft"], user.id)
