@@ -21,10 +21,10 @@ the mailbox (``after_crash`` when its worker died instead)::
     queued, waiting, synced, completing ─ pause ─▶ paused ─ resume ─▶ queued
     any but running and the end states ─ cancel ─▶ cancelled
     awaiting_user ─ the user gives a password (service.invites) ─▶ queued
+    completed_with_errors ─ retry JOB ─▶ queued (a retry-errors pass)
 
 "awaiting_user" (in words: waiting for the user) is a mailbox of a batch that asks
 each user for their own password instead of carrying it; no worker claims it.
-    completed_with_errors ─ retry JOB ─▶ queued (a retry-errors pass)
 
 "Running" is only ever true while a live worker holds the lease (renewed every
 second, 30 s long); a lease that is not renewed means the worker is gone, and
