@@ -38,13 +38,14 @@ class RowCheck:
 
 async def check_rows(
     rows: list[BatchRow],
-    settings: PassSettings,
+    settings: PassSettings | None,
     source_admin: AdminLogin | None,
     dest_admin: AdminLogin | None,
     *,
     concurrency: int = 4,
 ) -> list[RowCheck]:
-    """The pre-flight result of every row, in line order."""
+    """The pre-flight result of every row, in line order (``settings`` None: the defaults)."""
+    settings = settings or PassSettings()
     store = Store.open("sqlite:///:memory:")
     limit = asyncio.Semaphore(concurrency)
 

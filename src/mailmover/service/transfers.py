@@ -18,7 +18,7 @@ from datetime import date
 from typing import Any, Final, Literal
 
 from mailmover.config import Endpoint, parse_endpoint
-from mailmover.engine.ports import SideName
+from mailmover.engine.ports import SideName as SideName  # the web's name for a side, too
 from mailmover.engine.settings import PassSettings
 from mailmover.errors import UsageError
 from mailmover.providers import get_preset, load_presets

@@ -13,7 +13,6 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, SecretStr
 from starlette.concurrency import run_in_threadpool
 
-from mailmover.engine.ports import SideName
 from mailmover.service import access, audit, invites
 from mailmover.service.batchfile import BatchOptions, check_batch
 from mailmover.service.credentials import password_spec
@@ -23,6 +22,7 @@ from mailmover.service.transfers import (
     FolderInfo,
     Preflight,
     SideForm,
+    SideName,
     create_transfer,
     preflight,
 )

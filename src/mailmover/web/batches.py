@@ -18,8 +18,6 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.responses import RedirectResponse, Response
 
-from mailmover.engine.ports import SideName
-from mailmover.engine.settings import PassSettings
 from mailmover.errors import UsageError
 from mailmover.service import access, audit, invites
 from mailmover.service.batchfile import BatchOptions, check_batch
@@ -27,7 +25,7 @@ from mailmover.service.credentials import AdminLogin
 from mailmover.service.emails import EmailFailed, SmtpSettings
 from mailmover.service.jobs import JobSpec, NotFound, create_job_from_batch
 from mailmover.service.preflight import check_rows, failures
-from mailmover.service.transfers import job_name
+from mailmover.service.transfers import SideName, job_name
 from mailmover.web.auth import CurrentUser, State
 from mailmover.web.config import WebConfig
 from mailmover.web.drafts import Draft, Drafts, drafts
@@ -95,7 +93,7 @@ async def batch_upload(
         rows, problems = check_batch(data, options)
         if not problems and values.get("preflight") == "on":
             known = [r for r in rows if not options.asked(r)]
-            checks = await check_rows(known, PassSettings(), admins["source"], admins["dest"])
+            checks = await check_rows(known, None, admins["source"], admins["dest"])
             problems = failures(checks)
     except UsageError as exc:
         return _upload(request, values, error=exc.message)

@@ -16,13 +16,12 @@ from typing import Any, Final
 
 from fastapi import Request
 
-from mailmover.engine.ports import SideName
 from mailmover.service.batchfile import BatchOptions, BatchRow
 from mailmover.service.credentials import AdminLogin
 from mailmover.service.jobs import NotFound
 from mailmover.service.secrets import SecretBox
 from mailmover.service.signin import SignIns, clients
-from mailmover.service.transfers import Choices, Preflight, SideForm
+from mailmover.service.transfers import Choices, Preflight, SideForm, SideName
 
 #: seconds a draft is kept after it was last touched
 KEEP_FOR: Final = 3600.0

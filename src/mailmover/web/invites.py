@@ -15,12 +15,11 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from mailmover.engine.ports import SideName
 from mailmover.providers import detect
 from mailmover.service.credentials import password_spec
 from mailmover.service.invites import Invitation, InviteRefused, answer, hash_token, open_invitation
 from mailmover.service.secrets import SecretBox
-from mailmover.service.transfers import OAUTH_PROVIDERS
+from mailmover.service.transfers import OAUTH_PROVIDERS, SideName
 from mailmover.web.auth import State
 from mailmover.web.drafts import KEEP_FOR, signins
 from mailmover.web.state import render, web_state

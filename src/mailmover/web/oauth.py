@@ -12,9 +12,9 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.responses import RedirectResponse, Response
 
-from mailmover.engine.ports import SideName
 from mailmover.errors import MailmoverError, UsageError
 from mailmover.service.invites import InviteRefused, open_invitation
+from mailmover.service.transfers import SideName
 from mailmover.web.auth import State, current_user
 from mailmover.web.drafts import drafts, signins
 from mailmover.web.invites import oauth_given

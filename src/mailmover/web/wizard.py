@@ -15,7 +15,6 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 from starlette.responses import RedirectResponse, Response
 
-from mailmover.engine.ports import SideName
 from mailmover.errors import UsageError
 from mailmover.service import access, audit
 from mailmover.service.accounts import Account
@@ -24,6 +23,7 @@ from mailmover.service.transfers import (
     CUSTOM,
     Choices,
     SideForm,
+    SideName,
     create_transfer,
     parse_mapping,
     preflight,
