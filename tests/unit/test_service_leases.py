@@ -94,3 +94,8 @@ def test_a_worker_that_lost_its_lease_can_no_longer_write(store: Store) -> None:
     with store.engine.connect() as conn:
         row = conn.execute(select(mb.c.state, mb.c.lease_owner)).one()
     assert tuple(row) == ("running", "fresh")
+    with store.engine.connect() as conn:
+        outcome = conn.execute(
+            select(schema.mailbox_pass.c.outcome).where(schema.mailbox_pass.c.id == first.pass_id)
+        ).scalar()
+    assert outcome == "crashed"  # the late report of the lost pass does not rewrite it
