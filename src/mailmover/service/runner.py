@@ -144,7 +144,7 @@ class Runner:
                     self.store, self.options.smtp, notify_users=self.options.notify_users
                 )
             self.workers = [self._spawn() for _ in range(max(1, count))]
-            for mailbox_id in recover_expired(self.store):
+            for mailbox_id in recover_expired(self.store, settle=self.options.settle_seconds):
                 self.emit({"event": "recovered", "mailbox": mailbox_id})
             while not self.stop_requested:
                 try:
@@ -280,7 +280,7 @@ class Runner:
         if time.monotonic() - self._last_recovery < 5:
             return
         self._last_recovery = time.monotonic()
-        for mailbox_id in recover_expired(self.store):
+        for mailbox_id in recover_expired(self.store, settle=self.options.settle_seconds):
             self.emit({"event": "recovered", "mailbox": mailbox_id})
 
     def _retention(self) -> None:
