@@ -112,14 +112,13 @@ class FleetNotifier:
 
     def _take(self) -> bool:
         conn = self.store.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+        if not conn.execute(select(func.pg_try_advisory_lock(NOTIFY_LOCK))).scalar():
+            conn.close()  # it holds nothing: back to the pool, not a new session every poll
+            return False
         idle, interval, count = KEEPALIVE
         conn.execute(text(f"SET tcp_keepalives_idle = {idle}"))
         conn.execute(text(f"SET tcp_keepalives_interval = {interval}"))
         conn.execute(text(f"SET tcp_keepalives_count = {count}"))
-        if not conn.execute(select(func.pg_try_advisory_lock(NOTIFY_LOCK))).scalar():
-            conn.invalidate()
-            conn.close()
-            return False
         self._conn = conn
         if self.urls:
             self.webhooks = Webhooks(self.store, self.urls, self.secret)
