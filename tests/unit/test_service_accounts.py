@@ -97,3 +97,13 @@ def test_sessions_end_at_sign_out_when_disabled_and_when_old(store: Store) -> No
     accounts.set_password(store, admin, user.id, "a new password")
     assert sessions.find_session(store, token) is None
     assert accounts.authenticate(store, "dan@example.com", "a new password") is not None
+
+
+def test_only_a_wrong_current_password_is_a_wrong_password(store: Store) -> None:
+    made = accounts.create_account(store, "hana@example.com", "hana's password")
+    with pytest.raises(accounts.WrongPassword):
+        accounts.change_own_password(store, made, "not hana's password", "a new password!")
+    with pytest.raises(AccountError) as short:
+        accounts.change_own_password(store, made, "hana's password", "short")
+    assert not isinstance(short.value, accounts.WrongPassword)
+    assert accounts.authenticate(store, made.email, "hana's password") == made

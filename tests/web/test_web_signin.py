@@ -84,3 +84,21 @@ def test_the_eleventh_wrong_password_is_refused_unchecked(web: WebServer) -> Non
         token = _csrf(client, web.base)
         form = {"email": other.email, "password": other_pw, "csrf_token": token}
         assert client.post(web.base + "/signin", data=form).status_code == 303
+
+
+def test_signing_in_over_a_session_ends_the_earlier_one(web: WebServer) -> None:
+    account, password = web.add_account()
+    with httpx.Client() as client:
+        form = {"email": account.email, "password": password}
+        first = client.post(
+            web.base + "/signin", data=form | {"csrf_token": _csrf(client, web.base)}
+        )
+        assert first.status_code == 303
+        earlier = client.cookies["mm_session"]
+        page = client.get(web.base + "/transfers").text
+        current = page.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+        again = client.post(web.base + "/signin", data=form | {"csrf_token": current})
+        assert again.status_code == 303 and client.cookies["mm_session"] != earlier
+        assert client.get(web.base + "/transfers").status_code == 200
+    with httpx.Client(cookies={"mm_session": earlier}) as stale:
+        assert stale.get(web.base + "/transfers").status_code == 303

@@ -9,7 +9,7 @@ from __future__ import annotations
 from sqlalchemy import select, update
 
 from mailmover.service.accounts import Account
-from mailmover.service.jobs import JobSummary, NotFound, list_jobs
+from mailmover.service.jobs import JobSummary, MailboxStatus, NotFound, jobs_with_mailboxes
 from mailmover.store import schema
 from mailmover.store.database import Store
 
@@ -44,7 +44,14 @@ def check(store: Store, account: Account, job: str) -> None:
 
 def visible_jobs(store: Store, account: Account) -> list[JobSummary]:
     """The jobs ``account`` sees, newest first: their own, or every job for an administrator."""
-    jobs = list_jobs(store)
+    return [job for job, _boxes in visible_jobs_with_mailboxes(store, account)]
+
+
+def visible_jobs_with_mailboxes(
+    store: Store, account: Account
+) -> list[tuple[JobSummary, list[MailboxStatus]]]:
+    """``visible_jobs``, each with its mailboxes (a few queries, however many jobs)."""
+    jobs = jobs_with_mailboxes(store)
     if not account.is_admin:
         with store.engine.connect() as conn:
             mine = set(
@@ -52,8 +59,8 @@ def visible_jobs(store: Store, account: Account) -> list[JobSummary]:
                 .scalars()
                 .all()
             )
-        jobs = [j for j in jobs if j.name in mine]
-    return sorted(jobs, key=lambda j: j.created_at, reverse=True)
+        jobs = [(j, boxes) for j, boxes in jobs if j.name in mine]
+    return sorted(jobs, key=lambda pair: pair[0].created_at, reverse=True)
 
 
 def set_owner(store: Store, job: str, account: Account) -> None:

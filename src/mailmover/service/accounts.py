@@ -38,6 +38,10 @@ class AccountError(UsageError):
     """An account cannot be made or changed as asked (the message says why)."""
 
 
+class WrongPassword(AccountError):
+    """The current password given to change it is not right (sign-in limits count it)."""
+
+
 @dataclass(frozen=True)
 class Account:
     """A person who signs in; never carries the password or its hash."""
@@ -240,5 +244,5 @@ def _keep_an_admin(conn: Connection, leaving: int) -> None:
 def change_own_password(store: Store, account: Account, current: str, new: str) -> None:
     """The account's own password changed, given the current one; every session ends."""
     if authenticate(store, account.email, current) is None:
-        raise AccountError("the current password is not right")
+        raise WrongPassword("the current password is not right")
     set_password(store, account, account.id, new)

@@ -290,18 +290,26 @@ class JobSummary:
 
 def list_jobs(store: Store) -> list[JobSummary]:
     """Every service job with its mailboxes counted by state."""
+    return [summary for summary, _boxes in jobs_with_mailboxes(store)]
+
+
+def jobs_with_mailboxes(store: Store) -> list[tuple[JobSummary, list[MailboxStatus]]]:
+    """Every service job, oldest first, with its mailboxes (two queries in all)."""
     with store.engine.connect() as conn:
         jobs = conn.execute(
             select(job_t).where(job_t.c.settings.is_not(None)).order_by(job_t.c.created_at)
         ).all()
+    boxes: dict[str, list[MailboxStatus]] = {}
+    for st in status(store):
+        boxes.setdefault(st.job, []).append(st)
     out = []
     for job in jobs:
+        mine = boxes.get(job.name, [])
         counts: dict[str, int] = {}
-        for st in status(store, job.name):
+        for st in mine:
             counts[st.state] = counts.get(st.state, 0) + 1
-        out.append(
-            JobSummary(job.name, job.owner, job.state, job.created_at, sum(counts.values()), counts)
-        )
+        summary = JobSummary(job.name, job.owner, job.state, job.created_at, len(mine), counts)
+        out.append((summary, mine))
     return out
 
 

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from starlette.responses import RedirectResponse, Response
 
-from mailmover.service.accounts import AccountError, change_own_password
+from mailmover.service.accounts import AccountError, WrongPassword, change_own_password
 from mailmover.service.apitokens import create_token, list_tokens, revoke_token
 from mailmover.web.auth import CurrentUser, State
 from mailmover.web.state import render
@@ -63,7 +63,7 @@ def change_password(
     try:
         change_own_password(web.store, user, current, password)
     except AccountError as exc:
-        if "current password" in exc.message:
+        if isinstance(exc, WrongPassword):
             web.limiter.failed(user.email, address)
         return _page(request, web, user, 400, password_error=exc.message)
     return RedirectResponse("/signin?changed=1", status_code=303)

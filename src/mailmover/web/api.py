@@ -46,8 +46,8 @@ def _totals(boxes: list[jobs.MailboxStatus]) -> dict[str, Any]:
 def list_transfers(web: State, user: CurrentUser) -> list[dict[str, Any]]:
     """The transfers this account sees, newest first."""
     out = []
-    for job in access.visible_jobs(web.store, user):
-        out.append(job.to_dict() | _totals(jobs.status(web.store, job.name)))
+    for job, boxes in access.visible_jobs_with_mailboxes(web.store, user):
+        out.append(job.to_dict() | _totals(boxes))
     return out
 
 

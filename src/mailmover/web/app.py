@@ -29,7 +29,7 @@ from mailmover.web import (
     transfers,
     wizard,
 )
-from mailmover.web.auth import SESSION_COOKIE
+from mailmover.web.auth import SESSION_COOKIE, bearer_token
 from mailmover.web.auth import router as auth_router
 from mailmover.web.config import WebConfig
 from mailmover.web.csrf import COOKIE as CSRF_COOKIE
@@ -94,7 +94,7 @@ def create_app(config: WebConfig) -> FastAPI:
         request: Request, call_next: Callable[[Request], Awaitable[Response]]
     ) -> Response:
         token = request.cookies.get(SESSION_COOKIE, "")
-        bearer = _bearer(request)
+        bearer = bearer_token(request)
         if bearer is not None and not token:
             # A script with an API token: nothing ambient to forge, so no CSRF token.
             account = await run_in_threadpool(token_account, store, bearer)
@@ -145,12 +145,6 @@ def create_app(config: WebConfig) -> FastAPI:
     return app
 
 
-def _bearer(request: Request) -> str | None:
-    """The API token of ``Authorization: Bearer TOKEN``, if the request has one."""
-    scheme, _, value = request.headers.get("authorization", "").partition(" ")
-    return value.strip() if scheme.lower() == "bearer" and value.strip() else None
-
-
 def _secured(response: Response) -> Response:
     for name, value in SECURITY_HEADERS.items():
         response.headers.setdefault(name, value)
@@ -158,10 +152,5 @@ def _secured(response: Response) -> Response:
 
 
 def _log_request(request: Request, response: Response) -> None:
-    """One access-log line with the route's pattern, never the URL itself (a one-time
-    link's token, a query string)."""
-    route = request.scope.get("route")
-    pattern = getattr(route, "path", None)
-    if pattern is None:
-        pattern = "/static/…" if request.url.path.startswith("/static/") else "(no route)"
-    access_log.info("%s %s %s", request.method, pattern, response.status_code)
+    """One access-log line with the route's pattern, never the URL itself."""
+    access_log.info("%s %s %s", request.method, errors.route_pattern(request), response.status_code)

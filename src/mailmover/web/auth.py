@@ -56,6 +56,12 @@ AdminUser = Annotated[Account, Depends(require_admin)]
 State = Annotated[WebState, Depends(web_state)]
 
 
+def bearer_token(request: Request) -> str | None:
+    """The API token of ``Authorization: Bearer TOKEN``, if the request has one."""
+    scheme, _, value = request.headers.get("authorization", "").partition(" ")
+    return value.strip() if scheme.lower() == "bearer" and value.strip() else None
+
+
 def safe_next(target: str | None) -> str:
     """``target`` if it is a path of this site, else the transfers list."""
     if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
@@ -98,6 +104,9 @@ def signin(
         web.limiter.failed(key, address)
         error = "That email and password do not match an account."
         return render(request, "signin.html", context | {"error": error}, status_code=401)
+    earlier = request.cookies.get(SESSION_COOKIE)
+    if earlier:  # signing in over a session ends it: one browser, one live session
+        close_session(web.store, earlier)
     token, _session = open_session(web.store, account)
     response = RedirectResponse(safe_next(next), status_code=303)
     response.set_cookie(

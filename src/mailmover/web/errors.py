@@ -20,6 +20,15 @@ from mailmover.web.state import render
 log = logging.getLogger("mailmover.web")
 
 
+def route_pattern(request: Request) -> str:
+    """The route's pattern (``/invite/{token}``), never the URL itself: a one-time link's
+    token, a query string."""
+    pattern = getattr(request.scope.get("route"), "path", None)
+    if pattern is None:
+        pattern = "/static/…" if request.url.path.startswith("/static/") else "(no route)"
+    return str(pattern)
+
+
 def _wants_json(request: Request) -> bool:
     return request.url.path.startswith("/api/")
 
@@ -77,6 +86,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def crashed(request: Request, exc: Exception) -> Response:
-        # The exception's text may quote input: only its type is logged.
-        log.error("%s %s failed: %s", request.method, request.url.path, type(exc).__name__)
+        # The exception's text may quote input and the path may hold a one-time link's
+        # token: only the route's pattern and the exception's type are logged.
+        log.error("%s %s failed: %s", request.method, route_pattern(request), type(exc).__name__)
         return _page(request, 500, "Something went wrong", "Something went wrong on our side.")

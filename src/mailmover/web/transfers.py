@@ -19,6 +19,7 @@ from starlette.responses import RedirectResponse, Response, StreamingResponse
 from mailmover.errors import UsageError
 from mailmover.service import access, audit, jobs
 from mailmover.service.accounts import Account
+from mailmover.service.apitokens import token_account
 from mailmover.service.joblog import job_events, job_version
 from mailmover.service.jobs import MailboxStatus
 from mailmover.service.reports import report_csv, report_data
@@ -26,7 +27,7 @@ from mailmover.service.schedule import job_detail, set_delta_schedule
 from mailmover.service.sessions import find_session
 from mailmover.service.states import ACTIVE_STATES, END_STATES, STATE_WORDS
 from mailmover.store.database import Store
-from mailmover.web.auth import SESSION_COOKIE, CurrentUser, State
+from mailmover.web.auth import SESSION_COOKIE, CurrentUser, State, bearer_token
 from mailmover.web.state import WebState, render
 
 router = APIRouter()
@@ -106,8 +107,7 @@ def totals(boxes: list[MailboxStatus]) -> Totals:
 @router.get("/transfers")
 def transfers_list(request: Request, web: State, user: CurrentUser) -> Response:
     rows = []
-    for job in access.visible_jobs(web.store, user):
-        boxes = jobs.status(web.store, job.name)
+    for job, boxes in access.visible_jobs_with_mailboxes(web.store, user):
         rows.append({"job": job, "boxes": boxes[:3], "more": len(boxes) - 3,
                      "totals": totals(boxes)})  # fmt: skip
     return render(request, "transfers.html", {"rows": rows})
@@ -188,11 +188,18 @@ def _event(name: str, html: str) -> str:
     return f"event: {name}\n{data}\n"
 
 
-def _still_allowed(request: Request, web: WebState, user: Account, job: str) -> bool:
+def still_allowed(request: Request, store: Store, job: str) -> bool:
+    """True while the reader of a live stream may still read it: their session or API
+    token is live, and the job is theirs by their account as it is now (a role taken
+    away counts)."""
     token = request.cookies.get(SESSION_COOKIE)
-    if token and find_session(web.store, token) is None:
-        return False
-    return access.can_see(web.store, user, job)
+    bearer = bearer_token(request)
+    if token:
+        session = find_session(store, token)
+        account = session.account if session is not None else None
+    else:
+        account = token_account(store, bearer) if bearer else None
+    return account is not None and access.can_see(store, account, job)
 
 
 @router.get("/transfers/{job}/events")
@@ -207,7 +214,7 @@ async def transfer_events(request: Request, job: str, web: State, user: CurrentU
         while not await request.is_disconnected():
             ticks += 1
             if ticks % RECHECK_EVERY == 0 and not await run_in_threadpool(
-                _still_allowed, request, web, user, job
+                still_allowed, request, web.store, job
             ):
                 return  # signed out, disabled, or the transfer is no longer theirs
             # The page is drawn again only when the job changed (one cheap query).
