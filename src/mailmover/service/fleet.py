@@ -281,11 +281,14 @@ class FleetWorker:
         server ends it (and the lock) after a while instead of keeping it for hours.
         """
         conn = self.store.engine.connect()
-        conn.execute(text(f"SET LOCAL idle_in_transaction_session_timeout = '{LOCK_IDLE}s'"))
-        if conn.execute(select(func.pg_try_advisory_xact_lock(SWEEP_LOCK))).scalar():
-            return conn
-        conn.rollback()
-        conn.close()
+        try:
+            conn.execute(text(f"SET LOCAL idle_in_transaction_session_timeout = '{LOCK_IDLE}s'"))
+            if conn.execute(select(func.pg_try_advisory_xact_lock(SWEEP_LOCK))).scalar():
+                return conn
+        except BaseException:  # the database is away: the connection still goes back
+            conn.close()
+            raise
+        conn.close()  # rolled back: nothing held
         return None
 
 
