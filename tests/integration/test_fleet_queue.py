@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text, update
 
+from mailmover.service import queue
 from mailmover.service.leases import claim
 from mailmover.service.queue import (
     TASK,
@@ -99,6 +100,19 @@ def test_each_runnable_mailbox_gets_one_task_with_its_locks(
             state="queued", lease_owner=None, lease_expires=None))  # fmt: skip
     assert runnable_ids(store) == []
     assert runnable_ids(store, mailbox_id=a, own=True) == [a]
+
+
+def test_wake_fills_the_queue_no_further_than_the_sweep_does(
+    postgres_url: str, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    a, b, c = queued(store, 3)
+    with make_app(postgres_url).open() as app:
+        ensure_schema(store, app)
+    monkeypatch.setattr(queue, "MAX_WAITING", 2)
+    assert wake(store, postgres_url) == 2
+    assert wake(store, postgres_url) == 0  # full: c waits for a sweep, or a task to end
+    assert [t[3] for t in tasks(store)] == [a, b]
+    assert runnable_ids(store) == [c]
 
 
 async def test_defer_skips_a_mailbox_whose_task_waits_already(

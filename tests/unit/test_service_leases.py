@@ -21,6 +21,8 @@ from mailmover.service.leases import (
     finish,
     heartbeat,
     now_utc,
+    recover_expired,
+    runnable_condition,
 )
 from mailmover.store import Store, schema
 from support.racing import race
@@ -94,3 +96,32 @@ def test_a_worker_that_lost_its_lease_can_no_longer_write(store: Store) -> None:
     with store.engine.connect() as conn:
         row = conn.execute(select(mb.c.state, mb.c.lease_owner)).one()
     assert tuple(row) == ("running", "fresh")
+    with store.engine.connect() as conn:
+        outcome = conn.execute(
+            select(schema.mailbox_pass.c.outcome).where(schema.mailbox_pass.c.id == first.pass_id)
+        ).scalar()
+    assert outcome == "crashed"  # the late report of the lost pass does not rewrite it
+
+
+def test_a_dead_workers_mailbox_waits_the_settle_from_its_last_heartbeat(store: Store) -> None:
+    early, late = queued(store, 2)
+    now = now_utc()
+    beat = now - timedelta(seconds=LEASE_SECONDS + 5)  # both leases expired 5 s ago
+    for i in (early, late):
+        assert claim(store, i, "dead", beat) is not None
+    with store.write_engine.begin() as conn:  # one beat more for ``late``, 20 s later
+        conn.execute(update(mb).where(mb.c.id == late).values(
+            heartbeat_at=beat + timedelta(seconds=20),
+            lease_expires=now - timedelta(seconds=1)))  # fmt: skip
+    assert sorted(recover_expired(store, now, settle=60.0)) == [early, late]
+    with store.engine.connect() as conn:
+        rows = {r.id: r for r in conn.execute(select(mb.c.id, mb.c.state, mb.c.waiting_until))}
+        runnable = set(conn.execute(select(mb.c.id).where(runnable_condition(now))).scalars())
+    assert rows[early].state == rows[late].state == "waiting"
+    assert rows[early].waiting_until == beat + timedelta(seconds=60)
+    assert rows[late].waiting_until == beat + timedelta(seconds=80)
+    assert runnable == set()
+    assert claim(store, early, "fresh", now) is None
+    after = now + timedelta(seconds=30)  # past early's settle, not late's
+    assert claim(store, early, "fresh", after) is not None
+    assert claim(store, late, "fresh", after) is None

@@ -38,6 +38,7 @@ from mailmover.service.jobs import erase_stale_credentials
 from mailmover.service.leases import claim, recover_expired
 from mailmover.service.notifier import FleetNotifier
 from mailmover.service.queue import (
+    MAX_WAITING,
     QUEUE,
     SWEEP_LOCK,
     defer_async,
@@ -60,10 +61,6 @@ STALLED: Final = 10.0
 DRAIN: Final = 60.0
 #: Seconds a sweep's transaction may sit idle before the server ends it (and its lock).
 LOCK_IDLE: Final = 60
-#: Tasks waiting in the queue at most: a sweep adds up to this many. A task whose
-#: mailbox finds no connection free (the budgets) ends at once and waits for a later
-#: sweep, so this also bounds how fast refused claims come round.
-MAX_WAITING: Final = 200
 #: Seconds between erasures of credentials kept past the retention period.
 RETENTION_EVERY: Final = 60.0
 
@@ -284,11 +281,14 @@ class FleetWorker:
         server ends it (and the lock) after a while instead of keeping it for hours.
         """
         conn = self.store.engine.connect()
-        conn.execute(text(f"SET LOCAL idle_in_transaction_session_timeout = '{LOCK_IDLE}s'"))
-        if conn.execute(select(func.pg_try_advisory_xact_lock(SWEEP_LOCK))).scalar():
-            return conn
-        conn.rollback()
-        conn.close()
+        try:
+            conn.execute(text(f"SET LOCAL idle_in_transaction_session_timeout = '{LOCK_IDLE}s'"))
+            if conn.execute(select(func.pg_try_advisory_xact_lock(SWEEP_LOCK))).scalar():
+                return conn
+        except BaseException:  # the database is away: the connection still goes back
+            conn.close()
+            raise
+        conn.close()  # rolled back: nothing held
         return None
 
 

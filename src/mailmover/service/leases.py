@@ -239,9 +239,10 @@ def finish(
     now = now or now_utc()
     outcome = str(report.get("outcome", "failed"))
     with store.write_engine.begin() as conn:
+        # A pass already settled (its worker taken for dead, ``crashed``) keeps that outcome.
         conn.execute(
             update(_pass)
-            .where(_pass.c.id == claimed.pass_id)
+            .where(_pass.c.id == claimed.pass_id, _pass.c.finished_at.is_(None))
             .values(finished_at=now, outcome=outcome, report=report)
         )
         row = conn.execute(

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from typing import Final
 
 from sqlalchemy import Connection, func, select, text
+from sqlalchemy.exc import DBAPIError
 
 from mailmover.service.emails import Emails, SmtpSettings
 from mailmover.service.webhooks import Webhooks
@@ -61,6 +62,8 @@ class FleetNotifier:
         """Take the lock if free, then send what changed; whether this worker notifies."""
         if not self.wanted:
             return False
+        if self._conn is not None and not self._holds():
+            self._let_go()  # what was read while leading still goes out; not one more
         if self._conn is None and not self._take():
             return False
         if self.webhooks is not None:
@@ -71,32 +74,51 @@ class FleetNotifier:
 
     def close(self) -> tuple[int, int]:
         """Send what is queued, then give the lock back; (sent, failed) in all."""
-        sent = failed = 0
         if self.webhooks is not None:
             self.webhooks.poll()
+        if self.emails is not None:
+            self.emails.poll()
+        return self._let_go()
+
+    def _holds(self) -> bool:
+        """Whether the lock's connection still answers: the session, and the lock, live on.
+
+        A connection the server ended (a restart, the keepalive gave up) took the lock
+        with it, and another worker may be notifying already.
+        """
+        assert self._conn is not None
+        try:
+            self._conn.execute(select(1))
+        except DBAPIError:
+            return False
+        return True
+
+    def _let_go(self) -> tuple[int, int]:
+        """Deliver what was read while leading, then drop the lock; (sent, failed)."""
+        sent = failed = 0
+        if self.webhooks is not None:
             self.webhooks.flush()
             self.webhooks.close()
             sent, failed = self.webhooks.sent, self.webhooks.failed
         if self.emails is not None:
-            self.emails.poll()
             self.emails.flush()
             sent, failed = sent + self.emails.sent, failed + self.emails.failed
         if self._conn is not None:
             self._conn.invalidate()  # the connection, and the lock with it, goes
             self._conn.close()
             self._conn = None
+        self.webhooks = self.emails = None
         return sent, failed
 
     def _take(self) -> bool:
         conn = self.store.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+        if not conn.execute(select(func.pg_try_advisory_lock(NOTIFY_LOCK))).scalar():
+            conn.close()  # it holds nothing: back to the pool, not a new session every poll
+            return False
         idle, interval, count = KEEPALIVE
         conn.execute(text(f"SET tcp_keepalives_idle = {idle}"))
         conn.execute(text(f"SET tcp_keepalives_interval = {interval}"))
         conn.execute(text(f"SET tcp_keepalives_count = {count}"))
-        if not conn.execute(select(func.pg_try_advisory_lock(NOTIFY_LOCK))).scalar():
-            conn.invalidate()
-            conn.close()
-            return False
         self._conn = conn
         if self.urls:
             self.webhooks = Webhooks(self.store, self.urls, self.secret)

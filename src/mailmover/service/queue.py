@@ -13,6 +13,7 @@ reads the mailbox table itself, and ``wake`` does nothing.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime
@@ -28,6 +29,10 @@ from mailmover.store.database import Store
 #: The task every fleet worker runs, and the queue it is deferred on.
 TASK: Final = "mailmover.run_mailbox"
 QUEUE: Final = "mailboxes"
+#: Tasks waiting in the queue at most: a sweep or a wake adds up to this many. A task
+#: whose mailbox finds no connection free (the budgets) ends at once and waits for a
+#: later sweep, so this also bounds how fast refused claims come round.
+MAX_WAITING: Final = 200
 #: Advisory lock keys: applying procrastinate's schema, and the scheduler's sweep.
 SCHEMA_LOCK: Final = 0x6D6D_0001
 SWEEP_LOCK: Final = 0x6D6D_0002
@@ -164,21 +169,18 @@ def wake(store: Store, url: str) -> int:
 
     Called after a command made mailboxes runnable (batch, resume, delta, complete,
     retry), so that a worker starts them at once; the workers' own sweep finds them
-    within seconds anyway. Nothing on SQLite, or before any worker made the queue.
+    within seconds anyway. Nothing on SQLite, or before any worker made the queue. As
+    the sweep, no more than ``MAX_WAITING`` tasks wait; not from a running event loop.
     """
-    from procrastinate.exceptions import AlreadyEnqueued
-
     if not has_schema(store):
         return 0
-    ids = runnable_ids(store)
+    ids = runnable_ids(store)[: max(MAX_WAITING - waiting_count(store), 0)]
     if not ids:
         return 0
-    count = 0
-    with make_app(url).open() as app:
-        for mailbox_id in ids:
-            try:
-                _deferrer(app, mailbox_id).defer(mailbox_id=mailbox_id)
-            except AlreadyEnqueued:
-                continue
-            count += 1
-    return count
+    return len(asyncio.run(_defer_at(url, ids)))
+
+
+async def _defer_at(url: str, ids: list[int]) -> list[int]:
+    app = make_app(url)
+    async with app.open_async():
+        return await defer_async(app, ids)

@@ -72,7 +72,7 @@ class WorkerProcess:
             argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1, env=env
         )
         self.name: str | None = None
-        self.held: dict[int, int] = {}  # mailbox id -> connection pairs
+        self.held: set[int] = set()  # the mailboxes it runs (their connections: in the database)
         self.messages: queue.Queue[dict[str, Any]] = queue.Queue()
         threading.Thread(target=self._read, daemon=True).start()
 
@@ -144,7 +144,7 @@ class Runner:
                     self.store, self.options.smtp, notify_users=self.options.notify_users
                 )
             self.workers = [self._spawn() for _ in range(max(1, count))]
-            for mailbox_id in recover_expired(self.store):
+            for mailbox_id in recover_expired(self.store, settle=self.options.settle_seconds):
                 self.emit({"event": "recovered", "mailbox": mailbox_id})
             while not self.stop_requested:
                 try:
@@ -220,7 +220,7 @@ class Runner:
             if "ready" in message:
                 worker.name = str(message["ready"])
             elif "done" in message:
-                worker.held.pop(int(message["done"]), None)
+                worker.held.discard(int(message["done"]))
                 box = mailbox_status(self.store, int(message["done"]))
                 self.emit(
                     {"event": "mailbox", "mailbox": message["done"], "job": box.job,
@@ -267,7 +267,7 @@ class Runner:
             )
             if claimed is None:  # taken, not due, its server on hold, or no connection free
                 continue
-            worker.held[row.id] = claimed.connections
+            worker.held.add(row.id)
             order = {"run": row.id, "pass_id": claimed.pass_id, "kind": claimed.kind,
                      "connections": claimed.connections}  # fmt: skip
             worker.send(order)  # a dead worker is found by _collect
@@ -280,7 +280,7 @@ class Runner:
         if time.monotonic() - self._last_recovery < 5:
             return
         self._last_recovery = time.monotonic()
-        for mailbox_id in recover_expired(self.store):
+        for mailbox_id in recover_expired(self.store, settle=self.options.settle_seconds):
             self.emit({"event": "recovered", "mailbox": mailbox_id})
 
     def _retention(self) -> None:

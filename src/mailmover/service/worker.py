@@ -21,6 +21,7 @@ import signal
 import socket
 import sys
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Final, TypeVar
@@ -32,6 +33,7 @@ from mailmover.engine.ports import SideName
 from mailmover.engine.settings import MailboxPair, PassKind, PassSettings
 from mailmover.service.credentials import StoredCredentials
 from mailmover.service.leases import (
+    LEASE_SECONDS,
     LOST,
     Claim,
     LeaseLost,
@@ -47,6 +49,10 @@ from mailmover.store.database import Store
 
 #: Seconds between heartbeats: a pause or cancel reaches the pass within this, plus a batch.
 HEARTBEAT: Final = 1.0
+#: Seconds without a renewed lease after which the worker pauses its passes itself: cut
+#: off from the database, it stops well before its leases expire and another worker,
+#: one settle after this one's last heartbeat, may take the mailboxes.
+FENCE_SECONDS: Final = LEASE_SECONDS / 2
 #: Event log lines about single messages kept per pass (the report names them all).
 MESSAGE_LINES: Final = 50
 
@@ -124,6 +130,7 @@ class Worker:
         self.tallies: dict[int, EventTally] = {}
         self.tasks: set[asyncio.Task[None]] = set()
         self.stopping = False
+        self.renewed = 0.0  # when the last renewal of every lease was asked (monotonic)
 
     async def db(self, fn: Callable[..., _T], *args: Any, **kwargs: Any) -> _T:
         loop = asyncio.get_running_loop()
@@ -208,18 +215,39 @@ class Worker:
         return report.to_dict()
 
     async def beat(self) -> None:
-        """Every second, renew all leases at once and act on pause and cancel requests."""
+        """Every second, renew all leases at once and act on pause and cancel requests.
+
+        Leases not renewed for ``FENCE_SECONDS`` (the database is away or stuck): every
+        pass is paused, so that none writes to a mailbox another worker may take.
+        """
+        self.renewed = time.monotonic()
+        fence = asyncio.create_task(self._fence())
+        try:
+            await self._renew()
+        finally:
+            fence.cancel()
+
+    async def _fence(self) -> None:
+        while True:
+            await asyncio.sleep(HEARTBEAT)
+            if time.monotonic() - self.renewed >= FENCE_SECONDS:
+                for control in self.controls.values():
+                    control.pause()
+
+    async def _renew(self) -> None:
         while True:
             await asyncio.sleep(HEARTBEAT)
             beats = {}
             for mailbox_id, tally in self.tallies.items():
                 lines, tally.lines = tally.lines, []
                 beats[mailbox_id] = (tally.progress, lines)
+            asked_at = time.monotonic()
             try:
                 answers = await self.db(heartbeat_many, self.store, self.name, beats)
             except Exception as exc:  # the database is busy or gone: try again next beat
                 print(f"mailmover worker: heartbeat failed: {type(exc).__name__}", file=sys.stderr)
                 continue
+            self.renewed = asked_at
             for mailbox_id, asked in answers.items():
                 control = self.controls.get(mailbox_id)
                 if control is None:

@@ -60,12 +60,18 @@ def is_memory_sqlite(url: URL) -> bool:
     return url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:")
 
 
+def _secret_param(name: str) -> bool:
+    """A query parameter that holds a password (libpq's ``password``, ``sslpassword``)."""
+    return "password" in name.lower()
+
+
 def shown(url: str | URL) -> str:
     """The URL as it may be printed: without its password, with the scheme users write."""
     parsed = url if isinstance(url, URL) else parse_url(url)
     drivername = "postgresql" if parsed.get_backend_name() == "postgresql" else parsed.drivername
+    query = {k: v for k, v in parsed.query.items() if not _secret_param(k)}
     bare = URL.create(
-        drivername, parsed.username, None, parsed.host, parsed.port, parsed.database, parsed.query
+        drivername, parsed.username, None, parsed.host, parsed.port, parsed.database, query
     )
     return bare.render_as_string(hide_password=False)
 
@@ -79,8 +85,12 @@ def unreachable(url: str | URL, exc: BaseException) -> str:
     # libpq's prefixes repeat the address or say nothing to a person.
     why = re.sub(r'^(connection failed: )?(connection to server at "[^"]*", port \d+ failed: )?'
                  r"(FATAL: +)?", "", why)  # fmt: skip
-    if parsed.password:
-        why = why.replace(str(parsed.password), "***")
+    secrets = [str(parsed.password)] if parsed.password else []
+    for key, value in parsed.query.items():
+        if _secret_param(key):
+            secrets += [value] if isinstance(value, str) else list(value)
+    for secret in filter(None, secrets):
+        why = why.replace(secret, "***")
     return f"cannot use the job database {shown(parsed)}: {why}"
 
 
