@@ -28,8 +28,16 @@ def test_take_always_takes_one_message_even_too_large() -> None:
     assert [m.uid for m in take(ms, 0, 1, 1)] == [1]
 
 
-def test_batch_size_shrinks_to_one_message_and_grows_back() -> None:
+def test_batch_size_starts_small_and_grows_to_the_most() -> None:
     size = BatchSize(4 * 1024 * 1024, 250)
+    assert size.bytes == 256 * 1024  # the first APPEND leaves after a small fetch
+    for _ in range(4):
+        size.grow()
+    assert size.bytes == 4 * 1024 * 1024
+
+
+def test_batch_size_shrinks_to_one_message_and_grows_back() -> None:
+    size = BatchSize(4 * 1024 * 1024, 250, bytes=4 * 1024 * 1024)
     for _ in range(12):
         size.shrink()
     assert (size.bytes, size.messages) == (1, 1)

@@ -17,10 +17,18 @@ from mailmover.engine.folders import FolderPlan
 from mailmover.engine.report import FolderResult
 from mailmover.engine.retry import Backoff
 
+#: The smallest first batch of a folder.
+FIRST_BYTES = 256 * 1024
+
 
 @dataclass
 class BatchSize:
-    """How many messages and bytes one batch may hold at most, for now."""
+    """How many messages and bytes one batch may hold at most, for now.
+
+    A folder starts at a sixteenth of the most bytes (``FIRST_BYTES`` at least): its
+    first APPEND leaves after a small fetch instead of a whole batch's, so the upload
+    starts almost with the download.
+    """
 
     most_bytes: int
     most_messages: int
@@ -28,7 +36,7 @@ class BatchSize:
     messages: int = 0
 
     def __post_init__(self) -> None:
-        self.bytes = self.bytes or self.most_bytes
+        self.bytes = self.bytes or min(self.most_bytes, max(FIRST_BYTES, self.most_bytes // 16))
         self.messages = self.messages or self.most_messages
 
     def shrink(self) -> None:

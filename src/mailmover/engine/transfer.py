@@ -67,6 +67,10 @@ class TransferOptions:
     fetch_ahead: int = 8  # fetches in flight at most (the byte budget bounds them too)
 
 
+#: The smallest batch the end of a folder is cut into.
+TAIL_BATCH = 256 * 1024
+
+
 class FolderCopy:
     """One folder of one mailbox pair; ``run`` returns its result."""
 
@@ -297,7 +301,11 @@ class FolderCopy:
         while start < len(metas):
             if self._stopping():
                 break  # what was fetched is still appended and recorded
-            batch = take(metas, start, self.carry.size.bytes, self.carry.size.messages)
+            # Near the end, smaller batches: the last one's upload, which nothing
+            # overlaps, is short.
+            left = sum(m.size for m in metas[start:])
+            most = min(self.carry.size.bytes, max(TAIL_BATCH, left // 4))
+            batch = take(metas, start, most, self.carry.size.messages)
             start += len(batch)
             size = sum(cost(m.size) for m in batch)
             # Hand over what is fetched (always before waiting for the budget: the bytes
