@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from mailmover.engine.attempt import BatchSize
-from mailmover.engine.batches import Meta, take
+from mailmover.engine.batches import Meta, next_batch, take
 
 WHEN = datetime(2024, 1, 1, tzinfo=UTC)
 
@@ -48,3 +48,18 @@ def test_batch_size_shrinks_to_one_message_and_grows_back() -> None:
     assert (size.bytes, size.messages) == (4 * 1024 * 1024, 250)  # never past the most
     size.shrink()
     assert (size.bytes, size.messages) == (1024 * 1024, 62)
+
+
+def test_the_end_of_a_folder_is_cut_into_shrinking_batches() -> None:
+    """Batches of the most until the end nears, then a quarter of what is left each."""
+    ms = metas(*[100_000] * 200)  # 20 MB
+    size = BatchSize(4_000_000, 250, bytes=4_000_000)
+    start, left, sizes = 0, sum(m.size for m in ms), []
+    while start < len(ms):
+        batch = next_batch(ms, start, left, size)
+        start += len(batch)
+        left -= sum(m.size for m in batch)
+        sizes.append(len(batch))
+    assert sum(sizes) == 200
+    assert sizes[:3] == [40, 40, 30]  # 4 MB, then a quarter of the 12 MB left
+    assert sizes[-6:] == [3, 2, 2, 2, 2, 1]  # 256 KiB at least (two), then what is left

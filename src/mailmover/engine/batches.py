@@ -5,10 +5,14 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from mailmover.errors import MessageRefused
 from mailmover.imap.client import AppendResult, append_results
 from mailmover.imap.connection import Result
+
+if TYPE_CHECKING:
+    from mailmover.engine.attempt import BatchSize
 
 
 @dataclass(slots=True)
@@ -57,6 +61,17 @@ def cost(size: int) -> int:
 def about_size(exc: MessageRefused) -> bool:
     text = exc.message.lower()
     return exc.code == "TOOBIG" or any(w in text for w in ("too large", "too big", "size"))
+
+
+#: The smallest batch the end of a folder is cut into.
+TAIL_BATCH = 256 * 1024
+
+
+def next_batch(metas: list[Meta], start: int, left: int, size: BatchSize) -> list[Meta]:
+    """The batch that begins at ``metas[start]``, within ``size``; near the end (``left``
+    bytes from ``start`` on), a quarter of what is left: the last batch's upload, which
+    nothing overlaps, is short."""
+    return take(metas, start, min(size.bytes, max(TAIL_BATCH, left // 4)), size.messages)
 
 
 def take(metas: list[Meta], start: int, most_bytes: int, most_messages: int) -> list[Meta]:

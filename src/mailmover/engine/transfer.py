@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
 from mailmover.engine.attempt import Carry, new_carry
-from mailmover.engine.batches import Item, Meta, Sent, answered, cost, take
+from mailmover.engine.batches import Item, Meta, Sent, answered, cost, next_batch
 from mailmover.engine.bodies import EMPTY, Body, read_bodies
 from mailmover.engine.budget import ByteBudget
 from mailmover.engine.dedup import DestinationIndex
@@ -65,10 +65,6 @@ class TransferOptions:
     range_above: int = 1024 * 1024  # larger messages are fetched in ranges of range_size
     range_size: int = 512 * 1024
     fetch_ahead: int = 8  # fetches in flight at most (the byte budget bounds them too)
-
-
-#: The smallest batch the end of a folder is cut into.
-TAIL_BATCH = 256 * 1024
 
 
 class FolderCopy:
@@ -297,16 +293,13 @@ class FolderCopy:
     ) -> None:
         """Fetch ``metas`` batch by batch, as far ahead as the byte budget allows."""
         opts = self.options
-        start = 0
+        start, left = 0, sum(m.size for m in metas)
         while start < len(metas):
             if self._stopping():
                 break  # what was fetched is still appended and recorded
-            # Near the end, smaller batches: the last one's upload, which nothing
-            # overlaps, is short.
-            left = sum(m.size for m in metas[start:])
-            most = min(self.carry.size.bytes, max(TAIL_BATCH, left // 4))
-            batch = take(metas, start, most, self.carry.size.messages)
+            batch = next_batch(metas, start, left, self.carry.size)
             start += len(batch)
+            left -= sum(m.size for m in batch)
             size = sum(cost(m.size) for m in batch)
             # Hand over what is fetched (always before waiting for the budget: the bytes
             # we hold are given back only once the consumer has appended them).
