@@ -86,6 +86,11 @@ def take(metas: list[Meta], start: int, most_bytes: int, most_messages: int) -> 
     return metas[start:end]
 
 
+def answers(appended: list[Sent]) -> list[asyncio.Future[Result]]:
+    """The answers still to come (or come) of every APPEND command of ``appended``."""
+    return [future for sent in appended for _, future in sent.commands]
+
+
 def answered(sent: Sent) -> dict[int, AppendResult | str]:
     """The APPENDUIDs of a batch's commands that the destination answered OK, by item index."""
     outcomes: dict[int, AppendResult | str] = {}

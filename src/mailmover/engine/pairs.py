@@ -30,7 +30,7 @@ from mailmover.engine.events import FolderFinished, Listener, Retrying
 from mailmover.engine.flags import FlagRewrite
 from mailmover.engine.folders import FolderPlan
 from mailmover.engine.gmail import LabelPlan
-from mailmover.engine.ports import Control, Journal
+from mailmover.engine.ports import Control, Journal, Stop
 from mailmover.engine.profile import ServerProfile, daily_cap
 from mailmover.engine.report import FolderResult
 from mailmover.engine.retry import RetryClock
@@ -47,6 +47,23 @@ log = logging.getLogger(__name__)
 DELETED = "deleted on the source during the copy"
 
 
+class Halting:
+    """The caller's control, which also stops every worker once the mailbox must stop
+    (the destination over its quota): as with a pause, no APPEND starts, and those in
+    flight are answered and recorded, so that what is left is named exactly."""
+
+    def __init__(self, control: Control) -> None:
+        self.control = control
+        self.error: OverQuota | None = None
+
+    @property
+    def requested(self) -> Stop | None:
+        return self.control.requested or ("pause" if self.error is not None else None)
+
+    async def wait(self, seconds: float) -> bool:
+        return await self.control.wait(seconds) or self.error is not None
+
+
 @dataclass
 class Shared:
     """What every worker of one mailbox shares."""
@@ -55,7 +72,7 @@ class Shared:
     journal: Journal
     transfer: TransferOptions
     clock: RetryClock
-    control: Control
+    control: Halting
     emit: Listener
     dest_profile: ServerProfile | None = None
     source_profile: ServerProfile | None = None
@@ -113,7 +130,10 @@ class Worker:
             except MailmoverError as exc:
                 longest = daily_cap(exc.message, s.source_profile, s.dest_profile)
                 if longest is None and isinstance(exc, OverQuota):
-                    raise  # every other folder would hit it too
+                    # Every other folder would hit it too: all stop, then the pass ends.
+                    s.control.error = s.control.error or exc
+                    result.interrupted = True
+                    return
                 if longest is not None:
                     await close_pair(self.pair, logout=False)
                     self.pair = None

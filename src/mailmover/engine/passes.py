@@ -29,7 +29,7 @@ from mailmover.engine.events import (
 )
 from mailmover.engine.gmail import LabelPlan
 from mailmover.engine.leftover import left_behind
-from mailmover.engine.pairs import Shared, Worker
+from mailmover.engine.pairs import Halting, Shared, Worker
 from mailmover.engine.planning import (
     MailboxPlan,
     Profiles,
@@ -339,8 +339,9 @@ class _Pass:
         labels = None
         if src.has("X-GM-EXT-1") and (profiles.dest.labels or s.gmail_labels == "primary"):
             labels = LabelPlan.for_plans(planned.plans, gmail_dest=profiles.dest.labels)
+        halting = Halting(self.control)
         shared = Shared(
-            self.connector, self.journal, self._transfer(), self.clock, self.control, self.emit,
+            self.connector, self.journal, self._transfer(), self.clock, halting, self.emit,
             profiles.dest, profiles.source, s.flag_rules, labels,
             ByteBudget(s.memory_budget), planned.sizes,
         )  # fmt: skip
@@ -366,6 +367,8 @@ class _Pass:
                     group.create_task(worker.run(queue, self.results))
         except BaseExceptionGroup as group_error:
             raise _first_error(group_error) from None
+        if halting.error is not None:  # every worker stopped, what they sent recorded
+            raise halting.error
 
 
 def _first_error(group: BaseExceptionGroup[BaseException]) -> BaseException:

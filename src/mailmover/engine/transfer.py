@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
 from mailmover.engine.attempt import Carry, new_carry
-from mailmover.engine.batches import Item, Meta, Sent, answered, cost, next_batch
+from mailmover.engine.batches import Item, Meta, Sent, answered, answers, cost, next_batch
 from mailmover.engine.bodies import EMPTY, Body, read_bodies
 from mailmover.engine.budget import ByteBudget
 from mailmover.engine.dedup import DestinationIndex
@@ -45,7 +45,7 @@ from mailmover.engine.profile import ServerProfile
 from mailmover.engine.refusals import append_outcomes
 from mailmover.engine.report import Failure, FolderResult
 from mailmover.engine.syncflags import CopiedRow, sync_flags
-from mailmover.errors import MailmoverError
+from mailmover.errors import CommandFailed, MailmoverError
 from mailmover.imap.client import AppendResult, IMAPClient, Message, SelectedMailbox
 from mailmover.imap.proto.responses import Fetch
 from mailmover.store.records import FolderRecord, MessageRecord
@@ -240,9 +240,10 @@ class FolderCopy:
                 await self._record(appended[0])
                 appended.pop(0)
             await producer
-        except MailmoverError:
-            # The link dropped: what the destination confirmed is recorded, never sent again.
-            for sent in appended:
+        except MailmoverError as exc:
+            if isinstance(exc, CommandFailed):  # the link is up: every APPEND sent is answered
+                await asyncio.gather(*answers(appended), return_exceptions=True)
+            for sent in appended:  # what the destination confirmed: recorded, never sent again
                 await self._record(sent, answered(sent))
             raise
         finally:
