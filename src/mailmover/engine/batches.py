@@ -41,12 +41,22 @@ class Item:
 
 
 @dataclass(slots=True)
+class Piece:
+    """Messages of one batch whose bodies arrived whole (or that will not be sent), handed
+    on to be appended while the rest of the batch is still being fetched."""
+
+    items: list[Item]
+    closes: bool = False  # the last piece of its batch
+
+
+@dataclass(slots=True)
 class Sent:
-    """A batch on its way: APPEND commands by item index, and items found in the destination."""
+    """A piece on its way: APPEND commands by item index, and items found in the destination."""
 
     batch: list[Item]
     commands: list[tuple[list[int], asyncio.Future[Result]]] = field(default_factory=list)
     claimed: dict[int, int] = field(default_factory=dict)  # item index → destination UID
+    closes: bool = False  # the last piece of its batch
 
 
 # What a message costs beyond its bytes while it is held (parsed response, records,

@@ -7,13 +7,17 @@ read, each range of a large one) until the message is recorded, so that
 after a cut the next attempt asks only for the bytes it lacks. A body whose length differs
 from the RFC822.SIZE the server announced is read again; after
 ``MISREADS`` reads it is named as not copied, never appended.
+
+A caller that wants to append while the rest of a batch arrives passes
+``on_body``: it gets each message once, the moment its whole body is read at
+the announced length, and never one that is not.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from mailmover.engine.attempt import Carry
 from mailmover.engine.batches import Meta
@@ -34,6 +38,9 @@ EMPTY = "the source returned an empty body (deleted during the copy?)"
 #: the reason it is not copied
 Body = bytes | str | None
 
+#: told of each message whose whole body was read, at the length announced
+OnBody = Callable[[Meta, bytes], None]
+
 
 async def read_bodies(
     src: IMAPClient,
@@ -42,13 +49,25 @@ async def read_bodies(
     *,
     range_above: int = RANGE_ABOVE,
     range_size: int = RANGE,
+    on_body: OnBody | None = None,
 ) -> dict[int, Body]:
-    """Each message of ``batch`` by UID; the commands are queued before the first wait."""
+    """Each message of ``batch`` by UID; the commands are queued before the first wait.
+    ``on_body`` is told of each body as soon as it is whole (see the module docstring)."""
     out: dict[int, Body] = {}
+    told: set[int] = set()
+
+    def tell(meta: Meta, body: Body) -> None:
+        if on_body is None or not isinstance(body, bytes) or meta.uid in told:
+            return
+        if len(body) == meta.size:  # never a body shorter or longer than announced
+            told.add(meta.uid)
+            on_body(meta, body)
+
     for meta in batch:
         kept = carry.partial.get(meta.uid)
         if kept is not None and len(kept) == meta.size:  # read by an earlier attempt
             out[meta.uid] = kept
+            tell(meta, kept)
     whole = [
         m for m in batch
         if m.uid not in out and m.size <= range_above and m.uid not in carry.partial
@@ -63,16 +82,25 @@ async def read_bodies(
         body = got[fetch.uid] = fetch.body.get("")
         if body is not None and len(body) == wanted[fetch.uid].size:
             carry.partial[fetch.uid] = body  # kept even if the rest of the batch is lost
+            tell(wanted[fetch.uid], body)
 
     future = src.uid_fetch_nowait(list(wanted), BODY, on_fetch=keep) if whole else None
-    tasks = [asyncio.ensure_future(read_ranges(src, m, carry, range_size)) for m in ranged]
+
+    async def one_large(meta: Meta) -> Body:
+        body = await _checked(src, meta, await read_ranges(src, meta, carry, range_size),
+                              carry, range_size)  # fmt: skip
+        tell(meta, body)
+        return body
+
+    tasks = [asyncio.ensure_future(one_large(m)) for m in ranged]
     try:
         if future is not None:
             await future
             for meta in whole:
                 out[meta.uid] = await _checked(src, meta, got.get(meta.uid), carry, range_size)
+                tell(meta, out[meta.uid])
         for meta, task in zip(ranged, tasks, strict=True):
-            out[meta.uid] = await _checked(src, meta, await task, carry, range_size)
+            out[meta.uid] = await task
     finally:
         for task in tasks:
             task.cancel()

@@ -15,13 +15,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
 from mailmover.engine.attempt import Carry, new_carry
-from mailmover.engine.batches import Item, Meta, Sent, answered, answers, cost, next_batch
-from mailmover.engine.bodies import EMPTY, Body, read_bodies
+from mailmover.engine.batches import Item, Meta, Piece, Sent, answered, answers, cost, next_batch
 from mailmover.engine.budget import ByteBudget
 from mailmover.engine.dedup import DestinationIndex
 from mailmover.engine.events import BatchCopied, FolderStarted, Listener, MessageFailed
@@ -30,27 +29,21 @@ from mailmover.engine.folders import FolderPlan
 from mailmover.engine.gmail import LabelPlan, apply_labels, label_of, sync_labels, unlabelled
 from mailmover.engine.headers import message_id as read_message_id
 from mailmover.engine.headers import summary
-from mailmover.engine.listing import (
-    UNDESCRIBED,
-    VANISHED,
-    failed_before,
-    list_messages,
-    too_big,
-    vanished,
-)
+from mailmover.engine.listing import UNDESCRIBED, failed_before, list_messages, too_big
 from mailmover.engine.opening import open_folder
 from mailmover.engine.planning import unchanged
 from mailmover.engine.ports import Control, Journal
 from mailmover.engine.profile import ServerProfile
 from mailmover.engine.refusals import append_outcomes
 from mailmover.engine.report import Failure, FolderResult
+from mailmover.engine.stream import all_answered, answered_first, stream_batch
 from mailmover.engine.syncflags import CopiedRow, sync_flags
 from mailmover.errors import CommandFailed, MailmoverError
 from mailmover.imap.client import AppendResult, IMAPClient, Message, SelectedMailbox
 from mailmover.imap.proto.responses import Fetch
 from mailmover.store.records import FolderRecord, MessageRecord
 
-APPENDS_AHEAD = 3
+APPENDS_AHEAD = 8
 
 
 @dataclass(frozen=True)
@@ -111,6 +104,7 @@ class FolderCopy:
         self.dest_uidvalidity: int | None = None
         self.expected = expected
         self.known: dict[int, Fetch] = {}  # metadata read with the EXAMINE, by UID
+        self.arrival = asyncio.Event()  # set whenever a piece is handed on to be appended
 
     async def run(self) -> FolderResult:
         rec = await self.journal.folder(self.plan.source_name)
@@ -212,26 +206,29 @@ class FolderCopy:
         if not uids:
             return
         # Unbounded: the byte budget bounds what is held; the end marker must always fit.
-        queue: asyncio.Queue[list[Item] | None] = asyncio.Queue()
+        queue: asyncio.Queue[Piece | None] = asyncio.Queue()
         producer = asyncio.create_task(self._produce(uids, queue))
-        appended: list[Sent] = []  # a batch leaves once it is recorded
+        appended: list[Sent] = []  # a piece leaves once it is recorded
         try:
             while True:
-                if appended and queue.empty():
-                    # Nothing to overlap with: record now, so its bytes of the budget
-                    # come back to a producer that may be waiting for them.
+                while appended and all_answered(appended[0]):  # its bytes back to the budget
                     await self._record(appended[0])
                     appended.pop(0)
+                if appended and queue.empty():
+                    # Record the oldest piece once answered, unless another arrives first.
+                    self.arrival.clear()
+                    if queue.empty():
+                        await answered_first(appended[0], self.arrival)
                     continue
-                batch = await queue.get()
-                if batch is None:
+                piece = await queue.get()
+                if piece is None:
                     break
                 if self._stopping():  # no APPEND starts after a pause or cancel
                     self.result.interrupted = True
-                    await self._give_back(batch)
+                    await self._give_back(piece.items)
                     continue
-                appended.append(await self._append(batch))
-                # Batches in flight to the destination: enough to keep a bandwidth-bound
+                appended.append(await self._append(piece))
+                # Pieces in flight to the destination: enough to keep a bandwidth-bound
                 # upload busy while the oldest one's answer comes back.
                 if len(appended) > APPENDS_AHEAD:
                     await self._record(appended[0])
@@ -252,15 +249,14 @@ class FolderCopy:
                 await self.budget.release(self.held)
                 self.held = 0
 
-    async def _produce(self, uids: list[int], queue: asyncio.Queue[list[Item] | None]) -> None:
+    async def _produce(self, uids: list[int], queue: asyncio.Queue[Piece | None]) -> None:
         try:
             await self._fetch_batches(uids, queue)
         finally:
             queue.put_nowait(None)  # also when fetching failed: the consumer must not wait
+            self.arrival.set()
 
-    async def _fetch_batches(
-        self, uids: list[int], queue: asyncio.Queue[list[Item] | None]
-    ) -> None:
+    async def _fetch_batches(self, uids: list[int], queue: asyncio.Queue[Piece | None]) -> None:
         opts = self.options
         for start in range(0, len(uids), opts.segment):
             metas = await self._metas(uids[start : start + opts.segment])
@@ -269,17 +265,16 @@ class FolderCopy:
             self.emit(FolderStarted(self.plan.source_name, len(metas), total))
             limit = self.dest.max_message_size if self.dest else None
             if limit is not None and any(m.size > limit for m in metas):
-                await queue.put(
-                    await too_big(self.src, [m for m in metas if m.size > limit], limit)
-                )
+                big = await too_big(self.src, [m for m in metas if m.size > limit], limit)
+                await queue.put(Piece(big))
                 metas = [m for m in metas if m.size <= limit]
-            fetches: list[tuple[list[Meta], asyncio.Future[dict[int, Body]]]] = []
+            fetches: list[asyncio.Future[None]] = []
             try:
                 await self._fetch_segment(metas, fetches, queue)
             finally:
-                for _, future in fetches:  # the link dropped: the next attempt refetches
+                for future in fetches:  # the link dropped: the next attempt refetches
                     future.cancel()
-                for _, future in fetches:
+                for future in fetches:
                     with contextlib.suppress(BaseException):
                         await future
             if self._stopping():
@@ -289,10 +284,11 @@ class FolderCopy:
     async def _fetch_segment(
         self,
         metas: list[Meta],
-        fetches: list[tuple[list[Meta], asyncio.Future[dict[int, Body]]]],
-        queue: asyncio.Queue[list[Item] | None],
+        fetches: list[asyncio.Future[None]],
+        queue: asyncio.Queue[Piece | None],
     ) -> None:
-        """Fetch ``metas`` batch by batch, as far ahead as the byte budget allows."""
+        """Fetch ``metas`` batch by batch, as far ahead as the byte budget allows; each
+        batch hands its messages on in pieces as they arrive (engine.stream)."""
         opts = self.options
         start, left = 0, sum(m.size for m in metas)
         while start < len(metas):
@@ -302,25 +298,22 @@ class FolderCopy:
             start += len(batch)
             left -= sum(m.size for m in batch)
             size = sum(cost(m.size) for m in batch)
-            # Hand over what is fetched (always before waiting for the budget: the bytes
-            # we hold are given back only once the consumer has appended them).
             while fetches and (
-                fetches[0][1].done()
-                or len(fetches) >= opts.fetch_ahead
-                or not self.budget.fits(size)
+                fetches[0].done() or len(fetches) >= opts.fetch_ahead or not self.budget.fits(size)
             ):
-                await queue.put(await self._bodies(*fetches.pop(0)))
+                await fetches.pop(0)
             await self.budget.acquire(size)
             self.held += size
             future = asyncio.ensure_future(
-                read_bodies(
-                    self.src, batch, self.carry,
+                stream_batch(
+                    self.src, batch, self.carry, self._item, self._hand_on(queue),
                     range_above=opts.range_above, range_size=opts.range_size,
+                    piece_messages=self.carry.size.messages,
                 )
             )  # fmt: skip
-            fetches.append((batch, future))
+            fetches.append(future)
         while fetches:
-            await queue.put(await self._bodies(*fetches.pop(0)))
+            await fetches.pop(0)
 
     async def _metas(self, uids: list[int]) -> list[Meta]:
         """The messages to fetch; the rest named (deleted meanwhile, or not described)."""
@@ -336,31 +329,26 @@ class FolderCopy:
                 self._named(Failure(self.plan.source_name, uid, 0, None, "", UNDESCRIBED))
         return listing.metas
 
-    async def _bodies(
-        self, batch: list[Meta], future: asyncio.Future[dict[int, Body]]
-    ) -> list[Item]:
-        read = await future
-        self.carry.backoff.working()
-        unread = [m.uid for m in batch if read.get(m.uid) is None or read.get(m.uid) == EMPTY]
-        gone = await vanished(self.src, unread)
-        items = []
-        for meta in batch:
-            body, reason = read.get(meta.uid), None
-            if meta.uid in gone:
-                body, reason = None, VANISHED
-            elif isinstance(body, str):
-                body, reason = None, body
-            digest = hashlib.sha256(body).digest() if body is not None else None
-            wanted = meta.flags
-            if self.labels is not None:
-                wanted = self.labels.flags_for(wanted, self.extra_labels.get(meta.uid, ()))
-            flags, dropped = self.policy.keep(wanted)
-            self.result.flags_dropped += dropped
-            message_id = read_message_id(body) if body is not None else None
-            item = Item(meta, body, digest, flags, message_id, reason=reason)
-            item.vanished = meta.uid in gone
-            items.append(item)
-        return items
+    def _hand_on(self, queue: asyncio.Queue[Piece | None]) -> Callable[[Piece], None]:
+        def hand_on(piece: Piece) -> None:
+            self.carry.backoff.working()
+            queue.put_nowait(piece)  # unbounded: the byte budget bounds what is held
+            self.arrival.set()
+
+        return hand_on
+
+    def _item(self, meta: Meta, body: bytes | None, reason: str | None, gone: bool) -> Item:
+        """The item for a message whose body arrived whole, or did not (``reason``)."""
+        digest = hashlib.sha256(body).digest() if body is not None else None
+        wanted = meta.flags
+        if self.labels is not None:
+            wanted = self.labels.flags_for(wanted, self.extra_labels.get(meta.uid, ()))
+        flags, dropped = self.policy.keep(wanted)
+        self.result.flags_dropped += dropped
+        message_id = read_message_id(body) if body is not None else None
+        item = Item(meta, body, digest, flags, message_id, reason=reason)
+        item.vanished = gone
+        return item
 
     def _stopping(self) -> bool:
         return self.control is not None and self.control.requested is not None
@@ -371,14 +359,15 @@ class FolderCopy:
         self.held -= fetched
         await self.budget.release(fetched)
 
-    async def _append(self, batch: list[Item]) -> Sent:
+    async def _append(self, piece: Piece) -> Sent:
         """Claim what the destination already has, queue the APPENDs for the rest.
 
-        With MULTIAPPEND the batch goes as one command: Dovecot stores a
+        With MULTIAPPEND the piece goes as one command: Dovecot stores a
         MULTIAPPEND of 1,000 small messages about seven times faster than
         1,000 pipelined APPENDs, each of which is its own transaction there.
         """
-        sent = Sent(batch)
+        batch = piece.items
+        sent = Sent(batch, closes=piece.closes)
         to_send: list[int] = []
         for i, item in enumerate(batch):
             if item.body is None or item.digest is None:
@@ -447,7 +436,8 @@ class FolderCopy:
                 records.append(self._fail(item, reason))
                 continue
             records.append(record)
-        await self.journal.record_messages(self.folder_id, records)
+        if records:
+            await self.journal.record_messages(self.folder_id, records)
         for record in records:
             self.carry.partial.pop(record.source_uid, None)
             self.carry.misread.pop(record.source_uid, None)
@@ -467,7 +457,8 @@ class FolderCopy:
                     BatchCopied(self.plan.source_name, len(records), size, copied, copied_bytes)
                 )
             return  # the budget comes back when the attempt ends
-        self.carry.size.grow()
+        if sent.closes:
+            self.carry.size.grow()
         await self._give_back(sent.batch)  # messages too big were never fetched
         size = sum(i.meta.size for i in sent.batch)
         self.emit(BatchCopied(self.plan.source_name, len(sent.batch), size, copied, copied_bytes))

@@ -1,0 +1,108 @@
+"""A batch's messages handed on in pieces as their bodies arrive, so that appending starts
+while the rest of the batch is still being fetched.
+
+On a link whose bandwidth is the bound, a batch fetched whole before its first
+APPEND leaves the upload idle while every folder waits for its next batch. Here
+a message joins a piece the moment its whole body is read at the length the
+server announced (``read_bodies``' ``on_body``), and a piece is handed on once
+it holds ``piece_bytes`` or ``piece_messages``; what did not arrive whole
+(deleted on the source, unreadable) goes in the batch's last piece, with its
+reason. A message is never in two pieces, and never appended unless whole.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from mailmover.engine.attempt import Carry
+from mailmover.engine.batches import Item, Meta, Piece, Sent, answers
+from mailmover.engine.bodies import EMPTY, read_bodies
+from mailmover.engine.listing import VANISHED, vanished
+from mailmover.imap.client import IMAPClient
+
+#: a piece is handed on once its bodies reach this many bytes
+PIECE_BYTES = 256 * 1024
+
+#: an item for a message: its meta, its whole body (or None), why it is not sent, whether
+#: it was deleted on the source meanwhile
+MakeItem = Callable[[Meta, bytes | None, str | None, bool], Item]
+
+
+async def stream_batch(
+    src: IMAPClient,
+    batch: Sequence[Meta],
+    carry: Carry,
+    make: MakeItem,
+    hand_on: Callable[[Piece], None],
+    *,
+    range_above: int,
+    range_size: int,
+    piece_bytes: int = PIECE_BYTES,
+    piece_messages: int = 250,
+) -> None:
+    """Fetch ``batch`` and hand every message of it on, in pieces (see the module
+    docstring). When the link drops, what arrived whole is still handed on."""
+    pending: list[Item] = []
+    size = 0
+    whole: set[int] = set()
+
+    def flush(closes: bool = False) -> None:
+        nonlocal size
+        if pending or closes:
+            hand_on(Piece(pending.copy(), closes))
+            pending.clear()
+            size = 0
+
+    def arrived(meta: Meta, body: bytes) -> None:
+        nonlocal size
+        whole.add(meta.uid)
+        pending.append(make(meta, body, None, False))
+        size += meta.size
+        last = len(whole) == len(batch)  # the batch's closing piece takes it
+        if not last and (size >= piece_bytes or len(pending) >= piece_messages):
+            flush()
+
+    try:
+        read = await read_bodies(
+            src, batch, carry, range_above=range_above, range_size=range_size, on_body=arrived
+        )
+    except BaseException:
+        flush()
+        raise
+    rest = [m for m in batch if m.uid not in whole]
+    unread = [m.uid for m in rest if read.get(m.uid) is None or read.get(m.uid) == EMPTY]
+    try:
+        gone = await vanished(src, unread)
+    except BaseException:
+        flush()
+        raise
+    for meta in rest:  # every body read whole was handed on: these have none
+        found, reason = read.get(meta.uid), None
+        if meta.uid in gone:
+            reason = VANISHED
+        elif isinstance(found, str):
+            reason = found
+        pending.append(make(meta, None, reason, meta.uid in gone))
+    flush(closes=True)
+
+
+def all_answered(sent: Sent) -> bool:
+    """Whether the destination answered every APPEND of ``sent``."""
+    return all(future.done() for future in answers([sent]))
+
+
+async def answered_first(sent: Sent, arrival: asyncio.Event) -> bool:
+    """Wait until every APPEND of ``sent`` is answered (True) or ``arrival`` is set (False),
+    whichever comes first: a piece that arrives meanwhile is appended without waiting."""
+    waiter: asyncio.Future[Any] = asyncio.ensure_future(arrival.wait())
+    try:
+        while not waiter.done():
+            pending: list[asyncio.Future[Any]] = [f for f in answers([sent]) if not f.done()]
+            if not pending:
+                return True
+            await asyncio.wait([*pending, waiter], return_when=asyncio.FIRST_COMPLETED)
+        return False
+    finally:
+        waiter.cancel()
