@@ -241,3 +241,36 @@ async def test_a_pipelined_examine_lets_the_next_commands_go(dovecot, fresh_user
     )
     assert isinstance(opened, MailboxMissing) and isinstance(uids, Exception), (opened, uids)
     await client.logout()
+
+
+async def test_fetches_of_one_message_sharing_a_handler_are_in_flight_together(
+    dovecot, fresh_user
+) -> None:
+    """Ranged FETCHes of one UID that hand their data to one handler go out before
+    any answer (a body read in ranges keeps the line busy); without a shared
+    handler the second waits for the first (whose data would be routed to whom?)."""
+    user, password = fresh_user
+    lines: list[str] = []
+    client = await connect(dovecot, user, password, trace=ProtocolTrace("t", lines.append))
+    body = b"Subject: r\r\n\r\n" + os.urandom(3000).hex().encode() + b"\r\n"
+    await client.append("INBOX", Message(body, [], datetime.now(UTC)))
+    await client.examine("INBOX")
+    for shared in (True, False):
+        lines.clear()
+        parts: dict[int, bytes] = {}
+
+        def keep(fetch, parts=parts) -> None:
+            parts[fetch.origins[""]] = fetch.body[""]
+
+        futures = [
+            client.uid_fetch_nowait(
+                [1], f"(UID BODY.PEEK[]<{offset}.2000>)",
+                on_fetch=keep if shared else (lambda f, k=keep: k(f)),
+            )
+            for offset in range(0, len(body), 2000)
+        ]  # fmt: skip
+        await asyncio.gather(*futures)
+        assert b"".join(parts[o] for o in sorted(parts)) == body
+        order = _order(lines)
+        assert all(e.startswith("C:") for e in order[: len(futures)]) is shared, order
+    await client.logout()

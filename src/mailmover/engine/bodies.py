@@ -17,12 +17,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections import deque
 from collections.abc import Callable, Sequence
 
 from mailmover.engine.attempt import Carry
 from mailmover.engine.batches import Meta
 from mailmover.errors import ProtocolError
-from mailmover.imap.client import IMAPClient
+from mailmover.imap.client import IMAPClient, Result
 from mailmover.imap.proto.responses import Fetch
 
 BODY = "(UID BODY.PEEK[])"
@@ -30,6 +31,9 @@ BODY = "(UID BODY.PEEK[])"
 RANGE_ABOVE = 1024 * 1024
 #: bytes asked for by one ranged FETCH
 RANGE = 512 * 1024
+#: ranged FETCHes of one message in flight at once: with one, the line idles a round trip
+#: between ranges (7 MB through 40 Mbit/s and 50 ms: 2.2 s in 512 KiB ranges, 1.5 s whole)
+RANGES_AHEAD = 3
 #: reads of a message that came back at another length than announced, before it is given up
 MISREADS = 3
 EMPTY = "the source returned an empty body (deleted during the copy?)"
@@ -110,27 +114,50 @@ async def read_bodies(
     return out
 
 
-async def read_ranges(src: IMAPClient, meta: Meta, carry: Carry, size: int) -> bytes | None:
-    """The whole body of one message, read from where earlier attempts stopped."""
+async def read_ranges(
+    src: IMAPClient, meta: Meta, carry: Carry, size: int, ahead: int = RANGES_AHEAD
+) -> bytes | None:
+    """The whole body of one message, read from where earlier attempts stopped, ``ahead``
+    ranges asked for at once and kept in order."""
     have = carry.partial.get(meta.uid, b"")
-    while True:
-        fetches = await src.uid_fetch([meta.uid], f"(UID BODY.PEEK[]<{len(have)}.{size}>)")
-        fetch = next((f for f in fetches if f.uid == meta.uid and "" in f.body), None)
-        if fetch is None:
-            carry.partial.pop(meta.uid, None)
-            return None
-        data, origin = fetch.body[""], fetch.origins.get("")
-        if origin is None:  # the server sent the whole body, not the range
-            carry.partial.pop(meta.uid, None)
-            return data
-        if origin != len(have):
-            raise ProtocolError(f"asked for UID {meta.uid} from byte {len(have)}, got {origin}")
-        if data:
-            have += data
-            carry.partial[meta.uid] = have
-            carry.progress()
-        if len(data) < size:
-            return have
+    parts: dict[int | None, bytes] = {}  # by origin; None: the whole body
+
+    def keep(fetch: Fetch) -> None:  # every range's FETCH data, whichever command gets it
+        if fetch.uid == meta.uid and "" in fetch.body:
+            parts[fetch.origins.get("")] = fetch.body[""]
+
+    asked: deque[tuple[int, asyncio.Future[Result]]] = deque()
+    offset = len(have)
+    try:
+        while True:
+            while len(asked) < ahead and (offset < meta.size or not asked):
+                items = f"(UID BODY.PEEK[]<{offset}.{size}>)"
+                asked.append((offset, src.uid_fetch_nowait([meta.uid], items, on_fetch=keep)))
+                offset += size
+            start, future = asked.popleft()
+            await future
+            if None in parts:  # the server sent the whole body, not the range
+                carry.partial.pop(meta.uid, None)
+                return parts[None]
+            data = parts.pop(start, None)
+            if data is None:
+                waiting = {s for s, _ in asked}
+                strays = sorted(o for o in parts if o is not None and o not in waiting)
+                if strays:
+                    raise ProtocolError(
+                        f"asked for UID {meta.uid} from byte {start}, got {strays[0]}"
+                    )
+                carry.partial.pop(meta.uid, None)
+                return None
+            if data:
+                have += data
+                carry.partial[meta.uid] = have
+                carry.progress()
+            if len(data) < size:
+                return have
+    finally:
+        for _, future in asked:  # asked beyond the end: their answers are not needed
+            future.cancel()
 
 
 async def _checked(

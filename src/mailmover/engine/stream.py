@@ -93,16 +93,29 @@ def all_answered(sent: Sent) -> bool:
     return all(future.done() for future in answers([sent]))
 
 
-async def answered_first(sent: Sent, arrival: asyncio.Event) -> bool:
-    """Wait until every APPEND of ``sent`` is answered (True) or ``arrival`` is set (False),
+class Arrivals:
+    """Tells a consumer waiting for an answer that a piece was handed on meanwhile."""
+
+    def __init__(self) -> None:
+        self._next: asyncio.Future[None] | None = None
+
+    def tell(self) -> None:
+        if self._next is not None and not self._next.done():
+            self._next.set_result(None)
+
+    def next(self) -> asyncio.Future[None]:
+        """A future that the next ``tell`` resolves."""
+        self._next = asyncio.get_running_loop().create_future()
+        return self._next
+
+
+async def answered_first(sent: Sent, arrival: asyncio.Future[None]) -> bool:
+    """Wait until every APPEND of ``sent`` is answered (True) or ``arrival`` is done (False),
     whichever comes first: a piece that arrives meanwhile is appended without waiting."""
-    waiter: asyncio.Future[Any] = asyncio.ensure_future(arrival.wait())
-    try:
-        while not waiter.done():
-            pending: list[asyncio.Future[Any]] = [f for f in answers([sent]) if not f.done()]
-            if not pending:
-                return True
-            await asyncio.wait([*pending, waiter], return_when=asyncio.FIRST_COMPLETED)
-        return False
-    finally:
-        waiter.cancel()
+    while not arrival.done():
+        pending: list[asyncio.Future[Any]] = [f for f in answers([sent]) if not f.done()]
+        if not pending:
+            return True
+        pending.append(arrival)
+        await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+    return False

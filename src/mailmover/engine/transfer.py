@@ -36,7 +36,7 @@ from mailmover.engine.ports import Control, Journal
 from mailmover.engine.profile import ServerProfile
 from mailmover.engine.refusals import append_outcomes
 from mailmover.engine.report import Failure, FolderResult
-from mailmover.engine.stream import all_answered, answered_first, stream_batch
+from mailmover.engine.stream import Arrivals, all_answered, answered_first, stream_batch
 from mailmover.engine.syncflags import CopiedRow, sync_flags
 from mailmover.errors import CommandFailed, MailmoverError
 from mailmover.imap.client import AppendResult, IMAPClient, Message, SelectedMailbox
@@ -104,7 +104,7 @@ class FolderCopy:
         self.dest_uidvalidity: int | None = None
         self.expected = expected
         self.known: dict[int, Fetch] = {}  # metadata read with the EXAMINE, by UID
-        self.arrival = asyncio.Event()  # set whenever a piece is handed on to be appended
+        self.arrivals = Arrivals()  # told whenever a piece is handed on to be appended
 
     async def run(self) -> FolderResult:
         rec = await self.journal.folder(self.plan.source_name)
@@ -216,9 +216,9 @@ class FolderCopy:
                     appended.pop(0)
                 if appended and queue.empty():
                     # Record the oldest piece once answered, unless another arrives first.
-                    self.arrival.clear()
+                    arrival = self.arrivals.next()
                     if queue.empty():
-                        await answered_first(appended[0], self.arrival)
+                        await answered_first(appended[0], arrival)
                     continue
                 piece = await queue.get()
                 if piece is None:
@@ -245,6 +245,7 @@ class FolderCopy:
             raise
         finally:
             producer.cancel()
+            await asyncio.wait([producer])  # none of its tasks outlives the folder
             if self.held:  # batches that never got recorded: the next attempt refetches them
                 await self.budget.release(self.held)
                 self.held = 0
@@ -254,7 +255,7 @@ class FolderCopy:
             await self._fetch_batches(uids, queue)
         finally:
             queue.put_nowait(None)  # also when fetching failed: the consumer must not wait
-            self.arrival.set()
+            self.arrivals.tell()
 
     async def _fetch_batches(self, uids: list[int], queue: asyncio.Queue[Piece | None]) -> None:
         opts = self.options
@@ -333,7 +334,7 @@ class FolderCopy:
         def hand_on(piece: Piece) -> None:
             self.carry.backoff.working()
             queue.put_nowait(piece)  # unbounded: the byte budget bounds what is held
-            self.arrival.set()
+            self.arrivals.tell()
 
         return hand_on
 

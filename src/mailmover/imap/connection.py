@@ -108,6 +108,8 @@ class Command:
             shared = frozenset()
         if shared:
             return True
+        if self.on_fetch is not None and self.on_fetch is other.on_fetch:
+            return False  # one handler takes the FETCH data of both, whichever gets it
         for mine, theirs in ((self.uids, other.uids), (self.seqs, other.seqs)):
             if mine and theirs and mine.overlaps(theirs):
                 return True
