@@ -54,9 +54,12 @@ async def read_bodies(
     range_above: int = RANGE_ABOVE,
     range_size: int = RANGE,
     on_body: OnBody | None = None,
+    on_fetched: Callable[[], None] | None = None,
 ) -> dict[int, Body]:
     """Each message of ``batch`` by UID; the commands are queued before the first wait.
-    ``on_body`` is told of each body as soon as it is whole (see the module docstring)."""
+    ``on_body`` is told of each body as soon as it is whole (see the module docstring),
+    ``on_fetched`` once the messages read in one FETCH have all come (Dovecot may send
+    that FETCH's tagged answer only after the data of the FETCHes behind it)."""
     out: dict[int, Body] = {}
     told: set[int] = set()
 
@@ -87,6 +90,8 @@ async def read_bodies(
         if body is not None and len(body) == wanted[fetch.uid].size:
             carry.partial[fetch.uid] = body  # kept even if the rest of the batch is lost
             tell(wanted[fetch.uid], body)
+        if on_fetched is not None and len(got) == len(wanted):
+            on_fetched()
 
     future = src.uid_fetch_nowait(list(wanted), BODY, on_fetch=keep) if whole else None
 

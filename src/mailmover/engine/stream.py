@@ -5,7 +5,9 @@ On a link whose bandwidth is the bound, a batch fetched whole before its first
 APPEND leaves the upload idle while every folder waits for its next batch. Here
 a message joins a piece the moment its whole body is read at the length the
 server announced (``read_bodies``' ``on_body``), and a piece is handed on once
-it holds ``piece_bytes`` or ``piece_messages``; what did not arrive whole
+it holds ``piece_bytes`` or ``piece_messages``, or once the batch's FETCH has
+sent all it will (not at its tagged answer, which Dovecot may send only after
+the data of the FETCHes pipelined behind it); what did not arrive whole
 (deleted on the source, unreadable) goes in the batch's last piece, with its
 reason. A message is never in two pieces, and never appended unless whole.
 """
@@ -47,27 +49,32 @@ async def stream_batch(
     pending: list[Item] = []
     size = 0
     whole: set[int] = set()
+    closed = False
 
     def flush(closes: bool = False) -> None:
-        nonlocal size
-        if pending or closes:
-            hand_on(Piece(pending.copy(), closes))
-            pending.clear()
-            size = 0
+        nonlocal size, closed
+        if closed or not (pending or closes):
+            return
+        hand_on(Piece(pending.copy(), closes))
+        pending.clear()
+        size = 0
+        closed = closes
 
     def arrived(meta: Meta, body: bytes) -> None:
         nonlocal size
         whole.add(meta.uid)
         pending.append(make(meta, body, None, False))
         size += meta.size
-        last = len(whole) == len(batch)  # the batch's closing piece takes it
-        if not last and (size >= piece_bytes or len(pending) >= piece_messages):
+        if len(whole) == len(batch):
+            flush(closes=True)
+        elif size >= piece_bytes or len(pending) >= piece_messages:
             flush()
 
     try:
         read = await read_bodies(
-            src, batch, carry, range_above=range_above, range_size=range_size, on_body=arrived
-        )
+            src, batch, carry, range_above=range_above, range_size=range_size,
+            on_body=arrived, on_fetched=flush,
+        )  # fmt: skip
     except BaseException:
         flush()
         raise
