@@ -1,5 +1,5 @@
 """``python -m mailmover``."""
 
-from mailmover.cli.main import app
+from mailmover.cli.entry import main
 
-app(prog_name="mailmover")
+main()
