@@ -51,9 +51,12 @@ async def traced_copy(
         Proxy("127.0.0.1", dst.port, delay_ms=delay, network=network) as up,
     ):
         command = mailmover_command((down.port, up.port), "source", user, tmp / f"{user}.db", None)
+        if args.trace:
+            command += ["--trace", args.trace]
         env = {"MAILMOVER_SOURCE_PASSWORD": src_pw, "MAILMOVER_DEST_PASSWORD": dst_pw}
         samples: list[tuple[float, int, int]] = []
         start = time.perf_counter()
+        print(f"child started at monotonic {time.monotonic():.3f}")
         proc = await asyncio.create_subprocess_exec(
             *command, env={**os.environ, **env}, stdout=asyncio.subprocess.PIPE
         )
@@ -106,6 +109,7 @@ def main() -> None:
     parser.add_argument("--total-mb", type=float, default=66.0)
     parser.add_argument("--mbit", type=float, default=40.0)
     parser.add_argument("--rtt-ms", type=float, default=50.0)
+    parser.add_argument("--trace", help="the copy's protocol trace goes here")
     args = parser.parse_args()
     print_machine()
     messages = bulk(args.count, seed=args.seed, total_bytes=int(args.total_mb * 1e6))
