@@ -18,6 +18,7 @@ from mailmover.engine.settings import MailboxPair, PassSettings
 from mailmover.errors import CommandFailed
 from mailmover.imap.client import IMAPClient
 from mailmover.imap.proto.commands import Mailbox
+from mailmover.imap.proto.responses import Namespace
 from mailmover.store.records import FolderRecord
 
 
@@ -134,11 +135,15 @@ def unchanged(
 
 
 async def read_side(client: IMAPClient) -> Side:
-    """LIST, LSUB and NAMESPACE of one server."""
-    namespace = await client.namespace() if client.has("NAMESPACE") else None
-    mailboxes = await client.list_mailboxes()
-    subscribed = frozenset(m.name for m in await client.list_mailboxes(lsub=True))
-    return Side(mailboxes, subscribed, namespace)
+    """LIST, LSUB and NAMESPACE of one server, pipelined."""
+
+    async def namespace() -> Namespace | None:
+        return await client.namespace() if client.has("NAMESPACE") else None
+
+    found, listed, lsub = await asyncio.gather(
+        namespace(), client.list_mailboxes(), client.list_mailboxes(lsub=True)
+    )
+    return Side(listed, frozenset(m.name for m in lsub), found)
 
 
 async def folder_sizes(

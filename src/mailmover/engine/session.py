@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from dataclasses import dataclass
 
@@ -11,7 +12,7 @@ from mailmover.config import Endpoint
 from mailmover.engine.ports import Credentials, Secret, SideName
 from mailmover.engine.settings import MailboxPair, PassSettings
 from mailmover.errors import CommandFailed, MailmoverError, UsageError
-from mailmover.imap.client import IMAPClient
+from mailmover.imap.client import IMAPClient, Result
 from mailmover.imap.trace import ProtocolTrace, TraceSink
 
 log = logging.getLogger(__name__)
@@ -58,20 +59,30 @@ async def open_session(
             await client.login(user, secret.value)
         else:
             await client.authenticate(endpoint.auth, user, secret.value)
-        if client.has("ID"):
-            try:
-                await client.id(name="mailmover", version=__version__)
-            except CommandFailed as exc:
-                log.debug("ID refused: %s", exc)
         compress = options.compress
         if compress is None:
             compress = not endpoint.is_loopback
+        if client.has("ID"):
+            # Its answer changes nothing: what follows goes behind it, a round trip saved
+            # (COMPRESS alone waits for it: nothing may be in flight when it starts).
+            identified = client.id_nowait(name="mailmover", version=__version__)
+            identified.add_done_callback(_id_answered)
+            if compress:
+                with contextlib.suppress(CommandFailed):
+                    await identified
         if compress:
             await client.compress()
     except BaseException:
         await client.close()
         raise
     return client
+
+
+def _id_answered(future: asyncio.Future[Result]) -> None:
+    if future.cancelled():
+        return
+    if isinstance(exc := future.exception(), CommandFailed):
+        log.debug("ID refused: %s", exc)
 
 
 @dataclass(frozen=True)

@@ -255,14 +255,16 @@ class IMAPClient:
             raise AuthenticationFailed(f"{exc.message}{detail}") from None
         await self._after_auth(result)
 
-    async def id(self, **fields: str) -> bytes | None:
-        """ID (RFC 2971): tell the server who we are; returns its raw answer."""
+    def id_nowait(self, **fields: str) -> asyncio.Future[Result]:
+        """Queue ID (RFC 2971); later commands need not wait for its answer."""
         items: list[Arg] = []
         for key, value in fields.items():
             items += [key, value]
-        result = await self.run(
-            "ID", [ParenList(items) if items else None], collects=[UntaggedOther]
-        )
+        return self.submit("ID", [ParenList(items) if items else None], collects=[UntaggedOther])
+
+    async def id(self, **fields: str) -> bytes | None:
+        """ID (RFC 2971): tell the server who we are; returns its raw answer."""
+        result = await self.id_nowait(**fields)
         for r in result.untagged:
             if isinstance(r, UntaggedOther) and r.name == "ID":
                 return r.raw
