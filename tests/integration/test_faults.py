@@ -145,8 +145,9 @@ async def test_cut_while_planning(servers, tmp_path, side: str) -> None:
     accounts.load(mail_)
     server = src if side == "source" else dst
     logins_before = _logins(server, accounts.user)
-    # 50 ms each way stretches planning over a second or more of round trips.
-    async with Proxy(server.host, server.port, delay_ms=50) as proxy:
+    # 150 ms each way stretches planning over a second or more of round trips (they
+    # are pipelined: from the login on, the source is asked a few round trips' worth).
+    async with Proxy(server.host, server.port, delay_ms=150) as proxy:
         ports = {"src_port": proxy.port} if side == "source" else {"dst_port": proxy.port}
         live = await runcli.Live.start(
             *accounts.copy_args("--timeout", "3", **ports), env=accounts.env, guard=GUARD
