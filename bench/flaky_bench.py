@@ -160,7 +160,7 @@ def bandwidth(args: argparse.Namespace) -> None:
                 print(
                     f"round {round_}: download {fetched.seconds:6.1f} s"
                     f" ({int(fetched.stdout) / 1e6:.1f} MB), copy {result.seconds:6.1f} s"
-                    f" ({verified})",
+                    f" ({verified}, peak RSS {result.peak_rss / 1e6:.0f} MB)",
                     flush=True,
                 )
                 if verified.startswith("DIFF"):
