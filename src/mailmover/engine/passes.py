@@ -127,6 +127,7 @@ class _Pass:
         self.planned: MailboxPlan | None = None
         self.results: dict[str, FolderResult] = {}
         self.skip: dict[str, FolderRecord] = {}  # unchanged since the last pass
+        self.recorded: frozenset[str] = frozenset()  # source folders the journal knows
         self.started = time.monotonic()
 
     # -- the report ---------------------------------------------------------------------
@@ -234,6 +235,7 @@ class _Pass:
                 src, dst = first
                 self.profiles = Profiles.of(self.pair, self.settings, src, dst)
                 recorded = await self.journal.folders()
+                self.recorded = frozenset(r.source_name for r in recorded)
                 planned = await plan_mailbox(
                     src, dst, self.settings, self.profiles, recorded,
                     exact_sizes=self.kind == "preflight",
@@ -344,6 +346,8 @@ class _Pass:
             self.connector, self.journal, self._transfer(), self.clock, halting, self.emit,
             profiles.dest, profiles.source, s.flag_rules, labels,
             ByteBudget(s.memory_budget), planned.sizes,
+            fresh=frozenset(p.dest_name for p in planned.plans) - _listed(planned),
+            recorded=self.recorded,
         )  # fmt: skip
         todo = [p for p in planned.plans if p.source_name not in self.skip]
         for plan in planned.plans:
@@ -384,6 +388,11 @@ def _first_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
 
     walk(group)
     return next((e for e in leaves if isinstance(e, MailmoverError)), leaves[0])
+
+
+def _listed(planned: MailboxPlan) -> frozenset[str]:
+    """The destination's folders as listed before this pass created any."""
+    return frozenset(m.name for m in planned.dest.mailboxes)
 
 
 async def _collect(tasks: Sequence[asyncio.Task[Pair]]) -> list[Pair]:
