@@ -82,6 +82,8 @@ class Shared:
     budget: ByteBudget | None = None
     sizes: dict[str, tuple[int, int]] | None = None  # source folder → (messages, bytes) planned
     fresh: frozenset[str] = frozenset()  # destination folders this pass created
+    create: frozenset[str] = frozenset()  # destination folders the workers create
+    unnamed: list[FolderPlan] = field(default_factory=list)  # their CREATE failed
     recorded: frozenset[str] = frozenset()  # source folders the journal knows
     destination: Destination = field(default_factory=Destination)
 

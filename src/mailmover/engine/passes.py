@@ -27,6 +27,7 @@ from mailmover.engine.events import (
     Retrying,
     ignore,
 )
+from mailmover.engine.folders import FolderPlan
 from mailmover.engine.gmail import LabelPlan
 from mailmover.engine.leftover import left_behind
 from mailmover.engine.pairs import Halting, Shared, Worker
@@ -44,6 +45,7 @@ from mailmover.engine.report import FailureKind, FolderResult, Outcome, PassRepo
 from mailmover.engine.retry import RetryClock, RetryPolicy
 from mailmover.engine.session import Connector, Pair, SessionOptions, close_pair
 from mailmover.engine.settings import MailboxPair, PassKind, PassSettings
+from mailmover.engine.smallfolders import created_by_workers
 from mailmover.engine.transfer import TransferOptions
 from mailmover.errors import (
     AuthenticationFailed,
@@ -128,6 +130,7 @@ class _Pass:
         self.results: dict[str, FolderResult] = {}
         self.skip: dict[str, FolderRecord] = {}  # unchanged since the last pass
         self.recorded: frozenset[str] = frozenset()  # source folders the journal knows
+        self.create: frozenset[str] = frozenset()  # destination folders the workers create
         self.started = time.monotonic()
 
     # -- the report ---------------------------------------------------------------------
@@ -241,9 +244,11 @@ class _Pass:
                     exact_sizes=self.kind == "preflight",
                 )  # fmt: skip
                 if self.kind != "preflight":
-                    preset = self.profiles.dest.preset
-                    delimiter = planned.dest.delimiter or preset.folders.separator
-                    plans = await prepare_destination(dst, planned.plans, planned.dest, delimiter)
+                    delimiter = self._delimiter(planned)
+                    self.create = self._created_by_workers(src, dst, planned)
+                    plans = await prepare_destination(
+                        dst, planned.plans, planned.dest, delimiter, self.create
+                    )
                     planned = replace(planned, plans=plans)
                     self.skip = await self._unchanged(dst, planned, recorded)
                 for plan in planned.plans:
@@ -264,6 +269,42 @@ class _Pass:
                 if await self.control.wait(delay):
                     raise _Stopped from exc
                 attempt += 1
+
+    def _delimiter(self, planned: MailboxPlan) -> str:
+        return planned.dest.delimiter or self.profiles.dest.preset.folders.separator or "/"
+
+    def _created_by_workers(
+        self, src: IMAPClient, dst: IMAPClient, planned: MailboxPlan
+    ) -> frozenset[str]:
+        """The small new folders each worker creates with its copy (engine.smallfolders)."""
+        if src.has("X-GM-EXT-1") or self.profiles.dest.labels:
+            return frozenset()
+        return created_by_workers(
+            planned.plans, _listed(planned), planned.sizes, self._transfer(), self.recorded,
+            dst, self._delimiter(planned),
+        )  # fmt: skip
+
+    async def _name_late(self, shared: Shared, unnamed: list[FolderPlan]) -> None:
+        """Folders whose CREATE a worker saw fail: named by the ladder, then copied."""
+        assert self.planned is not None
+        planned, names = self.planned, {p.source_name for p in unnamed}
+        pair = await self.connector.open_pair(0)
+        there = [p.dest_name for p in planned.plans if p.source_name not in names]
+        try:
+            plans = await prepare_destination(
+                pair[1], planned.plans, planned.dest, self._delimiter(planned), frozenset(there)
+            )
+        except BaseException:
+            await close_pair(pair, logout=False)
+            raise
+        todo = [p for p in plans if p.source_name in names]
+        named = {p.source_name: p for p in todo}  # the others stay as they were planned
+        self.planned = replace(planned, plans=[named.get(p.source_name, p) for p in planned.plans])
+        for plan in todo:  # no FolderPlanned again: the totals were counted at planning
+            log.info("%s goes to %s (%s)", plan.source_name, plan.dest_name, plan.note)
+        shared.create, shared.unnamed = frozenset(), []
+        shared.fresh |= {p.dest_name for p in todo}
+        await Worker(shared, 0, pair).run(todo, self.results)
 
     def _sides(self) -> tuple[ServerProfile, ServerProfile]:
         return self.profiles.source, self.profiles.dest
@@ -347,7 +388,7 @@ class _Pass:
             profiles.dest, profiles.source, s.flag_rules, labels,
             ByteBudget(s.memory_budget), planned.sizes,
             fresh=frozenset(p.dest_name for p in planned.plans) - _listed(planned),
-            recorded=self.recorded,
+            create=self.create, recorded=self.recorded,
         )  # fmt: skip
         todo = [p for p in planned.plans if p.source_name not in self.skip]
         for plan in planned.plans:
@@ -371,6 +412,8 @@ class _Pass:
                     group.create_task(worker.run(queue, self.results))
         except BaseExceptionGroup as group_error:
             raise _first_error(group_error) from None
+        if shared.unnamed and halting.requested is None:
+            await self._name_late(shared, shared.unnamed)
         if halting.error is not None:  # every worker stopped, what they sent recorded
             raise halting.error
 

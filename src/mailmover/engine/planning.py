@@ -8,7 +8,7 @@ each one goes (including where an earlier run put it).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from mailmover.engine.folders import FolderPlan, Side, plan_folders
@@ -184,19 +184,27 @@ def _folder_only(exc: BaseException) -> None:
 
 
 async def prepare_destination(
-    client: IMAPClient, plans: Sequence[FolderPlan], dest: Side, delimiter: str | None = None
+    client: IMAPClient,
+    plans: Sequence[FolderPlan],
+    dest: Side,
+    delimiter: str | None = None,
+    later: Collection[str] = frozenset(),
 ) -> list[FolderPlan]:
     """Create the folders the destination lacks (empty ones too) and subscribe them.
 
     A name the destination refuses is replaced by the next that works (see
     engine.naming); the plans come back with the names used. The commands are
-    pipelined: a hundred folders cost one round trip, not a hundred.
+    pipelined: a hundred folders cost one round trip, not a hundred. Names in
+    ``later`` are left alone: taken as there, neither created nor subscribed.
     """
-    plans = await create_folders(client, plans, dest, delimiter or dest.delimiter or "/")
+    plans = await create_folders(client, plans, dest, delimiter or dest.delimiter or "/", later)
     wanted = [
         p.dest_name
         for p in plans
-        if p.subscribed and p.refused is None and p.dest_name not in dest.subscribed
+        if p.subscribed
+        and p.refused is None
+        and p.dest_name not in dest.subscribed
+        and p.dest_name not in later
     ]
     sent = [client.submit("SUBSCRIBE", [Mailbox(n)]) for n in dict.fromkeys(wanted)]
     for outcome in await asyncio.gather(*sent, return_exceptions=True):

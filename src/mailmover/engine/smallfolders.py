@@ -3,7 +3,8 @@
 A folder qualifies when the planning STATUS says it holds 1 to ``PREFETCH``
 messages and at most ``PREFETCH_BYTES`` (and no more than one batch), it was
 never copied (the journal has no record of it), its destination folder was
-created by this pass (so it holds nothing of ours) on a destination that
+created by this pass, or is to be created by the worker itself (so it holds
+nothing of ours), on a destination that
 gives APPENDUIDs (UIDPLUS), and no date filter, Gmail labels or retry of
 failures is asked for. Its whole copy is then the source's EXAMINE, UID
 SEARCH and one UID FETCH of metadata and bodies, sent together, and one
@@ -12,7 +13,12 @@ destination (APPEND names its mailbox; the destination's PERMANENTFLAGS are
 read once, from the first such folder a worker opens), so a worker keeps
 several folders in flight: the next folders' EXAMINEs are queued behind the
 last FETCH, and their APPENDs follow each other on the destination without
-waiting. With thousands of small folders the round trips are the time.
+waiting. A folder the worker creates gets its CREATE (and SUBSCRIBE) queued
+with its EXAMINE, so creating thousands of folders overlaps the copy and is
+spread over the connections; its APPEND goes only once the CREATE is
+answered. A folder whose CREATE fails is left to the pass (``Shared.unnamed``),
+which finds it a name by the ladder of engine.naming once the workers are done.
+With thousands of small folders the round trips are the time.
 
 Anything out of the ordinary (a message without a date, a body that is not
 its announced size, a message deleted meanwhile, one larger than the
@@ -24,9 +30,11 @@ destination confirmed.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
-from collections.abc import Awaitable
+from collections import Counter
+from collections.abc import Awaitable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -38,8 +46,10 @@ from mailmover.engine.headers import message_id
 from mailmover.engine.listing import META
 from mailmover.engine.opening import PREFETCH, PREFETCH_BYTES
 from mailmover.engine.report import FolderResult
-from mailmover.imap.client import IMAPClient, Message, SelectedMailbox, append_results
-from mailmover.imap.proto.commands import Atom
+from mailmover.engine.transfer import TransferOptions
+from mailmover.errors import CommandFailed
+from mailmover.imap.client import IMAPClient, Message, Result, SelectedMailbox, append_results
+from mailmover.imap.proto.commands import Atom, Mailbox
 from mailmover.imap.proto.responses import Fetch
 from mailmover.store.records import FolderRecord, MessageRecord
 
@@ -76,7 +86,7 @@ class SmallFolders:
         return (
             plan.refused is None
             and not plan.unlabelled_only
-            and plan.dest_name in s.fresh
+            and (plan.dest_name in s.fresh or plan.dest_name in s.create)
             and plan.source_name not in s.recorded
             and s.labels is None
             and not opts.only_failed
@@ -110,6 +120,9 @@ class SmallFolders:
             done = False
         if done:
             self.shared.emit(FolderFinished(copy.result.freeze()))
+        elif copy.created is not None and not copy.created_ok:
+            copy.result.interrupted = True  # until the pass names and copies it
+            self.shared.unnamed.append(copy.plan)
         else:
             self.returned.append((copy.plan, copy.result))
         return done
@@ -151,22 +164,43 @@ class _SmallCopy:
         dst: IMAPClient,
     ) -> None:
         self.shared, self.plan, self.result, self.src, self.dst = shared, plan, result, src, dst
+        self.created: asyncio.Future[Result] | None = None  # the CREATE, when ours to send
+        self.created_ok = False
 
     def send(self) -> Awaitable[_Opened]:
-        """Queue the source's EXAMINE, UID SEARCH and FETCH (and, the first time, the
-        destination's SELECT) at once; the commands keep the order they were queued in."""
+        """Queue the source's EXAMINE, UID SEARCH and FETCH, and on the destination the
+        CREATE and SUBSCRIBE when the folder is ours to create and, the first time, a
+        SELECT; the commands keep the order they were queued in."""
         src, dst = self.src, self.dst
+        if self.plan.dest_name in self.shared.create:
+            self.created = dst.submit("CREATE", [Mailbox(self.plan.dest_name)])
+            if self.plan.subscribed:  # a refused SUBSCRIBE costs the subscription only
+                dst.submit("SUBSCRIBE", [Mailbox(self.plan.dest_name)])
         sel = asyncio.ensure_future(src.examine(self.plan.source_name, pipelined=True))
         search = asyncio.ensure_future(src.uid_search(Atom("ALL")))
         fetch = asyncio.ensure_future(src.uid_fetch(range(1, 2**32), BODIES))
         dsel = None
         if not self.shared.destination.known:
             dsel = asyncio.ensure_future(dst.select(self.plan.dest_name))
-        return _opened(sel, search, fetch, dsel)
+        opened = asyncio.ensure_future(_opened(sel, search, fetch, dsel))
+        opened.add_done_callback(lambda t: t.cancelled() or t.exception())
+        return opened
 
     async def finish(self, sent: Awaitable[_Opened]) -> bool:
         """Copy what was read; False when the folder is handed back."""
         s, plan, result = self.shared, self.plan, self.result
+        if self.created is not None:
+            try:
+                await self.created
+            except CommandFailed as exc:
+                with contextlib.suppress(Exception):
+                    await sent
+                there = exc.code == "ALREADYEXISTS" or "already exists" in exc.message.lower()
+                if exc.retryable or not there:
+                    raise  # the pass finds it a name
+                self.created_ok = True  # there after all: it may hold mail already
+                raise _HandBack("the folder was there already") from exc
+            self.created_ok = True
         opened = await sent
         if opened.dest is not None:
             if opened.dest.exists:
@@ -296,3 +330,55 @@ async def _opened(
         if (exc := task.exception()) is not None:
             raise _HandBack(str(exc)) from exc
     return _Opened(sel.result(), search.result(), fetch.result(), dsel.result() if dsel else None)
+
+
+def created_by_workers(
+    plans: Sequence[FolderPlan],
+    listed: Collection[str],
+    sizes: Mapping[str, tuple[int, int]],
+    options: TransferOptions,
+    recorded: Collection[str],
+    dst: IMAPClient,
+    delimiter: str,
+) -> frozenset[str]:
+    """The destination folders the workers create themselves, each with its copy: those
+    the destination lacks of small folders never copied, with no planned folder above
+    or below them (a parent's rename would move its children; the ladder of
+    engine.naming handles those, before the copy)."""
+    if not dst.has("UIDPLUS"):
+        return frozenset()
+    paths = {p.path for p in plans}
+    above = {path[:k] for path in paths for k in range(1, len(path))}
+    out = set()
+    for plan in plans:
+        messages, size = sizes.get(plan.source_name, (0, 0))
+        if (
+            plan.dest_name not in listed
+            and plan.dest_name.upper() != "INBOX"
+            and plan.refused is None
+            and not plan.unlabelled_only
+            and plan.source_name not in recorded
+            and plan.path not in above
+            and not any(plan.path[:k] in paths for k in range(1, len(plan.path)))
+            and not options.only_failed
+            and options.since is None
+            and options.before is None
+            and 0 < messages <= min(PREFETCH, options.batch_messages)
+            and 0 < size <= min(PREFETCH_BYTES, options.batch_bytes)
+        ):
+            out.add(plan.dest_name)
+    counts = Counter(p.dest_name for p in plans)
+    nested = {_prefixes(name, delimiter) for name in counts}
+    parents = set().union(*nested) if nested else set()
+    # Two folders bound for one name, or nested by name (--map): the ladder decides.
+    return frozenset(
+        n
+        for n in out
+        if counts[n] == 1 and n not in parents and not (_prefixes(n, delimiter) & counts.keys())
+    )
+
+
+def _prefixes(name: str, delimiter: str) -> frozenset[str]:
+    """The names above ``name`` in the hierarchy (``a/b/c`` → ``a``, ``a/b``)."""
+    parts = name.split(delimiter)
+    return frozenset(delimiter.join(parts[:k]) for k in range(1, len(parts)))
