@@ -176,7 +176,7 @@ class _SmallCopy:
             self.created = dst.submit("CREATE", [Mailbox(self.plan.dest_name)])
             if self.plan.subscribed:  # a refused SUBSCRIBE costs the subscription only
                 dst.submit("SUBSCRIBE", [Mailbox(self.plan.dest_name)])
-        sel = asyncio.ensure_future(src.examine(self.plan.source_name, pipelined=True))
+        sel = asyncio.ensure_future(src.examine(self.plan.source_name, behind=True))
         search = asyncio.ensure_future(src.uid_search(Atom("ALL")))
         fetch = asyncio.ensure_future(src.uid_fetch(range(1, 2**32), BODIES))
         dsel = None

@@ -133,6 +133,7 @@ class IMAPClient:
         status_mailbox: str | None = None,
         barrier: bool = False,
         opens: bool = False,
+        behind: bool = False,
         secret: bool = False,
         on_continuation: Callable[[str], bytes | None] | None = None,
         on_fetch: Callable[[Fetch], None] | None = None,
@@ -159,6 +160,7 @@ class IMAPClient:
             status_mailbox=status_mailbox,
             barrier=barrier,
             opens=opens,
+            behind=behind,
             secret=secret,
             on_continuation=on_continuation,
             on_fetch=on_fetch,
@@ -175,6 +177,7 @@ class IMAPClient:
         status_mailbox: str | None = None,
         barrier: bool = False,
         opens: bool = False,
+        behind: bool = False,
         secret: bool = False,
         on_continuation: Callable[[str], bytes | None] | None = None,
         after_ok: Callable[[], None] | None = None,
@@ -187,6 +190,7 @@ class IMAPClient:
             status_mailbox=status_mailbox,
             barrier=barrier,
             opens=opens,
+            behind=behind,
             secret=secret,
             on_continuation=on_continuation,
             after_ok=after_ok,
@@ -336,13 +340,20 @@ class IMAPClient:
         return found[-1].items if found else {}
 
     async def select(
-        self, mailbox: str, *, readonly: bool = False, pipelined: bool = False
+        self,
+        mailbox: str,
+        *,
+        readonly: bool = False,
+        pipelined: bool = False,
+        behind: bool = False,
     ) -> SelectedMailbox:
         """SELECT, or EXAMINE when ``readonly`` (sources are always examined).
 
         It waits for every command before it; with ``pipelined``, commands queued
         after it are sent without waiting for its answer, so they act on ``mailbox``
-        (or fail, when the server refuses to open it).
+        (or fail, when the server refuses to open it). With ``behind`` as well, it
+        does not wait for the commands before it either: the server answers those
+        first. ``selected`` is then only what the last SELECT answered.
         """
         self.selected = None
         args: list[Arg] = [Mailbox(mailbox)]
@@ -352,7 +363,8 @@ class IMAPClient:
             "EXAMINE" if readonly else "SELECT",
             args,
             barrier=True,
-            opens=pipelined,
+            opens=pipelined or behind,
+            behind=behind,
             collects=[Flags, Exists, Recent, UntaggedStatus],
         )
         codes = {
@@ -380,8 +392,10 @@ class IMAPClient:
         )
         return self.selected
 
-    async def examine(self, mailbox: str, *, pipelined: bool = False) -> SelectedMailbox:
-        return await self.select(mailbox, readonly=True, pipelined=pipelined)
+    async def examine(
+        self, mailbox: str, *, pipelined: bool = False, behind: bool = False
+    ) -> SelectedMailbox:
+        return await self.select(mailbox, readonly=True, pipelined=pipelined, behind=behind)
 
     async def create(self, mailbox: str) -> None:
         await self.run("CREATE", [Mailbox(mailbox)])
