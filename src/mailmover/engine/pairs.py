@@ -84,6 +84,7 @@ class Shared:
     fresh: frozenset[str] = frozenset()  # destination folders this pass created
     create: frozenset[str] = frozenset()  # destination folders the workers create
     unnamed: list[FolderPlan] = field(default_factory=list)  # their CREATE failed
+    unnamed_error: MailmoverError | None = None  # why, when a retry can mend it
     recorded: frozenset[str] = frozenset()  # source folders the journal knows
     destination: Destination = field(default_factory=Destination)
 
@@ -138,24 +139,36 @@ class Worker:
         if self.pair is not None and (self.pair[0].broken or self.pair[1].broken):
             await close_pair(self.pair, logout=False)
             self.pair = None
-        for plan, result in returned:
-            await self._one(plan, result)
+        for back in returned:
+            await self._one(back.plan, back.result, back.error)
 
-    async def _one(self, plan: FolderPlan, result: FolderResult) -> None:
+    async def _one(
+        self, plan: FolderPlan, result: FolderResult, failed: MailmoverError | None = None
+    ) -> None:
         try:
-            await self.folder(plan, result)
+            await self.folder(plan, result, failed)
         except BaseException:
             result.interrupted = not result.error  # cut short by the pass ending
             raise
         self.shared.emit(FolderFinished(result.freeze()))
 
-    async def folder(self, plan: FolderPlan, result: FolderResult) -> None:
+    async def folder(
+        self, plan: FolderPlan, result: FolderResult, failed: MailmoverError | None = None
+    ) -> None:
+        """Copy one folder, retrying what a retry can mend; ``failed``: what a first
+        attempt (engine.smallfolders) met, waited for as after any failed attempt."""
         s = self.shared
         if plan.refused is not None:  # no name worked on the destination
             result.error, result.refused = plan.refused, True
             return
         opts = s.transfer
         carry = new_carry(plan, opts.batch_bytes, opts.batch_messages, s.clock.backoff(), result)
+        delay = carry.backoff.next_delay(failed) if failed is not None else None
+        if failed is not None and delay is not None:
+            s.emit(Retrying(plan.source_name, failed.message, delay, "folder"))
+            if await s.control.wait(delay):
+                result.interrupted = True
+                return
         while True:
             try:
                 if self.pair is None:

@@ -288,15 +288,27 @@ class _Pass:
         """Folders whose CREATE a worker saw fail: named by the ladder, then copied."""
         assert self.planned is not None
         planned, names = self.planned, {p.source_name for p in unnamed}
-        pair = await self.connector.open_pair(0)
-        there = [p.dest_name for p in planned.plans if p.source_name not in names]
-        try:
-            plans = await prepare_destination(
-                pair[1], planned.plans, planned.dest, self._delimiter(planned), frozenset(there)
-            )
-        except BaseException:
-            await close_pair(pair, logout=False)
-            raise
+        there = frozenset(p.dest_name for p in planned.plans if p.source_name not in names)
+        failed, attempt = shared.unnamed_error, 0
+        while True:
+            if failed is not None:  # throttled, or the link dropped: wait as when planning
+                delay = self.clock.next_delay(attempt, failed)
+                if delay is None:
+                    raise failed
+                self.emit(Retrying("(creating folders)", failed.message, delay, "mailbox"))
+                if await self.control.wait(delay):
+                    raise _Stopped from failed
+                attempt += 1
+            pair: Pair | None = None
+            try:
+                pair = await self.connector.open_pair(0)
+                plans = await prepare_destination(
+                    pair[1], planned.plans, planned.dest, self._delimiter(planned), there
+                )
+                break
+            except MailmoverError as exc:
+                await close_pair(pair, logout=False)
+                failed = exc
         todo = [p for p in plans if p.source_name in names]
         named = {p.source_name: p for p in todo}  # the others stay as they were planned
         self.planned = replace(planned, plans=[named.get(p.source_name, p) for p in planned.plans])

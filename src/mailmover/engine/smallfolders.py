@@ -47,7 +47,7 @@ from mailmover.engine.listing import META
 from mailmover.engine.opening import PREFETCH, PREFETCH_BYTES
 from mailmover.engine.report import FolderResult
 from mailmover.engine.transfer import TransferOptions
-from mailmover.errors import CommandFailed
+from mailmover.errors import CommandFailed, MailmoverError
 from mailmover.imap.client import IMAPClient, Message, Result, SelectedMailbox, append_results
 from mailmover.imap.proto.commands import Atom, Mailbox
 from mailmover.imap.proto.responses import Fetch
@@ -76,7 +76,7 @@ class SmallFolders:
 
     shared: Shared
     tasks: list[asyncio.Task[bool]] = field(default_factory=list)
-    returned: list[tuple[FolderPlan, FolderResult]] = field(default_factory=list)
+    returned: list[Returned] = field(default_factory=list)
 
     def takes(self, plan: FolderPlan, dst: IMAPClient | None) -> bool:
         """Whether ``plan`` goes the short way (see the module docstring)."""
@@ -117,17 +117,20 @@ class SmallFolders:
             done = await copy.finish(sent)
         except Exception as exc:  # anything unusual: the ordinary copy deals with it
             log.debug("%s: handed back (%s)", copy.plan.source_name, exc)
+            if isinstance(exc, MailmoverError) and exc.retryable:
+                copy.error = copy.error or exc
             done = False
         if done:
             self.shared.emit(FolderFinished(copy.result.freeze()))
         elif copy.created is not None and not copy.created_ok:
             copy.result.interrupted = True  # until the pass names and copies it
             self.shared.unnamed.append(copy.plan)
+            self.shared.unnamed_error = self.shared.unnamed_error or copy.error
         else:
-            self.returned.append((copy.plan, copy.result))
+            self.returned.append(Returned(copy.plan, copy.result, copy.error))
         return done
 
-    async def drain(self) -> list[tuple[FolderPlan, FolderResult]]:
+    async def drain(self) -> list[Returned]:
         """Wait for every folder in flight; the ones handed back, in the order they started."""
         if self.tasks:
             await asyncio.gather(*self.tasks)
@@ -140,6 +143,15 @@ class SmallFolders:
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
         self.tasks = []
+
+
+@dataclass
+class Returned:
+    """A folder handed back, and the error that a retry can mend (it waits first)."""
+
+    plan: FolderPlan
+    result: FolderResult
+    error: MailmoverError | None = None
 
 
 @dataclass
@@ -166,6 +178,7 @@ class _SmallCopy:
         self.shared, self.plan, self.result, self.src, self.dst = shared, plan, result, src, dst
         self.created: asyncio.Future[Result] | None = None  # the CREATE, when ours to send
         self.created_ok = False
+        self.error: MailmoverError | None = None  # a refusal a retry can mend (throttled)
 
     def send(self) -> Awaitable[_Opened]:
         """Queue the source's EXAMINE, UID SEARCH and FETCH, and on the destination the
@@ -300,13 +313,16 @@ class _SmallCopy:
         if len(messages) > 1 and dst.has("MULTIAPPEND"):
             try:
                 stored = append_results(await dst.multiappend_nowait(name, messages), len(messages))
-            except Exception:
+            except MailmoverError as exc:
+                self.error = exc if exc.retryable else None
                 return [None] * len(messages)
             return [_uid(a.uidvalidity, a.uid) for a in stored]
         futures = [dst.append_nowait(name, m) for m in messages]
         out: list[tuple[int, int | None] | None] = []
         for answer in await asyncio.gather(*futures, return_exceptions=True):
             if isinstance(answer, BaseException):
+                if isinstance(answer, MailmoverError) and answer.retryable:
+                    self.error = self.error or answer
                 out.append(None)
                 continue
             (a,) = append_results(answer, 1)
@@ -328,7 +344,7 @@ async def _opened(
     await asyncio.gather(*tasks, return_exceptions=True)
     for task in tasks:  # the EXAMINE's refusal first: the others follow from it
         if (exc := task.exception()) is not None:
-            raise _HandBack(str(exc)) from exc
+            raise exc
     return _Opened(sel.result(), search.result(), fetch.result(), dsel.result() if dsel else None)
 
 
