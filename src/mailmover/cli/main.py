@@ -392,7 +392,7 @@ def check(
         secret = await EndpointCredentials(ep, ep).secret("source")
         client = await open_session(ep, secret, SessionOptions(compress=False), "check")
         try:
-            side = await read_side(client)
+            side, _ = await read_side(client)
             plans = [
                 FolderPlan(m.name, logical_path(m.name, side), m.name, True, False)
                 for m in side.mailboxes

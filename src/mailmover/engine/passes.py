@@ -335,7 +335,9 @@ class _Pass:
         ]  # fmt: skip
         if not candidates:
             return {}
-        dest = await statuses(dst, [p.dest_name for p in candidates], ["UIDVALIDITY"])
+        dest = dict(planned.dest_status)  # LIST-STATUS, where offered; else asked now
+        missing = [p.dest_name for p in candidates if p.dest_name not in dest]
+        dest.update(await statuses(dst, missing, ["UIDVALIDITY"]) if missing else {})
         return {
             p.source_name: records[p.source_name]
             for p in candidates

@@ -60,6 +60,8 @@ class MailboxPlan:
     dest: Side
     #: source folder → its STATUS (UIDVALIDITY, UIDNEXT, HIGHESTMODSEQ where offered)
     status: dict[str, dict[str, int]] = field(default_factory=dict)
+    #: destination folder → its UIDVALIDITY, as LIST-STATUS gave it (empty without)
+    dest_status: dict[str, dict[str, int]] = field(default_factory=dict)
 
 
 async def plan_mailbox(
@@ -76,7 +78,14 @@ async def plan_mailbox(
     ``exact_sizes``: byte totals even without STATUS=SIZE (one FETCH per folder),
     for plans that show them; a copy only needs message counts to order folders.
     """
-    src_side, dst_side = await asyncio.gather(read_side(src), read_side(dst))
+    items = ["MESSAGES", "UIDVALIDITY", "UIDNEXT"]
+    items += ["HIGHESTMODSEQ"] if src.has("CONDSTORE") else []
+    items += ["SIZE"] if src.has("STATUS=SIZE") else []
+    # Both sides at once; where the servers offer LIST-STATUS, each folder's STATUS
+    # comes with the LIST: what a rerun needs to tell which folders changed.
+    (src_side, src_status), (dst_side, dst_status) = await asyncio.gather(
+        read_side(src, items), read_side(dst, ["UIDVALIDITY"])
+    )
     plans = plan_folders(
         src_side,
         dst_side,
@@ -87,16 +96,16 @@ async def plan_mailbox(
         dest_profile=profiles.dest,
     )
     plans = keep_earlier_names(plans, recorded, dst_side, settings.mapping)
-    items = ["MESSAGES", "UIDVALIDITY", "UIDNEXT"]
-    items += ["HIGHESTMODSEQ"] if src.has("CONDSTORE") else []
-    items += ["SIZE"] if src.has("STATUS=SIZE") else []
-    # One pipelined round trip: what a rerun needs to tell which folders changed.
-    status = await statuses(src, [p.source_name for p in plans], items)
+    # What LIST-STATUS did not give: one pipelined round trip.
+    names = [p.source_name for p in plans]
+    missing = [n for n in names if n not in src_status]
+    asked = await statuses(src, missing, items) if missing else {}
+    status = {n: src_status[n] if n in src_status else asked[n] for n in names}
     if exact_sizes and not src.has("STATUS=SIZE"):
         sizes = await folder_sizes(src, plans)
     else:
         sizes = {n: (s.get("MESSAGES", 0), s.get("SIZE", 0)) for n, s in status.items()}
-    return MailboxPlan(plans, sizes, src_side, dst_side, status)
+    return MailboxPlan(plans, sizes, src_side, dst_side, status, dst_status)
 
 
 async def statuses(
@@ -133,12 +142,19 @@ def unchanged(
     )
 
 
-async def read_side(client: IMAPClient) -> Side:
-    """LIST, LSUB and NAMESPACE of one server."""
+async def read_side(
+    client: IMAPClient, status: Sequence[str] = ()
+) -> tuple[Side, dict[str, dict[str, int]]]:
+    """LIST, LSUB and NAMESPACE of one server; with LIST-STATUS, the ``status`` items
+    of the folders too (by name; a folder missing there must be asked for)."""
     namespace = await client.namespace() if client.has("NAMESPACE") else None
-    mailboxes = await client.list_mailboxes()
+    found: dict[str, dict[str, int]] = {}
+    if status and client.has("LIST-STATUS"):
+        mailboxes, found = await client.list_status(status)
+    else:
+        mailboxes = await client.list_mailboxes()
     subscribed = frozenset(m.name for m in await client.list_mailboxes(lsub=True))
-    return Side(mailboxes, subscribed, namespace)
+    return Side(mailboxes, subscribed, namespace), found
 
 
 async def folder_sizes(

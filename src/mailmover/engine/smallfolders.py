@@ -3,28 +3,33 @@
 A folder qualifies when the planning STATUS says it holds 1 to ``PREFETCH``
 messages and at most ``PREFETCH_BYTES`` (and no more than one batch), it was
 never copied (the journal has no record of it), its destination folder was
-created by this pass, or is to be created by the worker itself (so it holds
-nothing of ours), on a destination that
-gives APPENDUIDs (UIDPLUS), and no date filter, Gmail labels or retry of
-failures is asked for. Its whole copy is then the source's EXAMINE, UID
-SEARCH and one UID FETCH of metadata and bodies, sent together, and one
-(MULTI)APPEND naming the destination folder. No SELECT is needed on the
-destination (APPEND names its mailbox; the destination's PERMANENTFLAGS are
-read once, from the first such folder a worker opens), so a worker keeps
-several folders in flight: the next folders' EXAMINEs are queued behind the
-last FETCH, and their APPENDs follow each other on the destination without
-waiting. A folder the worker creates gets its CREATE (and SUBSCRIBE) queued
-with its EXAMINE, so creating thousands of folders overlaps the copy and is
-spread over the connections; its APPEND goes only once the CREATE is
-answered. A folder whose CREATE fails is left to the pass (``Shared.unnamed``),
-which finds it a name by the ladder of engine.naming once the workers are done.
-With thousands of small folders the round trips are the time.
+created by this pass or is to be created by the worker itself (so it holds
+nothing of ours), the destination gives APPENDUIDs (UIDPLUS), and no date
+filter, Gmail labels or retry of failures is asked for. Its whole copy is
+then the source's EXAMINE, UID SEARCH and one UID FETCH of metadata and
+bodies, sent together, and one (MULTI)APPEND naming the destination folder.
+
+No SELECT is needed on the destination (APPEND names its mailbox; the
+destination's PERMANENTFLAGS are read once, from the first such folder a
+worker opens), so a worker keeps up to ``IN_FLIGHT`` folders under way: the
+next folder's EXAMINE goes without waiting for the previous folder's answers
+(``examine(behind=True)``: the server answers those first), and the APPENDs
+follow each other on the destination. A folder the worker creates gets its
+CREATE (and SUBSCRIBE) sent with its EXAMINE, so creating thousands of
+folders overlaps the copy and is spread over the connections; its APPEND goes
+only once the CREATE is answered. A folder whose CREATE fails is left to the
+pass (``Shared.unnamed``), which finds it a name by the ladder of
+engine.naming once the workers are done. With thousands of small folders the
+round trips, not the messages, are the time. What a worker holds is bounded
+by ``IN_FLIGHT`` folders of at most ``PREFETCH_BYTES``; the APPENDs in flight
+are counted against the mailbox's byte budget.
 
 Anything out of the ordinary (a message without a date, a body that is not
 its announced size, a message deleted meanwhile, one larger than the
-destination takes, a refused APPEND, a cut link) hands the folder back to the
-ordinary copy (engine.transfer), with nothing recorded but what the
-destination confirmed.
+destination takes, a refused APPEND, a cut link, a throttling reply) hands
+the folder back to the ordinary copy (engine.transfer), with nothing recorded
+but what the destination confirmed; after a cut or a throttling reply it
+waits first, as after any failed attempt.
 """
 
 from __future__ import annotations
@@ -206,13 +211,18 @@ class _SmallCopy:
             try:
                 await self.created
             except CommandFailed as exc:
-                with contextlib.suppress(Exception):
-                    await sent
                 there = exc.code == "ALREADYEXISTS" or "already exists" in exc.message.lower()
                 if exc.retryable or not there:
+                    with contextlib.suppress(Exception):
+                        await sent
                     raise  # the pass finds it a name
-                self.created_ok = True  # there after all: it may hold mail already
-                raise _HandBack("the folder was there already") from exc
+                # There after all (Dovecot's list index says so of some folders created
+                # by several sessions at once): still ours to fill if it holds nothing.
+                self.created_ok = True
+                if (await self.dst.status(plan.dest_name, ["MESSAGES"])).get("MESSAGES") != 0:
+                    with contextlib.suppress(Exception):
+                        await sent
+                    raise _HandBack("the folder was there already") from exc
             self.created_ok = True
         opened = await sent
         if opened.dest is not None:

@@ -329,6 +329,21 @@ class IMAPClient:
         result = await self.run(name, args, collects=[ListMailbox])
         return [r for r in result.untagged if isinstance(r, ListMailbox)]
 
+    async def list_status(
+        self, items: Sequence[str], reference: str = "", pattern: str = "*"
+    ) -> tuple[list[ListMailbox], dict[str, dict[str, int]]]:
+        """LIST with the STATUS ``items`` of every folder in one command (LIST-STATUS,
+        RFC 5819): the folders, and the STATUS of each the server gave (none for one
+        it could not open, for which it may send nothing)."""
+        returned = f"STATUS ({' '.join(items)})"
+        if self.has("SPECIAL-USE"):  # LIST-STATUS implies LIST-EXTENDED
+            returned = f"SPECIAL-USE {returned}"
+        args: list[Arg] = [Mailbox(reference), Mailbox(pattern), Atom(f"RETURN ({returned})")]
+        result = await self.run("LIST", args, collects=[ListMailbox, MailboxStatus])
+        found = [r for r in result.untagged if isinstance(r, ListMailbox)]
+        status = {r.name: r.items for r in result.untagged if isinstance(r, MailboxStatus)}
+        return found, status
+
     async def status(self, mailbox: str, items: Sequence[str]) -> dict[str, int]:
         result = await self.run(
             "STATUS",

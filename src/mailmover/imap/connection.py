@@ -224,7 +224,10 @@ class Connection:
             # Only a barrier, or a STATUS of the same mailbox, can be in its way.
             if self._fences:
                 return False
-            return not command.collects or not self._statuses[command.status_mailbox]
+            if not command.collects:
+                return True
+            # Nor a command that collects every folder's STATUS (LIST-STATUS).
+            return not self._statuses[command.status_mailbox] and not self._statuses[None]
         return not any(command.conflicts(other) for other in self._inflight.values())
 
     def _admit(self, command: Command) -> None:
