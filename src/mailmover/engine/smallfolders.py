@@ -121,7 +121,10 @@ class SmallFolders:
         try:
             done = await copy.finish(sent)
         except Exception as exc:  # anything unusual: the ordinary copy deals with it
-            log.debug("%s: handed back (%s)", copy.plan.source_name, exc)
+            if isinstance(exc, MailmoverError | _HandBack):
+                log.debug("%s: handed back (%s)", copy.plan.source_name, exc)
+            else:  # a fault of ours: the ordinary copy still copies the folder
+                log.exception("%s: handed back after an unexpected error", copy.plan.source_name)
             if isinstance(exc, MailmoverError) and exc.retryable:
                 copy.error = copy.error or exc
             done = False
