@@ -317,6 +317,9 @@ def run_command(
         elif event.get("event") == "mailbox":
             print(f"{event['job']}: {event['source']} -> {event['dest']}: {event['words']}",
                   flush=True)  # fmt: skip
+        elif event.get("event") == "user_never_came":
+            print(f"mailbox {event.get('mailbox')}: its user never signed in; failed, "
+                  "credentials erased", flush=True)  # fmt: skip
         elif event.get("event") == "worker_died":
             print(f"mailbox {event.get('mailbox')}: its worker died; now {event.get('state')}",
                   flush=True)  # fmt: skip

@@ -10,7 +10,7 @@ Every worker also sweeps, one at a time (an advisory lock), every few seconds:
 leases that expired (a worker killed or its machine gone) are settled as crashes
 (``leases.recover_expired``), procrastinate tasks of workers that stopped beating
 are retried, runnable mailboxes (queued, a scheduled delta due, a wait over) get
-a task, and credentials past their retention are erased. So nothing needs the
+a task, and credentials no longer needed are erased (``service.retention``). So nothing needs the
 local runner, and no single machine is special.
 
 SIGTERM (or SIGINT) drains: no new task is taken, every pass is paused and
@@ -23,6 +23,7 @@ Webhooks and emails, when configured, are sent by one worker at a time
 from __future__ import annotations
 
 import asyncio
+import math
 import signal
 import time
 from collections.abc import Callable
@@ -32,9 +33,9 @@ from typing import Any, Final
 
 from sqlalchemy import Connection, func, select, text
 
+from mailmover.service import retention
 from mailmover.service.budgets import Budgets
 from mailmover.service.emails import SmtpSettings
-from mailmover.service.jobs import erase_stale_credentials
 from mailmover.service.leases import claim, recover_expired
 from mailmover.service.notifier import FleetNotifier
 from mailmover.service.queue import (
@@ -106,7 +107,7 @@ class FleetWorker:
             notify_users=options.notify_users,
         )
         self.signalled = False  # SIGTERM or SIGINT came: a drain asked for
-        self._last_retention = 0.0
+        self._last_retention = -math.inf  # the first round sweeps
 
     # -- the task -------------------------------------------------------------------
 
@@ -247,9 +248,10 @@ class FleetWorker:
                     self.emit({"event": "deferred", "mailboxes": deferred})
             if time.monotonic() - self._last_retention >= RETENTION_EVERY:
                 self._last_retention = time.monotonic()
-                await asyncio.to_thread(
-                    erase_stale_credentials, self.store, self.options.retention_days
-                )
+                days = self.options.retention_days
+                erased = await asyncio.to_thread(retention.sweep, self.store, days)
+                for mailbox_id in erased.expired:
+                    self.emit({"event": "user_never_came", "mailbox": mailbox_id})
                 # Tasks that failed (a database error) or were dropped as stalled: a day.
                 await self.app.job_manager.delete_old_jobs(
                     nb_hours=24, queue=QUEUE, include_failed=True, include_aborted=True

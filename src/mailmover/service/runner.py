@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import queue
 import signal
@@ -28,9 +29,10 @@ from typing import Any, Final
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
+from mailmover.service import retention
 from mailmover.service.budgets import Budgets, held, usage_of
 from mailmover.service.emails import Emails, SmtpSettings
-from mailmover.service.jobs import active_count, erase_stale_credentials, mailbox_status
+from mailmover.service.jobs import active_count, mailbox_status
 from mailmover.service.leases import claim, crashed, recover_expired, runnable_condition
 from mailmover.service.states import SETTLE_SECONDS
 from mailmover.service.webhooks import Webhooks
@@ -113,7 +115,7 @@ class Runner:
         self.workers: list[WorkerProcess] = []
         self.stop_requested = False
         self.started = datetime.now(UTC)
-        self._last_retention = 0.0
+        self._last_retention = -math.inf  # the first round sweeps
         self._last_recovery = time.monotonic()
         self.webhooks: Webhooks | None = None
         self.emails: Emails | None = None
@@ -284,11 +286,13 @@ class Runner:
             self.emit({"event": "recovered", "mailbox": mailbox_id})
 
     def _retention(self) -> None:
-        """Erase credentials kept past the retention period, once a minute."""
+        """Erase credentials no longer needed (``service.retention``), once a minute."""
         if time.monotonic() - self._last_retention < 60:
             return
         self._last_retention = time.monotonic()
-        erase_stale_credentials(self.store, self.options.retention_days)
+        erased = retention.sweep(self.store, self.options.retention_days)
+        for mailbox_id in erased.expired:
+            self.emit({"event": "user_never_came", "mailbox": mailbox_id})
 
     def _shutdown(self) -> None:
         """Ask every worker to pause and record its passes; kill those that do not end."""

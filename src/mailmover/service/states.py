@@ -21,6 +21,7 @@ the mailbox (``after_crash`` when its worker died instead)::
     queued, waiting, synced, completing ─ pause ─▶ paused ─ resume ─▶ queued
     any but running and the end states ─ cancel ─▶ cancelled
     awaiting_user ─ the user gives a password (service.invites) ─▶ queued
+    awaiting_user ─ the link expired unused (service.retention) ─▶ failed (credentials erased)
     completed_with_errors ─ retry JOB ─▶ queued (a retry-errors pass)
 
 "awaiting_user" (in words: waiting for the user) is a mailbox of a batch that asks
