@@ -10,7 +10,6 @@ A mailbox whose link expired unused fails, its credentials erased (``service.ret
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -26,7 +25,7 @@ from mailmover.service.emails import SmtpSettings, deliver, message
 from mailmover.service.jobs import NotFound
 from mailmover.service.leases import record_state
 from mailmover.service.logins import try_login
-from mailmover.service.secrets import SecretBox
+from mailmover.service.secrets import SecretBox, token_digest
 from mailmover.service.states import AWAITING_USER, words
 from mailmover.store import schema
 from mailmover.store.database import Store
@@ -81,7 +80,8 @@ class Invitation:
 
 
 def hash_token(token: str) -> str:
-    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+    """The link token's digest as the invitation stores it (hex)."""
+    return token_digest(token).hex()
 
 
 async def send_invitations(store: Store, job: str, settings: InviteSettings) -> list[Invitation]:
