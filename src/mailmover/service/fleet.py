@@ -27,15 +27,13 @@ import math
 import signal
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
 
 from sqlalchemy import Connection, func, select, text
 
 from mailmover.service import retention
-from mailmover.service.budgets import Budgets
-from mailmover.service.emails import SmtpSettings
 from mailmover.service.leases import claim, recover_expired
 from mailmover.service.notifier import FleetNotifier
 from mailmover.service.queue import (
@@ -48,8 +46,8 @@ from mailmover.service.queue import (
     runnable_ids,
     waiting_count,
 )
+from mailmover.service.runoptions import RunOptions
 from mailmover.service.secrets import SecretBox
-from mailmover.service.states import SETTLE_SECONDS
 from mailmover.service.worker import Worker
 from mailmover.store.database import Store
 
@@ -68,22 +66,12 @@ RETENTION_EVERY: Final = 60.0
 Emit = Callable[[dict[str, Any]], None]
 
 
-@dataclass
-class FleetOptions:
-    """How a fleet worker runs."""
+@dataclass(kw_only=True)
+class FleetOptions(RunOptions):
+    """How a fleet worker runs (its budgets are counted fleet-wide)."""
 
-    concurrency: int = 4
-    budgets: Budgets = field(default_factory=Budgets)  # limits counted fleet-wide
-    connections: int = 4  # pairs per mailbox unless its settings say otherwise
-    retention_days: float = 7.0
-    metrics_port: int | None = None  # serve Prometheus metrics on METRICS_HOST:PORT
-    metrics_host: str = "127.0.0.1"
+    metrics_host: str = "127.0.0.1"  # where the metrics are served
     drain_seconds: float = DRAIN
-    webhook_urls: tuple[str, ...] = ()
-    webhook_secret: str = field(default="", repr=False)
-    smtp: SmtpSettings | None = None  # email the owners when set
-    notify_users: bool = False  # and a note to each mailbox's user when it completes
-    settle_seconds: float = SETTLE_SECONDS  # a dead worker's mailbox waits, from its last beat
 
 
 class FleetWorker:

@@ -20,7 +20,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
@@ -30,11 +30,11 @@ from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
 from mailmover.service import retention
-from mailmover.service.budgets import Budgets, held, usage_of
-from mailmover.service.emails import Emails, SmtpSettings
+from mailmover.service.budgets import held, usage_of
+from mailmover.service.emails import Emails
 from mailmover.service.jobs import active_count, mailbox_status
 from mailmover.service.leases import claim, crashed, recover_expired, runnable_condition
-from mailmover.service.states import SETTLE_SECONDS
+from mailmover.service.runoptions import RunOptions
 from mailmover.service.webhooks import Webhooks
 from mailmover.store import schema
 from mailmover.store.database import Store
@@ -47,23 +47,13 @@ mb = schema.mailbox
 Emit = Callable[[dict[str, Any]], None]
 
 
-@dataclass
-class RunnerOptions:
-    """How the runner runs: how many mailboxes at once, in how many processes."""
+@dataclass(kw_only=True)
+class RunnerOptions(RunOptions):
+    """How the local runner runs: in how many processes (metrics on 127.0.0.1)."""
 
-    concurrency: int = 4
     workers: int = 0  # 0: one per CPU core (at most one per mailbox)
     until_done: bool = False
-    budgets: Budgets = field(default_factory=Budgets)
     memory_mb: int = 0  # address-space ceiling of each worker; 0: none
-    retention_days: float = 7.0
-    connections: int = 4  # pairs per mailbox unless its settings say otherwise
-    webhook_urls: tuple[str, ...] = ()
-    webhook_secret: str = field(default="", repr=False)
-    smtp: SmtpSettings | None = None  # email the owners when set
-    notify_users: bool = False  # and a note to each mailbox's user when it completes
-    metrics_port: int | None = None  # serve Prometheus metrics on 127.0.0.1:PORT
-    settle_seconds: float = SETTLE_SECONDS  # a dead worker's mailbox waits, from its last beat
 
 
 class WorkerProcess:
