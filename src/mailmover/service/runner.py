@@ -30,7 +30,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
 from mailmover.service import retention
-from mailmover.service.budgets import held, usage_of
+from mailmover.service.budgets import Budgets, held, usage_of
 from mailmover.service.emails import Emails
 from mailmover.service.jobs import active_count, mailbox_status
 from mailmover.service.leases import claim, crashed, recover_expired, runnable_condition
@@ -89,6 +89,26 @@ class WorkerProcess:
         if self.proc.stdin is not None:
             with contextlib.suppress(OSError):
                 self.proc.stdin.close()
+
+
+@dataclass(frozen=True)
+class WorkerHealth:
+    """One worker process as a health page shows it."""
+
+    name: str | None  # None: not ready yet
+    pid: int
+    alive: bool
+    mailboxes: int  # held now
+
+
+@dataclass(frozen=True)
+class RunnerHealth:
+    """A runner's worker processes and the connections held against its limits, now."""
+
+    concurrency: int
+    workers: tuple[WorkerHealth, ...]
+    #: this runner's limits, with what every running mailbox on the database holds
+    budgets: Budgets
 
 
 class Runner:
@@ -172,6 +192,16 @@ class Runner:
     def stop(self) -> None:
         """Ask the loop to end: running mailboxes are paused and queued again."""
         self.stop_requested = True
+
+    def health(self) -> RunnerHealth:
+        """The worker processes and the connections held now (from any thread)."""
+        workers = tuple(
+            WorkerHealth(w.name, w.proc.pid, w.proc.poll() is None, len(w.held))
+            for w in list(self.workers)
+        )
+        with self.store.engine.connect() as conn:
+            counted = held(conn, self.options.budgets, datetime.now(UTC))
+        return RunnerHealth(self.options.concurrency, workers, counted)
 
     def _spawn(self) -> WorkerProcess:
         argv = [
