@@ -2,13 +2,14 @@
 
 Each round makes the two requests meet at the worst moment: a request about to write
 its change waits until the other one is about to write too, or is held by a lock
-(inside a ``SELECT ... FOR UPDATE`` or SQLite's ``BEGIN IMMEDIATE``, which cannot
+(inside a ``SELECT ... FOR [NO KEY] UPDATE`` or SQLite's ``BEGIN IMMEDIATE``, which cannot
 finish while the first one's transaction holds what it waits for). Without a lock
 both write, and no administrator is left.
 """
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -37,7 +38,7 @@ class Meeting:
         sql = " ".join(statement.split()).upper()
         me = threading.get_ident()
         with self.cond:
-            if "FOR UPDATE" in sql or sql.startswith("BEGIN IMMEDIATE"):
+            if re.search(r"FOR (NO KEY )?UPDATE", sql) or sql.startswith("BEGIN IMMEDIATE"):
                 self.locking.add(me)
                 self.cond.notify_all()
                 return

@@ -129,7 +129,7 @@ async def resend(store: Store, mailbox_id: int, settings: InviteSettings) -> Inv
         found = conn.execute(
             select(mb.c.state, mb.c.reason, mb.c.waiting_until)
             .where(mb.c.id == mailbox_id)
-            .with_for_update()
+            .with_for_update(key_share=True)
         ).one_or_none()
         if found is not None and found.state != AWAITING_USER:
             raise InviteRefused(

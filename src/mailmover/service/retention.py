@@ -83,7 +83,7 @@ def give_up_on_absent_users(
             return []
         # Locked, then read again: ``invites.resend`` locks the row before it renews the
         # link, so a link sent meanwhile is seen here (PostgreSQL; SQLite writes one at a time).
-        conn.execute(select(mb.c.id).where(mb.c.id.in_(ids)).with_for_update())
+        conn.execute(select(mb.c.id).where(mb.c.id.in_(ids)).with_for_update(key_share=True))
         gone = _give_up(conn, _waiting(conn, and_(expired, mb.c.id.in_(ids))), EXPIRED_REASON, now)
         gone += _give_up(conn, _waiting(conn, and_(never, mb.c.id.in_(ids))), UNSENT_REASON, now)
     return sorted(gone)
