@@ -63,7 +63,7 @@ def worker_command(
         if json_:
             print(json.dumps(event), flush=True)
         elif event.get("event") in ("ready", "started", "mailbox", "recovered", "notifier",
-                                    "stopped"):  # fmt: skip
+                                    "user_never_came", "stopped"):  # fmt: skip
             words = " ".join(f"{k}={v}" for k, v in event.items() if k != "event")
             print(f"{event['event']}: {words}", flush=True)
 
