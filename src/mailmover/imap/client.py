@@ -330,15 +330,14 @@ class IMAPClient:
         return [r for r in result.untagged if isinstance(r, ListMailbox)]
 
     async def list_status(
-        self, items: Sequence[str], reference: str = "", pattern: str = "*"
+        self, items: Sequence[str]
     ) -> tuple[list[ListMailbox], dict[str, dict[str, int]]]:
-        """LIST with the STATUS ``items`` of every folder in one command (LIST-STATUS,
-        RFC 5819): the folders, and the STATUS of each the server gave (none for one
-        it could not open, for which it may send nothing)."""
+        """Every folder and the STATUS ``items`` the server gave of each, in one LIST
+        (LIST-STATUS, RFC 5819; it may leave out a folder it cannot open)."""
         returned = f"STATUS ({' '.join(items)})"
         if self.has("SPECIAL-USE"):  # LIST-STATUS implies LIST-EXTENDED
             returned = f"SPECIAL-USE {returned}"
-        args: list[Arg] = [Mailbox(reference), Mailbox(pattern), Atom(f"RETURN ({returned})")]
+        args: list[Arg] = [Mailbox(""), Mailbox("*"), Atom(f"RETURN ({returned})")]
         result = await self.run("LIST", args, collects=[ListMailbox, MailboxStatus])
         found = [r for r in result.untagged if isinstance(r, ListMailbox)]
         status = {r.name: r.items for r in result.untagged if isinstance(r, MailboxStatus)}
@@ -355,12 +354,7 @@ class IMAPClient:
         return found[-1].items if found else {}
 
     async def select(
-        self,
-        mailbox: str,
-        *,
-        readonly: bool = False,
-        pipelined: bool = False,
-        behind: bool = False,
+        self, mailbox: str, *, readonly: bool = False, pipelined: bool = False, behind: bool = False
     ) -> SelectedMailbox:
         """SELECT, or EXAMINE when ``readonly`` (sources are always examined).
 
