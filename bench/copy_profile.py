@@ -41,17 +41,17 @@ def top(stacks: Path, shown: int) -> None:
     for line in stacks.read_text().splitlines():
         stack, _, count = line.rpartition(" ")
         n = int(count)
-        samples += n
         frames = [f.split(" (", 1)[0] + " " + f.rsplit("/", 1)[-1] for f in stack.split(";")]
         # Waiting, which py-spy counts as running: the event loop's select, and the job
         # database's writer thread waiting for work (its leaf is the worker loop itself).
         if "selectors.py" in frames[-1] or frames[-1].startswith("_worker thread.py"):
             continue
+        samples += n
         own[frames[-1]] += n
         for frame in set(frames):
             total[frame] += n
     for title, counter in (("self", own), ("total", total)):
-        print(f"\n{title} (of {samples} samples)")
+        print(f"\n{title} (of {samples} samples, waiting left out)")
         for frame, n in counter.most_common(shown):
             print(f"{100 * n / samples:5.1f} %  {frame}")
 
@@ -63,6 +63,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=1, help="rounds")
     parser.add_argument("--py-spy", type=Path, help="profile the copy; collapsed stacks here")
     parser.add_argument("--top", type=int, default=40, help="functions shown")
+    parser.add_argument("--stderr", action="store_true", help="show the copy's error output")
     args = parser.parse_args()
     messages = bulk(args.count, seed=args.seed, size_dist="small")
     expected = sorted(meta_key(len(m.raw), m.flags, m.internaldate) for m in messages)
@@ -100,6 +101,8 @@ def main() -> None:
             report = json.loads(lines[-1]) if lines else {}
             if result.returncode != 0 or report.get("copied") != args.count:
                 raise RuntimeError(f"copy failed ({result.returncode}): {result.stderr[-2000:]}")
+            if args.stderr:
+                print(result.stderr.rstrip(), flush=True)
             same = sorted(metadata(dst.port, user, password).get(FOLDER, {}).elements())
             cpu = result.cpu_seconds or 0.0
             print(
