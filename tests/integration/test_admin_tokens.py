@@ -15,7 +15,7 @@ import pytest
 
 from mailmover.engine.ports import SideName
 from mailmover.errors import AuthenticationFailed
-from mailmover.service.credentials import AdminLogin, StoredCredentials
+from mailmover.service.credentials import AdminLogin, StoredCredentials, oauth_spec
 from mailmover.service.secrets import SecretBox
 from support.oauth_server import JWT_BEARER, OAuthServer
 
@@ -81,3 +81,63 @@ async def test_microsoft_app_only_client_credentials(tmp_path: Path) -> None:
         wrong = AdminLogin("microsoft_app", "app-123", "wrong", token_url=oauth.token_url)
         with pytest.raises(AuthenticationFailed, match="invalid_client"):
             await creds(tmp_path, wrong, "alice@contoso.com").secret("dest")
+
+
+async def test_a_rotated_refresh_token_is_saved_and_used(tmp_path: Path) -> None:
+    """A server that rotates refresh tokens voids the old one at each refresh: the new
+    one is written back, so the same pass and the next one (another process) go on."""
+    with OAuthServer(rotate_refresh_tokens=True) as oauth:
+        _access, refresh = oauth.issue("alice@example.com")
+        box = SecretBox.open(tmp_path, env={})
+        spec = oauth_spec(
+            refresh, client_id=oauth.client_id, client_secret=None,
+            token_url=oauth.token_url, scope="IMAP",
+        )  # fmt: skip
+        stored = {"source": box.encrypt(spec)}
+        saves: list[str] = []
+
+        async def read(side: SideName) -> bytes | None:
+            return stored.get(side)
+
+        async def save(side: SideName, blob: bytes) -> None:
+            stored[side] = blob
+            saves.append(side)
+
+        def clock() -> datetime:
+            return datetime.fromtimestamp(oauth.now(), UTC)
+
+        users: dict[SideName, str] = {"source": "alice@example.com", "dest": "x"}
+        first = StoredCredentials(box, read, users, save=save, clock=clock)
+        token = (await first.secret("source")).value
+        assert oauth.is_live(token) and saves == ["source"]
+        [live] = oauth.refresh_tokens("alice@example.com")
+        assert live != refresh and box.decrypt(stored["source"])["refresh_token"] == live
+        oauth.advance(3600)  # the access token expires: this pass refreshes again
+        assert oauth.is_live((await first.secret("source")).value)
+        oauth.advance(3600)  # a later pass, in another process, reads the saved one
+        later = StoredCredentials(box, read, users, save=save, clock=clock)
+        assert oauth.is_live((await later.secret("source")).value)
+        assert oauth.refreshes == 3 and saves == ["source"] * 3
+
+
+async def test_a_rotated_refresh_token_is_used_without_a_place_to_save_it(
+    tmp_path: Path,
+) -> None:
+    with OAuthServer(rotate_refresh_tokens=True) as oauth:
+        _access, refresh = oauth.issue("alice@example.com")
+        box = SecretBox.open(tmp_path, env={})
+        blob = box.encrypt(
+            oauth_spec(refresh, client_id=oauth.client_id, client_secret=None,
+                       token_url=oauth.token_url, scope="IMAP")
+        )  # fmt: skip
+
+        async def read(_side: SideName) -> bytes | None:
+            return blob  # never changes: a pre-flight's credentials
+
+        def clock() -> datetime:
+            return datetime.fromtimestamp(oauth.now(), UTC)
+
+        creds = StoredCredentials(box, read, {"source": "a", "dest": "a"}, clock=clock)
+        for _ in range(3):
+            assert oauth.is_live((await creds.secret("source")).value)
+            oauth.advance(3600)

@@ -201,3 +201,20 @@ def test_a_passs_events_become_counters_and_log_lines() -> None:
     ]  # and the retry's start counted what was left once, not twice
     taken = p.take()
     assert (taken["messages_left"], p.copied, p.changed) == (4, 0, False)
+
+
+def test_a_worker_saves_a_rotated_credential_but_never_brings_back_an_erased_one(
+    job: Store, tmp_path: Path
+) -> None:
+    from mailmover.service.secrets import erase
+    from mailmover.service.worker import Worker
+
+    box = SecretBox.open(tmp_path, env={})
+    worker = Worker(job, box, "w1")
+    worker._save_secret(1, "source", box.encrypt({"kind": "password", "password": "new"}))
+    blob = worker._secret(1, "source")
+    assert blob is not None and box.decrypt(blob)["password"] == "new"
+    assert box.decrypt(worker._secret(1, "dest") or b"")["password"] == "pw2"  # untouched
+    erase(job, [1])
+    worker._save_secret(1, "source", box.encrypt({"kind": "password", "password": "late"}))
+    assert worker._secret(1, "source") is None and worker._secret(1, "dest") is None

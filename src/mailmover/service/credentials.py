@@ -138,15 +138,18 @@ class StoredCredentials:
         read: Callable[[SideName], Awaitable[bytes | None]],
         users: dict[SideName, str],
         *,
+        save: Callable[[SideName, bytes], Awaitable[None]] | None = None,
         timeout: float = 30.0,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._box = box
         self._read = read
+        self._save = save
         self._users = users
         self._timeout = timeout
         self._clock = clock
         self._tokens: dict[SideName, TokenSet] = {}
+        self._rotated: dict[SideName, tuple[str, str]] = {}  # old refresh token, new
 
     async def secret(self, side: SideName) -> Secret:
         blob = await self._read(side)
@@ -179,9 +182,10 @@ class StoredCredentials:
             }
             url = spec["token_uri"]
         elif spec["kind"] == "oauth":
+            old, new = self._rotated.get(side, ("", ""))
             form = {
                 "grant_type": "refresh_token",
-                "refresh_token": spec["refresh_token"],
+                "refresh_token": new if spec["refresh_token"] == old else spec["refresh_token"],
                 "client_id": spec["client_id"],
             }
             if spec.get("client_secret"):
@@ -198,6 +202,13 @@ class StoredCredentials:
         reply = await post_form(url, form, timeout=self._timeout, what="token endpoint")
         tokens = TokenSet.from_reply(reply, now)
         self._tokens[side] = tokens
+        rotated = tokens.refresh_token
+        if spec["kind"] == "oauth" and rotated and rotated != form["refresh_token"]:
+            # The old refresh token may be void now (rotation, RFC 9700): this object's
+            # next refresh and the next pass, maybe in another process, use the new one.
+            self._rotated[side] = (spec["refresh_token"], rotated)
+            if self._save is not None:
+                await self._save(side, self._box.encrypt(spec | {"refresh_token": rotated}))
         return tokens.access_token
 
 

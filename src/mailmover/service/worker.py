@@ -26,7 +26,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Final, TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from mailmover.engine.control import PassControl
 from mailmover.engine.ports import SideName
@@ -202,13 +202,16 @@ class Worker:
         async def read(side: SideName) -> bytes | None:
             return await self.db(self._secret, claim.mailbox_id, side)
 
+        async def save(side: SideName, blob: bytes) -> None:
+            await self.db(self._save_secret, claim.mailbox_id, side, blob)
+
         kind: PassKind = claim.kind  # type: ignore[assignment]
         report = await run_pass(
             pair,
             PassSettings.from_dict(settings),
             kind,
             journal=StoreJournal(self.store, claim.mailbox_id),
-            credentials=StoredCredentials(self.box, read, users),
+            credentials=StoredCredentials(self.box, read, users, save=save),
             control=control,
             events=tally,
         )
@@ -277,6 +280,14 @@ class Worker:
         with self.store.engine.connect() as conn:
             value = conn.execute(select(column).where(mb.c.id == mailbox_id)).scalar()
         return bytes(value) if value is not None else None
+
+    def _save_secret(self, mailbox_id: int, side: SideName, blob: bytes) -> None:
+        """Keep a rotated credential, unless the credential was erased meanwhile."""
+        column = mb.c.source_secret if side == "source" else mb.c.dest_secret
+        with self.store.engine.begin() as conn:
+            conn.execute(
+                update(mb).where(mb.c.id == mailbox_id, column.is_not(None)).values({column: blob})
+            )
 
 
 def say(message: dict[str, Any]) -> None:
