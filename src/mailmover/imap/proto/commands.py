@@ -20,9 +20,11 @@ from mailmover.imap.proto.utf7 import encode as utf7_encode
 __all__ = [
     "Arg",
     "Atom",
+    "FlagList",
     "Literal",
     "Mailbox",
     "ParenList",
+    "flag_list",
     "imap_date",
     "imap_datetime",
     "parse_imap_datetime",
@@ -60,7 +62,20 @@ class ParenList:
     items: Sequence[Arg]
 
 
-Arg = str | int | bytes | Atom | Literal | Mailbox | ParenList | datetime | None
+@dataclass(frozen=True, slots=True)
+class FlagList:
+    """``(\\Seen $Forwarded)``: flags, each sent verbatim (as ``ParenList`` of ``Atom`` s)."""
+
+    flags: tuple[str, ...]
+
+
+@functools.lru_cache(maxsize=1024)
+def flag_list(flags: tuple[str, ...]) -> FlagList:
+    """The ``FlagList`` of ``flags``; a folder's messages share a few, made once."""
+    return FlagList(flags)
+
+
+Arg = str | int | bytes | Atom | Literal | Mailbox | ParenList | FlagList | datetime | None
 """str: astring (atom if it can be, else quoted, else literal); int: number;
 bytes: literal; datetime: quoted IMAP date-time; None: NIL."""
 
@@ -121,7 +136,13 @@ class _Writer:
         # The common types by exact type first; bool (an int never meant as a number)
         # and subclasses go through the checks below.
         kind = type(arg)
-        if kind is Literal:
+        if kind is bytes:
+            assert isinstance(arg, bytes)
+            self.literal(arg, binary=False)
+        elif kind is FlagList:
+            assert isinstance(arg, FlagList)
+            self.out.append(_flag_list_bytes(arg.flags))
+        elif kind is Literal:
             assert isinstance(arg, Literal)
             self.literal(arg.data, binary=arg.binary)
         elif kind is Atom:
@@ -160,6 +181,8 @@ class _Writer:
             self.out.append(quote(imap_datetime(arg)))
         elif isinstance(arg, ParenList):
             self.paren_list(arg)
+        elif isinstance(arg, FlagList):
+            self.out.append(_flag_list_bytes(arg.flags))
         else:
             raise TypeError(f"cannot send {type(arg).__name__} as an IMAP argument")
 
@@ -202,6 +225,11 @@ def _verbatim(value: str) -> bytes:
     if not value or not value.isascii() or _UNSAFE_VERBATIM.search(value):
         raise ValueError(f"cannot send verbatim: {value!r}")
     return value.encode("ascii")
+
+
+@functools.lru_cache(maxsize=1024)
+def _flag_list_bytes(flags: tuple[str, ...]) -> bytes:
+    return b"(" + b" ".join(_verbatim(flag) for flag in flags) + b")"
 
 
 def quote(value: str, *, utf8: bool = False) -> bytes:
