@@ -84,8 +84,9 @@ def copy_once(
     count: int,
     expected: list[MetaKey],
     tree: str | None,
-) -> tuple[float, float, float]:
-    """``mailmover copy`` of the folder into a fresh user; (wall s, pass s, CPU-s)."""
+) -> tuple[float, float, float, float, float]:
+    """``mailmover copy`` of the folder into a fresh user: wall s, pass s, its CPU-s, and
+    the CPU-s of the source's and of the destination's Dovecot meanwhile."""
     password = secrets.token_urlsafe(12)
     dst.add_user(user, password)
     command = [
@@ -97,7 +98,10 @@ def copy_once(
     env = {"MAILMOVER_SOURCE_PASSWORD": src_pw, "MAILMOVER_DEST_PASSWORD": password}
     if tree is not None:  # that tree's mailmover first on the path
         env["PYTHONPATH"] = str(Path(tree).resolve())
+    servers = [measure.server_group(s.root / "dovecot.conf") for s in (src, dst)]
+    before = [measure.group_cpu_seconds(g) for g in servers]
     result = measure.run(command, env=env, timeout=3600, idle_timeout=600)
+    used = [measure.group_cpu_seconds(g) - b for g, b in zip(servers, before, strict=True)]
     lines = [line for line in result.stdout.splitlines() if line.startswith("{")]
     report = json.loads(lines[-1]) if lines else {}
     if result.returncode != 0 or report.get("copied") != count:
@@ -105,7 +109,7 @@ def copy_once(
     got = metadata(dst.port, user, password)
     if sorted(got.get(FOLDER, {}).elements()) != expected:
         raise SystemExit(f"the copy into {user} was NOT correct")
-    return result.seconds, float(report["seconds"]), result.cpu_seconds or 0.0
+    return result.seconds, float(report["seconds"]), result.cpu_seconds or 0.0, *used
 
 
 def main() -> None:
@@ -149,7 +153,15 @@ def main() -> None:
             child = [sys.executable, __file__, "--count", str(args.count),
                      "--seed", str(args.seed), "--ingest", str(dst.port), user]  # fmt: skip
             env = {"BENCH_PASSWORD": password, "PYTHONPATH": os.pathsep.join(sys.path)}
+            group = measure.server_group(dst.root / "dovecot.conf")
+            before = measure.group_cpu_seconds(group)
             result = measure.run(child, env=env, timeout=3600)
+            print(
+                f"round {round_}: ingest client {result.cpu_seconds or 0:.1f} CPU-s (making the"
+                f" messages included), Dovecot {measure.group_cpu_seconds(group) - before:.1f}"
+                " CPU-s",
+                flush=True,
+            )
             if result.returncode != 0:
                 raise RuntimeError(f"ingest failed: {result.stderr[-2000:]}")
             ingests.append(float(result.stdout.strip().splitlines()[-1]))
@@ -158,7 +170,7 @@ def main() -> None:
             if args.baseline:  # side by side, in turn first and second
                 order.insert(round_ % 2, ("baseline", args.baseline, bases))
             for label, tree, runs in order:
-                seconds, pass_s, cpu = copy_once(
+                seconds, pass_s, cpu, src_cpu, dst_cpu = copy_once(
                     src, dst, src_pw, f"{label}{round_}", Path(tmp), args.count, expected, tree
                 )
                 runs.append(seconds)
@@ -166,7 +178,8 @@ def main() -> None:
                     passes.append(pass_s)
                 print(
                     f"round {round_}: ingest {ingests[-1]:6.1f} s, {label} {seconds:6.1f} s"
-                    f" (pass {pass_s:.1f} s, {cpu:.1f} CPU-s; identical sizes, flags and dates)",
+                    f" (pass {pass_s:.1f} s, {cpu:.1f} CPU-s; Dovecots: source {src_cpu:.1f},"
+                    f" destination {dst_cpu:.1f} CPU-s; identical sizes, flags and dates)",
                     flush=True,
                 )
     ratio = min(ingests) / min(copies)
