@@ -24,9 +24,9 @@ from mailmover.imap.handshake import greet
 from mailmover.imap.proto.commands import (
     Arg,
     Atom,
-    Literal,
     Mailbox,
     ParenList,
+    flag_list,
     serialize,
 )
 from mailmover.imap.proto.parser import ResponseParser
@@ -445,16 +445,16 @@ class IMAPClient:
         """``UID STORE uids operation (flags)``, e.g. operation ``FLAGS.SILENT``."""
         return self.submit(
             "UID STORE",
-            [Atom(_uid_set(uids)), Atom(operation), ParenList([Atom(f) for f in flags])],
+            [Atom(_uid_set(uids)), Atom(operation), flag_list(tuple(flags))],
             uids=UidRange.of(uids),
         )
 
     def append_nowait(self, mailbox: str, message: Message) -> asyncio.Future[Result]:
         """Queue an APPEND; pipelined with LITERAL+, one round trip each otherwise."""
-        args: list[Arg] = [Mailbox(mailbox), ParenList([Atom(f) for f in message.flags])]
+        args: list[Arg] = [Mailbox(mailbox), flag_list(tuple(message.flags))]
         if message.internaldate is not None:
             args.append(message.internaldate)
-        args.append(Literal(message.data))
+        args.append(message.data)  # bytes: a literal
         plus = self.has("LITERAL+") and len(message.data) <= SYNC_LITERAL_ABOVE
         return self.submit("APPEND", args, literal_plus=plus)
 
@@ -469,10 +469,10 @@ class IMAPClient:
             raise CapabilityMissing(f"{self.host} does not offer MULTIAPPEND")
         args: list[Arg] = [Mailbox(mailbox)]
         for message in messages:
-            args.append(ParenList([Atom(f) for f in message.flags]))
+            args.append(flag_list(tuple(message.flags)))
             if message.internaldate is not None:
                 args.append(message.internaldate)
-            args.append(Literal(message.data))
+            args.append(message.data)  # bytes: a literal
         plus = self.has("LITERAL+") and all(len(m.data) <= SYNC_LITERAL_ABOVE for m in messages)
         return self.submit("APPEND", args, literal_plus=plus)
 
