@@ -139,3 +139,27 @@ def _vm_hwm(pid: int) -> int:
     except (OSError, ValueError):
         pass
     return 0
+
+
+def group_cpu_seconds(pgid: int) -> float:
+    """User + system CPU-seconds of process group ``pgid``: its live processes' own, and
+    those of the children they reaped (a server's finished session processes)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            fields = stat.read_text().rpartition(")")[2].split()
+            if int(fields[2]) == pgid:  # fields after the name: state ppid pgrp ...
+                total += sum(int(f) for f in fields[11:15])  # utime stime cutime cstime
+    return total / tick
+
+
+def server_group(config: Path) -> int:
+    """The process group of the server started with ``-c config`` (a DevServer's Dovecot)."""
+    wanted = str(config).encode()
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            if wanted in cmdline.read_bytes().split(b"\0"):
+                stat = (cmdline.parent / "stat").read_text()
+                return int(stat.rpartition(")")[2].split()[2])
+    raise LookupError(f"no process runs with {config}")

@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import base64
 import secrets
-import shutil
-import tempfile
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -32,6 +30,7 @@ import pytest
 from mailmover.devserver import DevServer
 from mailmover.imap import sasl
 from support import corpus, runcli, snapshot
+from support.oauth_dovecot import oauth_dovecot as support_oauth_dovecot
 from support.oauth_server import OAuthServer
 
 
@@ -153,23 +152,8 @@ def oauth() -> Iterator[OAuthServer]:
 @pytest.fixture(scope="module")
 def oauth_dovecot(oauth: OAuthServer, dovecot_factory) -> Iterator[DevServer]:
     """A Dovecot that checks XOAUTH2 and OAUTHBEARER tokens at ``oauth`` (RFC 7662)."""
-    directory = Path(tempfile.mkdtemp(prefix="mailmover-oauth2-"))
-    directory.chmod(0o755)  # Dovecot's auth process may run as another user
-    settings = directory / "dovecot-oauth2.conf.ext"
-    settings.write_text(
-        f"introspection_url = {oauth.introspect_url}\nintrospection_mode = post\n"
-        "username_attribute = username\nactive_attribute = active\nactive_value = true\n"
-    )
-    settings.chmod(0o644)
-    extra = (
-        "auth_mechanisms = plain login xoauth2 oauthbearer\n"
-        "passdb {\n  driver = oauth2\n  mechanisms = xoauth2 oauthbearer\n"
-        f"  args = {settings}\n}}\n"
-    )
-    try:
-        yield dovecot_factory(layout="fs", extra_conf=extra)
-    finally:
-        shutil.rmtree(directory, ignore_errors=True)
+    with support_oauth_dovecot(dovecot_factory, oauth, layout="fs") as dovecot:
+        yield dovecot
 
 
 def test_no_oauth_token_in_anything_written(

@@ -8,6 +8,8 @@ the mailboxes on other servers go on.
 
 from __future__ import annotations
 
+import contextlib
+import imaplib
 import json
 import signal
 from collections.abc import Iterator
@@ -69,7 +71,17 @@ def test_a_throttling_server_parks_its_other_mailboxes_while_others_go_on(
     batch.create("--connections", "1")
     first = batch.accounts[0]
     # The first mailbox's user is logged in elsewhere: the server refuses one more.
-    with snapshot.session(busy.host, busy.port, first.user, first.src_pw):
+    with contextlib.ExitStack() as held:
+
+        def log_in() -> bool:  # the loading's own sessions may take a moment to end
+            try:
+                held.enter_context(snapshot.session(busy.host, busy.port, first.user, first.src_pw))
+            except imaplib.IMAP4.error as exc:
+                assert "Maximum number of connections" in str(exc), exc
+                return False
+            return True
+
+        wait_for(log_in, "a session of the first mailbox's user")
         runner = runcli.start("run", "--concurrency", "1", "--json", env=batch.env)
         try:
             wait_for(lambda: batch.states()[3] == "completed", "the other server's mailbox")

@@ -5,9 +5,13 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import UTC, datetime
 from pathlib import Path
 
+from sqlalchemy import update
+
 from mailmover.devserver import DevServer
+from mailmover.store import Store, schema
 from support import runcli
 from support.smtp_server import SmtpServer
 
@@ -49,3 +53,29 @@ def test_batch_asks_users_and_invite_emails_their_links(dovecot: DevServer, tmp_
         bodies = [r.content.decode() for r in smtp.received]
     assert [r for b in bodies for r in re.findall(r"https://mm\.example/invite/\S+", b)]
     assert len(bodies) == 3 and all("pw-ann-dest" not in b for b in bodies)
+
+
+def test_run_gives_up_on_a_user_whose_link_expired(dovecot: DevServer, tmp_path: Path) -> None:
+    server = f"imap://{dovecot.host}:{dovecot.port}?tls=none"
+    path = tmp_path / "late.csv"
+    path.write_text("source,dest,dest_password\ncid@old.example,cid,pw-cid-dest\n")
+    env = {"MAILMOVER_DATA_DIR": str(tmp_path / "data")}
+    made = runcli.run(
+        "batch", str(path), "--name", "late", "--ask-users",
+        "--source-server", server, "--dest-server", server, env=env,
+    )  # fmt: skip
+    assert made.code == 0, made
+    with SmtpServer(tmp_path) as smtp:
+        env |= {"MAILMOVER_SMTP_HOST": "127.0.0.1", "MAILMOVER_SMTP_PORT": str(smtp.port),
+                "MAILMOVER_SMTP_CA_FILE": str(smtp.ca_file)}  # fmt: skip
+        sent = runcli.run("invite", "late", "--public-url", "https://mm.example", env=env)
+        assert sent.code == 0, sent
+    with Store.open(f"sqlite:///{tmp_path / 'data' / 'state.db'}") as store:
+        week_over = update(schema.invitation).values(expires_at=datetime.now(UTC))
+        with store.write_engine.begin() as conn:
+            conn.execute(week_over)
+    ran = runcli.run("run", "--until-done", env=env)
+    assert ran.code == 0, ran
+    assert "its user never signed in; failed, credentials erased" in ran.stdout
+    status = json.loads(runcli.run("status", "late", "--json", env=env).stdout)
+    assert [(m["state"], m["has_credentials"]) for m in status] == [("failed", False)]

@@ -274,3 +274,26 @@ async def test_fetches_of_one_message_sharing_a_handler_are_in_flight_together(
         order = _order(lines)
         assert all(e.startswith("C:") for e in order[: len(futures)]) is shared, order
     await client.logout()
+
+
+async def test_list_status_gives_every_folder_with_its_status(dovecot, fresh_user) -> None:
+    """LIST-STATUS (RFC 5819): the folders and each one's STATUS in one command, equal to
+    what STATUS says of each; a STATUS asked meanwhile still gets its own answer."""
+    user, password = fresh_user
+    client = await connect(dovecot, user, password)
+    assert client.has("LIST-STATUS")
+    names = [f"L{i}" for i in range(5)]
+    await asyncio.gather(*(client.create(n) for n in names))
+    await client.append("L3", Message(b"Subject: l\r\n\r\nl\r\n", [], datetime.now(UTC)))
+    items = ["MESSAGES", "UIDVALIDITY", "UIDNEXT"]
+    listed, status = await client.list_status(items)
+    assert {m.name for m in listed} == {"INBOX", *names}
+    assert status.keys() == {"INBOX", *names}
+    for name in names:
+        assert status[name] == await client.status(name, items), name
+    assert status["L3"]["MESSAGES"] == 1
+    (_, status2), alone = await asyncio.gather(
+        client.list_status(["MESSAGES"]), client.status("L3", ["UIDNEXT"])
+    )
+    assert alone == {"UIDNEXT": 2} and status2["L3"] == {"MESSAGES": 1}
+    await client.logout()

@@ -9,8 +9,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import secrets
-import shutil
-import tempfile
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -33,6 +31,7 @@ from mailmover.oauth import (
     endpoint_with_oauth,
     oauth_client,
 )
+from support.oauth_dovecot import oauth_dovecot
 from support.oauth_server import OAuthServer
 
 MECHANISMS = ["XOAUTH2", "OAUTHBEARER"]
@@ -54,30 +53,8 @@ def oauth() -> Iterator[OAuthServer]:
 @pytest.fixture(scope="module")
 def server(oauth: OAuthServer, dovecot_factory: Callable[..., DevServer]) -> Iterator[DevServer]:
     """Dovecot taking passwords (passwd-file) and OAuth2 tokens (oauth2 passdb)."""
-    # Dovecot's auth process may run as another user: the file must be world-readable.
-    directory = Path(tempfile.mkdtemp(prefix="mailmover-oauth2-"))
-    directory.chmod(0o755)
-    settings = directory / "dovecot-oauth2.conf.ext"
-    settings.write_text(
-        f"introspection_url = {oauth.introspect_url}\n"
-        "introspection_mode = post\n"
-        "username_attribute = username\n"
-        "active_attribute = active\n"
-        "active_value = true\n"
-    )
-    settings.chmod(0o644)
-    extra = (
-        "auth_mechanisms = plain login xoauth2 oauthbearer\n"
-        "passdb {\n"
-        "  driver = oauth2\n"
-        "  mechanisms = xoauth2 oauthbearer\n"
-        f"  args = {settings}\n"
-        "}\n"
-    )
-    try:
-        yield dovecot_factory(extra_conf=extra)
-    finally:
-        shutil.rmtree(directory, ignore_errors=True)
+    with oauth_dovecot(dovecot_factory, oauth) as dovecot:
+        yield dovecot
 
 
 def new_user() -> str:

@@ -18,7 +18,7 @@ from cryptography.fernet import Fernet
 from sqlalchemy import select
 
 from mailmover.devserver import DevServer
-from mailmover.service import invites
+from mailmover.service import invites, jobs, retention
 from mailmover.service.batchfile import BatchOptions, parse_batch
 from mailmover.service.credentials import password_spec
 from mailmover.service.emails import EmailFailed, Emails, SmtpSettings
@@ -170,3 +170,63 @@ async def test_a_link_whose_email_failed_is_sent_by_the_next_round(
         got = links(smtp)
     for address, token in got.items():
         assert invites.open_invitation(store, token).email == address
+
+
+async def test_a_user_who_never_comes_costs_the_stored_credentials(
+    store: Store, tmp_path: Path
+) -> None:
+    server = "imap://127.0.0.1:9?tls=none"
+    text = "source,dest,dest_password\nev@x.example,ev,Ev-dest-pw\nfay@x.example,fay,Fay-dest-pw\n"
+    box = SecretBox([Fernet.generate_key()])
+    rows = parse_batch(text, BatchOptions(server, server, ask_users=True))
+    create_job_from_batch(store, box, rows, JobSpec("late"))
+    # A second job whose links were never sent, and a third cancelled while it waits.
+    create_job_from_batch(store, box, rows[:1], JobSpec("unsent"))
+    create_job_from_batch(store, box, rows[1:], JobSpec("called-off"))
+    with SmtpServer(tmp_path) as smtp:
+        mail = SmtpSettings("127.0.0.1", smtp.port, "mm@example.com", ca_file=str(smtp.ca_file))
+        week = invites.InviteSettings("http://mm.test", mail)
+        ev, fay = await invites.send_invitations(store, "late", week)
+        month = invites.InviteSettings("http://mm.test", mail, ttl=timedelta(days=30))
+        await invites.resend(store, fay.mailbox_id, month)  # sent again: it waits on
+        ev_link = links(smtp)[ev.email]
+    assert retention.sweep(store, 7).expired == []  # nothing expired yet
+    assert jobs.cancel(store, "called-off") == 1
+    assert _secrets(store, "called-off") == [(None, None)]
+
+    in_eight_days = datetime.now(UTC) + timedelta(days=8)
+    given_up = retention.sweep(store, 7, in_eight_days).expired
+    assert given_up == [ev.mailbox_id, status(store, "unsent")[0].id]
+    assert [(s.state, s.reason) for s in status(store, "late")] == [
+        ("failed", retention.EXPIRED_REASON),
+        ("awaiting_user", None),
+    ]
+    assert [s.state for s in status(store, "unsent")] == ["failed"]
+    assert status(store, "unsent")[0].reason == retention.UNSENT_REASON
+    # The administrator's destination password is gone with the mailbox; the other stays.
+    assert _secrets(store, "late")[0] == (None, None)
+    assert _secrets(store, "late")[1][1] is not None
+    assert _secrets(store, "unsent") == [(None, None)]
+    # Its link says it expired; it cannot be sent again, nor used.
+    with pytest.raises(invites.InviteRefused, match="expired"):
+        invites.open_invitation(store, ev_link, now=in_eight_days)
+    with pytest.raises(invites.InviteRefused, match="no longer waits"):
+        invites.open_invitation(store, ev_link)
+    with pytest.raises(invites.InviteRefused, match=r"not waiting for its user.*failed"):
+        await invites.resend(store, ev.mailbox_id, month)
+    with pytest.raises(invites.InviteRefused):
+        invites.accept(store, box, ev_link, {"source": password_spec("Ev-pw")})
+    assert retention.sweep(store, 7, in_eight_days).expired == []  # once
+
+
+def _secrets(store: Store, job: str) -> list[tuple[bytes | None, bytes | None]]:
+    """Each mailbox's stored (source, destination) credentials, in the batch's order."""
+    mb = schema.mailbox
+    with store.engine.connect() as conn:
+        rows = conn.execute(
+            select(mb.c.source_secret, mb.c.dest_secret)
+            .join(schema.job, schema.job.c.id == mb.c.job_id)
+            .where(schema.job.c.name == job)
+            .order_by(mb.c.line)
+        ).all()
+    return [(r.source_secret, r.dest_secret) for r in rows]

@@ -15,8 +15,11 @@ from .oauth_server import OAuthServer
 
 
 @contextmanager
-def oauth_dovecot(factory: Callable[..., DevServer], oauth: OAuthServer) -> Iterator[DevServer]:
-    """A server from ``factory`` with passwords (passwd-file) and tokens (oauth2 passdb)."""
+def oauth_dovecot(
+    factory: Callable[..., DevServer], oauth: OAuthServer, **options: Any
+) -> Iterator[DevServer]:
+    """A server from ``factory`` (given ``options``) with passwords (passwd-file) and
+    tokens (oauth2 passdb)."""
     # Dovecot's auth process may run as another user: the file must be world-readable.
     directory = Path(tempfile.mkdtemp(prefix="mailmover-oauth2-"))
     directory.chmod(0o755)
@@ -37,8 +40,7 @@ def oauth_dovecot(factory: Callable[..., DevServer], oauth: OAuthServer) -> Iter
         f"  args = {settings}\n"
         "}\n"
     )
-    options: dict[str, Any] = {"extra_conf": extra}
     try:
-        yield factory(**options)
+        yield factory(**options, extra_conf=extra)
     finally:
         shutil.rmtree(directory, ignore_errors=True)

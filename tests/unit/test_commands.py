@@ -9,9 +9,11 @@ import pytest
 from mailmover.imap.proto.commands import (
     Arg,
     Atom,
+    FlagList,
     Literal,
     Mailbox,
     ParenList,
+    flag_list,
     quote,
     serialize,
 )
@@ -167,6 +169,8 @@ def test_select_mailbox(name: str, utf8: bool, line: bytes) -> None:
         (Atom("\\Seen"), b"\\Seen"),
         (Atom("BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]"), b"BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]"),
         (ParenList([]), b"()"),
+        (FlagList(()), b"()"),
+        (flag_list(("\\Seen", "$Forwarded", "\\Seen")), b"(\\Seen $Forwarded \\Seen)"),
         (ParenList([ParenList([1, "a b"]), None]), b'((1 "a b") NIL)'),
         (datetime(2020, 2, 3, 4, 5, 6), b'"03-Feb-2020 04:05:06 +0000"'),
         (datetime(2020, 2, 3, 4, 5, 6, tzinfo=UTC), b'"03-Feb-2020 04:05:06 +0000"'),
@@ -175,6 +179,14 @@ def test_select_mailbox(name: str, utf8: bool, line: bytes) -> None:
 )
 def test_single_arguments(arg: Arg, encoded: bytes) -> None:
     assert b"".join(serialize("T", "X", [arg])) == b"T X " + encoded + b"\r\n"
+
+
+def test_a_flag_list_is_a_list_of_atoms() -> None:
+    flags = ("\\Seen", "$Forwarded", "\\Answered")
+    assert serialize("T", "X", [FlagList(flags)]) == serialize(
+        "T", "X", [ParenList([Atom(f) for f in flags])]
+    )
+    assert flag_list(flags) is flag_list(tuple(list(flags)))
 
 
 def test_no_arguments() -> None:
@@ -205,6 +217,9 @@ def test_long_strings_become_literals(size: int, literal: bool) -> None:
         [Atom("A\nB")],
         [Atom("Ünïcode")],
         [ParenList([Atom("x\r")])],
+        [FlagList(("\\Seen", "x\r"))],
+        [FlagList(("",))],
+        [FlagList(("\\Séen",))],
     ],
 )
 def test_rejected_values(bad: list[Arg]) -> None:

@@ -7,14 +7,14 @@ what one of them holds or learns, the others must respect.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import select, update
 
 from mailmover.service.budgets import Budgets, in_use
 from mailmover.service.jobs import status
-from mailmover.service.leases import claim, finish, heartbeat, now_utc
+from mailmover.service.leases import claim, finish, heartbeat, now_utc, runnable_condition
 from mailmover.store import Store, schema
 from support.racing import race
 
@@ -123,3 +123,47 @@ def test_a_throttling_server_parks_its_mailboxes_for_every_runner(
         later = after.waiting_until + timedelta(seconds=1)
         assert claim(other, late, "runner-2", later) is not None
         assert heartbeat(other, late, "runner-2") is None
+
+
+def test_a_hold_parks_synced_and_completing_mailboxes_too(store: Store) -> None:
+    """Their delta waits for the hold instead of being tried (and refused) every sweep."""
+    first, due, later_due, completing, completing_late = boxes(store, "busy:143", 5)
+    now = now_utc()
+    with store.write_engine.begin() as conn:
+        synced = {"state": "synced", "next_pass": "delta", "next_pass_at": now - timedelta(1)}
+        conn.execute(update(mb).where(mb.c.id.in_([due, completing_late])).values(synced))
+        conn.execute(update(mb).where(mb.c.id == later_due).values(
+            synced | {"next_pass_at": now + timedelta(days=1)}))  # fmt: skip
+        conn.execute(update(mb).where(mb.c.id == completing).values(
+            state="completing", next_pass="delta"))  # fmt: skip
+        conn.execute(update(schema.job).values(state="completing"))
+    claimed = claim(store, first, "runner-1")
+    assert claimed is not None
+    after = finish(store, claimed, "runner-1", THROTTLED)
+    assert after is not None and after.waiting_until is not None
+    until = after.waiting_until
+    state = {s.id: (s.state, s.waiting_until) for s in status(store, "fleet")}
+    assert state[due] == state[completing] == state[completing_late] == ("waiting", until)
+    assert state[later_due] == ("synced", None)  # not due: nothing to park
+    assert runnable(store) == set()  # the fleet sweep has nothing to queue again and again
+    # Made completing while the hold lasts: parked at its first claim, not tried again.
+    with store.write_engine.begin() as conn:
+        conn.execute(update(mb).where(mb.c.id == later_due).values(
+            state="completing", next_pass="delta"))  # fmt: skip
+    assert runnable(store) == {later_due}
+    assert claim(store, later_due, "runner-1") is None
+    assert runnable(store) == set()
+    # Released with the hold: each runs its delta, and the completing ones complete.
+    over = until + timedelta(seconds=1)
+    assert runnable(store, over) == {first, due, later_due, completing, completing_late}
+    for i in (due, completing):
+        again = claim(store, i, "runner-1", over)
+        assert again is not None and again.kind == "delta"
+        done = finish(store, again, "runner-1", {"outcome": "completed"}, now=over)
+        assert done is not None and done.state == "completed"
+
+
+def runnable(store: Store, now: datetime | None = None) -> set[int]:
+    with store.engine.connect() as conn:
+        query = select(mb.c.id).where(runnable_condition(now or now_utc()))
+        return set(conn.execute(query).scalars())

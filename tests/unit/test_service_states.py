@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from mailmover.service import jobs, leases
+from mailmover.service import jobs, leases, retention
 from mailmover.service.batchfile import BatchOptions, parse_batch
 from mailmover.service.budgets import Budgets
 from mailmover.service.secrets import SecretBox
@@ -167,9 +167,9 @@ def test_credentials_are_erased_after_the_retention_period(job: Store) -> None:
     claimed = leases.claim(job, 1, "w1")
     assert claimed is not None
     leases.finish(job, claimed, "w1", {"outcome": "failed", "reason": "no", "retryable": False})
-    assert jobs.erase_stale_credentials(job, 7) == 0  # the last pass was just now
+    assert retention.erase_stale_credentials(job, 7) == 0  # the last pass was just now
     in_eight_days = datetime.now(UTC) + timedelta(days=8)
-    assert jobs.erase_stale_credentials(job, 7, in_eight_days) == 1  # not the queued one
+    assert retention.erase_stale_credentials(job, 7, in_eight_days) == 1  # not the queued one
     assert [(s.state, s.has_credentials) for s in jobs.status(job, "team")] == [
         ("failed", False), ("queued", True),
     ]  # fmt: skip

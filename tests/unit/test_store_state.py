@@ -15,7 +15,8 @@ from sqlalchemy import event, text
 from sqlalchemy.exc import IntegrityError
 
 from mailmover.errors import UsageError
-from mailmover.store import FolderRecord, MailboxState, MessageRecord, Store
+from mailmover.store import FolderRecord, MailboxState, MessageRecord, Store, schema
+from mailmover.store.records import flags_text
 
 SRC = "imaps://alice@mail.example.com:993"
 DST = "imaps://alice@new.example.net:993"
@@ -95,6 +96,40 @@ def test_timestamps_are_stored_as_utc_text_on_sqlite(
         stored = conn.execute(text("SELECT internaldate FROM message ORDER BY id")).scalars()
         assert list(stored) == ["2021-03-04 10:07:07.000000", "0999-01-02 03:04:05.000006"]
     assert [r.internaldate for r in mbox.iter_messages(inbox)] == [old, WHEN + timedelta(minutes=1)]
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_sqlite_rows_are_stored_as_sqlalchemy_stores_them(
+    store: Store, mbox: MailboxState, inbox: int
+) -> None:
+    """record_messages hands SQLite values it converted itself: the same as SQLAlchemy's."""
+    other = mbox.save_folder(FolderRecord(None, "Other", "Other")).id
+    records = [
+        msg(1, dest_uidvalidity=5, dest_uid=9, message_id="<caf\u00e9@x>",
+            digest=hashlib.sha256(b"x").digest(), flags=("\\Seen", "$A", "\\Seen")),
+        msg(2, "failed", uidvalidity=4_294_967_295, reason="refused", flags=()),
+        MessageRecord(1, 3, 1, datetime(999, 1, 2, 3, 4, 5, 6, tzinfo=UTC), "pending"),
+    ]  # fmt: skip
+    mbox.record_messages(inbox, records)
+    columns = [c for c in schema.message.c if c.name not in ("id", "folder_id", "updated_at")]
+    now = datetime.now(UTC)
+    rows = [
+        {**{c.name: getattr(r, c.name) for c in columns}, "folder_id": other, "updated_at": now}
+        | {"flags": flags_text(r.flags)}
+        for r in records
+    ]
+    with store.engine.begin() as conn:
+        conn.execute(schema.message.insert(), rows)
+    names = ", ".join(c.name for c in columns) + ", typeof(updated_at), length(updated_at)"
+    with store.engine.connect() as conn:
+        fast, general = (
+            conn.exec_driver_sql(
+                f"SELECT {names} FROM message WHERE folder_id = ? ORDER BY source_uid", (folder,)
+            ).all()
+            for folder in (inbox, other)
+        )
+    assert fast == general
+    assert fast[0][columns.index(schema.message.c.flags)] == "$A \\Seen"
 
 
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)

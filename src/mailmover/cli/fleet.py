@@ -45,18 +45,17 @@ def worker_command(
     worker the same ones. Webhooks and emails (MAILMOVER_SMTP_HOST and the rest, as for
     run) are sent by one of the workers that have them at a time.
     """
-    from mailmover.service.budgets import Budgets
-    from mailmover.service.emails import SmtpSettings
     from mailmover.service.fleet import FleetOptions, FleetWorker
     from mailmover.service.queue import on_postgresql
     from mailmover.service.secrets import KEY_ENV, KEY_FILE, SecretBox
 
     try:
-        secret = runopts.checked(concurrency, settle, webhook_url)
-    except UsageError as exc:
-        _fail(exc)
-    try:
-        smtp = SmtpSettings.from_env()
+        common = runopts.shared(
+            concurrency=concurrency, max_connections=max_connections,
+            max_per_server=max_per_server, max_per_account=max_per_account,
+            retention_days=retention_days, metrics_port=metrics_port, settle=settle,
+            webhook_url=webhook_url, notify_users=notify_users,
+        )  # fmt: skip
     except MailmoverError as exc:
         _fail(exc)
 
@@ -64,7 +63,7 @@ def worker_command(
         if json_:
             print(json.dumps(event), flush=True)
         elif event.get("event") in ("ready", "started", "mailbox", "recovered", "notifier",
-                                    "stopped"):  # fmt: skip
+                                    "user_never_came", "stopped"):  # fmt: skip
             words = " ".join(f"{k}={v}" for k, v in event.items() if k != "event")
             print(f"{event['event']}: {words}", flush=True)
 
@@ -76,18 +75,7 @@ def worker_command(
             # A new key here could not read what the other machines encrypted.
             _fail(UsageError(f"set {KEY_ENV} to the key the jobs were made with"))
         box = SecretBox.open(Path(directory))
-        options = FleetOptions(
-            concurrency=concurrency,
-            budgets=Budgets(max_connections, max_per_server, max_per_account),
-            retention_days=retention_days,
-            metrics_port=metrics_port,
-            metrics_host=metrics_host,
-            settle_seconds=settle,
-            webhook_urls=tuple(webhook_url or ()),
-            webhook_secret=secret,
-            smtp=smtp,
-            notify_users=notify_users,
-        )
+        options = FleetOptions(**common, metrics_host=metrics_host)
         worker_name = name or f"{socket.gethostname()}/{os.getpid()}"
         code = asyncio.run(FleetWorker(store, url, box, worker_name, options, emit).serve())
     raise typer.Exit(code)

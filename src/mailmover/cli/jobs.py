@@ -29,7 +29,7 @@ from mailmover.cli.runopts import (
     RetentionOpt,
     SettleOpt,
     WebhookUrlOpt,
-    checked,
+    shared,
 )
 from mailmover.errors import MailmoverError, UsageError
 from mailmover.store.database import Store
@@ -285,31 +285,20 @@ def run_command(
     Emails to job owners: set MAILMOVER_SMTP_HOST (and _PORT, _FROM, _USER, _PASSWORD,
     _STARTTLS, _CA_FILE).
     """
-    from mailmover.service.budgets import Budgets
-    from mailmover.service.emails import SmtpSettings
     from mailmover.service.runner import Runner, RunnerOptions
 
     try:
-        secret = checked(concurrency, settle, webhook_url)
-    except UsageError as exc:
-        _fail(exc)
-    options = RunnerOptions(
-        concurrency=concurrency,
-        workers=workers,
-        until_done=until_done,
-        budgets=Budgets(max_connections, max_per_server, max_per_account),
-        memory_mb=worker_memory,
-        retention_days=retention_days,
-        webhook_urls=tuple(webhook_url or ()),
-        webhook_secret=secret,
-        metrics_port=metrics_port,
-        notify_users=notify_users,
-        settle_seconds=settle,
-    )
-    try:
-        options.smtp = SmtpSettings.from_env()
+        common = shared(
+            concurrency=concurrency, max_connections=max_connections,
+            max_per_server=max_per_server, max_per_account=max_per_account,
+            retention_days=retention_days, metrics_port=metrics_port, settle=settle,
+            webhook_url=webhook_url, notify_users=notify_users,
+        )  # fmt: skip
     except MailmoverError as exc:
         _fail(exc)
+    options = RunnerOptions(
+        **common, workers=workers, until_done=until_done, memory_mb=worker_memory
+    )
 
     def emit(event: dict[str, Any]) -> None:
         if json_:
@@ -317,6 +306,9 @@ def run_command(
         elif event.get("event") == "mailbox":
             print(f"{event['job']}: {event['source']} -> {event['dest']}: {event['words']}",
                   flush=True)  # fmt: skip
+        elif event.get("event") == "user_never_came":
+            print(f"mailbox {event.get('mailbox')}: its user never signed in; failed, "
+                  "credentials erased", flush=True)  # fmt: skip
         elif event.get("event") == "worker_died":
             print(f"mailbox {event.get('mailbox')}: its worker died; now {event.get('state')}",
                   flush=True)  # fmt: skip

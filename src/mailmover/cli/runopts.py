@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -56,8 +56,27 @@ NotifyUsersOpt = Annotated[
 ]
 
 
-def checked(concurrency: int, settle: float, webhook_url: list[str] | None) -> str:
-    """The webhook secret; ``UsageError`` for options that cannot work together."""
+def shared(
+    *,
+    concurrency: int,
+    max_connections: int,
+    max_per_server: int,
+    max_per_account: int,
+    retention_days: float,
+    metrics_port: int | None,
+    settle: float,
+    webhook_url: list[str] | None,
+    notify_users: bool,
+) -> dict[str, Any]:
+    """The ``service.runoptions.RunOptions`` fields from the flags both commands take,
+    and the webhook secret and SMTP settings from the environment.
+
+    ``UsageError`` for options that cannot work together; ``MailmoverError`` for bad
+    SMTP settings.
+    """
+    from mailmover.service.budgets import Budgets
+    from mailmover.service.emails import SmtpSettings
+
     if concurrency < 1:
         raise UsageError("--concurrency must be at least 1")
     if settle < 0:
@@ -65,4 +84,14 @@ def checked(concurrency: int, settle: float, webhook_url: list[str] | None) -> s
     secret = os.environ.get("MAILMOVER_WEBHOOK_SECRET", "")
     if webhook_url and not secret:
         raise UsageError("webhooks are signed: set MAILMOVER_WEBHOOK_SECRET")
-    return secret
+    return {
+        "concurrency": concurrency,
+        "budgets": Budgets(max_connections, max_per_server, max_per_account),
+        "retention_days": retention_days,
+        "metrics_port": metrics_port,
+        "settle_seconds": settle,
+        "webhook_urls": tuple(webhook_url or ()),
+        "webhook_secret": secret,
+        "smtp": SmtpSettings.from_env(),
+        "notify_users": notify_users,
+    }

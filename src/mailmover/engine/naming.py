@@ -350,17 +350,23 @@ def _parents(plans: Sequence[FolderPlan], delimiter: str) -> dict[str, str]:
 
 
 async def create_folders(
-    client: IMAPClient, plans: Sequence[FolderPlan], dest: Side, delimiter: str
+    client: IMAPClient,
+    plans: Sequence[FolderPlan],
+    dest: Side,
+    delimiter: str,
+    later: Iterable[str] = (),
 ) -> list[FolderPlan]:
     """Create the folders the destination lacks, renamed where it refuses a name.
 
     Each round is one pipelined batch of CREATEs, each followed by a STATUS that
     shows the new name can be opened. The plans come back with the names that
-    worked (and a note saying why they differ), or with ``refused`` set.
+    worked (and a note saying why they differ), or with ``refused`` set. Names
+    in ``later`` are taken as there (created elsewhere): kept, never created here.
     """
     names = [p.dest_name for p in plans]
     # A parent that only holds other folders (\Noselect) is created as a folder of its own.
-    usable = (m.name for m in dest.mailboxes if not {a.lower() for a in m.attributes} & _NOSELECT)
+    usable = [m.name for m in dest.mailboxes if not {a.lower() for a in m.attributes} & _NOSELECT]
+    usable += later
     ladder = Ladder(names, usable, dest.prefix, delimiter, parents=_parents(plans, delimiter))
     probe = ParenList([Atom("UIDVALIDITY")])
     while batch := ladder.next_round():

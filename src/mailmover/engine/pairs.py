@@ -22,7 +22,7 @@ the destination over its quota) are raised: the pass ends for the mailbox.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from mailmover.engine.attempt import new_carry
 from mailmover.engine.budget import ByteBudget
@@ -35,6 +35,7 @@ from mailmover.engine.profile import ServerProfile, daily_cap
 from mailmover.engine.report import FolderResult
 from mailmover.engine.retry import RetryClock
 from mailmover.engine.session import Connector, Pair, close_pair
+from mailmover.engine.smallfolders import Destination, SmallFolders
 from mailmover.engine.transfer import FolderCopy, TransferOptions
 from mailmover.errors import (
     CommandFailed,
@@ -80,40 +81,94 @@ class Shared:
     labels: LabelPlan | None = None
     budget: ByteBudget | None = None
     sizes: dict[str, tuple[int, int]] | None = None  # source folder → (messages, bytes) planned
+    fresh: frozenset[str] = frozenset()  # destination folders this pass created
+    create: frozenset[str] = frozenset()  # destination folders the workers create
+    unnamed: list[FolderPlan] = field(default_factory=list)  # their CREATE failed
+    unnamed_error: MailmoverError | None = None  # why, when a retry can mend it
+    recorded: frozenset[str] = frozenset()  # source folders the journal knows
+    destination: Destination = field(default_factory=Destination)
 
 
 class Worker:
     def __init__(self, shared: Shared, n: int, pair: Pair | None) -> None:
         self.shared, self.n, self.pair = shared, n, pair
+        self.small = SmallFolders(shared)
 
     async def run(self, queue: list[FolderPlan], results: dict[str, FolderResult]) -> None:
         """Take folders from ``queue`` until it is empty or a stop is requested.
 
         Each folder's result goes into ``results`` as soon as it starts, so that a
-        pass that ends early still reports what every folder did.
+        pass that ends early still reports what every folder did. Small folders on
+        their first copy go several at once (engine.smallfolders); any other folder
+        waits until they are done, as does one they hand back.
         """
         try:
             while queue and self.shared.control.requested is None:
                 plan = queue.pop(0)
                 result = FolderResult(plan.source_name, plan.dest_name, plan.note)
                 results[plan.source_name] = result
-                try:
-                    await self.folder(plan, result)
-                except BaseException:
-                    result.interrupted = not result.error  # cut short by the pass ending
-                    raise
-                self.shared.emit(FolderFinished(result.freeze()))
+                if await self._small(plan, result):
+                    continue
+                await self._drain()
+                await self._one(plan, result)
+            await self._drain()
         finally:
+            await self.small.cancel()
             await close_pair(self.pair, logout=True)
             self.pair = None
 
-    async def folder(self, plan: FolderPlan, result: FolderResult) -> None:
+    async def _small(self, plan: FolderPlan, result: FolderResult) -> bool:
+        """Whether ``plan`` was put under way the short way."""
+        if not self.small.takes(plan, self.pair[1] if self.pair else None):
+            return False
+        if self.pair is not None and (self.pair[0].broken or self.pair[1].broken):
+            await self._drain()
+        if self.pair is None:
+            try:
+                self.pair = await self.shared.connector.open_pair(self.n)
+            except MailmoverError:
+                return False  # the ordinary way opens it, with retries
+            if not self.small.takes(plan, self.pair[1]):
+                return False
+        await self.small.start(plan, result, self.pair)
+        return True
+
+    async def _drain(self) -> None:
+        """Wait for the small folders in flight; copy those handed back the ordinary way."""
+        returned = await self.small.drain()
+        if self.pair is not None and (self.pair[0].broken or self.pair[1].broken):
+            await close_pair(self.pair, logout=False)
+            self.pair = None
+        for back in returned:
+            await self._one(back.plan, back.result, back.error)
+
+    async def _one(
+        self, plan: FolderPlan, result: FolderResult, failed: MailmoverError | None = None
+    ) -> None:
+        try:
+            await self.folder(plan, result, failed)
+        except BaseException:
+            result.interrupted = not result.error  # cut short by the pass ending
+            raise
+        self.shared.emit(FolderFinished(result.freeze()))
+
+    async def folder(
+        self, plan: FolderPlan, result: FolderResult, failed: MailmoverError | None = None
+    ) -> None:
+        """Copy one folder, retrying what a retry can mend; ``failed``: what a first
+        attempt (engine.smallfolders) met, waited for as after any failed attempt."""
         s = self.shared
         if plan.refused is not None:  # no name worked on the destination
             result.error, result.refused = plan.refused, True
             return
         opts = s.transfer
         carry = new_carry(plan, opts.batch_bytes, opts.batch_messages, s.clock.backoff(), result)
+        delay = carry.backoff.next_delay(failed) if failed is not None else None
+        if failed is not None and delay is not None:
+            s.emit(Retrying(plan.source_name, failed.message, delay, "folder"))
+            if await s.control.wait(delay):
+                result.interrupted = True
+                return
         while True:
             try:
                 if self.pair is None:

@@ -27,6 +27,7 @@ from mailmover.engine.events import (
     Retrying,
     ignore,
 )
+from mailmover.engine.folders import FolderPlan
 from mailmover.engine.gmail import LabelPlan
 from mailmover.engine.leftover import left_behind
 from mailmover.engine.pairs import Halting, Shared, Worker
@@ -44,6 +45,7 @@ from mailmover.engine.report import FailureKind, FolderResult, Outcome, PassRepo
 from mailmover.engine.retry import RetryClock, RetryPolicy
 from mailmover.engine.session import Connector, Pair, SessionOptions, close_pair
 from mailmover.engine.settings import MailboxPair, PassKind, PassSettings
+from mailmover.engine.smallfolders import created_by_workers
 from mailmover.engine.transfer import TransferOptions
 from mailmover.errors import (
     AuthenticationFailed,
@@ -127,6 +129,8 @@ class _Pass:
         self.planned: MailboxPlan | None = None
         self.results: dict[str, FolderResult] = {}
         self.skip: dict[str, FolderRecord] = {}  # unchanged since the last pass
+        self.recorded: frozenset[str] = frozenset()  # source folders the journal knows
+        self.create: frozenset[str] = frozenset()  # destination folders the workers create
         self.started = time.monotonic()
 
     # -- the report ---------------------------------------------------------------------
@@ -234,14 +238,17 @@ class _Pass:
                 src, dst = first
                 self.profiles = Profiles.of(self.pair, self.settings, src, dst)
                 recorded = await self.journal.folders()
+                self.recorded = frozenset(r.source_name for r in recorded)
                 planned = await plan_mailbox(
                     src, dst, self.settings, self.profiles, recorded,
                     exact_sizes=self.kind == "preflight",
                 )  # fmt: skip
                 if self.kind != "preflight":
-                    preset = self.profiles.dest.preset
-                    delimiter = planned.dest.delimiter or preset.folders.separator
-                    plans = await prepare_destination(dst, planned.plans, planned.dest, delimiter)
+                    delimiter = self._delimiter(planned)
+                    self.create = self._created_by_workers(src, dst, planned)
+                    plans = await prepare_destination(
+                        dst, planned.plans, planned.dest, delimiter, self.create
+                    )
                     planned = replace(planned, plans=plans)
                     self.skip = await self._unchanged(dst, planned, recorded)
                 for plan in planned.plans:
@@ -263,6 +270,54 @@ class _Pass:
                     raise _Stopped from exc
                 attempt += 1
 
+    def _delimiter(self, planned: MailboxPlan) -> str:
+        return planned.dest.delimiter or self.profiles.dest.preset.folders.separator or "/"
+
+    def _created_by_workers(
+        self, src: IMAPClient, dst: IMAPClient, planned: MailboxPlan
+    ) -> frozenset[str]:
+        """The small new folders each worker creates with its copy (engine.smallfolders)."""
+        if src.has("X-GM-EXT-1") or self.profiles.dest.labels:
+            return frozenset()
+        return created_by_workers(
+            planned.plans, _listed(planned), planned.sizes, self._transfer(), self.recorded,
+            dst, self._delimiter(planned),
+        )  # fmt: skip
+
+    async def _name_late(self, shared: Shared, unnamed: list[FolderPlan]) -> None:
+        """Folders whose CREATE a worker saw fail: named by the ladder, then copied."""
+        assert self.planned is not None
+        planned, names = self.planned, {p.source_name for p in unnamed}
+        there = frozenset(p.dest_name for p in planned.plans if p.source_name not in names)
+        failed, attempt = shared.unnamed_error, 0
+        while True:
+            if failed is not None:  # throttled, or the link dropped: wait as when planning
+                delay = self.clock.next_delay(attempt, failed)
+                if delay is None:
+                    raise failed
+                self.emit(Retrying("(creating folders)", failed.message, delay, "mailbox"))
+                if await self.control.wait(delay):
+                    raise _Stopped from failed
+                attempt += 1
+            pair: Pair | None = None
+            try:
+                pair = await self.connector.open_pair(0)
+                plans = await prepare_destination(
+                    pair[1], planned.plans, planned.dest, self._delimiter(planned), there
+                )
+                break
+            except MailmoverError as exc:
+                await close_pair(pair, logout=False)
+                failed = exc
+        todo = [p for p in plans if p.source_name in names]
+        named = {p.source_name: p for p in todo}  # the others stay as they were planned
+        self.planned = replace(planned, plans=[named.get(p.source_name, p) for p in planned.plans])
+        for plan in todo:  # no FolderPlanned again: the totals were counted at planning
+            log.info("%s goes to %s (%s)", plan.source_name, plan.dest_name, plan.note)
+        shared.create, shared.unnamed = frozenset(), []
+        shared.fresh |= {p.dest_name for p in todo}
+        await Worker(shared, 0, pair).run(todo, self.results)
+
     def _sides(self) -> tuple[ServerProfile, ServerProfile]:
         return self.profiles.source, self.profiles.dest
 
@@ -280,7 +335,9 @@ class _Pass:
         ]  # fmt: skip
         if not candidates:
             return {}
-        dest = await statuses(dst, [p.dest_name for p in candidates], ["UIDVALIDITY"])
+        dest = dict(planned.dest_status)  # LIST-STATUS, where offered; else asked now
+        missing = [p.dest_name for p in candidates if p.dest_name not in dest]
+        dest.update(await statuses(dst, missing, ["UIDVALIDITY"]) if missing else {})
         return {
             p.source_name: records[p.source_name]
             for p in candidates
@@ -344,6 +401,8 @@ class _Pass:
             self.connector, self.journal, self._transfer(), self.clock, halting, self.emit,
             profiles.dest, profiles.source, s.flag_rules, labels,
             ByteBudget(s.memory_budget), planned.sizes,
+            fresh=frozenset(p.dest_name for p in planned.plans) - _listed(planned),
+            create=self.create, recorded=self.recorded,
         )  # fmt: skip
         todo = [p for p in planned.plans if p.source_name not in self.skip]
         for plan in planned.plans:
@@ -367,6 +426,8 @@ class _Pass:
                     group.create_task(worker.run(queue, self.results))
         except BaseExceptionGroup as group_error:
             raise _first_error(group_error) from None
+        if shared.unnamed and halting.requested is None:
+            await self._name_late(shared, shared.unnamed)
         if halting.error is not None:  # every worker stopped, what they sent recorded
             raise halting.error
 
@@ -384,6 +445,11 @@ def _first_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
 
     walk(group)
     return next((e for e in leaves if isinstance(e, MailmoverError)), leaves[0])
+
+
+def _listed(planned: MailboxPlan) -> frozenset[str]:
+    """The destination's folders as listed before this pass created any."""
+    return frozenset(m.name for m in planned.dest.mailboxes)
 
 
 async def _collect(tasks: Sequence[asyncio.Task[Pair]]) -> list[Pair]:

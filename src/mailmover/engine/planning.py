@@ -8,7 +8,7 @@ each one goes (including where an earlier run put it).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from mailmover.engine.folders import FolderPlan, Side, plan_folders
@@ -18,7 +18,7 @@ from mailmover.engine.settings import MailboxPair, PassSettings
 from mailmover.errors import CommandFailed
 from mailmover.imap.client import IMAPClient
 from mailmover.imap.proto.commands import Mailbox
-from mailmover.imap.proto.responses import Namespace
+from mailmover.imap.proto.responses import ListMailbox, Namespace
 from mailmover.store.records import FolderRecord
 
 
@@ -61,6 +61,8 @@ class MailboxPlan:
     dest: Side
     #: source folder → its STATUS (UIDVALIDITY, UIDNEXT, HIGHESTMODSEQ where offered)
     status: dict[str, dict[str, int]] = field(default_factory=dict)
+    #: destination folder → its UIDVALIDITY, as LIST-STATUS gave it (empty without)
+    dest_status: dict[str, dict[str, int]] = field(default_factory=dict)
 
 
 async def plan_mailbox(
@@ -77,7 +79,14 @@ async def plan_mailbox(
     ``exact_sizes``: byte totals even without STATUS=SIZE (one FETCH per folder),
     for plans that show them; a copy only needs message counts to order folders.
     """
-    src_side, dst_side = await asyncio.gather(read_side(src), read_side(dst))
+    items = ["MESSAGES", "UIDVALIDITY", "UIDNEXT"]
+    items += ["HIGHESTMODSEQ"] if src.has("CONDSTORE") else []
+    items += ["SIZE"] if src.has("STATUS=SIZE") else []
+    # Both sides at once; where the servers offer LIST-STATUS, each folder's STATUS
+    # comes with the LIST: what a rerun needs to tell which folders changed.
+    (src_side, src_status), (dst_side, dst_status) = await asyncio.gather(
+        read_side(src, items), read_side(dst, ["UIDVALIDITY"])
+    )
     plans = plan_folders(
         src_side,
         dst_side,
@@ -88,16 +97,16 @@ async def plan_mailbox(
         dest_profile=profiles.dest,
     )
     plans = keep_earlier_names(plans, recorded, dst_side, settings.mapping)
-    items = ["MESSAGES", "UIDVALIDITY", "UIDNEXT"]
-    items += ["HIGHESTMODSEQ"] if src.has("CONDSTORE") else []
-    items += ["SIZE"] if src.has("STATUS=SIZE") else []
-    # One pipelined round trip: what a rerun needs to tell which folders changed.
-    status = await statuses(src, [p.source_name for p in plans], items)
+    # What LIST-STATUS did not give: one pipelined round trip.
+    names = [p.source_name for p in plans]
+    missing = [n for n in names if n not in src_status]
+    asked = await statuses(src, missing, items) if missing else {}
+    status = {n: src_status[n] if n in src_status else asked[n] for n in names}
     if exact_sizes and not src.has("STATUS=SIZE"):
         sizes = await folder_sizes(src, plans)
     else:
         sizes = {n: (s.get("MESSAGES", 0), s.get("SIZE", 0)) for n, s in status.items()}
-    return MailboxPlan(plans, sizes, src_side, dst_side, status)
+    return MailboxPlan(plans, sizes, src_side, dst_side, status, dst_status)
 
 
 async def statuses(
@@ -134,16 +143,25 @@ def unchanged(
     )
 
 
-async def read_side(client: IMAPClient) -> Side:
-    """LIST, LSUB and NAMESPACE of one server, pipelined."""
+async def read_side(
+    client: IMAPClient, status: Sequence[str] = ()
+) -> tuple[Side, dict[str, dict[str, int]]]:
+    """LIST, LSUB and NAMESPACE of one server, pipelined; with LIST-STATUS, the
+    ``status`` items of the folders too (by name; a folder missing there must be
+    asked for)."""
 
     async def namespace() -> Namespace | None:
         return await client.namespace() if client.has("NAMESPACE") else None
 
-    found, listed, lsub = await asyncio.gather(
-        namespace(), client.list_mailboxes(), client.list_mailboxes(lsub=True)
+    async def listing() -> tuple[list[ListMailbox], dict[str, dict[str, int]]]:
+        if status and client.has("LIST-STATUS"):
+            return await client.list_status(status)
+        return await client.list_mailboxes(), {}
+
+    found_namespace, (mailboxes, found), lsub = await asyncio.gather(
+        namespace(), listing(), client.list_mailboxes(lsub=True)
     )
-    return Side(listed, frozenset(m.name for m in lsub), found)
+    return Side(mailboxes, frozenset(m.name for m in lsub), found_namespace), found
 
 
 async def folder_sizes(
@@ -189,19 +207,27 @@ def _folder_only(exc: BaseException) -> None:
 
 
 async def prepare_destination(
-    client: IMAPClient, plans: Sequence[FolderPlan], dest: Side, delimiter: str | None = None
+    client: IMAPClient,
+    plans: Sequence[FolderPlan],
+    dest: Side,
+    delimiter: str | None = None,
+    later: Collection[str] = frozenset(),
 ) -> list[FolderPlan]:
     """Create the folders the destination lacks (empty ones too) and subscribe them.
 
     A name the destination refuses is replaced by the next that works (see
     engine.naming); the plans come back with the names used. The commands are
-    pipelined: a hundred folders cost one round trip, not a hundred.
+    pipelined: a hundred folders cost one round trip, not a hundred. Names in
+    ``later`` are left alone: taken as there, neither created nor subscribed.
     """
-    plans = await create_folders(client, plans, dest, delimiter or dest.delimiter or "/")
+    plans = await create_folders(client, plans, dest, delimiter or dest.delimiter or "/", later)
     wanted = [
         p.dest_name
         for p in plans
-        if p.subscribed and p.refused is None and p.dest_name not in dest.subscribed
+        if p.subscribed
+        and p.refused is None
+        and p.dest_name not in dest.subscribed
+        and p.dest_name not in later
     ]
     sent = [client.submit("SUBSCRIBE", [Mailbox(n)]) for n in dict.fromkeys(wanted)]
     for outcome in await asyncio.gather(*sent, return_exceptions=True):

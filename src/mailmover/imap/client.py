@@ -24,9 +24,9 @@ from mailmover.imap.handshake import greet
 from mailmover.imap.proto.commands import (
     Arg,
     Atom,
-    Literal,
     Mailbox,
     ParenList,
+    flag_list,
     serialize,
 )
 from mailmover.imap.proto.parser import ResponseParser
@@ -133,6 +133,7 @@ class IMAPClient:
         status_mailbox: str | None = None,
         barrier: bool = False,
         opens: bool = False,
+        behind: bool = False,
         secret: bool = False,
         on_continuation: Callable[[str], bytes | None] | None = None,
         on_fetch: Callable[[Fetch], None] | None = None,
@@ -159,6 +160,7 @@ class IMAPClient:
             status_mailbox=status_mailbox,
             barrier=barrier,
             opens=opens,
+            behind=behind,
             secret=secret,
             on_continuation=on_continuation,
             on_fetch=on_fetch,
@@ -175,6 +177,7 @@ class IMAPClient:
         status_mailbox: str | None = None,
         barrier: bool = False,
         opens: bool = False,
+        behind: bool = False,
         secret: bool = False,
         on_continuation: Callable[[str], bytes | None] | None = None,
         after_ok: Callable[[], None] | None = None,
@@ -187,6 +190,7 @@ class IMAPClient:
             status_mailbox=status_mailbox,
             barrier=barrier,
             opens=opens,
+            behind=behind,
             secret=secret,
             on_continuation=on_continuation,
             after_ok=after_ok,
@@ -327,6 +331,20 @@ class IMAPClient:
         result = await self.run(name, args, collects=[ListMailbox])
         return [r for r in result.untagged if isinstance(r, ListMailbox)]
 
+    async def list_status(
+        self, items: Sequence[str]
+    ) -> tuple[list[ListMailbox], dict[str, dict[str, int]]]:
+        """Every folder and the STATUS ``items`` the server gave of each, in one LIST
+        (LIST-STATUS, RFC 5819; it may leave out a folder it cannot open)."""
+        returned = f"STATUS ({' '.join(items)})"
+        if self.has("SPECIAL-USE"):  # LIST-STATUS implies LIST-EXTENDED
+            returned = f"SPECIAL-USE {returned}"
+        args: list[Arg] = [Mailbox(""), Mailbox("*"), Atom(f"RETURN ({returned})")]
+        result = await self.run("LIST", args, collects=[ListMailbox, MailboxStatus])
+        found = [r for r in result.untagged if isinstance(r, ListMailbox)]
+        status = {r.name: r.items for r in result.untagged if isinstance(r, MailboxStatus)}
+        return found, status
+
     async def status(self, mailbox: str, items: Sequence[str]) -> dict[str, int]:
         result = await self.run(
             "STATUS",
@@ -338,13 +356,15 @@ class IMAPClient:
         return found[-1].items if found else {}
 
     async def select(
-        self, mailbox: str, *, readonly: bool = False, pipelined: bool = False
+        self, mailbox: str, *, readonly: bool = False, pipelined: bool = False, behind: bool = False
     ) -> SelectedMailbox:
         """SELECT, or EXAMINE when ``readonly`` (sources are always examined).
 
         It waits for every command before it; with ``pipelined``, commands queued
         after it are sent without waiting for its answer, so they act on ``mailbox``
-        (or fail, when the server refuses to open it).
+        (or fail, when the server refuses to open it). With ``behind`` as well, it
+        does not wait for the commands before it either: the server answers those
+        first. ``selected`` is then only what the last SELECT answered.
         """
         self.selected = None
         args: list[Arg] = [Mailbox(mailbox)]
@@ -354,7 +374,8 @@ class IMAPClient:
             "EXAMINE" if readonly else "SELECT",
             args,
             barrier=True,
-            opens=pipelined,
+            opens=pipelined or behind,
+            behind=behind,
             collects=[Flags, Exists, Recent, UntaggedStatus],
         )
         codes = {
@@ -382,8 +403,10 @@ class IMAPClient:
         )
         return self.selected
 
-    async def examine(self, mailbox: str, *, pipelined: bool = False) -> SelectedMailbox:
-        return await self.select(mailbox, readonly=True, pipelined=pipelined)
+    async def examine(
+        self, mailbox: str, *, pipelined: bool = False, behind: bool = False
+    ) -> SelectedMailbox:
+        return await self.select(mailbox, readonly=True, pipelined=pipelined, behind=behind)
 
     async def create(self, mailbox: str) -> None:
         await self.run("CREATE", [Mailbox(mailbox)])
@@ -424,16 +447,16 @@ class IMAPClient:
         """``UID STORE uids operation (flags)``, e.g. operation ``FLAGS.SILENT``."""
         return self.submit(
             "UID STORE",
-            [Atom(_uid_set(uids)), Atom(operation), ParenList([Atom(f) for f in flags])],
+            [Atom(_uid_set(uids)), Atom(operation), flag_list(tuple(flags))],
             uids=UidRange.of(uids),
         )
 
     def append_nowait(self, mailbox: str, message: Message) -> asyncio.Future[Result]:
         """Queue an APPEND; pipelined with LITERAL+, one round trip each otherwise."""
-        args: list[Arg] = [Mailbox(mailbox), ParenList([Atom(f) for f in message.flags])]
+        args: list[Arg] = [Mailbox(mailbox), flag_list(tuple(message.flags))]
         if message.internaldate is not None:
             args.append(message.internaldate)
-        args.append(Literal(message.data))
+        args.append(message.data)  # bytes: a literal
         plus = self.has("LITERAL+") and len(message.data) <= SYNC_LITERAL_ABOVE
         return self.submit("APPEND", args, literal_plus=plus)
 
@@ -448,10 +471,10 @@ class IMAPClient:
             raise CapabilityMissing(f"{self.host} does not offer MULTIAPPEND")
         args: list[Arg] = [Mailbox(mailbox)]
         for message in messages:
-            args.append(ParenList([Atom(f) for f in message.flags]))
+            args.append(flag_list(tuple(message.flags)))
             if message.internaldate is not None:
                 args.append(message.internaldate)
-            args.append(Literal(message.data))
+            args.append(message.data)  # bytes: a literal
         plus = self.has("LITERAL+") and all(len(m.data) <= SYNC_LITERAL_ABOVE for m in messages)
         return self.submit("APPEND", args, literal_plus=plus)
 

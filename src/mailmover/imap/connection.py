@@ -7,7 +7,11 @@ responses and routes them: tagged completions by tag, FETCH data by UID (or
 sequence number) to the command that asked for it, other untagged data to the
 oldest command in flight that collects that kind. Two commands that would
 collect the same kind of untagged data are never in flight together, so
-routing cannot guess wrong.
+routing cannot guess wrong; except across a ``behind`` barrier (a pipelined
+SELECT or EXAMINE sent while the previous mailbox's commands are answered):
+a server runs a command that changes the selected mailbox only once those
+before it are done (RFC 3501 section 5.5), so their replies all come first and
+the oldest command still in flight is the one they answer.
 """
 
 from __future__ import annotations
@@ -91,6 +95,8 @@ class Command:
     status_mailbox: str | None = None
     barrier: bool = False  # nothing else in flight before or while it runs
     opens: bool = False  # a barrier that later commands may follow at once (pipelined SELECT)
+    behind: bool = False  # an opening barrier sent without waiting for those in flight
+    epoch: int = 0  # barriers queued up to this command: which mailbox it acts on
     secret: bool = False  # trace its name only
     on_continuation: ContinuationHandler | None = None
     on_fetch: Callable[[Fetch], None] | None = None
@@ -103,6 +109,8 @@ class Command:
     def conflicts(self, other: Command) -> bool:
         if self.barrier or (other.barrier and not other.opens):
             return True
+        if self.epoch != other.epoch:  # a behind barrier between them orders their replies
+            return False
         shared = self.collects & other.collects
         if shared == {MailboxStatus} and self.status_mailbox != other.status_mailbox:
             shared = frozenset()
@@ -144,6 +152,7 @@ class Connection:
         # everything back, and the mailboxes of STATUS commands.
         self._fences = 0
         self._statuses: Counter[str | None] = Counter()
+        self._epoch = 0
         self._wakeup = asyncio.Event()
         # the command whose "+" is awaited, and the future that receives it
         self._continuation: tuple[Command, asyncio.Future[str | None]] | None = None
@@ -168,6 +177,8 @@ class Connection:
     def submit(self, command: Command) -> asyncio.Future[Result]:
         """Queue a command; the future resolves with its Result or raises its error."""
         command.future = asyncio.get_running_loop().create_future()
+        self._epoch += command.barrier
+        command.epoch = self._epoch
         if self._error is not None:
             command.future.set_exception(self._error)
             command.future.exception()  # see _fail
@@ -210,12 +221,15 @@ class Connection:
         if len(self._inflight) >= self.window:
             return False
         if command.barrier and self._inflight:
-            return False
+            return command.behind and not self._fences
         if command.uids is None and command.seqs is None and command.collects <= _STATUS:
             # Only a barrier, or a STATUS of the same mailbox, can be in its way.
             if self._fences:
                 return False
-            return not command.collects or not self._statuses[command.status_mailbox]
+            if not command.collects:
+                return True
+            # Nor a command that collects every folder's STATUS (LIST-STATUS).
+            return not self._statuses[command.status_mailbox] and not self._statuses[None]
         return not any(command.conflicts(other) for other in self._inflight.values())
 
     def _admit(self, command: Command) -> None:

@@ -225,13 +225,31 @@ def ensure_first_admin(
 
 
 def _locked(conn: Connection, account_id: int) -> Account:
-    row = conn.execute(select(*account_columns()).where(acc.c.id == account_id)).one_or_none()
+    """The account, locked with every active administrator until the transaction ends.
+
+    Two changes that could each leave the other's account the last administrator are
+    so made one after the other, and ``_keep_an_admin`` counts what the first one left.
+    The administrators are locked first, in id order, then the account, so two
+    changes never wait for each other (PostgreSQL: ``SELECT ... FOR NO KEY UPDATE``, which
+    a session's sign-in, checking its foreign key, does not wait for; SQLite writes one
+    transaction at a time already, ``BEGIN IMMEDIATE``).
+    """
+    conn.execute(
+        select(acc.c.id)
+        .where(acc.c.role == ADMIN, acc.c.active.is_(True))
+        .order_by(acc.c.id)
+        .with_for_update(key_share=True)
+    )
+    row = conn.execute(
+        select(*account_columns()).where(acc.c.id == account_id).with_for_update(key_share=True)
+    ).one_or_none()
     if row is None:
         raise AccountError(f"no account with id {account_id}")
     return account_from_row(row)
 
 
 def _keep_an_admin(conn: Connection, leaving: int) -> None:
+    """``AccountError`` unless another active administrator stays (after ``_locked``)."""
     others = conn.execute(
         select(func.count())
         .select_from(acc)

@@ -3,7 +3,6 @@ owner. Only the token's SHA-256 is stored; the token is shown once, when it is m
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -13,6 +12,7 @@ from sqlalchemy import delete, select, update
 
 from mailmover.service import audit
 from mailmover.service.accounts import Account, AccountError, account_columns, account_from_row
+from mailmover.service.secrets import token_digest
 from mailmover.store import schema
 from mailmover.store.database import Store
 
@@ -35,10 +35,6 @@ class ApiToken:
     last_used_at: datetime | None
 
 
-def _digest(token: str) -> bytes:
-    return hashlib.sha256(token.encode()).digest()
-
-
 def create_token(store: Store, account: Account, name: str) -> tuple[str, ApiToken]:
     """A new token for ``account``: its value (shown once) and its record."""
     name = name.strip()
@@ -49,7 +45,9 @@ def create_token(store: Store, account: Account, name: str) -> tuple[str, ApiTok
     with store.write_engine.begin() as conn:
         token_id = conn.execute(
             tok.insert()
-            .values(account_id=account.id, name=name, token_hash=_digest(token), created_at=now)
+            .values(
+                account_id=account.id, name=name, token_hash=token_digest(token), created_at=now
+            )
             .returning(tok.c.id)
         ).scalar_one()
         audit.record(conn, account, "created an API token", name)
@@ -87,7 +85,7 @@ def token_account(store: Store, token: str) -> Account | None:
     query = (
         select(*account_columns(), tok.c.id.label("token_id"), tok.c.last_used_at)
         .join(tok, tok.c.account_id == acc.c.id)
-        .where(tok.c.token_hash == _digest(token), acc.c.active.is_(True))
+        .where(tok.c.token_hash == token_digest(token), acc.c.active.is_(True))
     )
     with store.engine.connect() as conn:
         row = conn.execute(query).one_or_none()

@@ -10,7 +10,7 @@ Every worker also sweeps, one at a time (an advisory lock), every few seconds:
 leases that expired (a worker killed or its machine gone) are settled as crashes
 (``leases.recover_expired``), procrastinate tasks of workers that stopped beating
 are retried, runnable mailboxes (queued, a scheduled delta due, a wait over) get
-a task, and credentials past their retention are erased. So nothing needs the
+a task, and credentials no longer needed are erased (``service.retention``). So nothing needs the
 local runner, and no single machine is special.
 
 SIGTERM (or SIGINT) drains: no new task is taken, every pass is paused and
@@ -23,18 +23,17 @@ Webhooks and emails, when configured, are sent by one worker at a time
 from __future__ import annotations
 
 import asyncio
+import math
 import signal
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
 
 from sqlalchemy import Connection, func, select, text
 
-from mailmover.service.budgets import Budgets
-from mailmover.service.emails import SmtpSettings
-from mailmover.service.jobs import erase_stale_credentials
+from mailmover.service import retention
 from mailmover.service.leases import claim, recover_expired
 from mailmover.service.notifier import FleetNotifier
 from mailmover.service.queue import (
@@ -47,8 +46,8 @@ from mailmover.service.queue import (
     runnable_ids,
     waiting_count,
 )
+from mailmover.service.runoptions import RunOptions
 from mailmover.service.secrets import SecretBox
-from mailmover.service.states import SETTLE_SECONDS
 from mailmover.service.worker import Worker
 from mailmover.store.database import Store
 
@@ -67,22 +66,12 @@ RETENTION_EVERY: Final = 60.0
 Emit = Callable[[dict[str, Any]], None]
 
 
-@dataclass
-class FleetOptions:
-    """How a fleet worker runs."""
+@dataclass(kw_only=True)
+class FleetOptions(RunOptions):
+    """How a fleet worker runs (its budgets are counted fleet-wide)."""
 
-    concurrency: int = 4
-    budgets: Budgets = field(default_factory=Budgets)  # limits counted fleet-wide
-    connections: int = 4  # pairs per mailbox unless its settings say otherwise
-    retention_days: float = 7.0
-    metrics_port: int | None = None  # serve Prometheus metrics on METRICS_HOST:PORT
-    metrics_host: str = "127.0.0.1"
+    metrics_host: str = "127.0.0.1"  # where the metrics are served
     drain_seconds: float = DRAIN
-    webhook_urls: tuple[str, ...] = ()
-    webhook_secret: str = field(default="", repr=False)
-    smtp: SmtpSettings | None = None  # email the owners when set
-    notify_users: bool = False  # and a note to each mailbox's user when it completes
-    settle_seconds: float = SETTLE_SECONDS  # a dead worker's mailbox waits, from its last beat
 
 
 class FleetWorker:
@@ -106,7 +95,7 @@ class FleetWorker:
             notify_users=options.notify_users,
         )
         self.signalled = False  # SIGTERM or SIGINT came: a drain asked for
-        self._last_retention = 0.0
+        self._last_retention = -math.inf  # the first round sweeps
 
     # -- the task -------------------------------------------------------------------
 
@@ -247,9 +236,10 @@ class FleetWorker:
                     self.emit({"event": "deferred", "mailboxes": deferred})
             if time.monotonic() - self._last_retention >= RETENTION_EVERY:
                 self._last_retention = time.monotonic()
-                await asyncio.to_thread(
-                    erase_stale_credentials, self.store, self.options.retention_days
-                )
+                days = self.options.retention_days
+                erased = await asyncio.to_thread(retention.sweep, self.store, days)
+                for mailbox_id in erased.expired:
+                    self.emit({"event": "user_never_came", "mailbox": mailbox_id})
                 # Tasks that failed (a database error) or were dropped as stalled: a day.
                 await self.app.job_manager.delete_old_jobs(
                     nb_hours=24, queue=QUEUE, include_failed=True, include_aborted=True

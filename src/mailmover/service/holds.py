@@ -4,7 +4,9 @@ When a server refuses a pass because it is busy or throttling (a provider's "too
 many connections", [UNAVAILABLE] at login), the server is put on hold until the
 mailbox's own retry time, in the job database: the server's other mailboxes that
 were due are parked ("waiting until …, <server> is throttling: …"), and no claim,
-by any runner or worker on the database, starts a mailbox on it before then.
+by any runner or worker on the database, starts a mailbox on it before then. A
+completing mailbox, or a synced one whose delta is due, is parked too and runs its
+delta when the wait is over (a completing job's then completes it).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, case, delete, or_, select, update
+from sqlalchemy import Connection, and_, case, delete, func, or_, select, update
 
 from mailmover.service.budgets import server_of
 from mailmover.store import schema
@@ -22,8 +24,11 @@ from mailmover.store.connect import insert_for
 mb = schema.mailbox
 sh = schema.server_hold
 
-#: States a hold parks: due to run, not running, not in a person's hands.
-PARKABLE = ("queued", "waiting")
+#: States a hold parks: due to run, not running, not in a person's hands (and a
+#: synced mailbox whose next delta is due).
+PARKABLE = ("queued", "waiting", "completing")
+#: The pass a parked mailbox runs when its wait is over, unless it has one already.
+_NEXT_PASS = {"completing": "delta", "synced": "delta"}
 
 
 def throttled_server(report: dict[str, Any], source: Any, dest: Any) -> str | None:
@@ -72,17 +77,20 @@ def park(
             for side in (mb.c.source_endpoint, mb.c.dest_endpoint)
         )
     )
+    due_delta = and_(mb.c.next_pass_at.is_not(None), mb.c.next_pass_at <= now)
     ids = list(
         conn.execute(
             update(mb)
             .where(
-                mb.c.state.in_(PARKABLE),
+                or_(mb.c.state.in_(PARKABLE), and_(mb.c.state == "synced", due_delta)),
                 or_(mb.c.waiting_until.is_(None), mb.c.waiting_until < until),
                 or_(mb.c.requested.is_(None), mb.c.requested == ""),
                 on_server if only is None else mb.c.id == only,
             )
             .values(
                 state="waiting",
+                # A completing or synced mailbox's delta runs when the wait is over.
+                next_pass=func.coalesce(mb.c.next_pass, case(_NEXT_PASS, value=mb.c.state)),
                 waiting_until=until,
                 reason=f"{server} is throttling: {reason}",
                 updated_at=now,

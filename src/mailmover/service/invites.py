@@ -5,11 +5,11 @@ in ``awaiting_user`` ("waiting for the user"). ``send_invitations`` emails each 
 mailbox's user a link holding a random token; only the token's SHA-256 is stored. The
 link works once, until it expires; sending it again makes a new token and the old link
 stops working. ``accept`` stores what the user gave, encrypted, and queues the mailbox.
+A mailbox whose link expired unused fails, its credentials erased (``service.retention``).
 """
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -25,8 +25,8 @@ from mailmover.service.emails import SmtpSettings, deliver, message
 from mailmover.service.jobs import NotFound
 from mailmover.service.leases import record_state
 from mailmover.service.logins import try_login
-from mailmover.service.secrets import SecretBox
-from mailmover.service.states import AWAITING_USER
+from mailmover.service.secrets import SecretBox, token_digest
+from mailmover.service.states import AWAITING_USER, words
 from mailmover.store import schema
 from mailmover.store.database import Store
 
@@ -80,7 +80,8 @@ class Invitation:
 
 
 def hash_token(token: str) -> str:
-    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+    """The link token's digest as the invitation stores it (hex)."""
+    return token_digest(token).hex()
 
 
 async def send_invitations(store: Store, job: str, settings: InviteSettings) -> list[Invitation]:
@@ -124,9 +125,16 @@ async def resend(store: Store, mailbox_id: int, settings: InviteSettings) -> Inv
     token = secrets.token_urlsafe(32)
     now = datetime.now(UTC)
     with store.write_engine.begin() as conn:
-        state = conn.execute(select(mb.c.state).where(mb.c.id == mailbox_id)).scalar()
-        if state != AWAITING_USER:
-            raise InviteRefused("this mailbox is not waiting for its user; nothing to send")
+        # Locked: the link is renewed or its mailbox given up (``service.retention``), not both.
+        found = conn.execute(
+            select(mb.c.state, mb.c.reason, mb.c.waiting_until)
+            .where(mb.c.id == mailbox_id)
+            .with_for_update(key_share=True)
+        ).one_or_none()
+        if found is not None and found.state != AWAITING_USER:
+            raise InviteRefused(
+                f"this mailbox is not waiting for its user; nothing to send (it is {words(*found)})"
+            )
         changed = conn.execute(
             update(inv)
             .where(inv.c.mailbox_id == mailbox_id)

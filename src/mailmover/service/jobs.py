@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field, replace
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from typing import Any, Final
 
 from sqlalchemy import Connection, and_, or_, select, update
@@ -426,23 +426,6 @@ def complete(store: Store, job: str) -> int:
             and_(mb.c.job_id == job_id, mb.c.state == "synced"),
             state="completing", next_pass="delta", reason=None,
         )  # fmt: skip
-
-
-def erase_stale_credentials(store: Store, days: float, now: datetime | None = None) -> int:
-    """Forget credentials ``days`` after a mailbox's last pass unless it is due to run; how many."""
-    cutoff = (now or datetime.now(UTC)) - timedelta(days=days)
-    with store.write_engine.begin() as conn:
-        return int(
-            conn.execute(
-                update(mb)
-                .where(
-                    mb.c.last_pass_at < cutoff,
-                    mb.c.state.not_in(("running", "queued", "completing")),
-                    or_(mb.c.source_secret.is_not(None), mb.c.dest_secret.is_not(None)),
-                )
-                .values(source_secret=None, dest_secret=None)
-            ).rowcount
-        )
 
 
 def active_count(store: Store) -> int:

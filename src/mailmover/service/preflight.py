@@ -3,13 +3,17 @@
 Each row's two sides are logged in to and planned by ``run_pass(kind="preflight")`` (no
 mail moved), against a throwaway in-memory job database; a row that fails is named by
 its line with the reason in words.
+
+A batch file is many logins: given a ``LoginBudget`` (the web app's limit on wrong mail
+passwords, shared with the wizard), a row refused a login counts as one wrong password
+and no row is tried once the budget is spent, so a file cannot guess passwords.
 """
 
 from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final, Protocol
 
 from cryptography.fernet import Fernet
 
@@ -24,6 +28,17 @@ from mailmover.service.jobs import with_admin_auth
 from mailmover.service.secrets import SecretBox
 from mailmover.store.database import Store
 
+#: the reason of a row not tried because the budget of wrong passwords was spent
+NOT_CHECKED: Final = "not checked: too many wrong passwords"
+
+
+class LoginBudget(Protocol):
+    """How many more wrong passwords may be tried, and counting one."""
+
+    def remaining(self) -> int: ...
+
+    def failed(self) -> None: ...
+
 
 @dataclass(frozen=True)
 class RowCheck:
@@ -35,6 +50,40 @@ class RowCheck:
     messages: int = 0
     bytes: int = 0
 
+    @property
+    def checked(self) -> bool:
+        return self.reason != NOT_CHECKED
+
+
+class _Attempts:
+    """Logins under a budget: never more in flight than wrong passwords may still be tried."""
+
+    def __init__(self, budget: LoginBudget | None) -> None:
+        self.budget = budget
+        self.in_flight = 0
+        self.turn = asyncio.Condition()
+
+    async def start(self) -> bool:
+        """True when a row may be tried now (waits for one in flight); False: budget spent."""
+        if self.budget is None:
+            return True
+        async with self.turn:
+            while self.budget.remaining() - self.in_flight <= 0:
+                if not self.in_flight:
+                    return False
+                await self.turn.wait()
+            self.in_flight += 1
+            return True
+
+    async def end(self, refused: bool) -> None:
+        if self.budget is None:
+            return
+        if refused:
+            self.budget.failed()
+        async with self.turn:
+            self.in_flight -= 1
+            self.turn.notify_all()
+
 
 async def check_rows(
     rows: list[BatchRow],
@@ -43,11 +92,16 @@ async def check_rows(
     dest_admin: AdminLogin | None,
     *,
     concurrency: int = 4,
+    budget: LoginBudget | None = None,
 ) -> list[RowCheck]:
-    """The pre-flight result of every row, in line order (``settings`` None: the defaults)."""
+    """The pre-flight result of every row, in line order (``settings`` None: the defaults).
+
+    With a ``budget``, rows left when it is spent are ``NOT_CHECKED``.
+    """
     settings = settings or PassSettings()
     store = Store.open("sqlite:///:memory:")
     limit = asyncio.Semaphore(concurrency)
+    attempts = _Attempts(budget)
 
     async def one(row: BatchRow) -> RowCheck:
         specs: dict[SideName, dict[str, Any]] = {
@@ -57,14 +111,21 @@ async def check_rows(
             "dest": dest_admin.spec() if dest_admin else password_spec(row.dest_password or ""),
         }
         async with limit:
-            report = await preflight_pass(
-                with_admin_auth(row.source, source_admin),
-                with_admin_auth(row.dest, dest_admin),
-                PassSettings.from_dict(settings.to_dict() | row.options),
-                specs,
-                store=store,
-                label=f"check-{row.line}",
-            )
+            if not await attempts.start():
+                return RowCheck(row.line, NOT_CHECKED)
+            refused = True
+            try:
+                report = await preflight_pass(
+                    with_admin_auth(row.source, source_admin),
+                    with_admin_auth(row.dest, dest_admin),
+                    PassSettings.from_dict(settings.to_dict() | row.options),
+                    specs,
+                    store=store,
+                    label=f"check-{row.line}",
+                )
+                refused = report.failure_kind == "authentication"
+            finally:
+                await attempts.end(refused)
         if report.outcome == "failed":
             return RowCheck(row.line, report.reason or "the pre-flight pass failed")
         sizes = report.sizes.values()
@@ -116,8 +177,10 @@ async def preflight_pass(
 
 
 def failures(checks: list[RowCheck]) -> list[BadLine]:
-    """The rows that failed, as bad lines."""
-    return [BadLine(c.line, f"pre-flight failed: {c.reason}") for c in checks if c.reason]
+    """The rows that were tried and failed, as bad lines."""
+    return [
+        BadLine(c.line, f"pre-flight failed: {c.reason}") for c in checks if c.reason and c.checked
+    ]
 
 
 def _ignore(_event: Any) -> None:

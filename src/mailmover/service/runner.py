@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import queue
 import signal
@@ -19,7 +20,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
@@ -28,11 +29,12 @@ from typing import Any, Final
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
+from mailmover.service import retention
 from mailmover.service.budgets import Budgets, held, usage_of
-from mailmover.service.emails import Emails, SmtpSettings
-from mailmover.service.jobs import active_count, erase_stale_credentials, mailbox_status
+from mailmover.service.emails import Emails
+from mailmover.service.jobs import active_count, mailbox_status
 from mailmover.service.leases import claim, crashed, recover_expired, runnable_condition
-from mailmover.service.states import SETTLE_SECONDS
+from mailmover.service.runoptions import RunOptions
 from mailmover.service.webhooks import Webhooks
 from mailmover.store import schema
 from mailmover.store.database import Store
@@ -45,23 +47,13 @@ mb = schema.mailbox
 Emit = Callable[[dict[str, Any]], None]
 
 
-@dataclass
-class RunnerOptions:
-    """How the runner runs: how many mailboxes at once, in how many processes."""
+@dataclass(kw_only=True)
+class RunnerOptions(RunOptions):
+    """How the local runner runs: in how many processes (metrics on 127.0.0.1)."""
 
-    concurrency: int = 4
     workers: int = 0  # 0: one per CPU core (at most one per mailbox)
     until_done: bool = False
-    budgets: Budgets = field(default_factory=Budgets)
     memory_mb: int = 0  # address-space ceiling of each worker; 0: none
-    retention_days: float = 7.0
-    connections: int = 4  # pairs per mailbox unless its settings say otherwise
-    webhook_urls: tuple[str, ...] = ()
-    webhook_secret: str = field(default="", repr=False)
-    smtp: SmtpSettings | None = None  # email the owners when set
-    notify_users: bool = False  # and a note to each mailbox's user when it completes
-    metrics_port: int | None = None  # serve Prometheus metrics on 127.0.0.1:PORT
-    settle_seconds: float = SETTLE_SECONDS  # a dead worker's mailbox waits, from its last beat
 
 
 class WorkerProcess:
@@ -99,6 +91,26 @@ class WorkerProcess:
                 self.proc.stdin.close()
 
 
+@dataclass(frozen=True)
+class WorkerHealth:
+    """One worker process as a health page shows it."""
+
+    name: str | None  # None: not ready yet
+    pid: int
+    alive: bool
+    mailboxes: int  # held now
+
+
+@dataclass(frozen=True)
+class RunnerHealth:
+    """A runner's worker processes and the connections held against its limits, now."""
+
+    concurrency: int
+    workers: tuple[WorkerHealth, ...]
+    #: this runner's limits, with what every running mailbox on the database holds
+    budgets: Budgets
+
+
 class Runner:
     """Runs due mailboxes until stopped (or, with ``until_done``, until none is left)."""
 
@@ -113,7 +125,7 @@ class Runner:
         self.workers: list[WorkerProcess] = []
         self.stop_requested = False
         self.started = datetime.now(UTC)
-        self._last_retention = 0.0
+        self._last_retention = -math.inf  # the first round sweeps
         self._last_recovery = time.monotonic()
         self.webhooks: Webhooks | None = None
         self.emails: Emails | None = None
@@ -180,6 +192,16 @@ class Runner:
     def stop(self) -> None:
         """Ask the loop to end: running mailboxes are paused and queued again."""
         self.stop_requested = True
+
+    def health(self) -> RunnerHealth:
+        """The worker processes and the connections held now (from any thread)."""
+        workers = tuple(
+            WorkerHealth(w.name, w.proc.pid, w.proc.poll() is None, len(w.held))
+            for w in list(self.workers)
+        )
+        with self.store.engine.connect() as conn:
+            counted = held(conn, self.options.budgets, datetime.now(UTC))
+        return RunnerHealth(self.options.concurrency, workers, counted)
 
     def _spawn(self) -> WorkerProcess:
         argv = [
@@ -284,11 +306,13 @@ class Runner:
             self.emit({"event": "recovered", "mailbox": mailbox_id})
 
     def _retention(self) -> None:
-        """Erase credentials kept past the retention period, once a minute."""
+        """Erase credentials no longer needed (``service.retention``), once a minute."""
         if time.monotonic() - self._last_retention < 60:
             return
         self._last_retention = time.monotonic()
-        erase_stale_credentials(self.store, self.options.retention_days)
+        erased = retention.sweep(self.store, self.options.retention_days)
+        for mailbox_id in erased.expired:
+            self.emit({"event": "user_never_came", "mailbox": mailbox_id})
 
     def _shutdown(self) -> None:
         """Ask every worker to pause and record its passes; kill those that do not end."""

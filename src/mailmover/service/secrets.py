@@ -1,4 +1,5 @@
-"""Credentials encrypted at rest: Fernet keys, encryption, rotation and erasure.
+"""Credentials encrypted at rest: Fernet keys, encryption, rotation and erasure; and
+the digest under which a bearer token (session, API token, invitation link) is stored.
 
 The key comes from ``MAILMOVER_SECRET_KEY`` (one key, or several separated by commas:
 the first encrypts, all decrypt, which is how a rotation is done with keys held
@@ -8,6 +9,7 @@ on first use. What is encrypted is a JSON object (see ``service.credentials``).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from collections.abc import Mapping
@@ -23,6 +25,11 @@ from mailmover.store.database import Store
 
 KEY_ENV: Final = "MAILMOVER_SECRET_KEY"
 KEY_FILE: Final = "secret.key"
+
+
+def token_digest(token: str) -> bytes:
+    """The SHA-256 of a random bearer token: what is stored instead of the token."""
+    return hashlib.sha256(token.encode("utf-8")).digest()
 
 
 class SecretsUnreadable(UsageError):

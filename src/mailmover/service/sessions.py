@@ -3,7 +3,6 @@ CSRF token; signing out or disabling the account ends it."""
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -12,6 +11,7 @@ from typing import Final
 from sqlalchemy import delete, select
 
 from mailmover.service.accounts import Account, account_columns, account_from_row
+from mailmover.service.secrets import token_digest
 from mailmover.store import schema
 from mailmover.store.database import Store
 
@@ -30,10 +30,6 @@ class Session:
     csrf: str
 
 
-def _digest(token: str) -> bytes:
-    return hashlib.sha256(token.encode()).digest()
-
-
 def open_session(store: Store, account: Account) -> tuple[str, Session]:
     """A new session for ``account``: the cookie's value (shown once) and the session."""
     token = secrets.token_urlsafe(32)
@@ -43,7 +39,7 @@ def open_session(store: Store, account: Account) -> tuple[str, Session]:
         conn.execute(ses.delete().where(ses.c.expires_at < now))
         conn.execute(
             ses.insert().values(
-                token_hash=_digest(token),
+                token_hash=token_digest(token),
                 account_id=account.id,
                 csrf=csrf,
                 created_at=now,
@@ -61,7 +57,7 @@ def find_session(store: Store, token: str) -> Session | None:
         select(*account_columns(), ses.c.csrf)
         .join(ses, ses.c.account_id == acc.c.id)
         .where(
-            ses.c.token_hash == _digest(token),
+            ses.c.token_hash == token_digest(token),
             ses.c.expires_at > datetime.now(UTC),
             acc.c.active.is_(True),
         )
@@ -74,4 +70,4 @@ def find_session(store: Store, token: str) -> Session | None:
 def close_session(store: Store, token: str) -> None:
     """End the session of this cookie (signing out)."""
     with store.write_engine.begin() as conn:
-        conn.execute(delete(ses).where(ses.c.token_hash == _digest(token)))
+        conn.execute(delete(ses).where(ses.c.token_hash == token_digest(token)))

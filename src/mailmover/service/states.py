@@ -19,8 +19,10 @@ the mailbox (``after_crash`` when its worker died instead)::
     waiting, synced ─(their time comes)─▶ running;   synced ─ delta JOB ─▶ queued
     synced ─ complete JOB ─▶ completing ─▶ running (a last delta) ─▶ completed
     queued, waiting, synced, completing ─ pause ─▶ paused ─ resume ─▶ queued
+    queued, completing, synced (delta due) ─ server on hold (service.holds) ─▶ waiting
     any but running and the end states ─ cancel ─▶ cancelled
     awaiting_user ─ the user gives a password (service.invites) ─▶ queued
+    awaiting_user ─ the link expired unused (service.retention) ─▶ failed (credentials erased)
     completed_with_errors ─ retry JOB ─▶ queued (a retry-errors pass)
 
 "awaiting_user" (in words: waiting for the user) is a mailbox of a batch that asks

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Final
@@ -97,6 +98,16 @@ def flags_text(flags: tuple[str, ...] | list[str] | frozenset[str]) -> str:
         if not flag or len(flag.split()) != 1 or flag.strip() != flag:
             raise ValueError(f"not an IMAP flag: {flag!r}")
     return " ".join(sorted(unique))
+
+
+@functools.lru_cache(maxsize=4096)
+def _flags_text_of(flags: tuple[str, ...]) -> str:
+    return flags_text(flags)
+
+
+def stored_flags(flags: tuple[str, ...] | list[str] | frozenset[str]) -> str:
+    """``flags_text``, remembered for the few flag tuples that most messages share."""
+    return _flags_text_of(flags) if isinstance(flags, tuple) else flags_text(flags)
 
 
 def flags_tuple(text: str) -> tuple[str, ...]:

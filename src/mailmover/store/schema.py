@@ -44,6 +44,20 @@ metadata = MetaData(naming_convention=NAMING_CONVENTION)
 RowId = BigInteger().with_variant(Integer(), "sqlite")
 
 
+def sqlite_datetime(value: datetime | None) -> str | None:
+    """The text SQLAlchemy's SQLite DATETIME stores for an aware ``value``, as UTC.
+
+    ``YYYY-MM-DD HH:MM:SS.ffffff``, made in one C call: writing message rows
+    spends most of its time here. ValueError for a naive datetime.
+    """
+    if value is None:
+        return None
+    if value.utcoffset() is None:
+        raise ValueError(f"naive datetime {value.isoformat()} cannot be stored")
+    # without the "+00:00" that follows
+    return value.astimezone(UTC).isoformat(" ", "microseconds")[:26]
+
+
 class UTCDateTime(TypeDecorator[datetime]):
     """A timezone-aware timestamp, stored as UTC and always read back aware in UTC.
 
@@ -65,18 +79,7 @@ class UTCDateTime(TypeDecorator[datetime]):
     def bind_processor(self, dialect: Dialect) -> Callable[[datetime | None], Any] | None:
         if dialect.name != "sqlite":
             return super().bind_processor(dialect)
-
-        # The text SQLAlchemy's SQLite DATETIME stores, made in one C call: writing
-        # message rows spends most of its time here.
-        def process(value: datetime | None) -> str | None:
-            if value is None:
-                return None
-            if value.utcoffset() is None:
-                raise ValueError(f"naive datetime {value.isoformat()} cannot be stored")
-            # "YYYY-MM-DD HH:MM:SS.ffffff", without the "+00:00" that follows.
-            return value.astimezone(UTC).isoformat(" ", "microseconds")[:26]
-
-        return process
+        return sqlite_datetime
 
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
         if value is None:

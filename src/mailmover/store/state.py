@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
     Connection,
+    Dialect,
     Executable,
     bindparam,
     func,
@@ -32,7 +33,9 @@ from mailmover.store.records import (
     MessageRecord,
     flags_text,
     flags_tuple,
+    stored_flags,
 )
+from mailmover.store.schema import sqlite_datetime
 
 if TYPE_CHECKING:
     from mailmover.store.database import Store
@@ -66,6 +69,35 @@ def _message_upsert(dialect: str, columns: tuple[str, ...]) -> Any:
         index_elements=[_m.c[name] for name in _MESSAGE_KEY],
         set_={name: insert.excluded[name] for name in columns if name not in _MESSAGE_KEY},
     )
+
+
+#: The columns of a message row as ``_sqlite_row`` orders them.
+_ROW_COLUMNS = (
+    "folder_id",
+    "source_uidvalidity",
+    "source_uid",
+    "dest_uidvalidity",
+    "dest_uid",
+    "size",
+    "internaldate",
+    "message_id",
+    "digest",
+    "flags",
+    "state",
+    "reason",
+    "updated_at",
+)
+
+
+@functools.cache
+def _sqlite_upsert(dialect: Dialect) -> str:
+    """``_message_upsert`` as SQLite text with a ``?`` per column of ``_ROW_COLUMNS``."""
+    compiled = _message_upsert("sqlite", _ROW_COLUMNS).compile(
+        dialect=dialect, column_keys=list(_ROW_COLUMNS)
+    )
+    if tuple(compiled.positiontup or ()) != _ROW_COLUMNS:
+        raise AssertionError(f"unexpected parameter order {compiled.positiontup}")
+    return str(compiled)
 
 
 _FOLDER_COLUMNS = (
@@ -224,9 +256,18 @@ class MailboxState:
         if not records:
             return
         now = datetime.now(UTC)
-        rows = [_message_row(folder_id, rec, now) for rec in records]
         with self.store.write_engine.begin() as conn:
             self._check_folder(conn, folder_id)
+            if conn.dialect.name == "sqlite":
+                # Values converted here, once, and handed to the driver's executemany:
+                # SQLAlchemy's bind processors per value were most of a copy's writes.
+                stamp = sqlite_datetime(now)
+                conn.exec_driver_sql(
+                    _sqlite_upsert(conn.dialect),
+                    [_sqlite_row(folder_id, rec, stamp) for rec in records],
+                )
+                return
+            rows = [_message_row(folder_id, rec, now) for rec in records]
             conn.execute(_message_upsert(conn.dialect.name, tuple(rows[0])), rows)
 
     def update_flags(
@@ -366,11 +407,35 @@ class MailboxState:
             raise LookupError(f"mailbox {self.id} has no folder with id {folder_id}")
 
 
-def _message_row(folder_id: int, rec: MessageRecord, now: datetime) -> dict[str, Any]:
+def _checked(rec: MessageRecord) -> None:
     if rec.state not in MESSAGE_STATES:
         raise ValueError(f"unknown message state {rec.state!r}")
     if rec.internaldate.utcoffset() is None:
         raise ValueError(f"message {rec.source_uid}: internaldate has no timezone")
+
+
+def _sqlite_row(folder_id: int, rec: MessageRecord, stamp: str | None) -> tuple[Any, ...]:
+    """A message row for SQLite, valued as SQLAlchemy's bind processors would store it."""
+    _checked(rec)
+    return (
+        folder_id,
+        rec.source_uidvalidity,
+        rec.source_uid,
+        rec.dest_uidvalidity,
+        rec.dest_uid,
+        rec.size,
+        sqlite_datetime(rec.internaldate),
+        rec.message_id,
+        rec.digest,
+        stored_flags(rec.flags),
+        rec.state,
+        rec.reason,
+        stamp,
+    )
+
+
+def _message_row(folder_id: int, rec: MessageRecord, now: datetime) -> dict[str, Any]:
+    _checked(rec)
     return {
         "folder_id": folder_id,
         "source_uidvalidity": rec.source_uidvalidity,
@@ -381,7 +446,7 @@ def _message_row(folder_id: int, rec: MessageRecord, now: datetime) -> dict[str,
         "internaldate": rec.internaldate,
         "message_id": rec.message_id,
         "digest": rec.digest,
-        "flags": flags_text(rec.flags),
+        "flags": stored_flags(rec.flags),
         "state": rec.state,
         "reason": rec.reason,
         "updated_at": now,

@@ -29,7 +29,9 @@ from mailmover.service.transfers import SideName, job_name
 from mailmover.web.auth import CurrentUser, State
 from mailmover.web.config import WebConfig
 from mailmover.web.drafts import Draft, Drafts, drafts
+from mailmover.web.invites import TOO_MANY
 from mailmover.web.state import render
+from mailmover.web.wizard import login_budget
 
 router = APIRouter()
 DraftStore = Annotated[Drafts, Depends(drafts)]
@@ -55,8 +57,11 @@ def invite_settings(config: WebConfig) -> invites.InviteSettings:
     return invites.InviteSettings(config.public_url, smtp, ttl)
 
 
-def _upload(request: Request, values: dict[str, str], **context: object) -> Response:
-    status = 400 if context.get("problems") or context.get("error") else 200
+def _upload(
+    request: Request, values: dict[str, str], status: int | None = None, **context: object
+) -> Response:
+    if status is None:
+        status = 400 if context.get("problems") or context.get("error") else 200
     return render(request, "batch_upload.html", {"values": values} | context, status)
 
 
@@ -91,12 +96,26 @@ async def batch_upload(
             ask_users=ask,
         )
         rows, problems = check_batch(data, options)
+        unchecked = 0
         if not problems and values.get("preflight") == "on":
+            # The wizard's limit on wrong mail passwords: a file is no password oracle.
+            address = request.client.host if request.client else "unknown"
+            budget = web.limiter.bound(login_budget(user), address)
+            if budget.remaining() <= 0:
+                return _upload(request, values, 429, error=TOO_MANY)
             known = [r for r in rows if not options.asked(r)]
-            checks = await check_rows(known, None, admins["source"], admins["dest"])
+            checks = await check_rows(known, None, admins["source"], admins["dest"], budget=budget)
             problems = failures(checks)
+            unchecked = sum(1 for c in checks if not c.checked)
     except UsageError as exc:
         return _upload(request, values, error=exc.message)
+    if unchecked:
+        error = (
+            f"Too many wrong passwords: the pre-flight stopped and {unchecked} line(s) were "
+            "not checked. Wait a minute, then upload the file again."
+        )
+        return _upload(request, values, 429, error=error, problems=problems,
+                       filename=upload.filename)  # fmt: skip
     if problems:
         return _upload(request, values, problems=problems, filename=upload.filename)
     draft = store.new(user.id)

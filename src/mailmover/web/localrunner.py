@@ -34,19 +34,12 @@ class LocalRunner:
 
     def health(self) -> dict[str, Any]:
         """The runner's thread, its worker processes and its connection budgets, now."""
-        budgets = self.runner.options.budgets
+        now = self.runner.health()
+        budgets = now.budgets
         return {
             "alive": self.thread.is_alive(),
-            "concurrency": self.runner.options.concurrency,
-            "workers": [
-                {
-                    "name": w.name,
-                    "pid": w.proc.pid,
-                    "alive": w.proc.poll() is None,
-                    "mailboxes": len(w.held),
-                }
-                for w in list(self.runner.workers)
-            ],
+            "concurrency": now.concurrency,
+            "workers": now.workers,
             "limits": {
                 "global": (budgets.held_global, budgets.global_limit),
                 "per server": (max(budgets.held_hosts.values(), default=0), budgets.per_server),

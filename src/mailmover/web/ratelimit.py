@@ -6,6 +6,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
 
 
 class SigninLimiter:
@@ -37,12 +38,20 @@ class SigninLimiter:
 
     def allowed(self, account: str, address: str) -> bool:
         """True when a sign-in for ``account`` from ``address`` may be checked now."""
+        return self.remaining(account, address) > 0
+
+    def remaining(self, account: str, address: str) -> int:
+        """How many more wrong passwords for ``account`` from ``address`` may be checked now."""
         now = self.clock()
         with self._lock:
-            return all(
-                len(self._recent((kind, value), now)) < self.limits[kind]
+            return min(
+                self.limits[kind] - len(self._recent((kind, value), now))
                 for kind, value in (("account", account), ("address", address))
             )
+
+    def bound(self, account: str, address: str) -> BoundLimit:
+        """The limit of ``account`` from ``address``, as ``service.preflight`` counts it."""
+        return BoundLimit(self, account, address)
 
     def failed(self, account: str, address: str) -> None:
         """Count a wrong password for ``account`` from ``address``."""
@@ -53,3 +62,18 @@ class SigninLimiter:
             if len(self._failures) > 100_000:  # forget idle keys, so memory stays bounded
                 for key in [k for k, v in self._failures.items() if not self._recent(k, now)]:
                     del self._failures[key]
+
+
+@dataclass(frozen=True)
+class BoundLimit:
+    """One account's and address's limit (``service.preflight.LoginBudget``)."""
+
+    limiter: SigninLimiter
+    account: str
+    address: str
+
+    def remaining(self) -> int:
+        return self.limiter.remaining(self.account, self.address)
+
+    def failed(self) -> None:
+        self.limiter.failed(self.account, self.address)

@@ -8,6 +8,7 @@ waits for a ``+`` continuation before sending the next. With LITERAL+
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -19,9 +20,11 @@ from mailmover.imap.proto.utf7 import encode as utf7_encode
 __all__ = [
     "Arg",
     "Atom",
+    "FlagList",
     "Literal",
     "Mailbox",
     "ParenList",
+    "flag_list",
     "imap_date",
     "imap_datetime",
     "parse_imap_datetime",
@@ -59,7 +62,20 @@ class ParenList:
     items: Sequence[Arg]
 
 
-Arg = str | int | bytes | Atom | Literal | Mailbox | ParenList | datetime | None
+@dataclass(frozen=True, slots=True)
+class FlagList:
+    """``(\\Seen $Forwarded)``: flags, each sent verbatim (as ``ParenList`` of ``Atom`` s)."""
+
+    flags: tuple[str, ...]
+
+
+@functools.lru_cache(maxsize=1024)
+def flag_list(flags: tuple[str, ...]) -> FlagList:
+    """The ``FlagList`` of ``flags``; a folder's messages share a few, made once."""
+    return FlagList(flags)
+
+
+Arg = str | int | bytes | Atom | Literal | Mailbox | ParenList | FlagList | datetime | None
 """str: astring (atom if it can be, else quoted, else literal); int: number;
 bytes: literal; datetime: quoted IMAP date-time; None: NIL."""
 
@@ -97,35 +113,62 @@ def serialize(
     if not _TAG.fullmatch(tag):
         raise ValueError(f"not a valid IMAP tag: {tag!r}")
     writer = _Writer(literal_plus=literal_plus, literal_minus=literal_minus, utf8=utf8)
-    writer.out += tag.encode("ascii") + b" " + _verbatim(name)
+    writer.out += (tag.encode("ascii"), b" ", _verbatim(name))
     for arg in args:
-        writer.out += b" "
+        writer.out.append(b" ")
         writer.write(arg)
-    writer.out += b"\r\n"
-    writer.parts.append(bytes(writer.out))
+    writer.out.append(b"\r\n")
+    writer.parts.append(b"".join(writer.out))
     return writer.parts
 
 
 class _Writer:
+    """Collects a command's bytes as pieces, joined once per part."""
+
     def __init__(self, *, literal_plus: bool, literal_minus: bool, utf8: bool) -> None:
         self.literal_plus = literal_plus
         self.literal_minus = literal_minus
         self.utf8 = utf8
         self.parts: list[bytes] = []
-        self.out = bytearray()
+        self.out: list[bytes] = []
 
     def write(self, arg: Arg) -> None:
-        # bool before int: True is an int but never meant as a number.
+        # The common types by exact type first; bool (an int never meant as a number)
+        # and subclasses go through the checks below.
+        kind = type(arg)
+        if kind is bytes:
+            assert isinstance(arg, bytes)
+            self.literal(arg, binary=False)
+        elif kind is FlagList:
+            assert isinstance(arg, FlagList)
+            self.out.append(_flag_list_bytes(arg.flags))
+        elif kind is Literal:
+            assert isinstance(arg, Literal)
+            self.literal(arg.data, binary=arg.binary)
+        elif kind is Atom:
+            assert isinstance(arg, Atom)
+            self.out.append(_verbatim(arg.value))
+        elif kind is ParenList:
+            assert isinstance(arg, ParenList)
+            self.paren_list(arg)
+        elif kind is datetime:
+            assert isinstance(arg, datetime)
+            # a date-time is ASCII digits, letters, spaces, ":" and "+"/"-": safe to quote
+            self.out.append(b'"%s"' % imap_datetime(arg).encode("ascii"))
+        else:
+            self.write_other(arg)
+
+    def write_other(self, arg: Arg) -> None:
         if isinstance(arg, bool):
             raise TypeError(f"cannot send a bool as an IMAP argument: {arg!r}")
         if arg is None:
-            self.out += b"NIL"
+            self.out.append(b"NIL")
         elif isinstance(arg, str):
             self.astring(arg)
         elif isinstance(arg, int):
             if arg < 0:
                 raise ValueError(f"IMAP numbers are not negative: {arg}")
-            self.out += str(arg).encode("ascii")
+            self.out.append(str(arg).encode("ascii"))
         elif isinstance(arg, bytes):
             self.literal(arg, binary=False)
         elif isinstance(arg, Literal):
@@ -133,18 +176,23 @@ class _Writer:
         elif isinstance(arg, Mailbox):
             self.astring(arg.name if self.utf8 else utf7_encode(arg.name))
         elif isinstance(arg, Atom):
-            self.out += _verbatim(arg.value)
+            self.out.append(_verbatim(arg.value))
         elif isinstance(arg, datetime):
-            self.out += quote(imap_datetime(arg))
+            self.out.append(quote(imap_datetime(arg)))
         elif isinstance(arg, ParenList):
-            self.out += b"("
-            for index, item in enumerate(arg.items):
-                if index:
-                    self.out += b" "
-                self.write(item)
-            self.out += b")"
+            self.paren_list(arg)
+        elif isinstance(arg, FlagList):
+            self.out.append(_flag_list_bytes(arg.flags))
         else:
             raise TypeError(f"cannot send {type(arg).__name__} as an IMAP argument")
+
+    def paren_list(self, arg: ParenList) -> None:
+        self.out.append(b"(")
+        for index, item in enumerate(arg.items):
+            if index:
+                self.out.append(b" ")
+            self.write(item)
+        self.out.append(b")")
 
     def astring(self, value: str) -> None:
         if "\x00" in value:
@@ -153,30 +201,35 @@ class _Writer:
         if len(data) >= MAX_QUOTED:
             self.literal(data, binary=False)
         elif _ATOM.fullmatch(value) and value.upper() != "NIL":
-            self.out += data
+            self.out.append(data)
         elif _QUOTABLE.fullmatch(value) or (self.utf8 and _QUOTABLE_UTF8.fullmatch(value)):
-            self.out += quote(value, utf8=self.utf8)
+            self.out.append(quote(value, utf8=self.utf8))
         else:
             self.literal(data, binary=False)
 
     def literal(self, data: bytes, *, binary: bool) -> None:
         size = len(data)
         nonsync = self.literal_plus or (self.literal_minus and size <= LITERAL_MINUS_MAX)
-        self.out += b"~{" if binary else b"{"
-        self.out += str(size).encode("ascii")
+        announce = b"~{%d" % size if binary else b"{%d" % size
         if nonsync:
-            self.out += b"+}\r\n"
+            self.out += (announce, b"+}\r\n", data)
         else:
-            self.out += b"}\r\n"
-            self.parts.append(bytes(self.out))
-            self.out = bytearray()
-        self.out += data
+            self.out += (announce, b"}\r\n")
+            self.parts.append(b"".join(self.out))
+            self.out = [data]
 
 
+@functools.lru_cache(maxsize=4096)
 def _verbatim(value: str) -> bytes:
+    """``value`` as sent verbatim (names, atoms, flags: a few distinct ones, remembered)."""
     if not value or not value.isascii() or _UNSAFE_VERBATIM.search(value):
         raise ValueError(f"cannot send verbatim: {value!r}")
     return value.encode("ascii")
+
+
+@functools.lru_cache(maxsize=1024)
+def _flag_list_bytes(flags: tuple[str, ...]) -> bytes:
+    return b"(" + b" ".join(_verbatim(flag) for flag in flags) + b")"
 
 
 def quote(value: str, *, utf8: bool = False) -> bytes:

@@ -17,7 +17,7 @@ _END = re.compile(rb" *\)")
 _RFC822 = {b"RFC822": "", b"RFC822.HEADER": "HEADER", b"RFC822.TEXT": "TEXT"}
 
 
-def _internaldate(raw: bytes) -> datetime | None:
+def read_internaldate(raw: bytes) -> datetime | None:
     """INTERNALDATE as an aware datetime; None when the server sent no valid date-time."""
     try:
         return parse_imap_datetime(raw.decode("ascii"))
@@ -69,7 +69,7 @@ def _read_item(
         fetch.flags = reader.flag_list()
     elif name == b"INTERNALDATE":
         raw = reader.nstring()
-        fetch.internaldate = None if raw is None else _internaldate(raw)
+        fetch.internaldate = None if raw is None else read_internaldate(raw)
     elif name == b"RFC822.SIZE":
         fetch.size = reader.number()
     elif name == b"MODSEQ":

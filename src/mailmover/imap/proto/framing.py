@@ -77,42 +77,56 @@ class Framer:
             take = min(self._need, len(data))
             self._add_literal(data if take == len(data) else data[:take])
             data = data[take:]
-        buf = self._buf
-        buf += data
-        frames: list[Frame] = []
-        pos = 0
-        while pos < len(buf):
-            if self._need:
-                take = min(self._need, len(buf) - pos)
-                self._add_literal(bytes(buf[pos : pos + take]))
-                pos += take
-                self._scan = pos
-                continue
-            nl = buf.find(b"\n", max(self._scan, pos))
-            if nl < 0:
+        if self._buf:
+            buf = self._buf
+            buf += data
+            if not self._need and buf.find(b"\n", self._scan) < 0:
+                # a line still incomplete (a long one comes in many chunks): keep it
                 self._scan = len(buf)
                 # the line may still lose a trailing CR, hence the - 1
-                if self._text + len(buf) - pos - 1 > self._max_text:
+                if self._text + len(buf) - 1 > self._max_text:
+                    raise ProtocolError(f"response longer than {self._max_text} bytes")
+                return []
+            data = bytes(buf)  # slices of bytes are one copy, of a bytearray two
+        frames: list[Frame] = []
+        pos, scan, size = 0, self._scan, len(data)
+        while pos < size:
+            need = self._need
+            if need:
+                take = min(need, size - pos)
+                if take == need and not self._chunks:  # a whole literal: no chunks to join
+                    self._literals.append(data[pos : pos + take])
+                    self._need = 0
+                    self._held += take
+                else:
+                    self._add_literal(data[pos : pos + take])
+                pos = scan = pos + take
+                continue
+            nl = data.find(b"\n", scan if scan > pos else pos)
+            if nl < 0:
+                scan = size
+                if self._text + size - pos - 1 > self._max_text:
                     raise ProtocolError(f"response longer than {self._max_text} bytes")
                 break
-            end = nl - 1 if nl > pos and buf[nl - 1] == 0x0D else nl
+            end = nl - 1 if nl > pos and data[nl - 1] == 0x0D else nl
             if self._text + end - pos > self._max_text:
                 raise ProtocolError(f"response longer than {self._max_text} bytes")
-            line = bytes(buf[pos:end])
+            line = data[pos:end]
             self._text += end - pos
             self._held += nl + 1 - pos
-            pos = self._scan = nl + 1
+            pos = scan = nl + 1
             frame = self._add_line(line)
             if frame is not None:
                 frames.append(frame)
-        if pos:
-            del buf[:pos]
-            self._scan -= pos
+        self._buf = bytearray(data[pos:]) if pos < size else bytearray()
+        self._scan = scan - pos
         return frames
 
     def _add_line(self, line: bytes) -> Frame | None:
         if not self._lines:
-            self._text_only = is_text_response(line)
+            # "* 12 FETCH ...": numbered data, never a status response (the common case)
+            numbered = line[:2] == b"* " and line[2:3].isdigit()
+            self._text_only = not numbered and is_text_response(line)
         self._lines.append(line)
         size = None if self._text_only else literal_size(line)
         if size is None:

@@ -7,6 +7,7 @@ from typing import Literal
 from mailmover.errors import ProtocolError
 from mailmover.imap.proto import utf7
 from mailmover.imap.proto.codes import parse_resp_text
+from mailmover.imap.proto.fastfetch import fast_fetch
 from mailmover.imap.proto.framing import STATUS_LINE, Frame, Framer
 from mailmover.imap.proto.lexer import Reader, text
 from mailmover.imap.proto.responses import (
@@ -91,6 +92,10 @@ class ResponseParser:
 
     def _parse(self, frame: Frame) -> Response:
         line = frame.lines[0]
+        if line.startswith(b"* "):
+            fetch = fast_fetch(frame)
+            if fetch is not None:
+                return fetch
         if line.startswith(b"+"):
             return Continuation(text(line[1:].lstrip(b" ")))
         status = STATUS_LINE.match(line)

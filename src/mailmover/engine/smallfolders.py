@@ -1,0 +1,413 @@
+"""Small folders on their first copy: two commands a side, several folders in flight.
+
+A folder qualifies when the planning STATUS says it holds 1 to ``PREFETCH``
+messages and at most ``PREFETCH_BYTES`` (and no more than one batch), it was
+never copied (the journal has no record of it), its destination folder was
+created by this pass or is to be created by the worker itself (so it holds
+nothing of ours), the destination gives APPENDUIDs (UIDPLUS), and no date
+filter, Gmail labels or retry of failures is asked for. Its whole copy is
+then the source's EXAMINE, UID SEARCH and one UID FETCH of metadata and
+bodies, sent together, and one (MULTI)APPEND naming the destination folder.
+
+No SELECT is needed on the destination (APPEND names its mailbox; the
+destination's PERMANENTFLAGS are read once, from the first such folder a
+worker opens), so a worker keeps up to ``IN_FLIGHT`` folders under way: the
+next folder's EXAMINE goes without waiting for the previous folder's answers
+(``examine(behind=True)``: the server answers those first), and the APPENDs
+follow each other on the destination. A folder the worker creates gets its
+CREATE (and SUBSCRIBE) sent with its EXAMINE, so creating thousands of
+folders overlaps the copy and is spread over the connections; its APPEND goes
+only once the CREATE is answered. A folder whose CREATE fails is left to the
+pass (``Shared.unnamed``), which finds it a name by the ladder of
+engine.naming once the workers are done. With thousands of small folders the
+round trips, not the messages, are the time. What a worker holds is bounded
+by ``IN_FLIGHT`` folders of at most ``PREFETCH_BYTES``; the APPENDs in flight
+are counted against the mailbox's byte budget.
+
+Anything out of the ordinary (a message without a date, a body that is not
+its announced size, a message deleted meanwhile, one larger than the
+destination takes, a refused APPEND, a cut link, a throttling reply) hands
+the folder back to the ordinary copy (engine.transfer), with nothing recorded
+but what the destination confirmed; after a cut or a throttling reply it
+waits first, as after any failed attempt.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+from collections import Counter
+from collections.abc import Awaitable, Collection, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from mailmover.engine.batches import PER_MESSAGE
+from mailmover.engine.events import BatchCopied, FolderFinished, FolderStarted
+from mailmover.engine.flags import FlagPolicy, FlagRewrite
+from mailmover.engine.folders import FolderPlan
+from mailmover.engine.headers import message_id
+from mailmover.engine.listing import META
+from mailmover.engine.opening import PREFETCH, PREFETCH_BYTES
+from mailmover.engine.report import FolderResult
+from mailmover.engine.transfer import TransferOptions
+from mailmover.errors import CommandFailed, MailmoverError
+from mailmover.imap.client import IMAPClient, Message, Result, SelectedMailbox, append_results
+from mailmover.imap.proto.commands import Atom, Mailbox
+from mailmover.imap.proto.responses import Fetch
+from mailmover.store.records import FolderRecord, MessageRecord
+
+if TYPE_CHECKING:
+    from mailmover.engine.pairs import Shared
+
+log = logging.getLogger(__name__)
+
+IN_FLIGHT = 8  # small folders a worker has under way at once
+BODIES = f"{META[:-1]} BODY.PEEK[])"
+
+
+@dataclass
+class Destination:
+    """What the destination's folders accept, read once from a SELECT (None: not yet)."""
+
+    permanent: tuple[str, ...] | None = None
+    known: bool = False
+
+
+@dataclass
+class SmallFolders:
+    """The small folders one worker has in flight; those handed back are in ``returned``."""
+
+    shared: Shared
+    tasks: list[asyncio.Task[bool]] = field(default_factory=list)
+    returned: list[Returned] = field(default_factory=list)
+
+    def takes(self, plan: FolderPlan, dst: IMAPClient | None) -> bool:
+        """Whether ``plan`` goes the short way (see the module docstring)."""
+        s = self.shared
+        opts = s.transfer
+        messages, size = (s.sizes or {}).get(plan.source_name, (0, 0))
+        return (
+            plan.refused is None
+            and not plan.unlabelled_only
+            and (plan.dest_name in s.fresh or plan.dest_name in s.create)
+            and plan.source_name not in s.recorded
+            and s.labels is None
+            and not opts.only_failed
+            and opts.since is None
+            and opts.before is None
+            and 0 < messages <= min(PREFETCH, opts.batch_messages)
+            and 0 < size <= min(PREFETCH_BYTES, opts.batch_bytes)
+            and (dst is None or dst.has("UIDPLUS"))
+        )
+
+    async def start(
+        self,
+        plan: FolderPlan,
+        result: FolderResult,
+        pair: tuple[IMAPClient, IMAPClient],
+    ) -> None:
+        """Put ``plan`` under way on ``pair``; waits while ``IN_FLIGHT`` folders are."""
+        while len(self.tasks) >= IN_FLIGHT:
+            await asyncio.wait(self.tasks, return_when=asyncio.FIRST_COMPLETED)
+            self.tasks = [t for t in self.tasks if not t.done()]
+        copy = _SmallCopy(self.shared, plan, result, *pair)
+        first = copy.send()  # queued now, so that folders go in the order they started
+        task = asyncio.create_task(self._finish(copy, first))
+        self.tasks.append(task)
+
+    async def _finish(self, copy: _SmallCopy, sent: Awaitable[_Opened]) -> bool:
+        try:
+            done = await copy.finish(sent)
+        except Exception as exc:  # anything unusual: the ordinary copy deals with it
+            if isinstance(exc, MailmoverError | _HandBack):
+                log.debug("%s: handed back (%s)", copy.plan.source_name, exc)
+            else:  # a fault of ours: the ordinary copy still copies the folder
+                log.exception("%s: handed back after an unexpected error", copy.plan.source_name)
+            if isinstance(exc, MailmoverError) and exc.retryable:
+                copy.error = copy.error or exc
+            done = False
+        if done:
+            self.shared.emit(FolderFinished(copy.result.freeze()))
+        elif copy.created is not None and not copy.created_ok:
+            copy.result.interrupted = True  # until the pass names and copies it
+            self.shared.unnamed.append(copy.plan)
+            self.shared.unnamed_error = self.shared.unnamed_error or copy.error
+        else:
+            self.returned.append(Returned(copy.plan, copy.result, copy.error))
+        return done
+
+    async def drain(self) -> list[Returned]:
+        """Wait for every folder in flight; the ones handed back, in the order they started."""
+        if self.tasks:
+            await asyncio.gather(*self.tasks)
+        self.tasks = []
+        returned, self.returned = self.returned, []
+        return returned
+
+    async def cancel(self) -> None:
+        for task in self.tasks:
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+        self.tasks = []
+
+
+@dataclass
+class Returned:
+    """A folder handed back, and the error that a retry can mend (it waits first)."""
+
+    plan: FolderPlan
+    result: FolderResult
+    error: MailmoverError | None = None
+
+
+@dataclass
+class _Opened:
+    source: SelectedMailbox
+    uids: list[int]
+    fetches: list[Fetch]
+    dest: SelectedMailbox | None
+
+
+class _HandBack(Exception):
+    """This folder is not for the short way after all."""
+
+
+class _SmallCopy:
+    def __init__(
+        self,
+        shared: Shared,
+        plan: FolderPlan,
+        result: FolderResult,
+        src: IMAPClient,
+        dst: IMAPClient,
+    ) -> None:
+        self.shared, self.plan, self.result, self.src, self.dst = shared, plan, result, src, dst
+        self.created: asyncio.Future[Result] | None = None  # the CREATE, when ours to send
+        self.created_ok = False
+        self.error: MailmoverError | None = None  # a refusal a retry can mend (throttled)
+
+    def send(self) -> Awaitable[_Opened]:
+        """Queue the source's EXAMINE, UID SEARCH and FETCH, and on the destination the
+        CREATE and SUBSCRIBE when the folder is ours to create and, the first time, a
+        SELECT; the commands keep the order they were queued in."""
+        src, dst = self.src, self.dst
+        if self.plan.dest_name in self.shared.create:
+            self.created = dst.submit("CREATE", [Mailbox(self.plan.dest_name)])
+            if self.plan.subscribed:  # a refused SUBSCRIBE costs the subscription only
+                dst.submit("SUBSCRIBE", [Mailbox(self.plan.dest_name)])
+        sel = asyncio.ensure_future(src.examine(self.plan.source_name, behind=True))
+        search = asyncio.ensure_future(src.uid_search(Atom("ALL")))
+        fetch = asyncio.ensure_future(src.uid_fetch(range(1, 2**32), BODIES))
+        dsel = None
+        if not self.shared.destination.known:
+            dsel = asyncio.ensure_future(dst.select(self.plan.dest_name))
+        opened = asyncio.ensure_future(_opened(sel, search, fetch, dsel))
+        opened.add_done_callback(lambda t: t.cancelled() or t.exception())
+        return opened
+
+    async def finish(self, sent: Awaitable[_Opened]) -> bool:
+        """Copy what was read; False when the folder is handed back."""
+        s, plan, result = self.shared, self.plan, self.result
+        if self.created is not None:
+            try:
+                await self.created
+            except CommandFailed as exc:
+                there = exc.code == "ALREADYEXISTS" or "already exists" in exc.message.lower()
+                if exc.retryable or not there:
+                    with contextlib.suppress(Exception):
+                        await sent
+                    raise  # the pass finds it a name
+                # There after all (Dovecot's list index says so of some folders created
+                # by several sessions at once): still ours to fill if it holds nothing.
+                self.created_ok = True
+                if (await self.dst.status(plan.dest_name, ["MESSAGES"])).get("MESSAGES") != 0:
+                    with contextlib.suppress(Exception):
+                        await sent
+                    raise _HandBack("the folder was there already") from exc
+            self.created_ok = True
+        opened = await sent
+        if opened.dest is not None:
+            if opened.dest.exists:
+                return False  # not empty after all
+            s.destination.permanent = opened.dest.permanentflags
+            s.destination.known = True
+        found = {f.uid: f for f in opened.fetches if f.uid is not None}
+        if not opened.uids or set(opened.uids) != set(found):
+            return False
+        limit = s.dest_profile.max_message_size if s.dest_profile else None
+        policy = FlagPolicy(
+            None if s.destination.permanent is None else frozenset(s.destination.permanent),
+            keywords=s.dest_profile.keywords if s.dest_profile else None,
+            refuses=s.dest_profile.refuses if s.dest_profile else FlagPolicy.refuses,
+            rules=s.flags or FlagRewrite(),
+        )
+        bodies: list[bytes] = []
+        messages: list[Message] = []
+        kept: list[tuple[str, ...]] = []
+        dropped = 0
+        for uid in sorted(opened.uids):
+            f = found[uid]
+            body = f.body.get("")
+            if not f.size or body is None or len(body) != f.size or f.internaldate is None:
+                return False  # deleted meanwhile, short, or undated: the ordinary way names it
+            if limit is not None and f.size > limit:
+                return False
+            flags, lost = policy.keep(f.flags or ())
+            dropped += lost
+            bodies.append(body)
+            kept.append(flags)
+            messages.append(Message(body, flags, f.internaldate))
+        total = sum(len(b) for b in bodies)
+        if s.control.requested is not None:  # no APPEND starts after a pause or cancel
+            result.source_messages = len(opened.uids)
+            result.interrupted = True
+            return True
+        s.emit(FolderStarted(plan.source_name, len(messages), total))
+        held = total + PER_MESSAGE * len(messages)
+        budget = s.budget
+        if budget is not None:
+            await budget.acquire(held)
+        try:
+            answers = await self._append(messages)
+        finally:
+            if budget is not None:
+                await budget.release(held)
+        uids = sorted(opened.uids)
+        appended = [(uid, a) for uid, a in zip(uids, answers, strict=True) if a is not None]
+        if not appended:
+            return False
+        validity = appended[0][1][0]
+        rec = await s.journal.save_folder(
+            FolderRecord(
+                None, plan.source_name, plan.dest_name,
+                source_uidvalidity=opened.source.uidvalidity, dest_uidvalidity=validity,
+                subscribed=plan.subscribed, state="running",
+            )
+        )  # fmt: skip
+        assert rec.id is not None
+        records = []
+        for uid, (dest_validity, dest_uid) in appended:
+            n = uids.index(uid)
+            body = bodies[n]
+            f = found[uid]
+            assert f.internaldate is not None
+            records.append(
+                MessageRecord(
+                    opened.source.uidvalidity, uid, len(body), f.internaldate, "done",
+                    dest_validity, dest_uid, message_id(body), hashlib.sha256(body).digest(),
+                    kept[n],
+                )
+            )  # fmt: skip
+            result.attempted.add(uid)
+        await s.journal.record_messages(rec.id, records)
+        copied_bytes = sum(r.size for r in records)
+        result.copied += len(records)
+        result.copied_bytes += copied_bytes
+        s.emit(
+            BatchCopied(plan.source_name, len(records), copied_bytes, len(records), copied_bytes)
+        )
+        if len(records) < len(uids):
+            return False  # the ordinary copy sends the rest
+        result.source_messages = len(uids)
+        result.flags_dropped += dropped
+        rec.source_uidnext = opened.source.uidnext
+        rec.highestmodseq = opened.source.highestmodseq
+        rec.messages_total = len(uids)
+        rec.bytes_total = total
+        rec.state = "done"
+        await s.journal.save_folder(rec)
+        return True
+
+    async def _append(self, messages: list[Message]) -> list[tuple[int, int | None] | None]:
+        """(destination UIDVALIDITY, UID) of each message stored; None where refused."""
+        dst, name = self.dst, self.plan.dest_name
+        if len(messages) > 1 and dst.has("MULTIAPPEND"):
+            try:
+                stored = append_results(await dst.multiappend_nowait(name, messages), len(messages))
+            except MailmoverError as exc:
+                self.error = exc if exc.retryable else None
+                return [None] * len(messages)
+            return [_uid(a.uidvalidity, a.uid) for a in stored]
+        futures = [dst.append_nowait(name, m) for m in messages]
+        out: list[tuple[int, int | None] | None] = []
+        for answer in await asyncio.gather(*futures, return_exceptions=True):
+            if isinstance(answer, BaseException):
+                if isinstance(answer, MailmoverError) and answer.retryable:
+                    self.error = self.error or answer
+                out.append(None)
+                continue
+            (a,) = append_results(answer, 1)
+            out.append(_uid(a.uidvalidity, a.uid))
+        return out
+
+
+def _uid(validity: int | None, uid: int | None) -> tuple[int, int | None] | None:
+    return None if validity is None else (validity, uid)
+
+
+async def _opened(
+    sel: asyncio.Future[SelectedMailbox],
+    search: asyncio.Future[list[int]],
+    fetch: asyncio.Future[list[Fetch]],
+    dsel: asyncio.Future[SelectedMailbox] | None,
+) -> _Opened:
+    tasks: list[asyncio.Future[object]] = [sel, search, fetch, *([dsel] if dsel else [])]  # type: ignore[list-item]
+    await asyncio.gather(*tasks, return_exceptions=True)
+    for task in tasks:  # the EXAMINE's refusal first: the others follow from it
+        if (exc := task.exception()) is not None:
+            raise exc
+    return _Opened(sel.result(), search.result(), fetch.result(), dsel.result() if dsel else None)
+
+
+def created_by_workers(
+    plans: Sequence[FolderPlan],
+    listed: Collection[str],
+    sizes: Mapping[str, tuple[int, int]],
+    options: TransferOptions,
+    recorded: Collection[str],
+    dst: IMAPClient,
+    delimiter: str,
+) -> frozenset[str]:
+    """The destination folders the workers create themselves, each with its copy: those
+    the destination lacks of small folders never copied, with no planned folder above
+    or below them (a parent's rename would move its children; the ladder of
+    engine.naming handles those, before the copy)."""
+    if not dst.has("UIDPLUS"):
+        return frozenset()
+    paths = {p.path for p in plans}
+    above = {path[:k] for path in paths for k in range(1, len(path))}
+    out = set()
+    for plan in plans:
+        messages, size = sizes.get(plan.source_name, (0, 0))
+        if (
+            plan.dest_name not in listed
+            and plan.dest_name.upper() != "INBOX"
+            and plan.refused is None
+            and not plan.unlabelled_only
+            and plan.source_name not in recorded
+            and plan.path not in above
+            and not any(plan.path[:k] in paths for k in range(1, len(plan.path)))
+            and not options.only_failed
+            and options.since is None
+            and options.before is None
+            and 0 < messages <= min(PREFETCH, options.batch_messages)
+            and 0 < size <= min(PREFETCH_BYTES, options.batch_bytes)
+        ):
+            out.add(plan.dest_name)
+    counts = Counter(p.dest_name for p in plans)
+    nested = {_prefixes(name, delimiter) for name in counts}
+    parents = set().union(*nested) if nested else set()
+    # Two folders bound for one name, or nested by name (--map): the ladder decides.
+    return frozenset(
+        n
+        for n in out
+        if counts[n] == 1 and n not in parents and not (_prefixes(n, delimiter) & counts.keys())
+    )
+
+
+def _prefixes(name: str, delimiter: str) -> frozenset[str]:
+    """The names above ``name`` in the hierarchy (``a/b/c`` → ``a``, ``a/b``)."""
+    parts = name.split(delimiter)
+    return frozenset(delimiter.join(parts[:k]) for k in range(1, len(parts)))

@@ -1,0 +1,113 @@
+"""Credentials no longer needed, erased: the round every runner and fleet sweep makes.
+
+A finished or cancelled mailbox's credentials go when its state changes
+(``states.After.erase``, ``jobs.cancel``). Two kinds of mailbox never change state
+by themselves, and are settled here:
+
+* a mailbox idle since its last pass (failed, synced with no delta due, completed
+  with errors), ``days`` after that pass;
+* a mailbox waiting for its user (``service.invites``) whose user never came: its
+  link expired unused, or no link was ever made for it ``unsent`` after its job was
+  created. It fails with the reason, and what the administrator gave for the other
+  side is erased with the rest.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Final
+
+from sqlalchemy import Connection, and_, or_, select, update
+
+from mailmover.service.leases import record_state
+from mailmover.service.states import AWAITING_USER
+from mailmover.store import schema
+from mailmover.store.database import Store
+
+mb = schema.mailbox
+inv = schema.invitation
+job_t = schema.job
+
+#: A mailbox waiting for its user with no link ever made gives up this long after its job.
+UNSENT: Final = timedelta(days=7)
+EXPIRED_REASON: Final = "its user did not sign in before the link expired; credentials erased"
+UNSENT_REASON: Final = "no link was ever sent to its user; credentials erased"
+
+
+@dataclass(frozen=True)
+class Erased:
+    """What one round erased."""
+
+    stale: int  # idle mailboxes past the retention period
+    expired: list[int]  # mailboxes whose user never came, now failed
+
+
+def sweep(store: Store, days: float, now: datetime | None = None) -> Erased:
+    """Erase every credential no longer needed (see the module); what was erased."""
+    now = now or datetime.now(UTC)
+    expired = give_up_on_absent_users(store, now)
+    return Erased(erase_stale_credentials(store, days, now), expired)
+
+
+def erase_stale_credentials(store: Store, days: float, now: datetime | None = None) -> int:
+    """Forget credentials ``days`` after a mailbox's last pass unless it is due to run; how many."""
+    cutoff = (now or datetime.now(UTC)) - timedelta(days=days)
+    with store.write_engine.begin() as conn:
+        return int(
+            conn.execute(
+                update(mb)
+                .where(
+                    mb.c.last_pass_at < cutoff,
+                    mb.c.state.not_in(("running", "queued", "completing")),
+                    or_(mb.c.source_secret.is_not(None), mb.c.dest_secret.is_not(None)),
+                )
+                .values(source_secret=None, dest_secret=None)
+            ).rowcount
+        )
+
+
+def give_up_on_absent_users(
+    store: Store, now: datetime | None = None, unsent: timedelta = UNSENT
+) -> list[int]:
+    """Fail the mailboxes whose user never came and erase their credentials; their ids.
+
+    A link sent again has a new expiry, so its mailbox waits on.
+    """
+    now = now or datetime.now(UTC)
+    expired = and_(inv.c.id.is_not(None), inv.c.used_at.is_(None), inv.c.expires_at <= now)
+    never = and_(inv.c.id.is_(None), job_t.c.created_at <= now - unsent)
+    with store.write_engine.begin() as conn:
+        ids = _waiting(conn, or_(expired, never))
+        if not ids:
+            return []
+        # Locked, then read again: ``invites.resend`` locks the row before it renews the
+        # link, so a link sent meanwhile is seen here (PostgreSQL; SQLite writes one at a time).
+        conn.execute(select(mb.c.id).where(mb.c.id.in_(ids)).with_for_update(key_share=True))
+        gone = _give_up(conn, _waiting(conn, and_(expired, mb.c.id.in_(ids))), EXPIRED_REASON, now)
+        gone += _give_up(conn, _waiting(conn, and_(never, mb.c.id.in_(ids))), UNSENT_REASON, now)
+    return sorted(gone)
+
+
+def _waiting(conn: Connection, where: Any) -> list[int]:
+    """Mailboxes waiting for their user where ``where`` holds of their invitation and job."""
+    query = (
+        select(mb.c.id)
+        .join(job_t, job_t.c.id == mb.c.job_id)
+        .outerjoin(inv, inv.c.mailbox_id == mb.c.id)
+        .where(mb.c.state == AWAITING_USER, where)
+    )
+    return [int(i) for i in conn.execute(query).scalars()]
+
+
+def _give_up(conn: Connection, ids: list[int], reason: str, now: datetime) -> list[int]:
+    if not ids:
+        return []
+    conn.execute(
+        update(mb)
+        .where(mb.c.id.in_(ids), mb.c.state == AWAITING_USER)
+        .values(state="failed", reason=reason, source_secret=None, dest_secret=None,
+                updated_at=now)
+    )  # fmt: skip
+    record_state(conn, ids, "failed")
+    return ids

@@ -1,0 +1,166 @@
+"""Many small folders: several in flight on one connection pair, copied exactly.
+
+One worker (``connections=1``) copies 60 small folders, among them one whose
+name the destination refuses (Dovecot, Maildir++ with ``separator = /``,
+refuses ``.``) in the middle of the queue, a parent and its child (created by
+the naming ladder before the copy), and one holding a message over the
+destination's size limit (handed back to the ordinary copy, which names it).
+The small folders go the short way (engine.smallfolders): their CREATE, their
+EXAMINE, UID SEARCH and FETCH, and their APPEND follow each other without
+waiting, so through a link of 50 ms round trips the source connection takes
+far fewer turns than there are folders (one at a time takes one a folder at
+least). Everything else arrives exactly; the refused name is renamed and
+reported. A rerun with nothing new opens no folder; after one new message in
+one folder, the next run opens that folder alone.
+"""
+
+from __future__ import annotations
+
+import imaplib
+import secrets
+from datetime import UTC, datetime
+from pathlib import Path
+
+from mailmover.config import Endpoint
+from mailmover.engine.events import Event, FolderFinished
+from mailmover.engine.report import PassReport
+from support import corpus, runcli, snapshot
+from support.corpus import CorpusFolder, CorpusMessage
+from support.passes import copy_pass
+from support.proxy import Proxy
+from support.rawmail import message, rfc5322_date
+from support.turns import TurnCounter
+
+SEED = 41
+CLIENTS = 60
+LIMIT = 6000
+REFUSED = ("Client 1.5",)
+RENAMED = ("Client 1_5",)
+WORDS = "Character not allowed in mailbox name: '.'"
+#: one way, each side: answers come late enough that what the client sends without
+#: waiting for them shows as fewer turns (on loopback the server answers first)
+DELAY_MS = 25
+
+
+def big_message() -> CorpusMessage:
+    when = datetime(2022, 5, 6, 7, 8, 9, tzinfo=UTC)
+    headers = [
+        ("From", "Scanner <scanner@example.org>"),
+        ("To", "Owner <owner@example.com>"),
+        ("Subject", "Too big for the destination"),
+        ("Date", rfc5322_date(when)),
+        ("Message-ID", "<too.big@example.com>"),
+    ]
+    raw = message(headers, b"x" * 70 + b"\r\n" * 1 + (b"y" * 70 + b"\r\n") * 120)
+    return CorpusMessage(raw, frozenset({"\\Seen"}), when)
+
+
+def mail() -> tuple[list[CorpusFolder], CorpusMessage]:
+    messages = corpus.bulk(3 * CLIENTS + 8, seed=SEED, size_dist="small")
+    assert all(len(m.raw) < LIMIT for m in messages)
+    folders = [
+        CorpusFolder((f"Client {i:02d}",), messages[3 * i : 3 * i + 3], True)
+        for i in range(CLIENTS)
+    ]
+    rest = messages[3 * CLIENTS :]
+    folders.insert(CLIENTS // 2, CorpusFolder(REFUSED, rest[0:3], True))
+    folders.append(CorpusFolder(("Projects",), rest[3:5], True))
+    folders.append(CorpusFolder(("Projects", "2024"), rest[5:7], True))
+    big = big_message()
+    folders.insert(5, CorpusFolder(("Client big",), [rest[7], big], True))
+    return folders, big
+
+
+class Link:
+    """Both sides through latency proxies, kept for the whole test (the job database
+    knows a mailbox pair by its addresses), with fresh counters for each pass."""
+
+    def __init__(self, accounts: runcli.Accounts, db: str, src: Proxy, dst: Proxy) -> None:
+        self.accounts, self.db, self.src, self.dst = accounts, db, src, dst
+
+    async def copy(self, events: list[Event]) -> tuple[PassReport, TurnCounter, TurnCounter]:
+        a = self.accounts
+        counters = TurnCounter(), TurnCounter()
+        self.src.tap, self.dst.tap = counters
+        src_end = Endpoint(a.user, "127.0.0.1", self.src.port, "plain")
+        dst_end = Endpoint(a.user, "127.0.0.1", self.dst.port, "plain")
+        report = await copy_pass(
+            src_end.with_secret(a.src_pw), dst_end.with_secret(a.dst_pw), self.db, events,
+            connections=1,
+        )  # fmt: skip
+        return report, *counters
+
+
+async def test_many_small_folders_go_together_and_arrive_exactly(
+    dovecot_factory, tmp_path: Path
+) -> None:
+    src = dovecot_factory(layout="fs")
+    dst = dovecot_factory(layout="maildir++", separator="/", max_message_size=LIMIT)
+    accounts = runcli.Accounts(src, dst, tmp_path, "many")
+    folders, big = mail()
+    accounts.load(folders)
+    db = str(tmp_path / f"many-{secrets.token_hex(3)}.db")
+
+    async with (
+        Proxy(src.host, src.port, delay_ms=DELAY_MS) as src_proxy,
+        Proxy(dst.host, dst.port, delay_ms=DELAY_MS) as dst_proxy,
+    ):
+        await check_copies(Link(accounts, db, src_proxy, dst_proxy), folders, big)
+
+
+async def check_copies(link: Link, folders: list[CorpusFolder], big: CorpusMessage) -> None:
+    accounts, total = link.accounts, sum(len(f.messages) for f in folders)
+    events: list[Event] = []
+    done, source, dest = await link.copy(events)
+    report = done.to_dict()
+    assert report["copied"] == total - 1 and report["failures"] == 1, report
+    by_source = {f["folder"]: f for f in report["folders"]}
+    renamed = by_source["/".join(REFUSED)]
+    assert renamed["dest"] == "/".join(RENAMED) and renamed["error"] is None, renamed
+    assert "renamed" in renamed["note"] and WORDS in renamed["note"], renamed
+    rows = [r for r in done.manifest() if r["uid"] is None]
+    assert [r["folder"] for r in rows] == ["/".join(REFUSED)], rows
+    (left,) = by_source["Client big"]["failures"]
+    assert left["size"] == len(big.raw) and "Too big" in left["subject"], left
+    assert all(f["error"] is None for f in by_source.values()), report
+    finished = [e.result.source_name for e in events if isinstance(e, FolderFinished)]
+    assert sorted(finished) == sorted(by_source), finished  # each folder finished once
+
+    # The oracle: every folder exact (the refused one under its new name), the big
+    # message alone missing, the source untouched.
+    expected = snapshot.corpus_snapshot(folders)
+    expected.folders[("Client big",)] -= snapshot.messages_counter([big])
+    expected.folders[RENAMED] = expected.folders.pop(REFUSED)
+    expected = snapshot.MailboxSnapshot(
+        expected.folders,
+        frozenset(RENAMED if p == REFUSED else p for p in expected.subscribed),
+    )
+    assert accounts.problems(expected) == []
+
+    # Folders went several at once: the commands of several folders in flight together
+    # on each side (one folder at a time: its EXAMINE, UID SEARCH and FETCH at most),
+    # and fewer turns than folders (one at a time takes one a folder at least).
+    assert source.most > 3 * 2 and dest.most > 2 * 2, (source.most, dest.most)
+    assert source.total < len(folders) and dest.total < len(folders), (source.turns, dest.turns)
+
+    # A rerun with nothing new opens no folder and keeps the names.
+    again, source, dest = await link.copy([])
+    report = again.to_dict()
+    assert report["copied"] == 0 and report["failures"] == 1, report
+    dests = {f["folder"]: f["dest"] for f in report["folders"]}
+    assert dests == {name: f["dest"] for name, f in by_source.items()}
+    assert source.commands("EXAMINE") == 1  # "Client big": a failure to retry
+    assert dest.commands("SELECT") <= 1 and dest.commands("CREATE") == 0
+
+    # One new message in one folder: that folder alone is opened.
+    new = corpus.bulk(1, seed=SEED + 1, size_dist="small")[0]
+    conn = imaplib.IMAP4(accounts.src.host, accounts.src.port)
+    conn.login(accounts.user, accounts.src_pw)
+    conn.append('"Client 07"', "(\\Seen)", imaplib.Time2Internaldate(new.internaldate), new.raw)
+    conn.logout()
+    third, source, _ = await link.copy([])
+    assert third.copied == 1, third
+    assert source.commands('EXAMINE "Client 07"') == 1
+    assert source.commands("EXAMINE") == 2  # and "Client big" again
+    expected.folders[("Client 07",)] += snapshot.messages_counter([new])
+    assert runcli.exact_copy_problems(expected, accounts.dst_snapshot()) == []
