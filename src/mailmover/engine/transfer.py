@@ -1,9 +1,10 @@
 """Copy one folder: what is new, exactly once, pipelined; then bring changed flags across.
 
-Bodies are fetched in batches bounded by bytes while earlier batches are
-appended, so neither side waits for the other's round trips. Each batch is
-recorded ``done`` (with its APPENDUIDs) once answered, in one transaction: a
-message is written once. A crash leaves the batches in flight unrecorded; the
+Bodies are fetched in batches bounded by bytes, and each batch's messages are
+appended in pieces as they arrive whole (engine.stream), so neither side waits
+for the other's round trips. Each piece is recorded ``done`` (with its
+APPENDUIDs) once answered, in one transaction: a message is written once. A
+crash leaves the pieces in flight unrecorded; the
 destination then holds more than the journal accounts for, and those are
 looked up in it (size, then SHA-256) before anything is sent again. When a
 link drops, every APPEND already answered is recorded first, and what the
