@@ -272,7 +272,8 @@ class FolderCopy:
                 metas = [m for m in metas if m.size <= limit]
             fetches: list[asyncio.Future[None]] = []
             try:
-                await self._fetch_segment(metas, fetches, queue)
+                last = start + opts.segment >= len(uids)
+                await self._fetch_segment(metas, fetches, queue, last)
             finally:
                 for future in fetches:  # the link dropped: the next attempt refetches
                     future.cancel()
@@ -288,11 +289,13 @@ class FolderCopy:
         metas: list[Meta],
         fetches: list[asyncio.Future[None]],
         queue: asyncio.Queue[Piece | None],
+        last: bool,
     ) -> None:
         """Fetch ``metas`` batch by batch, as far ahead as the byte budget allows; each
-        batch hands its messages on in pieces as they arrive (engine.stream)."""
+        batch hands its messages on in pieces as they arrive (engine.stream). Only the
+        ``last`` segment of a folder ends in the short tail batches."""
         opts = self.options
-        start, left = 0, sum(m.size for m in metas)
+        start, left = 0, sum(m.size for m in metas) if last else 1 << 62
         while start < len(metas):
             if self._stopping():
                 break  # what was fetched is still appended and recorded

@@ -261,9 +261,7 @@ class IMAPClient:
 
     def id_nowait(self, **fields: str) -> asyncio.Future[Result]:
         """Queue ID (RFC 2971); later commands need not wait for its answer."""
-        items: list[Arg] = []
-        for key, value in fields.items():
-            items += [key, value]
+        items: list[Arg] = [part for pair in fields.items() for part in pair]
         return self.submit("ID", [ParenList(items) if items else None], collects=[UntaggedOther])
 
     async def id(self, **fields: str) -> bytes | None:
