@@ -164,3 +164,40 @@ async def check_copies(link: Link, folders: list[CorpusFolder], big: CorpusMessa
     assert source.commands("EXAMINE") == 2  # and "Client big" again
     expected.folders[("Client 07",)] += snapshot.messages_counter([new])
     assert runcli.exact_copy_problems(expected, accounts.dst_snapshot()) == []
+
+
+async def test_a_late_named_small_folder_fills_a_folder_already_there_once(
+    dovecot_factory, tmp_path: Path
+) -> None:
+    """The refused name's folder is named late, onto a destination folder that already
+    holds its messages (copied before, no journal): nothing is appended twice."""
+    src = dovecot_factory(layout="fs")
+    dst = dovecot_factory(layout="maildir++", separator="/")
+    accounts = runcli.Accounts(src, dst, tmp_path, "late")
+    messages = corpus.bulk(12, seed=SEED + 2, size_dist="small")
+    folders = [
+        CorpusFolder((f"Client {i:02d}",), messages[3 * i : 3 * i + 3], True) for i in range(3)
+    ]
+    folders.insert(1, CorpusFolder(REFUSED, messages[9:12], True))
+    accounts.load(folders)
+    there = [CorpusFolder(RENAMED, messages[9:12], True)]
+    snapshot.load(there, dst.host, dst.port, accounts.user, accounts.dst_pw)
+
+    a = accounts
+    done = await copy_pass(
+        Endpoint(a.user, src.host, src.port, "plain").with_secret(a.src_pw),
+        Endpoint(a.user, dst.host, dst.port, "plain").with_secret(a.dst_pw),
+        str(tmp_path / "late.db"), connections=1,
+    )  # fmt: skip
+    report = done.to_dict()
+    by_source = {f["folder"]: f for f in report["folders"]}
+    assert by_source["/".join(REFUSED)]["dest"] == "/".join(RENAMED), report
+    assert report["failures"] == 0 and report["copied"] == 9, report
+    expected = snapshot.corpus_snapshot(folders)
+    expected.folders[RENAMED] = expected.folders.pop(REFUSED)
+    expected = snapshot.MailboxSnapshot(
+        expected.folders,
+        frozenset(RENAMED if p == REFUSED else p for p in expected.subscribed),
+    )
+    assert runcli.extra_messages(expected, accounts.dst_snapshot()) == []
+    assert accounts.problems(expected) == []

@@ -3,8 +3,9 @@
 A folder qualifies when the planning STATUS says it holds 1 to ``PREFETCH``
 messages and at most ``PREFETCH_BYTES`` (and no more than one batch), it was
 never copied (the journal has no record of it), its destination folder was
-created by this pass or is to be created by the worker itself (so it holds
-nothing of ours), the destination gives APPENDUIDs (UIDPLUS), and no date
+created by this pass or is to be created by the worker itself, and holds
+nothing (a STATUS sent with its opening says so: a late-named folder may
+settle on a name already there), the destination gives APPENDUIDs (UIDPLUS), and no date
 filter, Gmail labels or retry of failures is asked for. Its whole copy is
 then the source's EXAMINE, UID SEARCH and one UID FETCH of metadata and
 bodies, sent together, and one (MULTI)APPEND naming the destination folder.
@@ -168,6 +169,7 @@ class _Opened:
     uids: list[int]
     fetches: list[Fetch]
     dest: SelectedMailbox | None
+    held: int | None  # the destination folder's STATUS MESSAGES
 
 
 class _HandBack(Exception):
@@ -190,20 +192,22 @@ class _SmallCopy:
 
     def send(self) -> Awaitable[_Opened]:
         """Queue the source's EXAMINE, UID SEARCH and FETCH, and on the destination the
-        CREATE and SUBSCRIBE when the folder is ours to create and, the first time, a
-        SELECT; the commands keep the order they were queued in."""
+        CREATE and SUBSCRIBE when the folder is ours to create, a STATUS (a folder of
+        that name may be there already, holding mail) and, the first time, a SELECT;
+        the commands keep the order they were queued in."""
         src, dst = self.src, self.dst
         if self.plan.dest_name in self.shared.create:
             self.created = dst.submit("CREATE", [Mailbox(self.plan.dest_name)])
             if self.plan.subscribed:  # a refused SUBSCRIBE costs the subscription only
                 dst.submit("SUBSCRIBE", [Mailbox(self.plan.dest_name)])
+        held = asyncio.ensure_future(dst.status(self.plan.dest_name, ["MESSAGES"]))
         sel = asyncio.ensure_future(src.examine(self.plan.source_name, behind=True))
         search = asyncio.ensure_future(src.uid_search(Atom("ALL")))
         fetch = asyncio.ensure_future(src.uid_fetch(range(1, 2**32), BODIES))
         dsel = None
         if not self.shared.destination.known:
             dsel = asyncio.ensure_future(dst.select(self.plan.dest_name))
-        opened = asyncio.ensure_future(_opened(sel, search, fetch, dsel))
+        opened = asyncio.ensure_future(_opened(sel, search, fetch, dsel, held))
         opened.add_done_callback(lambda t: t.cancelled() or t.exception())
         return opened
 
@@ -221,13 +225,10 @@ class _SmallCopy:
                     raise  # the pass finds it a name
                 # There after all (Dovecot's list index says so of some folders created
                 # by several sessions at once): still ours to fill if it holds nothing.
-                self.created_ok = True
-                if (await self.dst.status(plan.dest_name, ["MESSAGES"])).get("MESSAGES") != 0:
-                    with contextlib.suppress(Exception):
-                        await sent
-                    raise _HandBack("the folder was there already") from exc
             self.created_ok = True
         opened = await sent
+        if opened.held != 0:  # there already with mail (or no answer): the hash index decides
+            return False
         if opened.dest is not None:
             if opened.dest.exists:
                 return False  # not empty after all
@@ -352,13 +353,20 @@ async def _opened(
     search: asyncio.Future[list[int]],
     fetch: asyncio.Future[list[Fetch]],
     dsel: asyncio.Future[SelectedMailbox] | None,
+    held: asyncio.Future[dict[str, int]],
 ) -> _Opened:
-    tasks: list[asyncio.Future[object]] = [sel, search, fetch, *([dsel] if dsel else [])]  # type: ignore[list-item]
+    tasks: list[asyncio.Future[object]] = [sel, search, fetch, held, *([dsel] if dsel else [])]  # type: ignore[list-item]
     await asyncio.gather(*tasks, return_exceptions=True)
     for task in tasks:  # the EXAMINE's refusal first: the others follow from it
         if (exc := task.exception()) is not None:
             raise exc
-    return _Opened(sel.result(), search.result(), fetch.result(), dsel.result() if dsel else None)
+    return _Opened(
+        sel.result(),
+        search.result(),
+        fetch.result(),
+        dsel.result() if dsel else None,
+        held.result().get("MESSAGES"),
+    )
 
 
 def created_by_workers(
