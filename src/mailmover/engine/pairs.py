@@ -121,8 +121,10 @@ class Worker:
         """Whether ``plan`` was put under way the short way."""
         if not self.small.takes(plan, self.pair[1] if self.pair else None):
             return False
-        if self.pair is not None and (self.pair[0].broken or self.pair[1].broken):
-            await self._drain()
+        if self.small.troubled or (
+            self.pair is not None and (self.pair[0].broken or self.pair[1].broken)
+        ):
+            await self._drain()  # throttled or cut: the ordinary copy waits, then retries
         if self.pair is None:
             try:
                 self.pair = await self.shared.connector.open_pair(self.n)

@@ -30,7 +30,9 @@ its announced size, a message deleted meanwhile, one larger than the
 destination takes, a refused APPEND, a cut link, a throttling reply) hands
 the folder back to the ordinary copy (engine.transfer), with nothing recorded
 but what the destination confirmed; after a cut or a throttling reply it
-waits first, as after any failed attempt.
+waits first, as after any failed attempt, and the worker starts no other
+small folder before those handed back are copied. A destination over its
+quota stops every worker, as in the ordinary copy (engine.pairs).
 """
 
 from __future__ import annotations
@@ -51,9 +53,10 @@ from mailmover.engine.folders import FolderPlan
 from mailmover.engine.headers import message_id
 from mailmover.engine.listing import META
 from mailmover.engine.opening import PREFETCH, PREFETCH_BYTES
+from mailmover.engine.profile import daily_cap
 from mailmover.engine.report import FolderResult
 from mailmover.engine.transfer import TransferOptions
-from mailmover.errors import CommandFailed, MailmoverError
+from mailmover.errors import CommandFailed, MailmoverError, OverQuota
 from mailmover.imap.client import IMAPClient, Message, Result, SelectedMailbox, append_results
 from mailmover.imap.proto.commands import Atom, Mailbox
 from mailmover.imap.proto.responses import Fetch
@@ -83,6 +86,7 @@ class SmallFolders:
     shared: Shared
     tasks: list[asyncio.Task[bool]] = field(default_factory=list)
     returned: list[Returned] = field(default_factory=list)
+    troubled: bool = False  # one was refused in a way a wait may mend: drain first
 
     def takes(self, plan: FolderPlan, dst: IMAPClient | None) -> bool:
         """Whether ``plan`` goes the short way (see the module docstring)."""
@@ -137,6 +141,7 @@ class SmallFolders:
             self.shared.unnamed_error = self.shared.unnamed_error or copy.error
         else:
             self.returned.append(Returned(copy.plan, copy.result, copy.error))
+            self.troubled = self.troubled or copy.error is not None
         return done
 
     async def drain(self) -> list[Returned]:
@@ -145,6 +150,7 @@ class SmallFolders:
             await asyncio.gather(*self.tasks)
         self.tasks = []
         returned, self.returned = self.returned, []
+        self.troubled = False
         return returned
 
     async def cancel(self) -> None:
@@ -328,20 +334,30 @@ class _SmallCopy:
             try:
                 stored = append_results(await dst.multiappend_nowait(name, messages), len(messages))
             except MailmoverError as exc:
-                self.error = exc if exc.retryable else None
+                self._refused(exc)
                 return [None] * len(messages)
             return [_uid(a.uidvalidity, a.uid) for a in stored]
         futures = [dst.append_nowait(name, m) for m in messages]
         out: list[tuple[int, int | None] | None] = []
         for answer in await asyncio.gather(*futures, return_exceptions=True):
             if isinstance(answer, BaseException):
-                if isinstance(answer, MailmoverError) and answer.retryable:
-                    self.error = self.error or answer
+                if isinstance(answer, MailmoverError):
+                    self._refused(answer)
                 out.append(None)
                 continue
             (a,) = append_results(answer, 1)
             out.append(_uid(a.uidvalidity, a.uid))
         return out
+
+    def _refused(self, exc: MailmoverError) -> None:
+        """Note an APPEND's refusal: over quota stops every worker (as the ordinary copy
+        does); a daily cap or what a retry can mend makes the worker drain and wait."""
+        s = self.shared
+        cap = daily_cap(exc.message, s.source_profile, s.dest_profile) is not None
+        if isinstance(exc, OverQuota) and not cap:
+            s.control.error = s.control.error or exc
+        elif exc.retryable or cap:
+            self.error = self.error or exc
 
 
 def _uid(validity: int | None, uid: int | None) -> tuple[int, int | None] | None:
