@@ -268,14 +268,15 @@ class _SmallCopy:
             messages.append(Message(body, flags, f.internaldate))
         total = sum(len(b) for b in bodies)
         if s.control.requested is not None:  # no APPEND starts after a pause or cancel
-            result.source_messages = len(opened.uids)
-            result.interrupted = True
-            return True
+            return self._stopped(len(opened.uids))
         s.emit(FolderStarted(plan.source_name, len(messages), total))
         held = total + PER_MESSAGE * len(messages)
         budget = s.budget
         if budget is not None:
             await budget.acquire(held)
+            if s.control.requested is not None:  # asked while waiting for the budget
+                await budget.release(held)
+                return self._stopped(len(opened.uids))
         try:
             answers = await self._append(messages)
         finally:
@@ -325,6 +326,12 @@ class _SmallCopy:
         rec.bytes_total = total
         rec.state = "done"
         await s.journal.save_folder(rec)
+        return True
+
+    def _stopped(self, messages: int) -> bool:
+        """End the folder as interrupted, nothing appended (a pause or cancel came)."""
+        self.result.source_messages = messages
+        self.result.interrupted = True
         return True
 
     async def _append(self, messages: list[Message]) -> list[tuple[int, int | None] | None]:
