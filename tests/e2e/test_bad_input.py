@@ -245,3 +245,21 @@ def test_output_path_that_is_a_directory(
         *state, option, str(taken), env=env_for(fresh_user), timeout=GUARD,
     )  # fmt: skip
     one_line(out, 2, re.escape(str(taken)))
+
+
+def test_state_file_that_is_no_database(
+    dovecot: DevServer, fresh_user: Account, tmp_path: Path
+) -> None:
+    """A job database that cannot be opened ends the copy at once (it is opened while
+    the first logins run, and must not be taken for a passing trouble and retried)."""
+    junk = tmp_path / "notes.txt"
+    junk.write_text("not a database\n" * 100)
+    out = runcli.run(
+        "copy", plain_url(dovecot, fresh_user), plain_url(dovecot, fresh_user),
+        "--state", str(junk), "--json", env=env_for(fresh_user), timeout=GUARD,
+    )  # fmt: skip
+    assert out.code == 1, str(out)
+    assert "Traceback" not in out.stderr, str(out)
+    assert "not a database" in out.stderr, str(out)
+    assert "retry" not in out.stdout.lower(), out.stdout  # no Retrying event
+    assert junk.read_text() == "not a database\n" * 100

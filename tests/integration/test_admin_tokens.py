@@ -6,6 +6,7 @@ which checks the service account's RS256 signature and the app's client secret.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from datetime import UTC, datetime
@@ -141,3 +142,28 @@ async def test_a_rotated_refresh_token_is_used_without_a_place_to_save_it(
         for _ in range(3):
             assert oauth.is_live((await creds.secret("source")).value)
             oauth.advance(3600)
+
+
+async def test_connections_refreshing_together_spend_the_refresh_token_once(
+    tmp_path: Path,
+) -> None:
+    with OAuthServer(rotate_refresh_tokens=True) as oauth:
+        _access, refresh = oauth.issue("alice@example.com")
+        box = SecretBox.open(tmp_path, env={})
+        stored = {
+            "dest": box.encrypt(
+                oauth_spec(refresh, client_id=oauth.client_id, client_secret=None,
+                           token_url=oauth.token_url, scope="IMAP")
+            )
+        }  # fmt: skip
+
+        async def read(side: SideName) -> bytes | None:
+            return stored.get(side)
+
+        async def save(side: SideName, blob: bytes) -> None:
+            stored[side] = blob
+
+        creds = StoredCredentials(box, read, {"source": "a", "dest": "a"}, save=save)
+        tokens = await asyncio.gather(*(creds.secret("dest") for _ in range(4)))
+        assert len({t.value for t in tokens}) == 1 and oauth.is_live(tokens[0].value)
+        assert oauth.refreshes == 1

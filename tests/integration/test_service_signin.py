@@ -16,6 +16,7 @@ import pytest
 from mailmover.config import Endpoint
 from mailmover.devserver import DevServer
 from mailmover.errors import AuthenticationFailed
+from mailmover.service.credentials import oauth_spec
 from mailmover.service.logins import try_login
 from mailmover.service.signin import SignIns, clients
 from support.oauth_dovecot import oauth_dovecot
@@ -74,3 +75,21 @@ async def test_a_signin_gives_a_refresh_token_that_logs_in(
 def test_only_providers_with_a_client_id_are_offered() -> None:
     assert clients({}) == {}
     assert list(clients({"MAILMOVER_OAUTH_MICROSOFT_CLIENT_ID": "abc"})) == ["microsoft"]
+
+
+async def test_a_login_check_keeps_the_refresh_token_it_rotated(dovecot_factory) -> None:  # type: ignore[no-untyped-def]
+    """A provider that rotates refresh tokens voids the one a check spent: the check
+    writes the new one into the spec the caller then stores, so the next login works."""
+    with (
+        OAuthServer(rotate_refresh_tokens=True) as oauth,
+        oauth_dovecot(dovecot_factory, oauth) as server,
+    ):
+        user = f"rot-{secrets.token_hex(3)}@example.com"
+        _access, refresh = oauth.issue(user)
+        spec = oauth_spec(refresh, client_id=oauth.client_id, client_secret=None,
+                          token_url=oauth.token_url, scope="IMAP")  # fmt: skip
+        endpoint = Endpoint(user, server.host, server.port, "plain", auth="xoauth2")
+        assert (await try_login(endpoint, spec)).ok
+        assert spec["refresh_token"] != refresh
+        assert oauth.refresh_tokens(user) == [spec["refresh_token"]]
+        assert (await try_login(endpoint, spec)).ok  # the stored spec still logs in

@@ -36,12 +36,12 @@ class LateJournal:
         return cls(asyncio.create_task(_open(state, source, dest)))
 
     async def _journal(self) -> StoreJournal:
-        return (await self._opening)[1]
+        return (await asyncio.shield(self._opening))[1]
 
     async def close(self) -> None:
         """Close the database once it is open (an error opening it was reported at use)."""
         with contextlib.suppress(Exception):
-            store, _ = await self._opening
+            store, _ = await asyncio.shield(self._opening)
             await asyncio.to_thread(store.close)
 
     async def folders(self) -> list[FolderRecord]:
@@ -77,6 +77,19 @@ class LateJournal:
 
 
 async def _open(state: Path | None, source: str, dest: str) -> tuple[Store, StoreJournal]:
+    """The open journal. A database that cannot be opened is no passing trouble: the
+    error is final, so that the pass ends at once instead of retrying its logins."""
+    from mailmover.errors import StoreError
+
+    try:
+        return await _opened(state, source, dest)
+    except StoreError as exc:
+        raise StoreError(exc.message) from None
+    except OSError as exc:
+        raise StoreError(f"cannot use the job database: {exc}") from None
+
+
+async def _opened(state: Path | None, source: str, dest: str) -> tuple[Store, StoreJournal]:
     def open_store() -> Store:
         from mailmover.store.connect import default_url
         from mailmover.store.database import Store

@@ -24,6 +24,7 @@ credential is gone for the pass too and a token is fetched only when due.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 from collections.abc import Awaitable, Callable
@@ -150,6 +151,7 @@ class StoredCredentials:
         self._clock = clock
         self._tokens: dict[SideName, TokenSet] = {}
         self._rotated: dict[SideName, tuple[str, str]] = {}  # old refresh token, new
+        self._locks: dict[SideName, asyncio.Lock] = {}
 
     async def secret(self, side: SideName) -> Secret:
         blob = await self._read(side)
@@ -171,10 +173,16 @@ class StoredCredentials:
         raise AuthenticationFailed(f"the {side} credentials are of an unknown kind")
 
     async def _token(self, side: SideName, spec: dict[str, Any], user: str) -> str:
+        # One refresh at a time per side: connections logging in again together after
+        # the token expired must not each spend the same (rotating) refresh token.
+        async with self._locks.setdefault(side, asyncio.Lock()):
+            held = self._tokens.get(side)
+            if held is not None and not held.expires_within(TOKEN_MARGIN, self._clock()):
+                return held.access_token
+            return await self._fetch(side, spec, user)
+
+    async def _fetch(self, side: SideName, spec: dict[str, Any], user: str) -> str:
         now = self._clock()
-        held = self._tokens.get(side)
-        if held is not None and not held.expires_within(TOKEN_MARGIN, now):
-            return held.access_token
         if spec["kind"] == "google_service_account":
             form = {
                 "grant_type": JWT_BEARER,

@@ -12,6 +12,7 @@ from typing import Any
 from cryptography.fernet import Fernet
 
 from mailmover.config import Endpoint
+from mailmover.engine.ports import SideName
 from mailmover.engine.session import SessionOptions, open_session
 from mailmover.errors import MailmoverError
 from mailmover.service.credentials import StoredCredentials
@@ -42,14 +43,21 @@ class LoginCheck:
 async def try_login(
     endpoint: Endpoint, spec: dict[str, Any], *, timeout: float = 20.0
 ) -> LoginCheck:
-    """Log in to ``endpoint`` with a credentials spec and out again; the outcome in words."""
+    """Log in to ``endpoint`` with a credentials spec and out again; the outcome in words.
+    A refresh token the token endpoint rotated meanwhile is written into ``spec``."""
     box = SecretBox([Fernet.generate_key()])
     blob = box.encrypt(spec)
 
     async def read(_side: Any) -> bytes:
         return blob
 
-    credentials = StoredCredentials(box, read, {"source": endpoint.user, "dest": endpoint.user})
+    async def save(_side: Any, rotated: bytes) -> None:  # the caller stores ``spec`` later
+        nonlocal blob
+        blob = rotated
+        spec.update(box.decrypt(rotated))
+
+    users: dict[SideName, str] = {"source": endpoint.user, "dest": endpoint.user}
+    credentials = StoredCredentials(box, read, users, save=save)
     options = SessionOptions(compress=False, connect_timeout=timeout, read_timeout=timeout)
     try:
         secret = await credentials.secret("source")

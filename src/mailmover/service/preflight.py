@@ -158,6 +158,10 @@ async def preflight_pass(
     async def read(side: SideName) -> bytes | None:
         return blobs.get(side)
 
+    async def save(side: SideName, rotated: bytes) -> None:  # the caller stores ``specs``
+        blobs[side] = rotated
+        specs[side].update(box.decrypt(rotated))
+
     own = store is None
     db = store or Store.open("sqlite:///:memory:")
     try:
@@ -167,7 +171,9 @@ async def preflight_pass(
             settings,
             "preflight",
             journal=StoreJournal(db, state.id),
-            credentials=StoredCredentials(box, read, {"source": source.user, "dest": dest.user}),
+            credentials=StoredCredentials(
+                box, read, {"source": source.user, "dest": dest.user}, save=save
+            ),
             control=PassControl(),
             events=_ignore,
         )

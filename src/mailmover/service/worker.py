@@ -284,7 +284,7 @@ class Worker:
     def _save_secret(self, mailbox_id: int, side: SideName, blob: bytes) -> None:
         """Keep a rotated credential, unless the credential was erased meanwhile."""
         column = mb.c.source_secret if side == "source" else mb.c.dest_secret
-        with self.store.engine.begin() as conn:
+        with self.store.write_engine.begin() as conn:
             conn.execute(
                 update(mb).where(mb.c.id == mailbox_id, column.is_not(None)).values({column: blob})
             )
