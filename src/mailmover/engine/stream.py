@@ -24,8 +24,10 @@ from mailmover.engine.bodies import EMPTY, read_bodies
 from mailmover.engine.listing import VANISHED, vanished
 from mailmover.imap.client import IMAPClient
 
-#: a piece is handed on once its bodies reach this many bytes
-PIECE_BYTES = 256 * 1024
+#: a piece is handed on once its bodies reach this many bytes (256 KiB halved the small
+#: messages' MULTIAPPENDs and cost the destination Dovecot half as much again per message:
+#: bench/README.md 5b.2; on the bandwidth-bound link 1 MiB did as well)
+PIECE_BYTES = 1024 * 1024
 
 #: an item for a message: its meta, its whole body (or None), why it is not sent, whether
 #: it was deleted on the source meanwhile
