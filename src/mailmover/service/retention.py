@@ -4,8 +4,12 @@ A finished or cancelled mailbox's credentials go when its state changes
 (``states.After.erase``, ``jobs.cancel``). Two kinds of mailbox never change state
 by themselves, and are settled here:
 
-* a mailbox idle since its last pass (failed, synced with no delta due, completed
-  with errors), ``days`` after that pass;
+* a mailbox idle since its last pass (failed, completed with errors, synced with no
+  delta scheduled), ``days`` after that pass. A paused mailbox keeps them (a person
+  resumes it), and so do a synced mailbox with a delta scheduled, however far ahead,
+  and one waiting to run again: they are needed, not stale. When a job's schedule
+  ends (``schedule.set_delta_schedule(None)``), its synced mailboxes count from their
+  last pass;
 * a mailbox waiting for its user (``service.invites``) whose user never came: its
   link expired unused, or no link was ever made for it ``unsent`` after its job was
   created. It fails with the reason, and what the administrator gave for the other
@@ -50,16 +54,21 @@ def sweep(store: Store, days: float, now: datetime | None = None) -> Erased:
     return Erased(erase_stale_credentials(store, days, now), expired)
 
 
+#: States in which a mailbox runs again only if a person asks (synced: with no delta due).
+IDLE: Final = ("failed", "completed_with_errors", "completed", "cancelled")
+
+
 def erase_stale_credentials(store: Store, days: float, now: datetime | None = None) -> int:
-    """Forget credentials ``days`` after a mailbox's last pass unless it is due to run; how many."""
+    """Forget the credentials of idle mailboxes ``days`` after their last pass; how many."""
     cutoff = (now or datetime.now(UTC)) - timedelta(days=days)
+    idle = or_(mb.c.state.in_(IDLE), and_(mb.c.state == "synced", mb.c.next_pass_at.is_(None)))
     with store.write_engine.begin() as conn:
         return int(
             conn.execute(
                 update(mb)
                 .where(
                     mb.c.last_pass_at < cutoff,
-                    mb.c.state.not_in(("running", "queued", "completing")),
+                    idle,
                     or_(mb.c.source_secret.is_not(None), mb.c.dest_secret.is_not(None)),
                 )
                 .values(source_secret=None, dest_secret=None)
