@@ -56,6 +56,7 @@ def test_migrations_produce_the_metadata_schema(store: Store) -> None:
         "web_session",
         "api_token",
         "audit",
+        "signin_failure",
     }
 
 

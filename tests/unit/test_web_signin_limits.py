@@ -1,9 +1,15 @@
-"""Sign-in limits and anonymous CSRF tokens, with a clock the test moves."""
+"""Sign-in limits (in a real job database) and anonymous CSRF tokens; the test moves the clock."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from mailmover.service.signinlimits import SigninLimiter
+from mailmover.store import Store
 from mailmover.web.csrf import AnonymousTokens
-from mailmover.web.ratelimit import SigninLimiter
 
 
 class Clock:
@@ -14,9 +20,15 @@ class Clock:
         return self.now
 
 
-def test_ten_wrong_passwords_close_the_account_for_the_window() -> None:
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    with Store.open(f"sqlite:///{tmp_path}/state.db") as s:
+        yield s
+
+
+def test_ten_wrong_passwords_close_the_account_for_the_window(store: Store) -> None:
     clock = Clock()
-    limiter = SigninLimiter(10, 30, 60.0, clock)
+    limiter = SigninLimiter(store, 10, 30, 60.0, clock)
     for _ in range(10):
         assert limiter.allowed("a@x", "1.2.3.4")
         limiter.failed("a@x", "1.2.3.4")
@@ -29,8 +41,8 @@ def test_ten_wrong_passwords_close_the_account_for_the_window() -> None:
     assert limiter.allowed("a@x", "1.2.3.4")
 
 
-def test_an_address_trying_many_accounts_is_closed_too() -> None:
-    limiter = SigninLimiter(10, 30, 60.0, Clock())
+def test_an_address_trying_many_accounts_is_closed_too(store: Store) -> None:
+    limiter = SigninLimiter(store, 10, 30, 60.0, Clock())
     for n in range(30):
         assert limiter.allowed(f"user{n}@x", "9.9.9.9")
         limiter.failed(f"user{n}@x", "9.9.9.9")

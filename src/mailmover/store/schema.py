@@ -328,3 +328,17 @@ invitation = Table(
     UniqueConstraint("mailbox_id"),
     UniqueConstraint("token_hash"),
 )
+
+#: Wrong passwords (0006), counted by every process that checks one (``service.signinlimits``):
+#: one row per wrong password per kind ("account": an account or a person's mail logins,
+#: "address": where it came from). Never the password.
+signin_failure = Table(
+    "signin_failure",
+    metadata,
+    Column("id", RowId, primary_key=True),
+    Column("kind", Text, nullable=False),
+    Column("key", Text, nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    Index(None, "kind", "key", "at"),
+    Index(None, "at"),
+)

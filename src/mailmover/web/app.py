@@ -15,6 +15,7 @@ from starlette.responses import RedirectResponse, Response
 from mailmover.service.apitokens import token_account
 from mailmover.service.secrets import SecretBox
 from mailmover.service.sessions import Session, find_session
+from mailmover.service.signinlimits import SigninLimiter
 from mailmover.store.database import Store
 from mailmover.web import (
     account,
@@ -35,7 +36,6 @@ from mailmover.web.config import WebConfig
 from mailmover.web.csrf import COOKIE as CSRF_COOKIE
 from mailmover.web.csrf import AnonymousTokens, verify_csrf
 from mailmover.web.localrunner import LocalRunner
-from mailmover.web.ratelimit import SigninLimiter
 from mailmover.web.state import STATIC, WebState, make_templates
 
 access_log = logging.getLogger("mailmover.web.access")
@@ -60,7 +60,7 @@ def create_app(config: WebConfig) -> FastAPI:
         store=store,
         box=SecretBox.open(config.data_dir, config.env),
         limiter=SigninLimiter(
-            config.signin_account_limit, config.signin_address_limit, config.signin_window
+            store, config.signin_account_limit, config.signin_address_limit, config.signin_window
         ),
         templates=make_templates(),
     )

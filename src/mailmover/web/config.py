@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from mailmover.service import signinlimits
 from mailmover.service.emails import SmtpSettings
 
 
@@ -27,9 +28,9 @@ class WebConfig:
     #: the session cookie is sent over HTTPS only (turn off only for plain http on loopback)
     cookie_secure: bool = True
     #: wrong passwords in ``signin_window`` seconds after which sign-in is refused unchecked
-    signin_account_limit: int = 10
-    signin_address_limit: int = 30
-    signin_window: float = 60.0
+    signin_account_limit: int = signinlimits.ACCOUNT_LIMIT
+    signin_address_limit: int = signinlimits.ADDRESS_LIMIT
+    signin_window: float = signinlimits.WINDOW
     #: the address people open, for links in emails (e.g. https://mail-move.example.com)
     public_url: str = "http://127.0.0.1:8080"
     #: sending email (invitations, notices); None: no email is sent

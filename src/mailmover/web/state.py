@@ -11,11 +11,11 @@ from fastapi.templating import Jinja2Templates
 from starlette.responses import Response
 
 from mailmover.service.secrets import SecretBox
+from mailmover.service.signinlimits import SigninLimiter
 from mailmover.store.database import Store
 from mailmover.web.config import WebConfig
 from mailmover.web.csrf import csrf_field
 from mailmover.web.localrunner import LocalRunner
-from mailmover.web.ratelimit import SigninLimiter
 
 TEMPLATES = Path(__file__).parent / "templates"
 STATIC = Path(__file__).parent / "static"

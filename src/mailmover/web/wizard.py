@@ -19,6 +19,7 @@ from mailmover.errors import UsageError
 from mailmover.service import access, audit
 from mailmover.service.accounts import Account
 from mailmover.service.credentials import password_spec
+from mailmover.service.signinlimits import person_key
 from mailmover.service.transfers import (
     CUSTOM,
     Choices,
@@ -62,7 +63,7 @@ def _side_form(form: FormData, side: str) -> SideForm:
 
 def login_budget(user: Account) -> str:
     """The rate limiter's key for the mail logins a person tries (wizard and API share it)."""
-    return f"wizard:{user.id}"
+    return person_key(user.id)
 
 
 def _oauth_for(request: Request, form: SideForm | None) -> str | None:
