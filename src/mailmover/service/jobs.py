@@ -51,6 +51,8 @@ class JobSpec:
     dest_admin: AdminLogin | None = None
     #: a pre-stage pass first: only the mail before this date (then the full pass)
     prestage_before: date | None = None
+    #: a pre-flight logged in to both sides of every row just now (``service.loginguard``)
+    logins_checked: bool = False
 
 
 def create_job_from_batch(store: Store, box: SecretBox, rows: list[BatchRow], spec: JobSpec) -> str:
@@ -103,6 +105,7 @@ def create_job_from_batch(store: Store, box: SecretBox, rows: list[BatchRow], sp
                     ("dest", row.dest_password, row.dest_login),
                 )
             }
+            ready = all(secrets.values())
             values.append(
                 {
                     "job_id": job_id,
@@ -114,7 +117,8 @@ def create_job_from_batch(store: Store, box: SecretBox, rows: list[BatchRow], sp
                     "dest_secret": secrets["dest"],
                     "settings": row.options | ({"email": row.email} if row.email else {}) or None,
                     "line": row.line,
-                    "state": "queued" if all(secrets.values()) else AWAITING_USER,
+                    "state": "queued" if ready else AWAITING_USER,
+                    "logins_checked_at": now if ready and spec.logins_checked else None,
                     "next_pass": "prestage" if spec.prestage_before else "full",
                     "updated_at": now,
                 }

@@ -13,10 +13,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
-from sqlalchemy import Connection, and_, func, or_, select, update
+from sqlalchemy import Connection, and_, func, literal, or_, select, update
 
 from mailmover.service.budgets import Budgets, take, usage_of
 from mailmover.service.holds import hold, on_hold, park, throttled_server
+from mailmover.service.loginguard import DEFAULT_LIMITS, LoginLimits, gate, wait_for_budget
+from mailmover.service.loginguard import after_pass as logins_after
 from mailmover.service.states import SETTLE_SECONDS, After, after_crash, after_pass
 from mailmover.store import schema
 from mailmover.store.database import Store
@@ -66,10 +68,12 @@ def claim(
     *,
     budgets: Budgets | None = None,
     wanted: int = 1,
+    logins: LoginLimits = DEFAULT_LIMITS,
 ) -> Claim | None:
     """Take the mailbox for ``owner`` if it is still due and free; None otherwise.
 
-    Not while one of its servers is on hold (the mailbox is parked until then). With
+    Not while one of its servers is on hold (the mailbox is parked until then), nor
+    while its job's owner may try no more wrong passwords (``service.loginguard``). With
     ``budgets``: with up to ``wanted`` connection pairs, as many as the budgets allow
     fleet-wide, and not at all when not one fits now.
     """
@@ -91,6 +95,11 @@ def claim(
             held = on_hold(conn, want.hosts, now)
             if held is not None:
                 park(conn, held.server, held.until, held.reason or "", now, only=mailbox_id)
+                return None
+            allowed = gate(conn, mailbox_id, now, logins)
+            if not allowed.go:
+                if allowed.until is not None:
+                    wait_for_budget(conn, mailbox_id, allowed.until, now)
                 return None
             if budgets is not None:
                 pairs = take(conn, budgets, want, now)
@@ -138,6 +147,7 @@ class Progress:
     copied: int = 0  # since the last heartbeat
     copied_bytes: int = 0
     changed: bool = False
+    logins_ok: bool = False  # the pass planned its folders: both servers let it in
 
     def take(self) -> dict[str, Any]:
         """The columns to write, and the increments reset."""
@@ -150,6 +160,9 @@ class Progress:
             "bytes_copied": mb.c.bytes_copied + self.copied_bytes,
             "pass_bytes": mb.c.pass_bytes + self.copied_bytes,
         }
+        if self.logins_ok:
+            now = literal(now_utc(), mb.c.logins_checked_at.type)
+            values["logins_checked_at"] = func.coalesce(mb.c.logins_checked_at, now)
         self.copied = self.copied_bytes = 0
         self.changed = False
         return values
@@ -231,6 +244,7 @@ def finish(
     *,
     stopping: bool = False,
     now: datetime | None = None,
+    logins: LoginLimits = DEFAULT_LIMITS,
 ) -> After | None:
     """Record the pass's report and move the mailbox on; None when the lease was lost.
 
@@ -268,6 +282,7 @@ def finish(
             stopping=stopping,
         )
         values = after.values() | _released(now) | {"attempts": attempts, "last_pass_at": now}
+        logins_after(conn, claimed.mailbox_id, report, now, logins)
         values["messages_failed"] = _failed_count(conn, claimed.mailbox_id)
         if outcome in ("completed", "completed_with_errors"):
             values |= {"messages_left": 0, "bytes_left": 0}

@@ -261,13 +261,15 @@ def create_transfer(
     choices: Choices,
     *,
     owner: str | None = None,
+    owner_id: int | None = None,
     name: str | None = None,
 ) -> str:
-    """A job of one mailbox, queued for its full pass; its name."""
+    """A job of one mailbox whose pre-flight passed, queued for its full pass; its name."""
     src, dst = side_endpoint(source, specs["source"]), side_endpoint(dest, specs["dest"])
     row = BatchRow(1, src, dst, source_login=specs["source"], dest_login=specs["dest"])
     spec = JobSpec(name=name or job_name(src.user.split("@")[0], "transfer"), owner=owner,
-                   settings=choices.settings(source, dest))  # fmt: skip
+                   owner_id=owner_id, settings=choices.settings(source, dest),
+                   logins_checked=True)  # fmt: skip
     return create_job_from_batch(store, box, [row], spec)
 
 

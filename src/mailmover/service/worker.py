@@ -79,6 +79,7 @@ class EventTally:
         p = self.progress
         name = data.get("event")
         if name == "folder_planned":
+            p.logins_ok = True
             p.messages_total += int(data.get("messages") or 0)
             p.bytes_total += int(data.get("bytes") or 0)
         elif name == "folder_started":  # again after a retry: what is left of it now

@@ -165,6 +165,9 @@ mailbox = Table(
     Column("connections", Integer, nullable=False, server_default="0"),
     Column("last_pass_at", UTCDateTime, nullable=True),
     Column("updated_at", UTCDateTime, nullable=True),
+    # When both servers last let its credentials in (0006); None: not yet, or they
+    # changed since. Logins not yet checked count against the owner's wrong passwords.
+    Column("logins_checked_at", UTCDateTime, nullable=True),
     UniqueConstraint("job_id", "source", "dest"),
     Index(None, "state"),
 )

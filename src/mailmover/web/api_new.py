@@ -27,7 +27,7 @@ from mailmover.service.transfers import (
     preflight,
 )
 from mailmover.web.auth import CurrentUser, State
-from mailmover.web.batches import batch_name, invite_settings
+from mailmover.web.batches import JOBS_REFUSED, batch_name, invite_settings
 from mailmover.web.invites import TOO_MANY
 from mailmover.web.wizard import login_budget
 
@@ -110,8 +110,8 @@ async def new_transfer(body: NewTransfer, request: Request, web: State, user: Cu
         return JSONResponse(checked, status_code=200)
 
     def create() -> str:
-        job = create_transfer(web.store, web.box, source, dest, specs, choices, name=body.name)
-        access.set_owner(web.store, job, user)
+        job = create_transfer(web.store, web.box, source, dest, specs, choices, name=body.name,
+                              owner=user.email, owner_id=user.id)  # fmt: skip
         audit.record(web.store, user, "created", job, "one mailbox, through the API")
         return job
 
@@ -120,8 +120,11 @@ async def new_transfer(body: NewTransfer, request: Request, web: State, user: Cu
 
 
 @router.post("/batches", status_code=201)
-async def new_batch(body: NewBatch, web: State, user: CurrentUser) -> Any:
-    """Read the whole file: every bad line (422, nothing made), a preview, or the new job."""
+async def new_batch(body: NewBatch, request: Request, web: State, user: CurrentUser) -> Any:
+    """Read the whole file: every bad line (422, nothing made), a preview, or the new job.
+
+    Refused (429) while the person's wrong mail passwords are spent (``service.loginguard``).
+    """
     if body.ask_users:
         invite_settings(web.config)
     options = BatchOptions(body.source_server, body.dest_server, ask_users=body.ask_users)
@@ -137,10 +140,13 @@ async def new_batch(body: NewBatch, web: State, user: CurrentUser) -> Any:
     if body.check_only:
         return JSONResponse({"mailboxes": preview}, status_code=200)
     name = body.name or batch_name("batch")
+    address = request.client.host if request.client else "unknown"
+    if not web.limiter.allowed(login_budget(user), address):
+        return JSONResponse({"error": JOBS_REFUSED}, status_code=429)
 
     def create() -> str:
-        job = create_job_from_batch(web.store, web.box, rows, JobSpec(name))
-        access.set_owner(web.store, job, user)
+        spec = JobSpec(name, owner=user.email, owner_id=user.id)
+        job = create_job_from_batch(web.store, web.box, rows, spec)
         audit.record(web.store, user, "created", job, f"{len(rows)} mailbox(es), through the API")
         return job
 

@@ -38,6 +38,11 @@ DraftStore = Annotated[Drafts, Depends(drafts)]
 #: the largest file taken (a 10,000-line batch is well under 2 MB)
 MAX_UPLOAD: Final = 5_000_000
 SIDES: Final[tuple[SideName, SideName]] = ("source", "dest")
+#: why no job is made while the person's wrong mail passwords are spent (service.loginguard)
+JOBS_REFUSED: Final = (
+    "Too many wrong mail passwords in your transfers and checks: nothing new can start "
+    "for a minute. Wait a minute, then try again."
+)
 
 
 def invite_settings(config: WebConfig) -> invites.InviteSettings:
@@ -97,12 +102,13 @@ async def batch_upload(
         )
         rows, problems = check_batch(data, options)
         unchecked = 0
-        if not problems and values.get("preflight") == "on":
-            # The wizard's limit on wrong mail passwords: a file is no password oracle.
-            address = request.client.host if request.client else "unknown"
-            budget = web.limiter.bound(login_budget(user), address)
-            if budget.remaining() <= 0:
-                return _upload(request, values, 429, error=TOO_MANY)
+        # The wizard's limit on wrong mail passwords: a file is no password oracle.
+        address = request.client.host if request.client else "unknown"
+        budget = web.limiter.bound(login_budget(user), address)
+        checked = not problems and values.get("preflight") == "on"
+        if not problems and budget.remaining() <= 0:
+            return _upload(request, values, 429, error=TOO_MANY if checked else JOBS_REFUSED)
+        if checked:
             known = [r for r in rows if not options.asked(r)]
             checks = await check_rows(known, None, admins["source"], admins["dest"], budget=budget)
             problems = failures(checks)
@@ -119,7 +125,7 @@ async def batch_upload(
     if problems:
         return _upload(request, values, problems=problems, filename=upload.filename)
     draft = store.new(user.id)
-    draft.rows, draft.options, draft.name = rows, options, name
+    draft.rows, draft.options, draft.name, draft.checked = rows, options, name, checked
     draft.admins = {side: login for side, login in admins.items() if login is not None}
     draft.filename = PurePath(upload.filename).name
     return RedirectResponse(f"/batches/{draft.id}/preview", status_code=303)
@@ -151,12 +157,14 @@ def batch_preview(
     return _preview(request, store.get(draft_id, user.id))
 
 
-def _preview(request: Request, draft: Draft, error: str | None = None) -> Response:
+def _preview(
+    request: Request, draft: Draft, error: str | None = None, status: int = 400
+) -> Response:
     options = draft.options or BatchOptions()
     rows = [(r, options.asked(r)) for r in draft.rows]
     context = {"draft": draft, "rows": rows, "asked": sum(1 for _, a in rows if a),
                "admins": draft.admins, "error": error}  # fmt: skip
-    return render(request, "batch_preview.html", context, 400 if error else 200)
+    return render(request, "batch_preview.html", context, status if error else 200)
 
 
 @router.post("/batches/{draft_id}/start")
@@ -170,10 +178,10 @@ async def batch_start(
 
     def create() -> str:
         spec = JobSpec(
-            name, source_admin=draft.admins.get("source"), dest_admin=draft.admins.get("dest")
-        )
+            name, owner=user.email, owner_id=user.id, source_admin=draft.admins.get("source"),
+            dest_admin=draft.admins.get("dest"), logins_checked=draft.checked,
+        )  # fmt: skip
         job = create_job_from_batch(web.store, web.box, draft.rows, spec)
-        access.set_owner(web.store, job, user)
         detail = f"{len(draft.rows)} mailbox(es) from {draft.filename}"
         audit.record(web.store, user, "created", job, detail)
         return job
@@ -182,6 +190,9 @@ async def batch_start(
         if draft.job is not None:  # started already (a second click)
             return RedirectResponse(f"/transfers/{draft.job}", status_code=303)
         asked = any((draft.options or BatchOptions()).asked(r) for r in draft.rows)
+        address = request.client.host if request.client else "unknown"
+        if not draft.checked and not web.limiter.allowed(login_budget(user), address):
+            return _preview(request, draft, JOBS_REFUSED, 429)
         try:
             job = await run_in_threadpool(create)
         except UsageError as exc:

@@ -47,6 +47,8 @@ class Draft:
     admins: dict[SideName, AdminLogin] = field(default_factory=dict, repr=False)
     filename: str = ""
     name: str = ""
+    #: a batch whose every line's logins the pre-flight tried, and all worked
+    checked: bool = False
     #: the job made from this draft: a second "start" (a double click) goes to it
     job: str | None = None
     #: held while the job is being made, so that it is made once

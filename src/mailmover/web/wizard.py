@@ -16,7 +16,7 @@ from starlette.datastructures import FormData
 from starlette.responses import RedirectResponse, Response
 
 from mailmover.errors import UsageError
-from mailmover.service import access, audit
+from mailmover.service import audit
 from mailmover.service.accounts import Account
 from mailmover.service.credentials import password_spec
 from mailmover.service.signinlimits import person_key
@@ -255,8 +255,10 @@ async def confirm_post(
 
             def create() -> str:
                 specs = draft.specs(web.box)
-                job = create_transfer(web.store, web.box, source, dest, specs, draft.choices)
-                access.set_owner(web.store, job, user)
+                job = create_transfer(
+                    web.store, web.box, source, dest, specs, draft.choices,
+                    owner=user.email, owner_id=user.id,
+                )  # fmt: skip
                 detail = f"{source.endpoint().url} → {dest.endpoint().url}"
                 audit.record(web.store, user, "created", job, detail)
                 return job

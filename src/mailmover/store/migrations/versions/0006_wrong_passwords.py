@@ -1,4 +1,5 @@
-"""Wrong passwords counted in the database, shared by every web and runner process.
+"""Wrong passwords counted in the database, shared by every web and runner process; and
+when a mailbox's logins were last seen to succeed.
 
 Revision ID: 0006
 Revises: 0005
@@ -23,6 +24,7 @@ TIMESTAMP = sa.DateTime(timezone=True)
 
 
 def upgrade() -> None:
+    op.add_column("mailbox", sa.Column("logins_checked_at", TIMESTAMP, nullable=True))
     op.create_table(
         "signin_failure",
         sa.Column("id", ROW_ID, nullable=False),
@@ -41,3 +43,5 @@ def downgrade() -> None:
     op.drop_index("ix_signin_failure_at", table_name="signin_failure")
     op.drop_index("ix_signin_failure_kind_key_at", table_name="signin_failure")
     op.drop_table("signin_failure")
+    with op.batch_alter_table("mailbox") as batch:
+        batch.drop_column("logins_checked_at")
