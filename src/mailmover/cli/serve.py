@@ -13,6 +13,7 @@ import typer
 
 from mailmover.cli.jobs import DatabaseUrl, data_dir
 from mailmover.errors import MailmoverError
+from mailmover.service.signinlimits import WINDOW
 
 
 def _loopback(host: str) -> bool:
@@ -59,6 +60,15 @@ def serve_command(
         str | None,
         typer.Option(envvar="MAILMOVER_PUBLIC_URL", help="The address people open (for links)"),
     ] = None,
+    signin_window: Annotated[
+        float,
+        typer.Option(
+            envvar="MAILMOVER_SIGNIN_WINDOW",
+            min=1.0,
+            help="Seconds in which 10 wrong passwords for an account, 30 from an address or "
+            "10 wrong mail passwords in a person's checks and transfers close them",
+        ),
+    ] = WINDOW,
 ) -> None:
     """Serve the web app (and run transfers) at http://HOST:PORT.
 
@@ -81,6 +91,7 @@ def serve_command(
         runner_concurrency=concurrency,
         cookie_secure=secure_cookies if secure_cookies is not None else not _loopback(host),
         public_url=public_url or url,
+        signin_window=signin_window,
     )
     try:
         app = create_app(config)

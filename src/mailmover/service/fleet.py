@@ -107,7 +107,13 @@ class FleetWorker:
         settings = dict(row.job_settings or {}) | dict(row.settings or {})
         wanted = int(settings.get("connections") or self.options.connections)
         claimed = await self.worker.db(
-            claim, self.store, mailbox_id, self.name, budgets=self.options.budgets, wanted=wanted
+            claim,
+            self.store,
+            mailbox_id,
+            self.name,
+            budgets=self.options.budgets,
+            wanted=wanted,
+            logins=self.options.logins,
         )
         if claimed is None:  # paused, cancelled, held, on hold, or no connection free now
             self.emit({"event": "skipped", "mailbox": mailbox_id})

@@ -285,8 +285,9 @@ class Runner:
             assert worker.name is not None
             # The budgets are counted in the database: every runner on it shares them.
             claimed = claim(
-                self.store, row.id, worker.name, now, budgets=self.options.budgets, wanted=wanted
-            )
+                self.store, row.id, worker.name, now, budgets=self.options.budgets, wanted=wanted,
+                logins=self.options.logins,
+            )  # fmt: skip
             if claimed is None:  # taken, not due, its server on hold, or no connection free
                 continue
             worker.held.add(row.id)

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from mailmover.service.budgets import Budgets
 from mailmover.service.emails import SmtpSettings
+from mailmover.service.loginguard import LoginLimits
 from mailmover.service.states import SETTLE_SECONDS
 
 
@@ -23,3 +24,4 @@ class RunOptions:
     smtp: SmtpSettings | None = None  # email the owners when set
     notify_users: bool = False  # and a note to each mailbox's user when it completes
     settle_seconds: float = SETTLE_SECONDS  # a dead worker's mailbox waits, from its last beat
+    logins: LoginLimits = field(default_factory=LoginLimits)  # wrong passwords per job owner

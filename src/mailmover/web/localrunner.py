@@ -6,6 +6,7 @@ import logging
 import threading
 from typing import Any
 
+from mailmover.service.loginguard import LoginLimits
 from mailmover.service.runner import DRAIN, Runner, RunnerOptions
 from mailmover.store.database import Store
 from mailmover.web.config import WebConfig
@@ -17,7 +18,10 @@ class LocalRunner:
     """Starts ``service.runner.Runner`` in a thread; ``stop`` pauses what runs and waits."""
 
     def __init__(self, store: Store, config: WebConfig) -> None:
-        options = RunnerOptions(concurrency=config.runner_concurrency, smtp=config.smtp)
+        logins = LoginLimits(config.signin_account_limit, config.signin_window)
+        options = RunnerOptions(
+            concurrency=config.runner_concurrency, smtp=config.smtp, logins=logins
+        )
         self.runner = Runner(store, config.url, config.data_dir, options, self._emit)
         self.thread = threading.Thread(target=self._run, name="mailmover-runner", daemon=True)
 
