@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import sys
-import traceback
 import webbrowser
 from enum import StrEnum
 from pathlib import Path
@@ -16,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from mailmover.errors import MailmoverError
+from mailmover.cli.exits import one_line_errors
 
 if TYPE_CHECKING:  # imported when the command runs: httpx and cryptography are heavy
     from mailmover.oauth import DevicePrompt, TokenSet, TokenStore
@@ -114,7 +113,7 @@ def auth_command(
         )
         return 0
 
-    try:
+    with one_line_errors(debug, "interrupted; nothing was stored"):
         tokens_store = TokenStore.open(store)
         if forget:
             erased = tokens_store.delete(name, user)
@@ -123,14 +122,6 @@ def auth_command(
             code = 0
         else:
             code = asyncio.run(sign_in(tokens_store))
-    except MailmoverError as exc:
-        if debug:
-            traceback.print_exc()
-        print(f"mailmover: {exc.message}", file=sys.stderr)
-        raise typer.Exit(exc.exit_code) from None
-    except KeyboardInterrupt:
-        print("mailmover: interrupted; nothing was stored", file=sys.stderr)
-        raise typer.Exit(130) from None
     raise typer.Exit(code)
 
 

@@ -17,7 +17,6 @@ import functools
 import gc
 import json
 import sys
-import traceback
 from collections.abc import Coroutine
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,6 +27,7 @@ from rich.console import Console
 from rich.table import Table
 
 from mailmover.cli import render
+from mailmover.cli.exits import one_line_errors
 from mailmover.cli.inputs import (
     credentials,
     endpoint,
@@ -98,25 +98,12 @@ Trace = Annotated[
 
 def _run(coro: Coroutine[Any, Any, T], debug: bool) -> T:
     """Run the coroutine; a MailmoverError becomes one line on stderr and its exit code."""
-    try:
+    with one_line_errors(
+        debug,
+        "interrupted; run the same command again to resume",
+        internal="rerun with --debug for details; the next run goes on where this one stopped",
+    ):
         return asyncio.run(coro)
-    except MailmoverError as exc:
-        if debug:
-            traceback.print_exc()
-        print(f"mailmover: {exc.message}", file=sys.stderr)
-        raise typer.Exit(exc.exit_code) from None
-    except KeyboardInterrupt:
-        print("mailmover: interrupted; run the same command again to resume", file=sys.stderr)
-        raise typer.Exit(130) from None
-    except Exception as exc:  # a bug: one line, the traceback only when asked for
-        if debug:
-            traceback.print_exc()
-        print(
-            f"mailmover: internal error: {type(exc).__name__}: {exc} (rerun with --debug "
-            "for details; the next run goes on where this one stopped)",
-            file=sys.stderr,
-        )
-        raise typer.Exit(1) from None
 
 
 def existing_state(state: Path | None) -> str | None:
