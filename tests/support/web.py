@@ -141,12 +141,17 @@ def sign_in(page: Any, server: WebServer, email: str, password: str, next: str =
 
 
 def signed_in(web: WebServer, name: str) -> httpx.Client:
-    """A client with a session, sending the session's CSRF token as a header."""
+    """A client with a session of a new account, sending the session's CSRF token as a header."""
     account, password = web.add_account(name=name)
+    return session_client(web, account.email, password)
+
+
+def session_client(web: WebServer, email: str, password: str) -> httpx.Client:
+    """A client signed in as ``email``, sending the session's CSRF token as a header."""
     client = httpx.Client(base_url=web.base)
     page = client.get("/signin").text
     token = page.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
-    form = {"email": account.email, "password": password, "csrf_token": token}
+    form = {"email": email, "password": password, "csrf_token": token}
     assert client.post("/signin", data=form).status_code == 303
     page = client.get("/transfers").text
     client.headers["X-CSRF-Token"] = page.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]

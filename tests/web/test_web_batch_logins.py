@@ -7,28 +7,19 @@ refused login, so that the lines not tried are seen not tried.
 
 from __future__ import annotations
 
-import secrets
 from contextlib import closing
 from typing import Any
 
-from mailmover.devserver import DevServer
+from support.guesses import CSV, password_guesses
 from support.web import WebServer, signed_in
-
-CSV = "source,source_password,dest,dest_password\n"
 
 
 def test_a_batch_file_cannot_guess_more_passwords_than_the_wizard(
     web: WebServer, dovecot_factory: Any
 ) -> None:
-    mail: DevServer = dovecot_factory(extra_conf="auth_verbose = yes\n")
-    victim_pw = "Right-" + secrets.token_hex(6)
-    mail.add_user("victim", victim_pw)
-    for n in range(12):
-        mail.add_user(f"mine{n}", f"Mine-pw-{n}")
-    server = f"imap://{mail.host}:{mail.port}?tls=none"
     # Twelve guesses at the victim's password, each on a line of its own; the last is right.
-    guesses = [f"guess-{n}" for n in range(11)] + [victim_pw]
-    lines = [f"victim,{g},mine{n},Mine-pw-{n}\n" for n, g in enumerate(guesses)]
+    guesses = password_guesses(dovecot_factory, 11)
+    mail, victim_pw, server, lines = guesses.mail, guesses.victim_pw, guesses.server, guesses.lines
     fields = {"source_server": server, "dest_server": server, "preflight": "on"}
 
     with closing(signed_in(web, "batch-guesser")) as client:
@@ -42,8 +33,8 @@ def test_a_batch_file_cannot_guess_more_passwords_than_the_wizard(
         assert "Too many wrong passwords" in first.text
         assert "2 line(s) were not checked" in first.text
         assert first.text.count("pre-flight failed") == 10
-        assert refused_logins(mail) == 10  # the eleventh and the right one were not tried
-        assert "Login: user=<victim>" not in mail.log_path.read_text()
+        assert guesses.refused() == 10  # the eleventh and the right one were not tried
+        assert not guesses.victim_logged_in()
 
         # The wizard's budget is the same one: spent for the API too, and the next file.
         check = {
@@ -56,12 +47,6 @@ def test_a_batch_file_cannot_guess_more_passwords_than_the_wizard(
         assert client.post("/api/transfers", json=check).status_code == 429
         again = upload(CSV + lines[-1])
         assert again.status_code == 429 and "Too many wrong passwords" in again.text
-    assert refused_logins(mail) == 10
-    assert "Login: user=<victim>" not in mail.log_path.read_text()
+    assert guesses.refused() == 10
+    assert not guesses.victim_logged_in()
     assert victim_pw not in web.output()
-
-
-def refused_logins(mail: DevServer) -> int:
-    """Wrong passwords for the victim that Dovecot checked (``auth_verbose``)."""
-    lines = mail.log_path.read_text().splitlines()
-    return sum(1 for line in lines if "(victim," in line and "Password mismatch" in line)

@@ -8,23 +8,19 @@ the logins not tried are seen not tried.
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
-from mailmover.devserver import DevServer
 from mailmover.service.jobs import list_jobs, status
 from mailmover.service.loginguard import REASON
 from mailmover.web.batches import JOBS_REFUSED
+from support.guesses import CSV, password_guesses
 from support.service import wait_for
-from support.web import WebServer, screenshot, sign_in
-
-CSV = "source,source_password,dest,dest_password\n"
+from support.web import WebServer, screenshot, session_client, sign_in
 
 
 @pytest.fixture(scope="module")
@@ -38,41 +34,17 @@ def guarded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebServer]:
         server.stop()
 
 
-def client_of(web: WebServer, email: str, password: str) -> httpx.Client:
-    """A client signed in as ``email``, sending the session's CSRF token as a header."""
-    client = httpx.Client(base_url=web.base)
-    page = client.get("/signin").text
-    token = page.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
-    form = {"email": email, "password": password, "csrf_token": token}
-    assert client.post("/signin", data=form).status_code == 303
-    page = client.get("/transfers").text
-    client.headers["X-CSRF-Token"] = page.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
-    return client
-
-
-def refused_logins(mail: DevServer) -> int:
-    """Wrong passwords for the victim that Dovecot checked (``auth_verbose``)."""
-    lines = mail.log_path.read_text().splitlines()
-    return sum(1 for line in lines if "(victim," in line and "Password mismatch" in line)
-
-
 def test_jobs_try_no_more_wrong_passwords_than_the_wizard(
     guarded: WebServer, dovecot_factory: Any, page: Any, tmp_path: Path
 ) -> None:
     web = guarded
-    mail: DevServer = dovecot_factory(extra_conf="auth_verbose = yes\n")
-    victim_pw = "Right-" + secrets.token_hex(6)
-    mail.add_user("victim", victim_pw)
-    for n in range(16):
-        mail.add_user(f"mine{n}", f"Mine-pw-{n}")
-    server = f"imap://{mail.host}:{mail.port}?tls=none"
     # Fourteen guesses at the victim's password, a mailbox each; the last is right.
-    guesses = [f"guess-{n}" for n in range(13)] + [victim_pw]
-    lines = [f"victim,{g},mine{n},Mine-pw-{n}\n" for n, g in enumerate(guesses)]
+    guesses = password_guesses(dovecot_factory, 13, spare=2)
+    server, lines = guesses.server, guesses.lines
     batch = {"source_server": server, "dest_server": server}
     guesser, password = web.add_account(name="job-guesser")
 
-    with closing(client_of(web, guesser.email, password)) as client:
+    with closing(session_client(web, guesser.email, password)) as client:
         made = client.post("/api/batches", json=batch | {"csv": CSV + "".join(lines)})
         assert made.status_code == 201, made.text
         job = made.json()["name"]
@@ -88,8 +60,8 @@ def test_jobs_try_no_more_wrong_passwords_than_the_wizard(
             assert wait_for(settled, "ten failed logins, the rest waiting") == {
                 "failed": 10, "waiting": 4,
             }  # fmt: skip
-            assert refused_logins(mail) == 10  # the others were not tried
-            assert "Login: user=<victim>" not in mail.log_path.read_text()
+            assert guesses.refused() == 10  # the others were not tried
+            assert not guesses.victim_logged_in()
 
             # Nothing new starts for this person while the budget is spent...
             before = {j.name for j in list_jobs(store)}
@@ -114,13 +86,13 @@ def test_jobs_try_no_more_wrong_passwords_than_the_wizard(
 
     # Another person's batch runs as ever.
     other, other_password = web.add_account(name="colleague")
-    with closing(client_of(web, other.email, other_password)) as client:
+    with closing(session_client(web, other.email, other_password)) as client:
         line = "mine14,Mine-pw-14,mine15,Mine-pw-15\n"
         theirs = client.post("/api/batches", json=batch | {"csv": CSV + line})
         assert theirs.status_code == 201, theirs.text
         with web.store() as store:
             name = theirs.json()["name"]
             wait_for(lambda: status(store, name)[0].state == "completed", "their mailbox copied")
-    assert refused_logins(mail) == 10
-    assert "Login: user=<victim>" not in mail.log_path.read_text()
-    assert victim_pw not in web.output()
+    assert guesses.refused() == 10
+    assert not guesses.victim_logged_in()
+    assert guesses.victim_pw not in web.output()
