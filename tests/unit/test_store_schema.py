@@ -57,6 +57,7 @@ def test_migrations_produce_the_metadata_schema(store: Store) -> None:
         "api_token",
         "audit",
         "signin_failure",
+        "web_draft",
     }
 
 
@@ -113,7 +114,7 @@ def test_migration_renders_for_postgresql() -> None:
     assert "subscribed BOOLEAN NOT NULL" in ddl
     assert "CONSTRAINT uq_message_folder_id_source_uidvalidity_source_uid UNIQUE" in ddl
     assert "CREATE INDEX ix_message_folder_id_state ON message (folder_id, state)" in ddl
-    assert ddl.count("ON DELETE CASCADE") == 8
+    assert ddl.count("ON DELETE CASCADE") == 9
     assert "ALTER TABLE mailbox ADD COLUMN lease_expires TIMESTAMP WITH TIME ZONE" in ddl
 
 

@@ -345,3 +345,18 @@ signin_failure = Table(
     Index(None, "kind", "key", "at"),
     Index(None, "at"),
 )
+
+#: What a person has filled in between the wizard's steps or a batch's upload and start
+#: (0007, ``service.drafts``), shared by every web process; ``data`` is encrypted.
+web_draft = Table(
+    "web_draft",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column("owner_id", RowId, ForeignKey("account.id", ondelete="CASCADE"), nullable=False),
+    Column("touched_at", UTCDateTime, nullable=False),
+    Column("data", LargeBinary, nullable=False),
+    # The job made from it; while one request makes it, when that began.
+    Column("job", Text, nullable=True),
+    Column("making_at", UTCDateTime, nullable=True),
+    Index(None, "touched_at"),
+)

@@ -14,7 +14,6 @@ from pathlib import PurePath
 from typing import Annotated, Final
 
 from fastapi import APIRouter, Depends, Request
-from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.responses import RedirectResponse, Response
 
@@ -28,7 +27,7 @@ from mailmover.service.preflight import check_rows, failures
 from mailmover.service.transfers import SideName, job_name
 from mailmover.web.auth import CurrentUser, State
 from mailmover.web.config import WebConfig
-from mailmover.web.drafts import Draft, Drafts, drafts
+from mailmover.web.drafts import Draft, Drafts, drafts, make_once
 from mailmover.web.invites import TOO_MANY
 from mailmover.web.state import render
 from mailmover.web.wizard import login_budget
@@ -124,10 +123,11 @@ async def batch_upload(
                        filename=upload.filename)  # fmt: skip
     if problems:
         return _upload(request, values, problems=problems, filename=upload.filename)
-    draft = store.new(user.id)
-    draft.rows, draft.options, draft.name, draft.checked = rows, options, name, checked
-    draft.admins = {side: login for side, login in admins.items() if login is not None}
-    draft.filename = PurePath(upload.filename).name
+    draft = store.new(
+        user.id, rows=rows, options=options, name=name, checked=checked,
+        admins={side: login for side, login in admins.items() if login is not None},
+        filename=PurePath(upload.filename).name,
+    )  # fmt: skip
     return RedirectResponse(f"/batches/{draft.id}/preview", status_code=303)
 
 
@@ -186,18 +186,18 @@ async def batch_start(
         audit.record(web.store, user, "created", job, detail)
         return job
 
-    async with draft.making:
-        if draft.job is not None:  # started already (a second click)
-            return RedirectResponse(f"/transfers/{draft.job}", status_code=303)
-        asked = any((draft.options or BatchOptions()).asked(r) for r in draft.rows)
-        address = request.client.host if request.client else "unknown"
-        if not draft.checked and not web.limiter.allowed(login_budget(user), address):
-            return _preview(request, draft, JOBS_REFUSED, 429)
-        try:
-            job = await run_in_threadpool(create)
-        except UsageError as exc:
-            return _preview(request, draft, exc.message)
-        draft.made(job)
+    if draft.job is not None:  # started already (a second click)
+        return RedirectResponse(f"/transfers/{draft.job}", status_code=303)
+    asked = any((draft.options or BatchOptions()).asked(r) for r in draft.rows)
+    address = request.client.host if request.client else "unknown"
+    if not draft.checked and not web.limiter.allowed(login_budget(user), address):
+        return _preview(request, draft, JOBS_REFUSED, 429)
+    try:
+        job, made = await make_once(store, draft, create)
+    except UsageError as exc:
+        return _preview(request, draft, exc.message)
+    if not made:  # a second click: the first one asks the users
+        return RedirectResponse(f"/transfers/{job}", status_code=303)
     if asked:
         try:
             await invites.send_invitations(web.store, job, invite_settings(web.config))

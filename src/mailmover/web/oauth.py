@@ -76,4 +76,5 @@ async def oauth_callback(
     user = current_user(request)
     held = drafts(request).get(purpose["draft"], user.id)
     held.secrets[side] = web.box.encrypt(spec)
+    drafts(request).save(held)
     return RedirectResponse(f"/new/{held.id}/signin", status_code=303)

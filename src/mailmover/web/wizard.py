@@ -11,7 +11,6 @@ from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
-from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 from starlette.responses import RedirectResponse, Response
 
@@ -31,7 +30,7 @@ from mailmover.service.transfers import (
     providers,
 )
 from mailmover.web.auth import CurrentUser, State
-from mailmover.web.drafts import Draft, Drafts, drafts, signins
+from mailmover.web.drafts import Draft, Drafts, drafts, make_once, signins
 from mailmover.web.invites import TOO_MANY
 from mailmover.web.state import render, web_state
 
@@ -98,8 +97,7 @@ async def new_transfer_where(request: Request, user: CurrentUser, store: DraftSt
                 raise UsageError(f"For {where}: {exc.message}") from None
     except UsageError as exc:
         return _where(request, values, exc.message)
-    draft = store.new(user.id)
-    draft.source, draft.dest = sides["source"], sides["dest"]
+    draft = store.new(user.id, source=sides["source"], dest=sides["dest"])
     return RedirectResponse(f"/new/{draft.id}/signin", status_code=303)
 
 
@@ -142,6 +140,7 @@ async def signin_post(
             draft.secrets[side] = web.box.encrypt(password_spec(given))
         elif side not in draft.secrets:
             errors[side] = "Enter the password (or sign in)."
+    store.save(draft)
     if errors:
         return _signin(request, draft, errors, 400)
     key = login_budget(user)
@@ -152,6 +151,7 @@ async def signin_post(
     result = await preflight(draft.source, draft.dest, draft.specs(web.box))
     draft.preflight = result
     if result.ok:
+        store.save(draft)
         return RedirectResponse(f"/new/{draft.id}/check", status_code=303)
     if any(result.logins.values()):
         web.limiter.failed(key, address)
@@ -160,6 +160,7 @@ async def signin_post(
         if reason is not None:
             errors[side] = f"Could not sign in: {reason}"
             draft.secrets.pop(side, None)  # a wrong password is not kept
+    store.save(draft)
     if result.reason:
         errors["all"] = f"Signed in, but the folders could not be read: {result.reason}"
     return _signin(request, draft, errors, 400)
@@ -218,6 +219,7 @@ async def check_post(
     except UsageError as exc:
         return _check(request, draft, exc.message)
     draft.choices = choices
+    store.save(draft)
     return RedirectResponse(f"/new/{draft.id}/confirm", status_code=303)
 
 
@@ -246,22 +248,19 @@ async def confirm_post(
     request: Request, draft_id: str, user: CurrentUser, store: DraftStore, web: State
 ) -> Response:
     draft = store.get(draft_id, user.id)
-    async with draft.making:
-        if draft.job is None:
-            if draft.preflight is None or not draft.preflight.ok:
-                return RedirectResponse(f"/new/{draft.id}/signin", status_code=303)
-            source, dest = draft.source, draft.dest
-            assert source is not None and dest is not None
+    if draft.job is None and (draft.preflight is None or not draft.preflight.ok):
+        return RedirectResponse(f"/new/{draft.id}/signin", status_code=303)
 
-            def create() -> str:
-                specs = draft.specs(web.box)
-                job = create_transfer(
-                    web.store, web.box, source, dest, specs, draft.choices,
-                    owner=user.email, owner_id=user.id,
-                )  # fmt: skip
-                detail = f"{source.endpoint().url} → {dest.endpoint().url}"
-                audit.record(web.store, user, "created", job, detail)
-                return job
+    def create() -> str:
+        source, dest = draft.source, draft.dest
+        assert source is not None and dest is not None
+        job = create_transfer(
+            web.store, web.box, source, dest, draft.specs(web.box), draft.choices,
+            owner=user.email, owner_id=user.id,
+        )  # fmt: skip
+        detail = f"{source.endpoint().url} → {dest.endpoint().url}"
+        audit.record(web.store, user, "created", job, detail)
+        return job
 
-            draft.made(await run_in_threadpool(create))
-    return RedirectResponse(f"/transfers/{draft.job}", status_code=303)
+    job, _made = await make_once(store, draft, create)
+    return RedirectResponse(f"/transfers/{job}", status_code=303)
