@@ -81,9 +81,10 @@ async def batch_upload(
     form = await request.form()
     values = {k: v.strip() for k, v in form.items() if isinstance(v, str) and k != "csrf_token"}
     upload = form.get("file")
+    data = await upload.read(MAX_UPLOAD + 1) if isinstance(upload, UploadFile) else b""
+    await form.close()  # the uploaded file's temporary copy
     if not isinstance(upload, UploadFile) or not upload.filename:
         return _upload(request, values, error="Choose the batch file to upload.")
-    data = await upload.read(MAX_UPLOAD + 1)
     if len(data) > MAX_UPLOAD:
         return _upload(request, values, error="The file is larger than 5 MB; split it.")
     ask = values.get("ask_users") == "on"
