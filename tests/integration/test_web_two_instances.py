@@ -55,6 +55,11 @@ async def test_two_app_processes_share_one_budget_of_wrong_passwords(
             assert "Too many wrong passwords" in refused.text
         other = await sign_in(two, "bob@example.com", "whatever")  # another account: open
         assert other.status_code == 401
+        # The sign-in form from one process, posted to the other (its CSRF token taken).
+        token = csrf((await one.get("/signin")).text)
+        two.cookies = one.cookies
+        form = {"email": "bob@example.com", "password": "whatever", "csrf_token": token}
+        assert (await two.post("/signin", data=form)).status_code == 401
     for app in apps:
         app.state.web.store.close()
 

@@ -10,6 +10,7 @@ on first use. What is encrypted is a JSON object (see ``service.credentials``).
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import os
 from collections.abc import Mapping
@@ -66,6 +67,11 @@ class SecretBox:
             data_dir.mkdir(parents=True, exist_ok=True)
             _write_keys(path, [Fernet.generate_key()], create=True)
         return cls(_read_keys(path), path)
+
+    def derived_key(self, purpose: str) -> bytes:
+        """A key for ``purpose`` (signing, not credentials) made from the current key: the
+        same in every process that holds this box's keys."""
+        return hmac.new(self.keys[0], purpose.encode(), hashlib.sha256).digest()
 
     def encrypt(self, data: Mapping[str, Any]) -> bytes:
         """``data`` as JSON, encrypted under the current key."""

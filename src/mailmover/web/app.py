@@ -64,7 +64,7 @@ def create_app(config: WebConfig) -> FastAPI:
         ),
         templates=make_templates(),
     )
-    anonymous = AnonymousTokens()
+    anonymous = AnonymousTokens(web.box.derived_key("mailmover anonymous CSRF tokens"))
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:

@@ -1,10 +1,10 @@
 """CSRF protection: every POST carries a token, in a form field or an htmx header.
 
 A signed-in session has its own token (stored with it). Before sign-in, the token
-is a random value signed with a key of this process, kept in a cookie and posted
-back with the form (double submit). A script with an API token (no cookie) needs
-none. ``verify_csrf`` is a dependency of the whole app; ``csrf_field()`` in a
-template writes the hidden field.
+is a random value signed with a key made from the credentials' key (so every process
+of the app takes it), kept in a cookie and posted back with the form (double submit).
+A script with an API token (no cookie) needs none. ``verify_csrf`` is a dependency of
+the whole app; ``csrf_field()`` in a template writes the hidden field.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ class CsrfRefused(Exception):
 
 
 class AnonymousTokens:
-    """Tokens for visitors not signed in: ``nonce.signature`` under a key of this process."""
+    """Tokens for visitors not signed in: ``nonce.signature`` under ``key`` (none: a random one)."""
 
     def __init__(self, key: bytes | None = None) -> None:
         self._key = key or secrets.token_bytes(32)
