@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Iterator
+from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -18,7 +19,9 @@ from mailmover.devserver import DevServer
 from mailmover.errors import AuthenticationFailed
 from mailmover.service.credentials import oauth_spec
 from mailmover.service.logins import try_login
+from mailmover.service.secrets import SecretBox
 from mailmover.service.signin import SignIns, clients
+from mailmover.store import Store
 from support.oauth_dovecot import oauth_dovecot
 from support.oauth_server import OAuthServer
 
@@ -44,14 +47,24 @@ def env(oauth: OAuthServer) -> dict[str, str]:
 
 
 async def test_a_signin_gives_a_refresh_token_that_logs_in(
-    oauth: OAuthServer, server: DevServer
+    oauth: OAuthServer, server: DevServer, tmp_path: Path
 ) -> None:
     user = f"web-{secrets.token_hex(3)}@example.com"
     oauth.authorize_as = user
-    signins = SignIns(clients(env(oauth)))
+    url_db, box = f"sqlite:///{tmp_path}/state.db", SecretBox.open(tmp_path, env={})
+    with Store.open(url_db) as here, Store.open(url_db) as there:
+        # Started by one web process; the browser comes back to another.
+        started = SignIns(clients(env(oauth)), here, box)
+        signins = SignIns(clients(env(oauth)), there, box)
+        await one_signin(oauth, server, user, started, signins)
+
+
+async def one_signin(
+    oauth: OAuthServer, server: DevServer, user: str, started: SignIns, signins: SignIns
+) -> None:
     assert list(signins.clients) == ["google"]
     redirect = "http://127.0.0.1:1/oauth/callback"
-    url = signins.start("google", redirect, {"draft": "d1", "side": "source"}, login_hint=user)
+    url = started.start("google", redirect, {"draft": "d1", "side": "source"}, login_hint=user)
     async with httpx.AsyncClient() as http:
         answer = await http.get(url, follow_redirects=False)
     back = parse_qs(urlsplit(answer.headers["location"]).query)

@@ -58,6 +58,7 @@ def test_migrations_produce_the_metadata_schema(store: Store) -> None:
         "audit",
         "signin_failure",
         "web_draft",
+        "web_pending",
     }
 
 

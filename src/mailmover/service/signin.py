@@ -2,7 +2,9 @@
 
 The web app sends the browser to the provider's authorization page with a random
 ``state``, and trades the code it gets back for tokens; what is stored is the refresh
-token as a ``service.credentials`` spec of kind ``oauth``. Which providers can sign in
+token as a ``service.credentials`` spec of kind ``oauth``. A sign-in on its way is kept
+in the job database (``service.pending``), so the browser may come back to any process
+of the app. Which providers can sign in
 depends on configuration: ``MAILMOVER_OAUTH_GOOGLE_CLIENT_ID`` (and ``_CLIENT_SECRET``),
 ``MAILMOVER_OAUTH_MICROSOFT_CLIENT_ID`` (and ``_CLIENT_SECRET``); the endpoints may be
 moved with ``MAILMOVER_OAUTH_<PROVIDER>_AUTHORIZE_URL`` and ``..._TOKEN_URL``.
@@ -11,9 +13,8 @@ moved with ``MAILMOVER_OAUTH_<PROVIDER>_AUTHORIZE_URL`` and ``..._TOKEN_URL``.
 from __future__ import annotations
 
 import secrets
-import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any, Final
 
 from mailmover.errors import AuthenticationFailed, UsageError
@@ -21,10 +22,13 @@ from mailmover.oauth.browser import authorize_url, pkce_pair
 from mailmover.oauth.client import OAuthClient, oauth_client
 from mailmover.oauth.grant import request_tokens
 from mailmover.service.credentials import oauth_spec
+from mailmover.service.pending import PendingRecords
+from mailmover.service.secrets import SecretBox
+from mailmover.store.database import Store
 
 PROVIDERS: Final = ("google", "microsoft")
-#: seconds a sign-in may take between leaving for the provider and coming back
-PENDING_FOR: Final = 600.0
+#: how long a sign-in may take between leaving for the provider and coming back
+PENDING_FOR: Final = timedelta(minutes=10)
 
 
 def clients(env: Mapping[str, str]) -> dict[str, OAuthClient]:
@@ -45,23 +49,12 @@ def clients(env: Mapping[str, str]) -> dict[str, OAuthClient]:
     return out
 
 
-@dataclass
-class Pending:
-    """A sign-in on its way: what to do with the tokens when the browser comes back."""
-
-    provider: str
-    verifier: str = field(repr=False)
-    redirect_uri: str
-    purpose: dict[str, Any]
-    created: float
-
-
 class SignIns:
-    """Sign-ins waiting for the browser to come back, by ``state`` (in memory, short-lived)."""
+    """Sign-ins waiting for the browser to come back, by ``state`` (short-lived)."""
 
-    def __init__(self, clients: dict[str, OAuthClient]) -> None:
+    def __init__(self, clients: dict[str, OAuthClient], store: Store, box: SecretBox) -> None:
         self.clients = clients
-        self._pending: dict[str, Pending] = {}
+        self._pending = PendingRecords(store, box, "oauth", PENDING_FOR)
 
     def start(
         self,
@@ -74,18 +67,17 @@ class SignIns:
         client = self.clients.get(provider)
         if client is None or not client.authorize_url:
             raise UsageError(f"signing in with {provider} is not set up on this server")
-        self._expire()
         verifier, challenge = pkce_pair()
         state = secrets.token_urlsafe(24)
-        self._pending[state] = Pending(provider, verifier, redirect_uri, purpose, time.monotonic())
+        self._pending.put(state, {"provider": provider, "verifier": verifier,
+                                  "redirect_uri": redirect_uri, "purpose": purpose})  # fmt: skip
         return authorize_url(client, redirect_uri, state, challenge, login_hint)
 
     async def finish(
         self, state: str, code: str | None, error: str | None
     ) -> tuple[dict[str, Any], dict[str, Any]]:
         """The purpose given to ``start`` and the credentials spec the sign-in gave."""
-        self._expire()
-        pending = self._pending.pop(state, None)
+        pending = self._pending.pop(state) if state else None
         if pending is None:
             raise AuthenticationFailed(
                 "this sign-in is not one this server started, or it took too long; start again"
@@ -94,12 +86,12 @@ class SignIns:
             raise AuthenticationFailed(f"the sign-in was refused ({error[:60]})")
         if not code:
             raise AuthenticationFailed("the provider sent no authorization code; start again")
-        client = self.clients[pending.provider]
+        client = self.clients[pending["provider"]]
         grant = {
             "grant_type": "authorization_code",
             "code": code,
-            "redirect_uri": pending.redirect_uri,
-            "code_verifier": pending.verifier,
+            "redirect_uri": pending["redirect_uri"],
+            "code_verifier": pending["verifier"],
         }
         tokens = await request_tokens(client, grant)
         spec = oauth_spec(
@@ -109,9 +101,5 @@ class SignIns:
             token_url=client.token_url,
             scope=client.scope,
         )
-        return pending.purpose, spec
-
-    def _expire(self) -> None:
-        now = time.monotonic()
-        for state in [s for s, p in self._pending.items() if now - p.created > PENDING_FOR]:
-            del self._pending[state]
+        purpose: dict[str, Any] = pending["purpose"]
+        return purpose, spec

@@ -360,3 +360,15 @@ web_draft = Table(
     Column("making_at", UTCDateTime, nullable=True),
     Index(None, "touched_at"),
 )
+
+#: A record one web request leaves for a later one (0007, ``service.pending``): an OAuth2
+#: sign-in on its way, an invitation's sign-ins. ``key``: kind and the SHA-256 of the
+#: random key the browser holds; ``data`` is encrypted.
+web_pending = Table(
+    "web_pending",
+    metadata,
+    Column("key", Text, primary_key=True),
+    Column("data", LargeBinary, nullable=False),
+    Column("touched_at", UTCDateTime, nullable=False),
+    Index(None, "touched_at"),
+)

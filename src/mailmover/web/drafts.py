@@ -12,16 +12,13 @@ from fastapi import Request
 from starlette.concurrency import run_in_threadpool
 
 from mailmover.errors import UsageError
-from mailmover.service.drafts import KEEP_FOR as KEEP_DRAFTS
 from mailmover.service.drafts import MAKING_FOR, Draft, Drafts
 from mailmover.service.signin import SignIns, clients
 
-__all__ = ["KEEP_FOR", "Draft", "Drafts", "drafts", "make_once", "signins"]
+__all__ = ["Draft", "Drafts", "drafts", "make_once", "signins"]
 
 #: how often a request waiting for another's job looks again (seconds)
 LOOK_EVERY: Final = 0.1
-#: seconds what is kept in memory (an invitation's OAuth2 sign-ins) is kept after its last use
-KEEP_FOR: Final = KEEP_DRAFTS.total_seconds()
 
 
 def drafts(request: Request) -> Drafts:
@@ -57,6 +54,7 @@ def signins(request: Request) -> SignIns:
     """The app's OAuth2 sign-ins on their way (providers from the app's environment)."""
     state = request.app.state
     if not hasattr(state, "signins"):
-        state.signins = SignIns(clients(state.web.config.env))
+        web = state.web
+        state.signins = SignIns(clients(web.config.env), web.store, web.box)
     found: SignIns = state.signins
     return found

@@ -7,71 +7,58 @@ then the mailbox is queued. An expired, replaced or used link gets a page saying
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterable
-from typing import Any
+from datetime import timedelta
+from typing import Any, cast
 
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from mailmover.providers import detect
 from mailmover.service.credentials import password_spec
-from mailmover.service.invites import Invitation, InviteRefused, answer, hash_token, open_invitation
+from mailmover.service.invites import Invitation, InviteRefused, answer, open_invitation
+from mailmover.service.pending import PendingRecords
 from mailmover.service.secrets import SecretBox
 from mailmover.service.transfers import OAUTH_PROVIDERS, SideName
+from mailmover.store.database import Store
 from mailmover.web.auth import State
-from mailmover.web.drafts import KEEP_FOR, signins
+from mailmover.web.drafts import signins
 from mailmover.web.state import render, web_state
 
 router = APIRouter()
 #: what a visitor reads after too many wrong passwords in a minute (none is tried then)
 TOO_MANY = "Too many wrong passwords. Wait a minute, then try again."
+#: how long an invitation page's sign-ins are kept after the last one
+KEEP_FOR = timedelta(hours=1)
 
 
 class InviteSignIns:
-    """OAuth2 sign-ins made from invitation pages, by the link: encrypted, kept an hour."""
+    """OAuth2 sign-ins made from invitation pages, by the link: encrypted, kept an hour,
+    in the job database (``service.pending``: the next page may be another process's)."""
 
-    def __init__(self, box: SecretBox) -> None:
-        self.box = box
-        self._kept: dict[str, tuple[float, dict[SideName, bytes]]] = {}
-        self._lock = threading.Lock()
+    def __init__(self, store: Store, box: SecretBox) -> None:
+        self._kept = PendingRecords(store, box, "invite", KEEP_FOR)
 
     def add(self, token: str, side: SideName, spec: dict[str, Any]) -> None:
-        key, blob = hash_token(token), self.box.encrypt(spec)
-        with self._lock:
-            self._expire()
-            sides = self._kept.get(key, (0.0, {}))[1]
-            self._kept[key] = (time.monotonic(), sides | {side: blob})
+        self._kept.put(token, (self._kept.get(token) or {}) | {side: spec})
 
     def get(self, token: str) -> dict[SideName, dict[str, Any]]:
-        with self._lock:
-            self._expire()
-            sides = self._kept.get(hash_token(token), (0.0, {}))[1]
-        return {side: self.box.decrypt(blob) for side, blob in sides.items()}
+        return cast(dict[SideName, dict[str, Any]], self._kept.get(token) or {})
 
     def forget(self, token: str, sides: Iterable[SideName] | None = None) -> None:
         """Forget the link's sign-ins (those of ``sides`` only, when given)."""
-        with self._lock:
-            if sides is None:
-                self._kept.pop(hash_token(token), None)
-            elif hash_token(token) in self._kept:
-                for side in sides:
-                    self._kept[hash_token(token)][1].pop(side, None)
-
-    def _expire(self) -> None:
-        now = time.monotonic()
-        for key in [k for k, (at, _) in self._kept.items() if now - at > KEEP_FOR]:
-            del self._kept[key]
+        if sides is None:
+            self._kept.forget(token)
+            return
+        kept = self._kept.get(token)
+        if kept is not None:
+            self._kept.put(token, {s: v for s, v in kept.items() if s not in set(sides)})
 
 
 def oauth_given(request: Request) -> InviteSignIns:
-    """The app's OAuth2 sign-ins made from invitation pages (made on first use)."""
-    state = request.app.state
-    if not hasattr(state, "invite_oauth"):
-        state.invite_oauth = InviteSignIns(web_state(request).box)
-    found: InviteSignIns = state.invite_oauth
-    return found
+    """The app's OAuth2 sign-ins made from invitation pages."""
+    web = web_state(request)
+    return InviteSignIns(web.store, web.box)
 
 
 def _refused(request: Request, exc: InviteRefused) -> Response:

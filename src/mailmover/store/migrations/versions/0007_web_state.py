@@ -1,4 +1,5 @@
-"""Drafts of the wizard and of batch uploads in the database, shared by every web process.
+"""What the web app keeps between requests, in the database, shared by every web process:
+drafts of the wizard and of batch uploads, OAuth2 sign-ins on their way.
 
 Revision ID: 0007
 Revises: 0006
@@ -37,8 +38,18 @@ def upgrade() -> None:
         ),
     )
     op.create_index("ix_web_draft_touched_at", "web_draft", ["touched_at"], unique=False)
+    op.create_table(
+        "web_pending",
+        sa.Column("key", sa.Text(), nullable=False),
+        sa.Column("data", sa.LargeBinary(), nullable=False),
+        sa.Column("touched_at", TIMESTAMP, nullable=False),
+        sa.PrimaryKeyConstraint("key", name="pk_web_pending"),
+    )
+    op.create_index("ix_web_pending_touched_at", "web_pending", ["touched_at"], unique=False)
 
 
 def downgrade() -> None:
+    op.drop_index("ix_web_pending_touched_at", table_name="web_pending")
+    op.drop_table("web_pending")
     op.drop_index("ix_web_draft_touched_at", table_name="web_draft")
     op.drop_table("web_draft")
