@@ -2,10 +2,11 @@
 
 Anyone who can make jobs could otherwise guess a mail password by making them (a
 batch without pre-flight, ``POST /api/batches``) and reading which mailboxes fail
-to log in: a thousand-line batch would be a thousand guesses. The budget is the one
-the wizard, the API's pre-flight and a batch's pre-flight already spend
-(``signinlimits.person_key``: ``ACCOUNT_LIMIT`` wrong passwords per ``WINDOW``), and
-it holds for jobs this way:
+to log in: a thousand-line batch would be a thousand guesses. Hiding why a mailbox
+failed would not help (that it copies mail says the password was right), so what is
+limited is the logins tried. The budget is the one the wizard, the API's pre-flight
+and a batch's pre-flight already spend (``signinlimits.person_key``: ``ACCOUNT_LIMIT``
+wrong passwords per ``WINDOW``), and it holds for jobs this way:
 
 * a pass of an owned job (made through the web app or the API) that fails to log in
   counts one wrong password for its owner;
