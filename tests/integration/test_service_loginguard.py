@@ -84,3 +84,19 @@ def test_claims_racing_for_one_owner_stay_within_the_budget(
         return leases.claim(racer, ids[n], f"w{n}", now, logins=LIMITS) is not None
 
     assert sum(race(database_url, len(ids), work)) == LIMITS.per_person
+
+
+def test_a_pass_that_planned_its_folders_no_longer_counts_as_a_guess(
+    store: Store, tmp_path: Path
+) -> None:
+    from mailmover.service.worker import EventTally
+
+    person = create_account(store, "kim@example.com", "a long account password", USER)
+    a, b, c = make(store, tmp_path, "three", "a b c", owner_id=person.id)
+    now = datetime.now(UTC)
+    assert claim(store, a, now) is not None and claim(store, b, now) is not None
+    assert claim(store, c, now) is None
+    tally = EventTally()  # a's worker: both servers let it in, its folders are planned
+    tally.add({"event": "folder_planned", "folder": "INBOX", "messages": 3, "bytes": 300})
+    assert leases.heartbeat_many(store, "w1", {a: (tally.progress, [])}) == {a: None}
+    assert claim(store, c, now) is not None  # a's logins are no guess any more
