@@ -6,7 +6,7 @@ another user owns is reported exactly like a job that does not exist.
 
 from __future__ import annotations
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from mailmover.service.accounts import Account
 from mailmover.service.jobs import JobSummary, MailboxStatus, NotFound, jobs_with_mailboxes
@@ -61,15 +61,3 @@ def visible_jobs_with_mailboxes(
             )
         jobs = [(j, boxes) for j, boxes in jobs if j.name in mine]
     return sorted(jobs, key=lambda pair: pair[0].created_at, reverse=True)
-
-
-def set_owner(store: Store, job: str, account: Account) -> None:
-    """Make ``account`` the job's owner (its email is where the job's notices go)."""
-    with store.write_engine.begin() as conn:
-        done = conn.execute(
-            update(job_t)
-            .where(job_t.c.name == job)
-            .values(owner_id=account.id, owner=account.email)
-        ).rowcount
-    if not done:
-        raise NotFound(f"no transfer named {job!r}")
