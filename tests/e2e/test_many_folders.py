@@ -21,6 +21,8 @@ import secrets
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
+
 from mailmover.config import Endpoint
 from mailmover.engine.events import Event, FolderFinished
 from mailmover.engine.report import PassReport
@@ -75,8 +77,11 @@ class Link:
     """Both sides through latency proxies, kept for the whole test (the job database
     knows a mailbox pair by its addresses), with fresh counters for each pass."""
 
-    def __init__(self, accounts: runcli.Accounts, db: str, src: Proxy, dst: Proxy) -> None:
+    def __init__(
+        self, accounts: runcli.Accounts, db: str, src: Proxy, dst: Proxy, connections: int = 1
+    ) -> None:
         self.accounts, self.db, self.src, self.dst = accounts, db, src, dst
+        self.connections = connections
 
     async def copy(self, events: list[Event]) -> tuple[PassReport, TurnCounter, TurnCounter]:
         a = self.accounts
@@ -86,14 +91,18 @@ class Link:
         dst_end = Endpoint(a.user, "127.0.0.1", self.dst.port, "plain")
         report = await copy_pass(
             src_end.with_secret(a.src_pw), dst_end.with_secret(a.dst_pw), self.db, events,
-            connections=1,
+            connections=self.connections,
         )  # fmt: skip
         return report, *counters
 
 
+@pytest.mark.parametrize("connections", [1, 2])
 async def test_many_small_folders_go_together_and_arrive_exactly(
-    dovecot_factory, tmp_path: Path
+    dovecot_factory, tmp_path: Path, connections: int
 ) -> None:
+    """With one connection pair the worker creates its folders itself; with two, the
+    second pair's destination connection creates them all ahead (engine.creator) and
+    the worker appends once each CREATE is answered."""
     src = dovecot_factory(layout="fs")
     dst = dovecot_factory(layout="maildir++", separator="/", max_message_size=LIMIT)
     accounts = runcli.Accounts(src, dst, tmp_path, "many")
@@ -105,7 +114,8 @@ async def test_many_small_folders_go_together_and_arrive_exactly(
         Proxy(src.host, src.port, delay_ms=DELAY_MS) as src_proxy,
         Proxy(dst.host, dst.port, delay_ms=DELAY_MS) as dst_proxy,
     ):
-        await check_copies(Link(accounts, db, src_proxy, dst_proxy), folders, big)
+        link = Link(accounts, db, src_proxy, dst_proxy, connections)
+        await check_copies(link, folders, big)
 
 
 async def check_copies(link: Link, folders: list[CorpusFolder], big: CorpusMessage) -> None:
@@ -142,6 +152,14 @@ async def check_copies(link: Link, folders: list[CorpusFolder], big: CorpusMessa
     # and fewer turns than folders (one at a time takes one a folder at least).
     assert source.most > 3 * 2 and dest.most > 2 * 2, (source.most, dest.most)
     assert source.total < len(folders) and dest.total < len(folders), (source.turns, dest.turns)
+    # Every new folder created once, on one connection when a creator has them; a name
+    # refused is never subscribed (RFC 3501 6.3.6 lets a server keep such a name).
+    names = [f.path[0] for f in folders if f.path[0].startswith("Client") and f.path != REFUSED]
+    creates = [f'CREATE "{name}"' for name in names]
+    assert [dest.lines(c) for c in creates] == [1] * len(creates)
+    assert dest.connections_sending(creates) == 1, dest.turns
+    assert dest.lines(f'SUBSCRIBE "{REFUSED[0]}"') == 0
+    assert dest.lines(f'SUBSCRIBE "{RENAMED[0]}"') == 1
 
     # A rerun with nothing new opens no folder and keeps the names.
     again, source, dest = await link.copy([])

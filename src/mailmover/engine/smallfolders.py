@@ -47,6 +47,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from mailmover.engine.batches import PER_MESSAGE
+from mailmover.engine.creator import exists_already, subscribe_after
 from mailmover.engine.events import BatchCopied, FolderFinished, FolderStarted
 from mailmover.engine.flags import FlagPolicy, FlagRewrite
 from mailmover.engine.folders import FolderPlan
@@ -198,21 +199,25 @@ class _SmallCopy:
 
     def send(self) -> Awaitable[_Opened]:
         """Queue the source's EXAMINE, UID SEARCH and FETCH, and on the destination the
-        CREATE and SUBSCRIBE when the folder is ours to create, a STATUS (a folder of
-        that name may be there already, holding mail) and, the first time, a SELECT;
+        CREATE and SUBSCRIBE when the folder is ours to create, else a STATUS (a folder
+        of that name may be there already, holding mail) and, the first time, a SELECT;
         the commands keep the order they were queued in."""
-        src, dst = self.src, self.dst
-        if self.plan.dest_name in self.shared.create:
-            self.created = dst.submit("CREATE", [Mailbox(self.plan.dest_name)])
-            if self.plan.subscribed:  # a refused SUBSCRIBE costs the subscription only
-                dst.submit("SUBSCRIBE", [Mailbox(self.plan.dest_name)])
-        held = asyncio.ensure_future(dst.status(self.plan.dest_name, ["MESSAGES"]))
+        src, dst, name, creator = self.src, self.dst, self.plan.dest_name, self.shared.creator
+        held: asyncio.Future[dict[str, int]] | None = None
+        ahead = None
+        if name in self.shared.create:
+            ahead = creator.created(name) if creator is not None else None
+            self.created = ahead or dst.submit("CREATE", [Mailbox(name)])
+            if ahead is None:
+                subscribe_after(dst, self.created, self.plan)
+        else:  # a CREATE answered OK says the folder is new; STATUS asks only otherwise
+            held = asyncio.ensure_future(dst.status(name, ["MESSAGES"]))
         sel = asyncio.ensure_future(src.examine(self.plan.source_name, behind=True))
         search = asyncio.ensure_future(src.uid_search(Atom("ALL")))
         fetch = asyncio.ensure_future(src.uid_fetch(range(1, 2**32), BODIES))
         dsel = None
-        if not self.shared.destination.known:
-            dsel = asyncio.ensure_future(dst.select(self.plan.dest_name))
+        if not self.shared.destination.known:  # once created, when another connection does
+            dsel = asyncio.ensure_future(_select_after(ahead, dst, name))
         opened = asyncio.ensure_future(_opened(sel, search, fetch, dsel, held))
         opened.add_done_callback(lambda t: t.cancelled() or t.exception())
         return opened
@@ -224,13 +229,18 @@ class _SmallCopy:
             try:
                 await self.created
             except CommandFailed as exc:
-                there = exc.code == "ALREADYEXISTS" or "already exists" in exc.message.lower()
-                if exc.retryable or not there:
+                if exc.retryable or not exists_already(exc):
                     with contextlib.suppress(Exception):
                         await sent
                     raise  # the pass finds it a name
                 # There after all (Dovecot's list index says so of some folders created
                 # by several sessions at once): still ours to fill if it holds nothing.
+                self.created_ok = True
+                status = await self.dst.status(plan.dest_name, ["MESSAGES"])
+                if status.get("MESSAGES") != 0:  # with mail, or no answer: the hash index decides
+                    with contextlib.suppress(Exception):
+                        await sent
+                    return False
             self.created_ok = True
         opened = await sent
         if opened.held != 0:  # there already with mail (or no answer): the hash index decides
@@ -376,9 +386,11 @@ async def _opened(
     search: asyncio.Future[list[int]],
     fetch: asyncio.Future[list[Fetch]],
     dsel: asyncio.Future[SelectedMailbox] | None,
-    held: asyncio.Future[dict[str, int]],
+    held: asyncio.Future[dict[str, int]] | None,
 ) -> _Opened:
-    tasks: list[asyncio.Future[object]] = [sel, search, fetch, held, *([dsel] if dsel else [])]  # type: ignore[list-item]
+    """What was read; ``held`` None: the folder was just created (it holds nothing)."""
+    more = [f for f in (dsel, held) if f is not None]
+    tasks: list[asyncio.Future[object]] = [sel, search, fetch, *more]  # type: ignore[list-item]
     await asyncio.gather(*tasks, return_exceptions=True)
     for task in tasks:  # the EXAMINE's refusal first: the others follow from it
         if (exc := task.exception()) is not None:
@@ -388,8 +400,19 @@ async def _opened(
         search.result(),
         fetch.result(),
         dsel.result() if dsel else None,
-        held.result().get("MESSAGES"),
+        0 if held is None else held.result().get("MESSAGES"),
     )
+
+
+async def _select_after(
+    created: asyncio.Future[Result] | None, dst: IMAPClient, name: str
+) -> SelectedMailbox:
+    """SELECT ``name`` on ``dst``, once ``created`` (a CREATE on another connection) is
+    answered; its refusal is the CREATE's to report."""
+    if created is not None:
+        with contextlib.suppress(Exception):
+            await created
+    return await dst.select(name)
 
 
 def created_by_workers(
