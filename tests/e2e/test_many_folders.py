@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import imaplib
 import secrets
+from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from mailmover.config import Endpoint
-from mailmover.engine.events import Event, FolderFinished
+from mailmover.engine.events import Event, FolderFinished, FolderStarted
 from mailmover.engine.report import PassReport
 from support import corpus, runcli, snapshot
 from support.corpus import CorpusFolder, CorpusMessage
@@ -135,6 +136,13 @@ async def check_copies(link: Link, folders: list[CorpusFolder], big: CorpusMessa
     assert all(f["error"] is None for f in by_source.values()), report
     finished = [e.result.source_name for e in events if isinstance(e, FolderFinished)]
     assert sorted(finished) == sorted(by_source), finished  # each folder finished once
+    # Progress totals add up what each start names: every message once ("Client big",
+    # refused by MULTIAPPEND and handed back to the ordinary copy, included).
+    started: Counter[str] = Counter()
+    for e in events:
+        if isinstance(e, FolderStarted):
+            started[e.folder] += e.to_copy
+    assert started == {"/".join(f.path): len(f.messages) for f in folders}, started
 
     # The oracle: every folder exact (the refused one under its new name), the big
     # message alone missing, the source untouched.

@@ -279,7 +279,6 @@ class _SmallCopy:
         total = sum(len(b) for b in bodies)
         if s.control.requested is not None:  # no APPEND starts after a pause or cancel
             return self._stopped(len(opened.uids))
-        s.emit(FolderStarted(plan.source_name, len(messages), total))
         held = total + PER_MESSAGE * len(messages)
         budget = s.budget
         if budget is not None:
@@ -323,6 +322,9 @@ class _SmallCopy:
         copied_bytes = sum(r.size for r in records)
         result.copied += len(records)
         result.copied_bytes += copied_bytes
+        # Started for what it copied only: a folder handed back is started again by the
+        # ordinary copy for the rest, and progress totals add what each start names.
+        s.emit(FolderStarted(plan.source_name, len(records), copied_bytes))
         s.emit(
             BatchCopied(plan.source_name, len(records), copied_bytes, len(records), copied_bytes)
         )
