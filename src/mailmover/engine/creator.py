@@ -16,16 +16,20 @@ workers take the folders, and a worker sends a folder's APPEND once its
 CREATE is answered. A SUBSCRIBE follows a CREATE only once it succeeded (a
 refused name is not left subscribed). A CREATE that fails is the worker's to
 report as before (the pass finds the folder a name by engine.naming).
+``created_by_workers`` says which folders the workers create at all.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Collection, Sequence
+from collections import Counter
+from collections.abc import Collection, Mapping, Sequence
 
 from mailmover.engine.folders import FolderPlan
+from mailmover.engine.opening import PREFETCH, PREFETCH_BYTES
 from mailmover.engine.session import Pair
+from mailmover.engine.transfer import TransferOptions
 from mailmover.errors import CommandFailed
 from mailmover.imap.client import IMAPClient, Result
 from mailmover.imap.proto.commands import Mailbox
@@ -97,3 +101,55 @@ async def dedicate(
     src, dst = ready.pop(workers - 1)
     await src.logout()
     return Creator(dst, ahead)
+
+
+def created_by_workers(
+    plans: Sequence[FolderPlan],
+    listed: Collection[str],
+    sizes: Mapping[str, tuple[int, int]],
+    options: TransferOptions,
+    recorded: Collection[str],
+    dst: IMAPClient,
+    delimiter: str,
+) -> frozenset[str]:
+    """The destination folders the workers create themselves, each with its copy: those
+    the destination lacks of small folders never copied, with no planned folder above
+    or below them (a parent's rename would move its children; the ladder of
+    engine.naming handles those, before the copy)."""
+    if not dst.has("UIDPLUS"):
+        return frozenset()
+    paths = {p.path for p in plans}
+    above = {path[:k] for path in paths for k in range(1, len(path))}
+    out = set()
+    for plan in plans:
+        messages, size = sizes.get(plan.source_name, (0, 0))
+        if (
+            plan.dest_name not in listed
+            and plan.dest_name.upper() != "INBOX"
+            and plan.refused is None
+            and not plan.unlabelled_only
+            and plan.source_name not in recorded
+            and plan.path not in above
+            and not any(plan.path[:k] in paths for k in range(1, len(plan.path)))
+            and not options.only_failed
+            and options.since is None
+            and options.before is None
+            and 0 < messages <= min(PREFETCH, options.batch_messages)
+            and 0 < size <= min(PREFETCH_BYTES, options.batch_bytes)
+        ):
+            out.add(plan.dest_name)
+    counts = Counter(p.dest_name for p in plans)
+    nested = {_prefixes(name, delimiter) for name in counts}
+    parents = set().union(*nested) if nested else set()
+    # Two folders bound for one name, or nested by name (--map): the ladder decides.
+    return frozenset(
+        n
+        for n in out
+        if counts[n] == 1 and n not in parents and not (_prefixes(n, delimiter) & counts.keys())
+    )
+
+
+def _prefixes(name: str, delimiter: str) -> frozenset[str]:
+    """The names above ``name`` in the hierarchy (``a/b/c`` → ``a``, ``a/b``)."""
+    parts = name.split(delimiter)
+    return frozenset(delimiter.join(parts[:k]) for k in range(1, len(parts)))

@@ -19,7 +19,7 @@ from dataclasses import replace
 
 from mailmover.engine.budget import ByteBudget
 from mailmover.engine.control import PassControl
-from mailmover.engine.creator import dedicate
+from mailmover.engine.creator import created_by_workers, dedicate
 from mailmover.engine.events import (
     FolderFinished,
     FolderPlanned,
@@ -46,7 +46,6 @@ from mailmover.engine.report import FailureKind, FolderResult, Outcome, PassRepo
 from mailmover.engine.retry import RetryClock, RetryPolicy
 from mailmover.engine.session import Connector, Pair, SessionOptions, close_pair
 from mailmover.engine.settings import MailboxPair, PassKind, PassSettings
-from mailmover.engine.smallfolders import created_by_workers
 from mailmover.engine.transfer import TransferOptions
 from mailmover.errors import (
     AuthenticationFailed,

@@ -41,8 +41,7 @@ import asyncio
 import contextlib
 import hashlib
 import logging
-from collections import Counter
-from collections.abc import Awaitable, Collection, Mapping, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -56,7 +55,6 @@ from mailmover.engine.listing import META
 from mailmover.engine.opening import PREFETCH, PREFETCH_BYTES
 from mailmover.engine.profile import daily_cap
 from mailmover.engine.report import FolderResult
-from mailmover.engine.transfer import TransferOptions
 from mailmover.errors import CommandFailed, MailmoverError, OverQuota
 from mailmover.imap.client import IMAPClient, Message, Result, SelectedMailbox, append_results
 from mailmover.imap.proto.commands import Atom, Mailbox
@@ -224,7 +222,7 @@ class _SmallCopy:
 
     async def finish(self, sent: Awaitable[_Opened]) -> bool:
         """Copy what was read; False when the folder is handed back."""
-        s, plan, result = self.shared, self.plan, self.result
+        s, plan = self.shared, self.plan
         if self.created is not None:
             try:
                 await self.created
@@ -286,11 +284,35 @@ class _SmallCopy:
             if s.control.requested is not None:  # asked while waiting for the budget
                 await budget.release(held)
                 return self._stopped(len(opened.uids))
+        # The APPENDs go now: from here on, what the destination confirms is recorded,
+        # even when the worker is cancelled meanwhile (the next pass would look for it).
+        settled = asyncio.ensure_future(
+            self._settle(self._append(messages), held, opened, found, bodies, kept, dropped)
+        )
         try:
-            answers = await self._append(messages)
+            return await asyncio.shield(settled)
+        except asyncio.CancelledError:
+            with contextlib.suppress(Exception):
+                await settled
+            raise
+
+    async def _settle(
+        self,
+        sent: Awaitable[list[tuple[int, int | None] | None]],
+        held: int,
+        opened: _Opened,
+        found: Mapping[int, Fetch],
+        bodies: Sequence[bytes],
+        kept: Sequence[tuple[str, ...]],
+        dropped: int,
+    ) -> bool:
+        """Record what the APPENDs ``sent`` stored; True when the folder is done."""
+        s, plan, result = self.shared, self.plan, self.result
+        try:
+            answers = await sent
         finally:
-            if budget is not None:
-                await budget.release(held)
+            if s.budget is not None:
+                await s.budget.release(held)
         uids = sorted(opened.uids)
         appended = [(uid, a) for uid, a in zip(uids, answers, strict=True) if a is not None]
         if not appended:
@@ -335,7 +357,7 @@ class _SmallCopy:
         rec.source_uidnext = opened.source.uidnext
         rec.highestmodseq = opened.source.highestmodseq
         rec.messages_total = len(uids)
-        rec.bytes_total = total
+        rec.bytes_total = sum(len(b) for b in bodies)
         rec.state = "done"
         await s.journal.save_folder(rec)
         return True
@@ -346,17 +368,27 @@ class _SmallCopy:
         self.result.interrupted = True
         return True
 
-    async def _append(self, messages: list[Message]) -> list[tuple[int, int | None] | None]:
-        """(destination UIDVALIDITY, UID) of each message stored; None where refused."""
+    def _append(self, messages: list[Message]) -> Awaitable[list[tuple[int, int | None] | None]]:
+        """Queue the APPEND (or one MULTIAPPEND) now; awaited, it gives the (destination
+        UIDVALIDITY, UID) of each message stored, None where refused."""
         dst, name = self.dst, self.plan.dest_name
         if len(messages) > 1 and dst.has("MULTIAPPEND"):
-            try:
-                stored = append_results(await dst.multiappend_nowait(name, messages), len(messages))
-            except MailmoverError as exc:
-                self._refused(exc)
-                return [None] * len(messages)
-            return [_uid(a.uidvalidity, a.uid) for a in stored]
-        futures = [dst.append_nowait(name, m) for m in messages]
+            return self._multi(dst.multiappend_nowait(name, messages), len(messages))
+        return self._each([dst.append_nowait(name, m) for m in messages])
+
+    async def _multi(
+        self, sent: Awaitable[Result], count: int
+    ) -> list[tuple[int, int | None] | None]:
+        try:
+            stored = append_results(await sent, count)
+        except MailmoverError as exc:
+            self._refused(exc)
+            return [None] * count
+        return [_uid(a.uidvalidity, a.uid) for a in stored]
+
+    async def _each(
+        self, futures: Sequence[Awaitable[Result]]
+    ) -> list[tuple[int, int | None] | None]:
         out: list[tuple[int, int | None] | None] = []
         for answer in await asyncio.gather(*futures, return_exceptions=True):
             if isinstance(answer, BaseException):
@@ -415,55 +447,3 @@ async def _select_after(
         with contextlib.suppress(Exception):
             await created
     return await dst.select(name)
-
-
-def created_by_workers(
-    plans: Sequence[FolderPlan],
-    listed: Collection[str],
-    sizes: Mapping[str, tuple[int, int]],
-    options: TransferOptions,
-    recorded: Collection[str],
-    dst: IMAPClient,
-    delimiter: str,
-) -> frozenset[str]:
-    """The destination folders the workers create themselves, each with its copy: those
-    the destination lacks of small folders never copied, with no planned folder above
-    or below them (a parent's rename would move its children; the ladder of
-    engine.naming handles those, before the copy)."""
-    if not dst.has("UIDPLUS"):
-        return frozenset()
-    paths = {p.path for p in plans}
-    above = {path[:k] for path in paths for k in range(1, len(path))}
-    out = set()
-    for plan in plans:
-        messages, size = sizes.get(plan.source_name, (0, 0))
-        if (
-            plan.dest_name not in listed
-            and plan.dest_name.upper() != "INBOX"
-            and plan.refused is None
-            and not plan.unlabelled_only
-            and plan.source_name not in recorded
-            and plan.path not in above
-            and not any(plan.path[:k] in paths for k in range(1, len(plan.path)))
-            and not options.only_failed
-            and options.since is None
-            and options.before is None
-            and 0 < messages <= min(PREFETCH, options.batch_messages)
-            and 0 < size <= min(PREFETCH_BYTES, options.batch_bytes)
-        ):
-            out.add(plan.dest_name)
-    counts = Counter(p.dest_name for p in plans)
-    nested = {_prefixes(name, delimiter) for name in counts}
-    parents = set().union(*nested) if nested else set()
-    # Two folders bound for one name, or nested by name (--map): the ladder decides.
-    return frozenset(
-        n
-        for n in out
-        if counts[n] == 1 and n not in parents and not (_prefixes(n, delimiter) & counts.keys())
-    )
-
-
-def _prefixes(name: str, delimiter: str) -> frozenset[str]:
-    """The names above ``name`` in the hierarchy (``a/b/c`` → ``a``, ``a/b``)."""
-    parts = name.split(delimiter)
-    return frozenset(delimiter.join(parts[:k]) for k in range(1, len(parts)))
