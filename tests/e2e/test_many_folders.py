@@ -97,13 +97,14 @@ class Link:
         return report, *counters
 
 
-@pytest.mark.parametrize("connections", [1, 2])
+@pytest.mark.parametrize("connections", [1, 2, 4])
 async def test_many_small_folders_go_together_and_arrive_exactly(
     dovecot_factory, tmp_path: Path, connections: int
 ) -> None:
-    """With one connection pair the worker creates its folders itself; with two, the
-    second pair's destination connection creates them all ahead (engine.creator) and
-    the worker appends once each CREATE is answered."""
+    """With one connection pair the worker creates its folders itself; with two, a
+    destination connection of its own creates them all ahead (engine.creator) and the
+    workers append once each CREATE is answered; with four (the most the generic preset
+    allows), the last pair's destination connection does."""
     src = dovecot_factory(layout="fs")
     dst = dovecot_factory(layout="maildir++", separator="/", max_message_size=LIMIT)
     accounts = runcli.Accounts(src, dst, tmp_path, "many")
