@@ -13,8 +13,7 @@ that did not exist.
 So when the workers create many folders (engine.smallfolders), one
 destination connection sends every CREATE, pipelined, in the order the
 workers take the folders, and a worker sends a folder's APPEND once its
-CREATE is answered. That connection is one more than ``--connections`` on the
-destination where its preset allows one more, else one of the workers'. A SUBSCRIBE follows a CREATE only once it succeeded (a
+CREATE is answered. A SUBSCRIBE follows a CREATE only once it succeeded (a
 refused name is not left subscribed). A CREATE that fails is the worker's to
 report as before (the pass finds the folder a name by engine.naming).
 ``created_by_workers`` says which folders the workers create at all.
@@ -25,13 +24,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import Counter
-from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 
 from mailmover.engine.folders import FolderPlan
 from mailmover.engine.opening import PREFETCH, PREFETCH_BYTES
 from mailmover.engine.session import Pair
 from mailmover.engine.transfer import TransferOptions
-from mailmover.errors import CommandFailed, MailmoverError
+from mailmover.errors import CommandFailed
 from mailmover.imap.client import IMAPClient, Result
 from mailmover.imap.proto.commands import Mailbox
 
@@ -91,22 +90,14 @@ class Creator:
 
 
 async def dedicate(
-    ready: list[Pair],
-    workers: int,
-    queue: Sequence[FolderPlan],
-    create: Collection[str],
-    spare: Callable[[], Awaitable[IMAPClient]] | None = None,
+    ready: list[Pair], workers: int, queue: Sequence[FolderPlan], create: Collection[str]
 ) -> Creator | None:
-    """A creator when the workers create more than ``AHEAD_PER_WORKER`` folders each and
-    there are at least two workers (None otherwise): on a connection of its own from
-    ``spare`` (the destination takes one more), else on the last of ``workers`` pairs
-    in ``ready`` (taken from it, its source side logged out)."""
+    """A creator on the last of ``workers`` pairs in ``ready`` (taken from it, its source
+    side logged out) when the workers create more than ``AHEAD_PER_WORKER`` folders each
+    and there are at least two; None otherwise."""
     ahead = [p for p in queue if p.dest_name in create]
     if workers < 2 or len(ready) < workers or len(ahead) <= AHEAD_PER_WORKER * workers:
         return None
-    if spare is not None:
-        with contextlib.suppress(MailmoverError):
-            return Creator(await spare(), ahead)
     src, dst = ready.pop(workers - 1)
     await src.logout()
     return Creator(dst, ahead)

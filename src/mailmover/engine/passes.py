@@ -417,12 +417,8 @@ class _Pass:
         # one to finish is a small one.
         sizes = planned.sizes
         queue = sorted(todo, key=lambda p: (-sizes[p.source_name][1], -sizes[p.source_name][0]))
-        spare = None  # a connection more for the creator, if the destination takes it
-        if profiles.dest.connections(count + 1) > count:
-            spare = lambda: self.connector.open("dest", "create")  # noqa: E731
-        opened = len(ready)
-        shared.creator = await dedicate(ready, count, queue, self.create, spare)
-        count -= opened - len(ready)  # the creator took a pair's destination side
+        shared.creator = await dedicate(ready, count, queue, self.create)
+        count -= shared.creator is not None
         workers = [Worker(shared, n, ready[n] if n < len(ready) else None) for n in range(count)]
         for unused in ready[count:]:
             await close_pair(unused, logout=True)
