@@ -14,6 +14,7 @@ writes a protocol trace, from which the commands sent and the client's turns
 destination's folders are compared with the source (sizes, flags, dates).
 
     .venv/bin/python bench/many_folders_bench.py [--count 2000] [--list-index yes no]
+        [--floor "create 1, stream to 3"]    # the server's floor, side by side
 
 Targets (issue 8): first copy ≤ 30 s, rerun with nothing new ≤ 3 s.
 """
@@ -21,6 +22,7 @@ Targets (issue 8): first copy ≤ 30 s, rerun with nothing new ≤ 3 s.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import secrets
@@ -34,11 +36,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 import measure
+from folders_floor_bench import WAYS, run_way
 from machine import print_machine
 from mailboxes import index, meta_key, metadata, write_folders
 from mailmover.devserver import DevServer
+from mailmover.imap.client import Message
 from slowlink import slow_link
-from support.corpus import bulk
+from support.corpus import CorpusMessage, bulk
 
 FIRST_TARGET = 30.0
 RERUN_TARGET = 3.0
@@ -92,6 +96,25 @@ def trace_counts(trace: Path) -> tuple[Counter[str], int, int]:
     return verbs, sum(turns.values()), max(turns.values(), default=0)
 
 
+def floor(way: str, conf: str, folders: dict[tuple[str], list[CorpusMessage]]) -> float:
+    """Seconds ``way`` of folders_floor_bench.py takes for ``folders`` into a fresh
+    destination (``conf``), printed."""
+    password = secrets.token_urlsafe(12)
+    ready = [
+        (path[0], [Message(m.raw, sorted(m.flags), m.internaldate) for m in msgs])
+        for path, msgs in folders.items()
+    ]
+    with DevServer({"dest": password}, extra_conf=conf) as dst:
+        load = os.getloadavg()[0]
+        created, seconds, refused = asyncio.run(run_way(dst.port, "dest", password, way, ready))
+    print(
+        f"floor, {way}: {seconds:.1f} s (CREATEs answered at {created:.1f} s,"
+        f" {refused} refused; load {load:.1f})",
+        flush=True,
+    )
+    return seconds
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--count", type=int, default=2000, help="folders")
@@ -105,6 +128,14 @@ def main() -> None:
         help="the destination's mailbox_list_index, one copy each",
     )
     parser.add_argument("--keep-traces", type=Path, help="copy the protocol traces here")
+    parser.add_argument(
+        "--floor",
+        nargs="*",
+        default=[],
+        choices=sorted(WAYS),
+        help="before each copy, these ways of folders_floor_bench.py into a fresh destination"
+        " with the same setting (no latency, from memory), for a ratio side by side",
+    )
     args = parser.parse_args()
     print_machine()
     print(f"peak RSS measured by {measure.METHOD}; MB = 10^6 bytes\n")
@@ -133,6 +164,7 @@ def main() -> None:
             raise RuntimeError(f"source holds {len(counts)} folders")
         for setting in args.list_index:
             conf = f"mailbox_list_index = {setting}\n"
+            floors = [floor(way, conf, folders) for way in args.floor]
             with (
                 DevServer({"dest": dst_pw}, extra_conf=conf) as dst,
                 tempfile.TemporaryDirectory(prefix="mm-folders-bench-") as tmp,
@@ -171,6 +203,9 @@ def main() -> None:
                         f" {sum(verbs.values()):>8} {turns:>6} {most:>8} {load:>5.1f}  {shown}",
                         flush=True,
                     )
+                    if label == "first copy" and floors:
+                        best = min(floors)
+                        print(f"{'':<20} floor / first copy = {best / result.seconds:.2f}")
                 start = time.perf_counter()
                 got_meta = {k: c for k, c in metadata(dst.port, "dest", dst_pw).items() if c}
                 same = got_meta == expected

@@ -18,11 +18,14 @@ from __future__ import annotations
 
 import imaplib
 import secrets
+from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
+
 from mailmover.config import Endpoint
-from mailmover.engine.events import Event, FolderFinished
+from mailmover.engine.events import Event, FolderFinished, FolderStarted
 from mailmover.engine.report import PassReport
 from support import corpus, runcli, snapshot
 from support.corpus import CorpusFolder, CorpusMessage
@@ -75,8 +78,11 @@ class Link:
     """Both sides through latency proxies, kept for the whole test (the job database
     knows a mailbox pair by its addresses), with fresh counters for each pass."""
 
-    def __init__(self, accounts: runcli.Accounts, db: str, src: Proxy, dst: Proxy) -> None:
+    def __init__(
+        self, accounts: runcli.Accounts, db: str, src: Proxy, dst: Proxy, connections: int = 1
+    ) -> None:
         self.accounts, self.db, self.src, self.dst = accounts, db, src, dst
+        self.connections = connections
 
     async def copy(self, events: list[Event]) -> tuple[PassReport, TurnCounter, TurnCounter]:
         a = self.accounts
@@ -86,14 +92,18 @@ class Link:
         dst_end = Endpoint(a.user, "127.0.0.1", self.dst.port, "plain")
         report = await copy_pass(
             src_end.with_secret(a.src_pw), dst_end.with_secret(a.dst_pw), self.db, events,
-            connections=1,
+            connections=self.connections,
         )  # fmt: skip
         return report, *counters
 
 
+@pytest.mark.parametrize("connections", [1, 2, 4])
 async def test_many_small_folders_go_together_and_arrive_exactly(
-    dovecot_factory, tmp_path: Path
+    dovecot_factory, tmp_path: Path, connections: int
 ) -> None:
+    """With one connection pair the worker creates its folders itself; with two or four,
+    the last pair's destination connection creates them all ahead (engine.creator) and
+    the other workers append once each CREATE is answered."""
     src = dovecot_factory(layout="fs")
     dst = dovecot_factory(layout="maildir++", separator="/", max_message_size=LIMIT)
     accounts = runcli.Accounts(src, dst, tmp_path, "many")
@@ -105,7 +115,8 @@ async def test_many_small_folders_go_together_and_arrive_exactly(
         Proxy(src.host, src.port, delay_ms=DELAY_MS) as src_proxy,
         Proxy(dst.host, dst.port, delay_ms=DELAY_MS) as dst_proxy,
     ):
-        await check_copies(Link(accounts, db, src_proxy, dst_proxy), folders, big)
+        link = Link(accounts, db, src_proxy, dst_proxy, connections)
+        await check_copies(link, folders, big)
 
 
 async def check_copies(link: Link, folders: list[CorpusFolder], big: CorpusMessage) -> None:
@@ -125,6 +136,13 @@ async def check_copies(link: Link, folders: list[CorpusFolder], big: CorpusMessa
     assert all(f["error"] is None for f in by_source.values()), report
     finished = [e.result.source_name for e in events if isinstance(e, FolderFinished)]
     assert sorted(finished) == sorted(by_source), finished  # each folder finished once
+    # Progress totals add up what each start names: every message once ("Client big",
+    # refused by MULTIAPPEND and handed back to the ordinary copy, included).
+    started: Counter[str] = Counter()
+    for e in events:
+        if isinstance(e, FolderStarted):
+            started[e.folder] += e.to_copy
+    assert started == {"/".join(f.path): len(f.messages) for f in folders}, started
 
     # The oracle: every folder exact (the refused one under its new name), the big
     # message alone missing, the source untouched.
@@ -141,7 +159,19 @@ async def check_copies(link: Link, folders: list[CorpusFolder], big: CorpusMessa
     # on each side (one folder at a time: its EXAMINE, UID SEARCH and FETCH at most),
     # and fewer turns than folders (one at a time takes one a folder at least).
     assert source.most > 3 * 2 and dest.most > 2 * 2, (source.most, dest.most)
-    assert source.total < len(folders) and dest.total < len(folders), (source.turns, dest.turns)
+    assert source.total < len(folders), source.turns
+    # With a creator, a worker's APPEND waits for a CREATE answered on another connection:
+    # about one turn a folder on the destination, still half what one at a time takes.
+    most_dest = len(folders) if link.connections == 1 else 2 * len(folders)
+    assert dest.total < most_dest, dest.turns
+    # Every new folder created once, on one connection when a creator has them; a name
+    # refused is never subscribed (RFC 3501 6.3.6 lets a server keep such a name).
+    names = [f.path[0] for f in folders if f.path[0].startswith("Client") and f.path != REFUSED]
+    creates = [f'CREATE "{name}"' for name in names]
+    assert [dest.lines(c) for c in creates] == [1] * len(creates)
+    assert dest.connections_sending(creates) == 1, dest.turns
+    assert dest.lines(f'SUBSCRIBE "{REFUSED[0]}"') == 0
+    assert dest.lines(f'SUBSCRIBE "{RENAMED[0]}"') == 1
 
     # A rerun with nothing new opens no folder and keeps the names.
     again, source, dest = await link.copy([])

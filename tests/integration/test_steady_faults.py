@@ -61,3 +61,34 @@ async def test_copy_through_a_link_that_keeps_dropping(servers, tmp_path) -> Non
     assert min(network.cuts.values()) >= 2, network.cuts
     assert len(out.retries) >= sum(network.cuts.values()) / 2, out.retries
     assert "Traceback" not in out.stderr, out.stderr
+
+
+#: small folders' traffic is mostly commands and answers: cut far more often
+SMALL_CUT_EVERY = 150_000
+
+
+async def test_many_small_folders_through_a_link_that_keeps_dropping(servers, tmp_path) -> None:
+    """40 new small folders with 2 connections: one destination connection creates them
+    all ahead (engine.creator) while the other copies, and cuts land in the CREATEs,
+    the APPENDs and the source's reads alike; one invocation, exact, nothing doubled."""
+    src, dst = servers
+    accounts = runcli.Accounts(src, dst, tmp_path, "steadysmall")
+    msgs = corpus.bulk(120, seed=SEED + 1, size_dist="small")
+    mail = runcli.folders(**{f"Client {i:02d}": msgs[3 * i : 3 * i + 3] for i in range(40)})
+    accounts.load(mail)
+    network = Network(cut_every=SMALL_CUT_EVERY, seed=SEED + 1)
+    async with (
+        Proxy(src.host, src.port, network=network) as src_proxy,
+        Proxy(dst.host, dst.port, network=network) as dst_proxy,
+    ):
+        ports = {"src_port": src_proxy.port, "dst_port": dst_proxy.port}
+        args = accounts.copy_args("--timeout", "10", "--connections", "2", **ports)
+        out = await runcli.run_async(*args, env=accounts.env, timeout=GUARD)
+    assert out.code == 0, str(out)
+    assert out.report["failures"] == 0, out.report
+    expected = snapshot.corpus_snapshot(mail)
+    got = accounts.dst_snapshot()
+    assert runcli.extra_messages(expected, got) == []  # nothing doubled
+    assert runcli.exact_copy_problems(expected, got) == []
+    assert sum(network.cuts.values()) >= 3, network.cuts
+    assert "Traceback" not in out.stderr, out.stderr

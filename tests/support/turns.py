@@ -69,12 +69,14 @@ class TurnCounter:
         self.hide = [b" " + name.encode() for name in hide]
         self.connections: dict[int, Turns] = {}
         self.sent = bytearray()  # every byte the client sent, for counting commands
+        self.sent_on: dict[int, bytearray] = {}  # the same, by connection
 
     def __call__(self, connection: int, direction: Direction, data: bytes) -> bytes:
         turns = self.connections.setdefault(connection, Turns())
         if direction == "to_server":
             turns.client_sent(data)
             self.sent += data
+            self.sent_on.setdefault(connection, bytearray()).extend(data)
             return data
         if b"CAPABILITY" in data:
             for name in self.hide:
@@ -98,3 +100,12 @@ class TurnCounter:
     def commands(self, name: str) -> int:
         """How many commands named ``name`` (e.g. ``EXAMINE``) the client sent."""
         return self.sent.count(f" {name} ".encode())
+
+    def lines(self, line: str) -> int:
+        """How many times the client sent ``line`` after a tag (e.g. ``CREATE "A"``)."""
+        return self.sent.count(f" {line}\r\n".encode())
+
+    def connections_sending(self, lines: list[str]) -> int:
+        """How many connections sent at least one of ``lines`` (as in ``lines``)."""
+        wanted = [f" {line}\r\n".encode() for line in lines]
+        return sum(any(w in sent for w in wanted) for sent in self.sent_on.values())

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 
 from mailmover.engine.attempt import new_carry
 from mailmover.engine.budget import ByteBudget
+from mailmover.engine.creator import Creator
 from mailmover.engine.events import FolderFinished, Listener, Retrying
 from mailmover.engine.flags import FlagRewrite
 from mailmover.engine.folders import FolderPlan
@@ -87,6 +88,7 @@ class Shared:
     unnamed_error: MailmoverError | None = None  # why, when a retry can mend it
     recorded: frozenset[str] = frozenset()  # source folders the journal knows
     destination: Destination = field(default_factory=Destination)
+    creator: Creator | None = None  # creates the workers' folders ahead (engine.creator)
 
 
 class Worker:

@@ -19,6 +19,7 @@ from dataclasses import replace
 
 from mailmover.engine.budget import ByteBudget
 from mailmover.engine.control import PassControl
+from mailmover.engine.creator import created_by_workers, dedicate
 from mailmover.engine.events import (
     FolderFinished,
     FolderPlanned,
@@ -45,7 +46,6 @@ from mailmover.engine.report import FailureKind, FolderResult, Outcome, PassRepo
 from mailmover.engine.retry import RetryClock, RetryPolicy
 from mailmover.engine.session import Connector, Pair, SessionOptions, close_pair
 from mailmover.engine.settings import MailboxPair, PassKind, PassSettings
-from mailmover.engine.smallfolders import created_by_workers
 from mailmover.engine.transfer import TransferOptions
 from mailmover.errors import (
     AuthenticationFailed,
@@ -413,19 +413,27 @@ class _Pass:
                 self.results[plan.source_name] = result
                 self.emit(FolderFinished(result.freeze()))
         count = max(1, min(profiles.connections(s.connections), len(todo)))
-        workers = [Worker(shared, n, ready[n] if n < len(ready) else None) for n in range(count)]
-        for unused in ready[count:]:
-            await close_pair(unused, logout=True)
         # Largest folders first (by bytes when known, else by messages), so the last
         # one to finish is a small one.
         sizes = planned.sizes
         queue = sorted(todo, key=lambda p: (-sizes[p.source_name][1], -sizes[p.source_name][0]))
+        shared.creator = await dedicate(ready, count, queue, self.create)
+        count -= shared.creator is not None
+        workers = [Worker(shared, n, ready[n] if n < len(ready) else None) for n in range(count)]
+        for unused in ready[count:]:
+            await close_pair(unused, logout=True)
+        ended = False
         try:
             async with asyncio.TaskGroup() as group:
                 for worker in workers:
                     group.create_task(worker.run(queue, self.results))
+            ended = halting.requested is None
         except BaseExceptionGroup as group_error:
             raise _first_error(group_error) from None
+        finally:
+            if shared.creator is not None:  # its SUBSCRIBEs answered, unless stopping
+                await shared.creator.close(wait=ended)
+                shared.creator = None
         if shared.unnamed and halting.requested is None:
             await self._name_late(shared, shared.unnamed)
         if halting.error is not None:  # every worker stopped, what they sent recorded

@@ -41,12 +41,12 @@ import asyncio
 import contextlib
 import hashlib
 import logging
-from collections import Counter
-from collections.abc import Awaitable, Collection, Mapping, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from mailmover.engine.batches import PER_MESSAGE
+from mailmover.engine.creator import exists_already, subscribe_after
 from mailmover.engine.events import BatchCopied, FolderFinished, FolderStarted
 from mailmover.engine.flags import FlagPolicy, FlagRewrite
 from mailmover.engine.folders import FolderPlan
@@ -55,7 +55,6 @@ from mailmover.engine.listing import META
 from mailmover.engine.opening import PREFETCH, PREFETCH_BYTES
 from mailmover.engine.profile import daily_cap
 from mailmover.engine.report import FolderResult
-from mailmover.engine.transfer import TransferOptions
 from mailmover.errors import CommandFailed, MailmoverError, OverQuota
 from mailmover.imap.client import IMAPClient, Message, Result, SelectedMailbox, append_results
 from mailmover.imap.proto.commands import Atom, Mailbox
@@ -198,39 +197,48 @@ class _SmallCopy:
 
     def send(self) -> Awaitable[_Opened]:
         """Queue the source's EXAMINE, UID SEARCH and FETCH, and on the destination the
-        CREATE and SUBSCRIBE when the folder is ours to create, a STATUS (a folder of
-        that name may be there already, holding mail) and, the first time, a SELECT;
+        CREATE and SUBSCRIBE when the folder is ours to create, else a STATUS (a folder
+        of that name may be there already, holding mail) and, the first time, a SELECT;
         the commands keep the order they were queued in."""
-        src, dst = self.src, self.dst
-        if self.plan.dest_name in self.shared.create:
-            self.created = dst.submit("CREATE", [Mailbox(self.plan.dest_name)])
-            if self.plan.subscribed:  # a refused SUBSCRIBE costs the subscription only
-                dst.submit("SUBSCRIBE", [Mailbox(self.plan.dest_name)])
-        held = asyncio.ensure_future(dst.status(self.plan.dest_name, ["MESSAGES"]))
+        src, dst, name, creator = self.src, self.dst, self.plan.dest_name, self.shared.creator
+        held: asyncio.Future[dict[str, int]] | None = None
+        ahead = None
+        if name in self.shared.create:
+            ahead = creator.created(name) if creator is not None else None
+            self.created = ahead or dst.submit("CREATE", [Mailbox(name)])
+            if ahead is None:
+                subscribe_after(dst, self.created, self.plan)
+        else:  # a CREATE answered OK says the folder is new; STATUS asks only otherwise
+            held = asyncio.ensure_future(dst.status(name, ["MESSAGES"]))
         sel = asyncio.ensure_future(src.examine(self.plan.source_name, behind=True))
         search = asyncio.ensure_future(src.uid_search(Atom("ALL")))
         fetch = asyncio.ensure_future(src.uid_fetch(range(1, 2**32), BODIES))
         dsel = None
-        if not self.shared.destination.known:
-            dsel = asyncio.ensure_future(dst.select(self.plan.dest_name))
+        if not self.shared.destination.known:  # once created, when another connection does
+            dsel = asyncio.ensure_future(_select_after(ahead, dst, name))
         opened = asyncio.ensure_future(_opened(sel, search, fetch, dsel, held))
         opened.add_done_callback(lambda t: t.cancelled() or t.exception())
         return opened
 
     async def finish(self, sent: Awaitable[_Opened]) -> bool:
         """Copy what was read; False when the folder is handed back."""
-        s, plan, result = self.shared, self.plan, self.result
+        s, plan = self.shared, self.plan
         if self.created is not None:
             try:
                 await self.created
             except CommandFailed as exc:
-                there = exc.code == "ALREADYEXISTS" or "already exists" in exc.message.lower()
-                if exc.retryable or not there:
+                if exc.retryable or not exists_already(exc):
                     with contextlib.suppress(Exception):
                         await sent
                     raise  # the pass finds it a name
                 # There after all (Dovecot's list index says so of some folders created
                 # by several sessions at once): still ours to fill if it holds nothing.
+                self.created_ok = True
+                status = await self.dst.status(plan.dest_name, ["MESSAGES"])
+                if status.get("MESSAGES") != 0:  # with mail, or no answer: the hash index decides
+                    with contextlib.suppress(Exception):
+                        await sent
+                    return False
             self.created_ok = True
         opened = await sent
         if opened.held != 0:  # there already with mail (or no answer): the hash index decides
@@ -269,7 +277,6 @@ class _SmallCopy:
         total = sum(len(b) for b in bodies)
         if s.control.requested is not None:  # no APPEND starts after a pause or cancel
             return self._stopped(len(opened.uids))
-        s.emit(FolderStarted(plan.source_name, len(messages), total))
         held = total + PER_MESSAGE * len(messages)
         budget = s.budget
         if budget is not None:
@@ -277,11 +284,35 @@ class _SmallCopy:
             if s.control.requested is not None:  # asked while waiting for the budget
                 await budget.release(held)
                 return self._stopped(len(opened.uids))
+        # The APPENDs go now: from here on, what the destination confirms is recorded,
+        # even when the worker is cancelled meanwhile (the next pass would look for it).
+        settled = asyncio.ensure_future(
+            self._settle(self._append(messages), held, opened, found, bodies, kept, dropped)
+        )
         try:
-            answers = await self._append(messages)
+            return await asyncio.shield(settled)
+        except asyncio.CancelledError:
+            with contextlib.suppress(Exception):
+                await settled
+            raise
+
+    async def _settle(
+        self,
+        sent: Awaitable[list[tuple[int, int | None] | None]],
+        held: int,
+        opened: _Opened,
+        found: Mapping[int, Fetch],
+        bodies: Sequence[bytes],
+        kept: Sequence[tuple[str, ...]],
+        dropped: int,
+    ) -> bool:
+        """Record what the APPENDs ``sent`` stored; True when the folder is done."""
+        s, plan, result = self.shared, self.plan, self.result
+        try:
+            answers = await sent
         finally:
-            if budget is not None:
-                await budget.release(held)
+            if s.budget is not None:
+                await s.budget.release(held)
         uids = sorted(opened.uids)
         appended = [(uid, a) for uid, a in zip(uids, answers, strict=True) if a is not None]
         if not appended:
@@ -313,6 +344,9 @@ class _SmallCopy:
         copied_bytes = sum(r.size for r in records)
         result.copied += len(records)
         result.copied_bytes += copied_bytes
+        # Started for what it copied only: a folder handed back is started again by the
+        # ordinary copy for the rest, and progress totals add what each start names.
+        s.emit(FolderStarted(plan.source_name, len(records), copied_bytes))
         s.emit(
             BatchCopied(plan.source_name, len(records), copied_bytes, len(records), copied_bytes)
         )
@@ -323,7 +357,7 @@ class _SmallCopy:
         rec.source_uidnext = opened.source.uidnext
         rec.highestmodseq = opened.source.highestmodseq
         rec.messages_total = len(uids)
-        rec.bytes_total = total
+        rec.bytes_total = sum(len(b) for b in bodies)
         rec.state = "done"
         await s.journal.save_folder(rec)
         return True
@@ -334,17 +368,27 @@ class _SmallCopy:
         self.result.interrupted = True
         return True
 
-    async def _append(self, messages: list[Message]) -> list[tuple[int, int | None] | None]:
-        """(destination UIDVALIDITY, UID) of each message stored; None where refused."""
+    def _append(self, messages: list[Message]) -> Awaitable[list[tuple[int, int | None] | None]]:
+        """Queue the APPEND (or one MULTIAPPEND) now; awaited, it gives the (destination
+        UIDVALIDITY, UID) of each message stored, None where refused."""
         dst, name = self.dst, self.plan.dest_name
         if len(messages) > 1 and dst.has("MULTIAPPEND"):
-            try:
-                stored = append_results(await dst.multiappend_nowait(name, messages), len(messages))
-            except MailmoverError as exc:
-                self._refused(exc)
-                return [None] * len(messages)
-            return [_uid(a.uidvalidity, a.uid) for a in stored]
-        futures = [dst.append_nowait(name, m) for m in messages]
+            return self._multi(dst.multiappend_nowait(name, messages), len(messages))
+        return self._each([dst.append_nowait(name, m) for m in messages])
+
+    async def _multi(
+        self, sent: Awaitable[Result], count: int
+    ) -> list[tuple[int, int | None] | None]:
+        try:
+            stored = append_results(await sent, count)
+        except MailmoverError as exc:
+            self._refused(exc)
+            return [None] * count
+        return [_uid(a.uidvalidity, a.uid) for a in stored]
+
+    async def _each(
+        self, futures: Sequence[Awaitable[Result]]
+    ) -> list[tuple[int, int | None] | None]:
         out: list[tuple[int, int | None] | None] = []
         for answer in await asyncio.gather(*futures, return_exceptions=True):
             if isinstance(answer, BaseException):
@@ -376,9 +420,11 @@ async def _opened(
     search: asyncio.Future[list[int]],
     fetch: asyncio.Future[list[Fetch]],
     dsel: asyncio.Future[SelectedMailbox] | None,
-    held: asyncio.Future[dict[str, int]],
+    held: asyncio.Future[dict[str, int]] | None,
 ) -> _Opened:
-    tasks: list[asyncio.Future[object]] = [sel, search, fetch, held, *([dsel] if dsel else [])]  # type: ignore[list-item]
+    """What was read; ``held`` None: the folder was just created (it holds nothing)."""
+    more = [f for f in (dsel, held) if f is not None]
+    tasks: list[asyncio.Future[object]] = [sel, search, fetch, *more]  # type: ignore[list-item]
     await asyncio.gather(*tasks, return_exceptions=True)
     for task in tasks:  # the EXAMINE's refusal first: the others follow from it
         if (exc := task.exception()) is not None:
@@ -388,57 +434,16 @@ async def _opened(
         search.result(),
         fetch.result(),
         dsel.result() if dsel else None,
-        held.result().get("MESSAGES"),
+        0 if held is None else held.result().get("MESSAGES"),
     )
 
 
-def created_by_workers(
-    plans: Sequence[FolderPlan],
-    listed: Collection[str],
-    sizes: Mapping[str, tuple[int, int]],
-    options: TransferOptions,
-    recorded: Collection[str],
-    dst: IMAPClient,
-    delimiter: str,
-) -> frozenset[str]:
-    """The destination folders the workers create themselves, each with its copy: those
-    the destination lacks of small folders never copied, with no planned folder above
-    or below them (a parent's rename would move its children; the ladder of
-    engine.naming handles those, before the copy)."""
-    if not dst.has("UIDPLUS"):
-        return frozenset()
-    paths = {p.path for p in plans}
-    above = {path[:k] for path in paths for k in range(1, len(path))}
-    out = set()
-    for plan in plans:
-        messages, size = sizes.get(plan.source_name, (0, 0))
-        if (
-            plan.dest_name not in listed
-            and plan.dest_name.upper() != "INBOX"
-            and plan.refused is None
-            and not plan.unlabelled_only
-            and plan.source_name not in recorded
-            and plan.path not in above
-            and not any(plan.path[:k] in paths for k in range(1, len(plan.path)))
-            and not options.only_failed
-            and options.since is None
-            and options.before is None
-            and 0 < messages <= min(PREFETCH, options.batch_messages)
-            and 0 < size <= min(PREFETCH_BYTES, options.batch_bytes)
-        ):
-            out.add(plan.dest_name)
-    counts = Counter(p.dest_name for p in plans)
-    nested = {_prefixes(name, delimiter) for name in counts}
-    parents = set().union(*nested) if nested else set()
-    # Two folders bound for one name, or nested by name (--map): the ladder decides.
-    return frozenset(
-        n
-        for n in out
-        if counts[n] == 1 and n not in parents and not (_prefixes(n, delimiter) & counts.keys())
-    )
-
-
-def _prefixes(name: str, delimiter: str) -> frozenset[str]:
-    """The names above ``name`` in the hierarchy (``a/b/c`` → ``a``, ``a/b``)."""
-    parts = name.split(delimiter)
-    return frozenset(delimiter.join(parts[:k]) for k in range(1, len(parts)))
+async def _select_after(
+    created: asyncio.Future[Result] | None, dst: IMAPClient, name: str
+) -> SelectedMailbox:
+    """SELECT ``name`` on ``dst``, once ``created`` (a CREATE on another connection) is
+    answered; its refusal is the CREATE's to report."""
+    if created is not None:
+        with contextlib.suppress(Exception):
+            await created
+    return await dst.select(name)
