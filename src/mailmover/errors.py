@@ -51,6 +51,9 @@ class ConnectFailed(NetworkError):
 class ConnectionLost(NetworkError):
     """The server closed the connection or it was cut."""
 
+    #: the server's BYE text when it said goodbye first; None when the link was cut
+    bye: str | None = None
+
 
 class IMAPTimeout(NetworkError):
     """The server did not answer in time."""

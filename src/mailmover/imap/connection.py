@@ -349,7 +349,9 @@ class Connection:
 
     def _lost(self, exc: BaseException | None) -> ConnectionLost:
         if self._bye is not None:
-            return ConnectionLost(f"the server closed the connection: {self._bye}")
+            lost = ConnectionLost(f"the server closed the connection: {self._bye}")
+            lost.bye = self._bye
+            return lost
         detail = f": {exc}" if exc else ""
         return ConnectionLost(f"the connection was closed{detail}")
 
