@@ -27,9 +27,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from copy_bench import spread
+from copy_bench import compare, spread
 from flaky_bench import Bench
-from mailboxes import index, write_folders
+from mailboxes import index, read_account, write_folders
 from mailmover.config import parse_endpoint
 from mailmover.devserver import DevServer
 from mailmover.engine.events import Event, FolderFinished, FolderStarted, Retrying
@@ -205,7 +205,8 @@ def main() -> None:
                 with shared_link([src.port, dst.port], 0, cut_every=rate, seed=seed) as ports:
                     timeline = asyncio.run(one_copy(bench, ports, user, pw))
                 label = "no cuts" if rate is None else f"a cut every {rate / 1e6:g} MB"
-                print(f"seed {seed}, {label}:")
+                verified = compare(bench.expected, *read_account(dst.port, user, pw))
+                print(f"seed {seed}, {label}: {verified}")
                 report(timeline, largest)
                 if args.raw is not None:
                     with args.raw.open("a") as raw:

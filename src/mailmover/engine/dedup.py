@@ -26,10 +26,13 @@ class DestinationIndex:
         self.flags: dict[int, tuple[str, ...]] = {}
 
     @classmethod
-    async def build(cls, client: IMAPClient, claimed: Collection[int]) -> DestinationIndex:
-        """Read sizes and flags of the selected folder, leaving out ``claimed`` UIDs."""
+    async def build(
+        cls, client: IMAPClient, claimed: Collection[int], *, look: bool = False
+    ) -> DestinationIndex:
+        """Read sizes and flags of the selected folder, leaving out ``claimed`` UIDs;
+        with ``look``, even when the SELECT found it empty (others may have stored since)."""
         index = cls(client)
-        if client.selected is None or client.selected.exists == 0:
+        if client.selected is None or (client.selected.exists == 0 and not look):
             return index
         for fetch in await client.uid_fetch(range(1, 2**32), "(UID RFC822.SIZE FLAGS)"):
             if fetch.uid is None or fetch.size is None or fetch.uid in claimed:

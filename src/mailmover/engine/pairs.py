@@ -168,8 +168,6 @@ class Worker:
             return
         opts = s.transfer
         carry = new_carry(plan, opts.batch_bytes, opts.batch_messages, s.clock.backoff(), result)
-        if _cut(failed):  # while logged in: the link dropped
-            carry.backoff.working()
         delay = carry.backoff.next_delay(failed) if failed is not None else None
         if failed is not None and delay is not None:
             s.emit(Retrying(plan.source_name, failed.message, delay, "folder"))
