@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from mailmover.engine.dedup import Digests
 from mailmover.engine.folders import FolderPlan
 from mailmover.engine.report import FolderResult
 from mailmover.engine.retry import Backoff
@@ -65,6 +66,8 @@ class Carry:
     misread: dict[int, int] = field(default_factory=dict)
     #: source UID → when a cut left its APPEND unanswered (engine.unanswered)
     ambiguous: dict[int, float] = field(default_factory=dict)
+    #: SHA-256 of destination messages read to find what is already there (engine.dedup)
+    dest_digests: Digests = field(default_factory=dict)
 
     def progress(self) -> None:
         """Something was done that no later attempt has to do again."""

@@ -167,7 +167,9 @@ class FolderCopy:
         unaccounted = dsel.exists - len(done)
         if to_copy and unaccounted > 0:
             claimed = {dest_uid for dest_uid, _ in done.values() if dest_uid is not None}
-            self.index = await DestinationIndex.build(self.dst, claimed)
+            self.index = await DestinationIndex.build(
+                self.dst, claimed, digests=self.carry.dest_digests
+            )
         await self._copy(to_copy)  # new mail first: a flag refused later costs no message
         if done and not self._stopping():
             updated, dropped = await sync_flags(

@@ -54,4 +54,4 @@ async def settle(carry: Carry, dst: IMAPClient, ours: Collection[int]) -> Destin
     if wait > 0:
         await asyncio.sleep(wait)
     await dst.noop()  # the folder as it is now, with what other sessions stored
-    return await DestinationIndex.build(dst, ours, look=True)
+    return await DestinationIndex.build(dst, ours, look=True, digests=carry.dest_digests)
