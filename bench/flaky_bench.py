@@ -16,6 +16,7 @@ of the rounds).
 Every copy is checked against the source afterwards (bytes, flags, dates).
 
     .venv/bin/python bench/flaky_bench.py [--only cuts|bandwidth] [--repeat 3]
+    .venv/bin/python bench/flaky_bench.py --only cuts --rev main --rev cuts  # side by side
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from copy_bench import check_mailmover, compare, mailmover_command, spread
 from machine import print_machine
 from mailboxes import folder_names, index, read_account, write_folders
 from mailmover.devserver import DevServer
+from run_all import export
 from slowlink import shared_link
 from support import imapwire
 from support.corpus import CorpusMessage, bulk
@@ -70,12 +72,17 @@ class Bench:
         self.users = (f"dest{n}" for n in range(1, 10_000))
         self.expected, _ = read_account(src.port, "source", src_pw)
 
-    def copy(self, ports: list[int], messages: int) -> tuple[measure.Measured, str, str]:
+    def copy(
+        self, ports: list[int], messages: int, tree: str | None = None
+    ) -> tuple[measure.Measured, str, str]:
+        """One copy (by the code in ``tree``, a ``src`` directory, when given)."""
         dst_user, dst_pw = next(self.users), secrets.token_urlsafe(12)
         self.dst.add_user(dst_user, dst_pw)
         state = (self.tmp / dst_user).with_suffix(".db")
         command = mailmover_command((ports[0], ports[1]), "source", dst_user, state, None)
         env = {"MAILMOVER_SOURCE_PASSWORD": self.src_pw, "MAILMOVER_DEST_PASSWORD": dst_pw}
+        if tree is not None:
+            env["PYTHONPATH"] = tree
         result = measure.run(command, env=env, timeout=3600, idle_timeout=600)
         check_mailmover(result, messages)
         retries = sum('"event": "retrying"' in line for line in result.stdout.splitlines())
@@ -112,35 +119,54 @@ def with_servers(messages: list[CorpusMessage], body: Callable[[Bench], None]) -
 def cuts(args: argparse.Namespace) -> None:
     messages = bulk(args.count, seed=args.seed)
     print("\n== cuts: the same copy with no cuts, a cut every 5 MB and every 1.5 MB")
-    times: dict[float | None, list[float]] = {rate: [] for rate in CUT_RATES}
+    revs: list[str | None] = list(args.rev or [None])
+    times: dict[tuple[str | None, float | None], list[float]] = {
+        (rev, rate): [] for rev in revs for rate in CUT_RATES
+    }
 
     def body(bench: Bench) -> None:
+        trees = {rev: exported(rev, bench.tmp) for rev in revs}
         for round_ in range(1, args.repeat + 1):
-            for rate in CUT_RATES:
-                ports = [bench.src.port, bench.dst.port]
-                with shared_link(ports, 0, cut_every=rate, seed=round_) as through:
-                    result, verified, retries = bench.copy(through, len(messages))
-                label = "no cuts" if rate is None else f"a cut every {rate / 1e6:g} MB"
-                print(
-                    f"round {round_}: {label:<20} {result.seconds:6.1f} s  {retries:<11}"
-                    f" {verified}",
-                    flush=True,
-                )
-                if verified.startswith("DIFF"):
-                    raise SystemExit("the copy was NOT correct")
-                times[rate].append(result.seconds)
+            for rev in revs:
+                for rate in CUT_RATES:
+                    ports = [bench.src.port, bench.dst.port]
+                    with shared_link(ports, 0, cut_every=rate, seed=round_) as through:
+                        result, verified, retries = bench.copy(through, len(messages), trees[rev])
+                    label = "no cuts" if rate is None else f"a cut every {rate / 1e6:g} MB"
+                    print(
+                        f"round {round_}: {rev or 'this tree':<10} {label:<20}"
+                        f" {result.seconds:6.1f} s  {retries:<11} {verified}",
+                        flush=True,
+                    )
+                    if verified.startswith("DIFF"):
+                        raise SystemExit("the copy was NOT correct")
+                    times[rev, rate].append(result.seconds)
 
     with_servers(messages, body)
-    base = statistics.median(times[None])
-    print(f"\n{'cuts':<22} {'median s':>8} {'best s':>7} {'x no cuts':>9}   every run")
-    for rate in CUT_RATES:
-        label = "none" if rate is None else f"every {rate / 1e6:g} MB"
-        median = statistics.median(times[rate])
-        runs = " ".join(f"{t:.1f}" for t in times[rate])
-        print(f"{label:<22} {median:>8.1f} {min(times[rate]):>7.1f} {median / base:>9.2f}   {runs}")
-    ratio = statistics.median(times[1.5e6]) / base
-    verdict = "met" if ratio <= CUT_TARGET else "NOT met"
-    print(f"a cut every 1.5 MB / no cuts = {ratio:.2f} (target <= {CUT_TARGET:g}: {verdict})")
+    for rev in revs:
+        base = statistics.median(times[rev, None])
+        print(f"\n{rev or 'this tree'}")
+        print(f"{'cuts':<22} {'median s':>8} {'best s':>7} {'x no cuts':>9}   every run")
+        for rate in CUT_RATES:
+            label = "none" if rate is None else f"every {rate / 1e6:g} MB"
+            runs = times[rev, rate]
+            median = statistics.median(runs)
+            every = " ".join(f"{t:.1f}" for t in runs)
+            print(f"{label:<22} {median:>8.1f} {min(runs):>7.1f} {median / base:>9.2f}   {every}")
+        ratio = statistics.median(times[rev, 1.5e6]) / base
+        verdict = "met" if ratio <= CUT_TARGET else "NOT met"
+        print(f"a cut every 1.5 MB / no cuts = {ratio:.2f} (target <= {CUT_TARGET:g}: {verdict})")
+
+
+def exported(rev: str | None, tmp: Path) -> str | None:
+    """The ``src`` directory of ``rev`` exported under ``tmp`` (None: this tree's code)."""
+    if rev is None:
+        return None
+    tree = tmp / f"tree-{rev}"
+    tree.mkdir()
+    commit = export(rev, tree)
+    print(f"{rev}: commit {commit[:12]}")
+    return str(tree / "src")
 
 
 def bandwidth(args: argparse.Namespace) -> None:
@@ -182,6 +208,9 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="rounds")
     parser.add_argument("--seed", type=int, default=1, help="corpus seed")
     parser.add_argument("--count", type=int, default=300, help="messages, cuts benchmark")
+    parser.add_argument(
+        "--rev", action="append", help="cuts: copy with this commit's code (repeatable)"
+    )
     parser.add_argument("--bw-count", type=int, default=600, help="messages, bandwidth")
     parser.add_argument("--bw-total-mb", type=float, default=66.0, help="MB, bandwidth")
     parser.add_argument("--mbit", type=float, default=40.0)

@@ -16,6 +16,8 @@ class MailmoverError(Exception):
     exit_code: int = 1
     #: "source" or "dest": the side whose server said it, where that is known
     side: str | None = None
+    #: the command this error ended was never wholly sent: the server cannot have done it
+    unsent: bool = False
 
     def __init__(self, message: str | None = None) -> None:
         super().__init__(message or (self.__doc__ or "").strip().splitlines()[0])
@@ -50,6 +52,9 @@ class ConnectFailed(NetworkError):
 
 class ConnectionLost(NetworkError):
     """The server closed the connection or it was cut."""
+
+    #: the server's BYE text when it said goodbye first; None when the link was cut
+    bye: str | None = None
 
 
 class IMAPTimeout(NetworkError):

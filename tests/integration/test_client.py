@@ -9,11 +9,12 @@ from datetime import UTC, datetime
 
 import pytest
 
-from mailmover.errors import AuthenticationFailed, MailboxMissing, TLSFailed
+from mailmover.errors import AuthenticationFailed, ConnectionLost, MailboxMissing, TLSFailed
 from mailmover.imap.client import IMAPClient, Message, append_result
 from mailmover.imap.proto.commands import Literal, Mailbox, ParenList
 from mailmover.imap.trace import ProtocolTrace
 from mailmover.imap.transport import TLSSettings
+from support.proxy import Proxy
 
 pytestmark = pytest.mark.asyncio
 
@@ -297,3 +298,23 @@ async def test_list_status_gives_every_folder_with_its_status(dovecot, fresh_use
     )
     assert alone == {"UIDNEXT": 2} and status2["L3"] == {"MESSAGES": 1}
     await client.logout()
+
+
+async def test_a_cut_link_and_a_goodbye_are_told_apart(dovecot, fresh_user) -> None:
+    """A link cut under a logged-in session is a ConnectionLost with no BYE (the engine
+    retries it at once); the server's own BYE is kept on the error (it is not)."""
+    user, password = fresh_user
+    async with Proxy(dovecot.host, dovecot.port) as proxy:
+        client = await connect(dovecot, user, password, port=proxy.port)
+        proxy.close_connections()
+        with pytest.raises(ConnectionLost) as cut:
+            await client.noop()
+        assert cut.value.bye is None
+        await client.close()
+    client = await connect(dovecot, user, password)
+    logout = client.submit("LOGOUT")  # Dovecot says BYE, answers OK and closes
+    with pytest.raises(ConnectionLost) as goodbye:
+        await client.noop()
+    assert goodbye.value.bye and "Logging out" in goodbye.value.bye, goodbye.value.bye
+    await asyncio.gather(logout, return_exceptions=True)
+    await client.close()

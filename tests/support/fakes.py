@@ -8,10 +8,12 @@ sends, as Dovecot does (tests/integration/test_dedup_dovecot.py compares them).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Collection, Sequence
+import asyncio
+from collections.abc import AsyncIterator, Callable, Collection, Sequence
 from dataclasses import dataclass, field, replace
 
-from mailmover.imap.proto.responses import Fetch
+from mailmover.imap.connection import Result
+from mailmover.imap.proto.responses import Fetch, Tagged
 from mailmover.imap.results import SelectedMailbox
 from mailmover.store.records import MESSAGE_STATES, FolderRecord, MessageRecord, flags_text
 
@@ -149,7 +151,26 @@ class SelectedFolder:
             highestmodseq=None,
         )
 
+    def uid_fetch_nowait(
+        self,
+        uids: Sequence[int] | range,
+        items: str,
+        *,
+        on_fetch: Callable[[Fetch], None] | None = None,
+    ) -> asyncio.Future[Result]:
+        """``uid_fetch``, each FETCH handed to ``on_fetch`` as well."""
+        future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
+        fetches = self._answer(uids, items)
+        for fetch in fetches:
+            if on_fetch is not None:
+                on_fetch(fetch)
+        future.set_result(Result(Tagged("F1", "OK", None, "done"), fetches=fetches))
+        return future
+
     async def uid_fetch(self, uids: Sequence[int] | range, items: str) -> list[Fetch]:
+        return self._answer(uids, items)
+
+    def _answer(self, uids: Sequence[int] | range, items: str) -> list[Fetch]:
         wanted = sorted(uid for uid in self.messages if uid in uids)
         self.fetched.append((items, wanted))
         seqs = {uid: n for n, uid in enumerate(sorted(self.messages), start=1)}

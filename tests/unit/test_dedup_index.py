@@ -101,3 +101,15 @@ async def test_a_message_that_vanished_before_its_body_was_read_is_not_claimed()
     del folder.messages[1]  # expunged by another session
     assert await index.claim(4, sha(b"gone")) is None
     assert await index.claim(4, sha(b"kept")) == 2
+
+
+async def test_digests_kept_by_the_caller_are_not_read_again() -> None:
+    """A link that drops while destination bodies are read: the next attempt's index
+    reads only those it has no digest of."""
+    folder = SelectedFolder.holding(b"aaaa", b"bbbb")
+    digests: dict[tuple[int, int], bytes] = {}
+    first = await DestinationIndex.build(cast(IMAPClient, folder), set(), digests=digests)
+    assert await first.claim(4, sha(b"bbbb")) == 2
+    again = await DestinationIndex.build(cast(IMAPClient, folder), {2}, digests=digests)
+    assert await again.claim(4, sha(b"aaaa")) == 1
+    assert [uids for items, uids in folder.fetched if items == BODIES] == [[1, 2]]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import random
 
-from mailmover.engine.retry import Backoff, Progress, RetryPolicy
+from mailmover.engine.retry import QUICK_LIMIT, QUICK_RUN, Backoff, Progress, RetryPolicy
 from mailmover.errors import AuthenticationFailed, ConnectionLost, ServerUnavailable
 
 
@@ -134,3 +134,37 @@ def test_an_attempt_that_moved_messages_is_retried_at_once_within_the_budget() -
     b.progress()
     assert (b.next_delay(LOST) or 1) <= 0.25
     assert 0.5 <= (b.next_delay(LOST) or 0) <= 1.0
+
+
+def test_a_cut_of_a_working_link_is_retried_within_the_quick_wait_growing_slowly() -> None:
+    b, clock = backoff(budget=10_000.0)
+    ceilings = []
+    for n in range(QUICK_LIMIT):
+        b.working()  # each attempt logged in, then its link was cut
+        delay = b.next_delay(LOST)
+        assert delay is not None
+        ceiling = min(0.25, b.policy.quick * 2 ** (n // QUICK_RUN))
+        assert 0 <= delay <= ceiling, (n, delay)
+        ceilings.append(ceiling)
+        clock.t += delay + 0.1
+    assert ceilings[0] == b.policy.quick and ceilings[-1] == 0.25
+    # Then cut after cut without progress: something fails every time; the waits grow.
+    waits = []
+    for _ in range(4):
+        b.working()
+        delay = b.next_delay(LOST)
+        assert delay is not None
+        waits.append(delay)
+        clock.t += delay + 0.1
+    for delay, ceiling in zip(waits, [1, 2, 4, 8], strict=True):
+        assert ceiling / 2 <= delay <= ceiling
+    # Progress starts it all over.
+    b.progress()
+    assert (b.next_delay(LOST) or 1) <= b.policy.quick
+
+
+def test_a_throttling_reply_is_never_retried_at_once() -> None:
+    b, _ = backoff()
+    b.working()
+    delay = b.next_delay(ServerUnavailable("slow down"))
+    assert delay is not None and 0.5 <= delay <= 1.0

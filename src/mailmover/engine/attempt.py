@@ -4,7 +4,8 @@ a retry of what was in flight and never the work already done.
 Messages whose APPEND was answered are recorded done as they are answered,
 so the next attempt neither sends nor looks them up again. Besides that the
 next attempt gets: the bytes of large messages received so far (a source-side
-cut resumes from the last range received), the backoff (which starts over
+cut resumes from the last range received), the messages whose APPEND a cut
+left unanswered (engine.unanswered), the backoff (which starts over
 whenever progress is made), and the batch size, which shrinks after a failed
 attempt, down to one message, and grows back after each batch that went through.
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from mailmover.engine.dedup import Digests
 from mailmover.engine.folders import FolderPlan
 from mailmover.engine.report import FolderResult
 from mailmover.engine.retry import Backoff
@@ -62,6 +64,10 @@ class Carry:
     partial: dict[int, bytes] = field(default_factory=dict)
     #: source UID → reads whose length differed from the size the server announced
     misread: dict[int, int] = field(default_factory=dict)
+    #: source UID → when a cut left its APPEND unanswered (engine.unanswered)
+    ambiguous: dict[int, float] = field(default_factory=dict)
+    #: SHA-256 of destination messages read to find what is already there (engine.dedup)
+    dest_digests: Digests = field(default_factory=dict)
 
     def progress(self) -> None:
         """Something was done that no later attempt has to do again."""

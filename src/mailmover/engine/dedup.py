@@ -14,22 +14,38 @@ import hashlib
 from collections.abc import Collection
 
 from mailmover.imap.client import IMAPClient
+from mailmover.imap.proto.responses import Fetch
+
+#: SHA-256 of destination messages by (UIDVALIDITY, UID)
+Digests = dict[tuple[int, int], bytes]
 
 
 class DestinationIndex:
     """Unclaimed destination messages of the selected destination folder, by size."""
 
-    def __init__(self, client: IMAPClient) -> None:
+    def __init__(self, client: IMAPClient, digests: Digests | None = None) -> None:
         self._client = client
         self._by_size: dict[int, list[int]] = {}
-        self._digests: dict[int, bytes] = {}
+        #: by (UIDVALIDITY, UID); the caller may keep them from one attempt to the next
+        self._digests: Digests = {} if digests is None else digests
+        self._validity = client.selected.uidvalidity if client.selected else 0
         self.flags: dict[int, tuple[str, ...]] = {}
 
     @classmethod
-    async def build(cls, client: IMAPClient, claimed: Collection[int]) -> DestinationIndex:
-        """Read sizes and flags of the selected folder, leaving out ``claimed`` UIDs."""
-        index = cls(client)
-        if client.selected is None or client.selected.exists == 0:
+    async def build(
+        cls,
+        client: IMAPClient,
+        claimed: Collection[int],
+        *,
+        look: bool = False,
+        digests: Digests | None = None,
+    ) -> DestinationIndex:
+        """Read sizes and flags of the selected folder, leaving out ``claimed`` UIDs;
+        with ``look``, even when the SELECT found it empty (others may have stored since).
+        ``digests``: the SHA-256 of destination messages read before (a link that keeps
+        dropping while they are read does not make them read again), kept up to date."""
+        index = cls(client, digests)
+        if client.selected is None or (client.selected.exists == 0 and not look):
             return index
         for fetch in await client.uid_fetch(range(1, 2**32), "(UID RFC822.SIZE FLAGS)"):
             if fetch.uid is None or fetch.size is None or fetch.uid in claimed:
@@ -46,13 +62,17 @@ class DestinationIndex:
         candidates = self._by_size.get(size)
         if not candidates:
             return None
-        unknown = [uid for uid in candidates if uid not in self._digests]
+        v = self._validity
+        unknown = [uid for uid in candidates if (v, uid) not in self._digests]
         if unknown:
-            for fetch in await self._client.uid_fetch(unknown, "(UID BODY.PEEK[])"):
+
+            def keep(fetch: Fetch) -> None:  # each as it arrives, kept if the link drops
                 if fetch.uid is not None and "" in fetch.body:
-                    self._digests[fetch.uid] = hashlib.sha256(fetch.body[""]).digest()
+                    self._digests[v, fetch.uid] = hashlib.sha256(fetch.body[""]).digest()
+
+            await self._client.uid_fetch_nowait(unknown, "(UID BODY.PEEK[])", on_fetch=keep)
         for uid in candidates:
-            if self._digests.get(uid) == digest:
+            if self._digests.get((v, uid)) == digest:
                 candidates.remove(uid)
                 return uid
         return None

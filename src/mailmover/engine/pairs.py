@@ -1,7 +1,9 @@
 """A pair of connections working through the folder queue, reconnecting when a link drops.
 
 A transient failure (a cut connection, a timeout, BYE, a throttling reply)
-costs the folder being copied one reconnect and a backoff, then that folder
+costs the folder being copied one reconnect and a backoff (next to none after
+a cut of a pair that was logged in: the servers answer, the link dropped;
+engine.retry), then that folder
 goes on from what the journal says is done and what the failed attempt handed
 over (see engine.attempt): never the whole mailbox. The next attempt takes
 smaller batches. The backoff is the folder's own and starts over whenever an
@@ -40,6 +42,7 @@ from mailmover.engine.smallfolders import Destination, SmallFolders
 from mailmover.engine.transfer import FolderCopy, TransferOptions
 from mailmover.errors import (
     CommandFailed,
+    ConnectionLost,
     MailmoverError,
     OverQuota,
     RetriesExhausted,
@@ -216,6 +219,9 @@ class Worker:
                         result.error, result.refused = exc.message, True
                         return
                     raise  # credentials or certificate refused: the mailbox cannot go on
+                if self.pair is not None and _cut(exc):
+                    # Cut after both sides logged in: the servers answer, the link dropped.
+                    carry.backoff.working()
                 await close_pair(self.pair, logout=False)
                 self.pair = None
                 carry.size.shrink()
@@ -247,3 +253,8 @@ class Worker:
         except MailmoverError:
             return False
         return all(m.name != plan.source_name for m in listed)
+
+
+def _cut(error: MailmoverError | None) -> bool:
+    """Whether ``error`` says the link dropped, with no word from the server (a BYE)."""
+    return isinstance(error, ConnectionLost) and error.bye is None

@@ -16,7 +16,7 @@ from mailmover.engine.naming import create_folders
 from mailmover.engine.profile import ServerProfile
 from mailmover.engine.settings import MailboxPair, PassSettings
 from mailmover.errors import CommandFailed
-from mailmover.imap.client import IMAPClient
+from mailmover.imap.client import IMAPClient, SelectedMailbox
 from mailmover.imap.proto.commands import Mailbox
 from mailmover.imap.proto.responses import ListMailbox, Namespace
 from mailmover.store.records import FolderRecord
@@ -140,6 +140,14 @@ def unchanged(
         and rec.source_uidnext == source.get("UIDNEXT")
         and source.get("HIGHESTMODSEQ") is not None
         and rec.highestmodseq == source.get("HIGHESTMODSEQ")
+    )
+
+
+def opened_unchanged(rec: FolderRecord, src: SelectedMailbox, dst: SelectedMailbox) -> bool:
+    """``unchanged``, by what the source's EXAMINE and the destination's SELECT said."""
+    seen = {"UIDNEXT": src.uidnext, "HIGHESTMODSEQ": src.highestmodseq}
+    return unchanged(
+        rec, {"UIDVALIDITY": src.uidvalidity, **seen}, {"UIDVALIDITY": dst.uidvalidity}
     )
 
 

@@ -20,6 +20,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
+from mailmover.engine import unanswered
 from mailmover.engine.attempt import Carry, new_carry
 from mailmover.engine.batches import Item, Meta, Piece, Sent, answered, answers, cost, next_batch
 from mailmover.engine.budget import ByteBudget
@@ -32,7 +33,7 @@ from mailmover.engine.headers import message_id as read_message_id
 from mailmover.engine.headers import summary
 from mailmover.engine.listing import UNDESCRIBED, failed_before, list_messages, too_big
 from mailmover.engine.opening import open_folder
-from mailmover.engine.planning import unchanged
+from mailmover.engine.planning import opened_unchanged
 from mailmover.engine.ports import Control, Journal
 from mailmover.engine.profile import ServerProfile
 from mailmover.engine.refusals import append_outcomes
@@ -40,7 +41,7 @@ from mailmover.engine.report import Failure, FolderResult
 from mailmover.engine.stream import Arrivals, all_answered, answered_first, stream_batch
 from mailmover.engine.syncflags import CopiedRow, sync_flags
 from mailmover.errors import CommandFailed, MailmoverError
-from mailmover.imap.client import AppendResult, IMAPClient, Message, SelectedMailbox
+from mailmover.imap.client import AppendResult, IMAPClient, Message
 from mailmover.imap.proto.responses import Fetch
 from mailmover.store.records import FolderRecord, MessageRecord
 
@@ -105,6 +106,9 @@ class FolderCopy:
         self.dest_uidvalidity: int | None = None
         self.expected = expected
         self.known: dict[int, Fetch] = {}  # metadata read with the EXAMINE, by UID
+        self.done: dict[int, CopiedRow] = {}  # copied by earlier passes or attempts
+        self.ours: set[int] = set()  # destination UIDs recorded or claimed by this attempt
+        self.settled = False  # the destination was read again for ambiguous messages
         self.arrivals = Arrivals()  # told whenever a piece is handed on to be appended
 
     async def run(self) -> FolderResult:
@@ -122,7 +126,8 @@ class FolderCopy:
             rules=self.rules,
         )
         self.uidvalidity, self.dest_uidvalidity = sel.uidvalidity, dsel.uidvalidity
-        if rec is not None and self._unchanged(rec, sel, dsel):
+        gmail = self.labels is not None and self.labels.gmail_dest  # always looks (labels)
+        if rec is not None and not gmail and opened_unchanged(rec, sel, dsel):
             self.result.source_messages = self.result.already = rec.messages_total
             return self.result
         rec = rec or FolderRecord(None, self.plan.source_name, self.plan.dest_name)
@@ -150,6 +155,7 @@ class FolderCopy:
                     done[row.source_uid] = (row.dest_uid, flags)
                     self.done_bytes += row.size
         del present
+        self.done = done
         to_copy = [uid for uid in uids if uid not in done]
         if self.options.only_failed:
             to_copy = await failed_before(self.journal, self.folder_id, self.uidvalidity, to_copy)
@@ -161,7 +167,9 @@ class FolderCopy:
         unaccounted = dsel.exists - len(done)
         if to_copy and unaccounted > 0:
             claimed = {dest_uid for dest_uid, _ in done.values() if dest_uid is not None}
-            self.index = await DestinationIndex.build(self.dst, claimed)
+            self.index = await DestinationIndex.build(
+                self.dst, claimed, digests=self.carry.dest_digests
+            )
         await self._copy(to_copy)  # new mail first: a flag refused later costs no message
         if done and not self._stopping():
             updated, dropped = await sync_flags(
@@ -192,14 +200,6 @@ class FolderCopy:
         rec.state = "done" if complete else "incomplete"
         await self.journal.save_folder(rec)
         return self.result
-
-    def _unchanged(self, rec: FolderRecord, sel: SelectedMailbox, dsel: SelectedMailbox) -> bool:
-        """Nothing new, no flag changed: no work. Gmail to Gmail always looks (labels)."""
-        if self.labels is not None and self.labels.gmail_dest:
-            return False
-        seen = {"UIDNEXT": sel.uidnext, "HIGHESTMODSEQ": sel.highestmodseq}
-        source = {"UIDVALIDITY": sel.uidvalidity, **seen}
-        return unchanged(rec, source, {"UIDVALIDITY": dsel.uidvalidity})
 
     # -- copying -----------------------------------------------------------------------
 
@@ -243,6 +243,7 @@ class FolderCopy:
                 await asyncio.gather(*answers(appended), return_exceptions=True)
             for sent in appended:  # what the destination confirmed: recorded, never sent again
                 await self._record(sent, answered(sent))
+            unanswered.note(self.carry, appended)  # the rest may yet be stored: copied last
             raise
         finally:
             producer.cancel()
@@ -262,6 +263,7 @@ class FolderCopy:
         opts = self.options
         for start in range(0, len(uids), opts.segment):
             metas = await self._metas(uids[start : start + opts.segment])
+            metas.sort(key=lambda m: m.uid in self.carry.ambiguous)  # stable: those last
             total = sum(m.size for m in metas)
             self.listed_bytes += total
             self.emit(FolderStarted(self.plan.source_name, len(metas), total))
@@ -373,6 +375,9 @@ class FolderCopy:
         """
         batch = piece.items
         sent = Sent(batch, closes=piece.closes)
+        if not self.settled and any(i.meta.uid in self.carry.ambiguous for i in batch):
+            ours = {d for d, _ in self.done.values() if d is not None} | self.ours
+            self.index, self.settled = await unanswered.settle(self.carry, self.dst, ours), True
         to_send: list[int] = []
         for i, item in enumerate(batch):
             if item.body is None or item.digest is None:
@@ -381,6 +386,7 @@ class FolderCopy:
                 found = await self.index.claim(item.meta.size, item.digest)
                 if found is not None:
                     sent.claimed[i] = found
+                    self.ours.add(found)
                     continue
             to_send.append(i)
             self.result.attempted.add(item.meta.uid)
@@ -446,6 +452,8 @@ class FolderCopy:
         for record in records:
             self.carry.partial.pop(record.source_uid, None)
             self.carry.misread.pop(record.source_uid, None)
+            self.carry.ambiguous.pop(record.source_uid, None)
+            self.ours.add(record.dest_uid or 0)
         if any(r.state == "done" for r in records):
             self.carry.progress()
         if self.labels is not None and self.labels.gmail_dest and self.extra_labels:

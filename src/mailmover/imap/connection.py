@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import logging
 import zlib
 from collections import Counter, deque
@@ -104,6 +105,7 @@ class Command:
     untagged: list[Untagged] = field(default_factory=list)
     fetches: list[Fetch] = field(default_factory=list)
     result: Result | None = None
+    written: bool = False  # every byte of it was handed to the socket
     future: asyncio.Future[Result] = field(init=False)
 
     def conflicts(self, other: Command) -> bool:
@@ -180,7 +182,7 @@ class Connection:
         self._epoch += command.barrier
         command.epoch = self._epoch
         if self._error is not None:
-            command.future.set_exception(self._error)
+            command.future.set_exception(_unsent(self._error))
             command.future.exception()  # see _fail
         else:
             self._queue.append(command)
@@ -272,7 +274,7 @@ class Connection:
                 self._expect_continuation(command)
             if i and self._trace and not command.secret:
                 self._trace.sent(f"{command.tag} …{len(part)} bytes")
-            await self._write(part)
+            await self._write(part, command if i == last else None)
             # A synchronising literal: wait for "+" (or a tagged refusal).
             if i < last and await self._continuation_text() is None:
                 return
@@ -299,7 +301,9 @@ class Connection:
         finally:
             self._continuation = None
 
-    async def _write(self, data: bytes) -> None:
+    async def _write(self, data: bytes, ends: Command | None = None) -> None:
+        """Write ``data``; ``ends``: the command it ends, ``written`` once its last byte
+        is handed to the socket (before then the server cannot have all of it)."""
         view = memoryview(data)
         for start in range(0, len(view), _WRITE_CHUNK):
             chunk = view[start : start + _WRITE_CHUNK]
@@ -311,6 +315,8 @@ class Connection:
                 self._writer.write(out)
             else:
                 self._writer.write(chunk)
+            if last and ends is not None:
+                ends.written = True
             await self._writer.drain()
             self._last_io = asyncio.get_running_loop().time()
 
@@ -349,7 +355,9 @@ class Connection:
 
     def _lost(self, exc: BaseException | None) -> ConnectionLost:
         if self._bye is not None:
-            return ConnectionLost(f"the server closed the connection: {self._bye}")
+            lost = ConnectionLost(f"the server closed the connection: {self._bye}")
+            lost.bye = self._bye
+            return lost
         detail = f": {exc}" if exc else ""
         return ConnectionLost(f"the connection was closed{detail}")
 
@@ -436,9 +444,10 @@ class Connection:
         self._inflight.clear()
         self._fences, self._statuses = 0, Counter()
         self._queue.clear()
+        unsent = _unsent(exc)
         for command in pending:
             if not command.future.done():
-                command.future.set_exception(exc)
+                command.future.set_exception(exc if command.written else unsent)
                 # Whoever still awaits it gets the error; a future nobody awaits any
                 # more (its caller gave up first) must not be logged as unretrieved.
                 command.future.exception()
@@ -447,3 +456,14 @@ class Connection:
         self._wakeup.set()
         with contextlib.suppress(Exception):
             self._writer.transport.abort()
+
+
+def _unsent(exc: MailmoverError) -> MailmoverError:
+    """``exc`` for a command that was never wholly sent (``unsent``: the server cannot have
+    carried it out, so a retry is never a double)."""
+    try:
+        copied = copy.copy(exc)
+    except TypeError:  # a class whose constructor wants more than the message
+        copied = ConnectionLost(exc.message)
+    copied.unsent = True
+    return copied
