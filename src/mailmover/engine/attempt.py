@@ -62,6 +62,11 @@ class Carry:
     partial: dict[int, bytes] = field(default_factory=dict)
     #: source UID → reads whose length differed from the size the server announced
     misread: dict[int, int] = field(default_factory=dict)
+    #: source UIDs not to relay again (their relay broke on a wrong length)
+    no_relay: set[int] = field(default_factory=set)
+    #: source UIDs found deleted on the source while relayed, their attempt failed with
+    #: the relay: the next attempt counts them as deleted
+    gone: set[int] = field(default_factory=set)
 
     def progress(self) -> None:
         """Something was done that no later attempt has to do again."""
