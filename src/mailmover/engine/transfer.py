@@ -323,6 +323,8 @@ class FolderCopy:
                 )
             )  # fmt: skip
             fetches.append(future)
+            if any(relays(m) for m in batch):  # nothing fetched behind it waits for its relay
+                await asyncio.wait([future])
         while fetches:
             await fetches.pop(0)
 
