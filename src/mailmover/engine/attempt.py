@@ -64,8 +64,9 @@ class Carry:
     misread: dict[int, int] = field(default_factory=dict)
     #: source UIDs not to relay again (their relay broke on a wrong length)
     no_relay: set[int] = field(default_factory=set)
-    #: source UIDs found deleted on the source while relayed, their attempt failed with
-    #: the relay: the next attempt counts them as deleted
+    #: source UIDs whose relayed APPEND began but whose body the source then did not send
+    #: (deleted meanwhile?), the attempt failing with the relay: those the next attempt
+    #: no longer lists count as deleted on the source when the folder ends
     gone: set[int] = field(default_factory=set)
 
     def progress(self) -> None:

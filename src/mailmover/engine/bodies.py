@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 from collections import deque
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from mailmover.engine.attempt import Carry
 from mailmover.engine.batches import Meta
@@ -147,10 +148,13 @@ async def read_ranges(
     after each full range (more is coming)."""
     have = carry.partial.get(meta.uid, b"")
     parts: dict[int | None, bytes] = {}  # by origin; None: the whole body
+    news: list[asyncio.Future[None]] = []
 
     def keep(fetch: Fetch) -> None:  # every range's FETCH data, whichever command gets it
         if fetch.uid == meta.uid and "" in fetch.body:
             parts[fetch.origins.get("")] = fetch.body[""]
+            if news and not news[0].done():
+                news[0].set_result(None)
 
     asked: deque[tuple[int, asyncio.Future[Result]]] = deque()
     offset = len(have)
@@ -160,8 +164,17 @@ async def read_ranges(
                 items = f"(UID BODY.PEEK[]<{offset}.{size}>)"
                 asked.append((offset, src.uid_fetch_nowait([meta.uid], items, on_fetch=keep)))
                 offset += size
-            start, future = asked.popleft()
-            await future
+            start, future = asked[0]
+            # On with the range's data, not its tagged answer: Dovecot sends that only
+            # after the data of the FETCHes pipelined behind it (the next range would
+            # wait for the two after it).
+            while start not in parts and None not in parts and not future.done():
+                news[:] = [asyncio.get_running_loop().create_future()]
+                either: list[asyncio.Future[Any]] = [future, news[0]]
+                await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
+            asked.popleft()
+            if start not in parts and None not in parts:
+                await future  # its error; or answered without this range
             if None in parts:  # the server sent the whole body, not the range
                 carry.partial.pop(meta.uid, None)
                 return parts[None]

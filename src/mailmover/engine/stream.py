@@ -119,8 +119,8 @@ async def stream_batch(
                 pending.append(make(meta, None, reason, meta.uid in gone))
                 continue
             item.reason, item.vanished = reason, meta.uid in gone  # handed on already
-            if item.vanished and item.relay is not None and item.relay.taken:
-                carry.gone.add(meta.uid)  # its APPEND's link is dropped: counted next time
+            if meta.uid in unread and item.relay is not None and item.relay.taken:
+                carry.gone.add(meta.uid)  # its APPEND's link is dropped: see Carry.gone
         flush(closes=True)
     finally:
         for item in relayed.values():

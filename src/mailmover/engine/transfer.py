@@ -118,7 +118,7 @@ class FolderCopy:
             first=rec is None, carry=self.carry,
         )  # fmt: skip
         sel, dsel, uids, self.known = opened.source, opened.dest, opened.uids, opened.known
-        uids = [uid for uid in uids if uid not in self.carry.gone]  # deleted while relayed
+        self.carry.gone.difference_update(uids)  # still listed: not deleted, fetched again
         self.policy = FlagPolicy(
             None if dsel.permanentflags is None else frozenset(dsel.permanentflags),
             keywords=self.dest.keywords if self.dest else None,
