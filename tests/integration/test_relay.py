@@ -150,3 +150,46 @@ async def test_a_message_deleted_on_the_source_while_it_is_relayed(servers, tmp_
     # A rerun finds nothing left to copy.
     again = await runcli.run_async(*accounts.copy_args(), env=accounts.env, timeout=120)
     assert again.code == 0 and again.report["copied"] == 0, str(again)
+
+
+async def test_relayed_messages_through_a_slow_link_that_keeps_dropping(servers, tmp_path) -> None:
+    """Both servers behind one slow line that cuts a connection on average every 1.5 MB,
+    for the whole run: cuts fall inside relayed literals on either side (a source range
+    cut: the relay breaks and its destination link is dropped; a destination cut: the
+    literal is lost). One invocation, exit 0, the exact multiset, nothing doubled."""
+    src, dst = servers
+    accounts = runcli.Accounts(src, dst, tmp_path, "relaycuts")
+    msgs = corpus.bulk(40, seed=SEED + 3, size_dist="small")
+    large = [
+        *corpus.bulk(1, seed=SEED + 4, total_bytes=2_500_000),
+        *corpus.bulk(1, seed=SEED + 5, total_bytes=1_800_000),
+        *corpus.bulk(1, seed=SEED + 6, total_bytes=1_300_000),
+        *corpus.bulk(1, seed=SEED + 7, total_bytes=2_100_000),
+    ]
+    mail = runcli.folders(
+        INBOX=[*msgs[:10], large[0], *msgs[10:20], large[1]],
+        Archive=[*msgs[20:30], large[2], large[3], *msgs[30:]],
+    )
+    accounts.load(mail)
+    trace = tmp_path / "trace.txt"
+    network = Network(rate=6_000_000, cut_every=1_500_000, seed=SEED)
+    async with (
+        Proxy(src.host, src.port, network=network) as src_proxy,
+        Proxy(dst.host, dst.port, network=network) as dst_proxy,
+    ):
+        ports = {"src_port": src_proxy.port, "dst_port": dst_proxy.port}
+        out = await runcli.run_async(
+            *accounts.copy_args("--timeout", "10", "--trace", str(trace), **ports),
+            env=accounts.env, timeout=240,
+        )  # fmt: skip
+    assert out.code == 0, str(out)
+    assert out.report["failures"] == 0, out.report
+    expected = snapshot.corpus_snapshot(mail)
+    got = accounts.dst_snapshot()
+    assert runcli.extra_messages(expected, got) == []  # nothing doubled
+    assert runcli.exact_copy_problems(expected, got) == []
+    sizes = {len(m.raw) for m in large}
+    assert sizes & set(relayed_sizes(trace))  # relays went through
+    assert min(network.cuts.values()) >= 2, network.cuts
+    begun = [n for n in announced(trace) if n in sizes]
+    assert len(begun) > len(relayed_sizes(trace)), "no relayed literal was cut"

@@ -17,6 +17,10 @@ connection is dropped before the literal ends (an unfinished APPEND stores
 nothing), and the folder's attempt fails and is retried like any cut link;
 if it had not, the message goes the ordinary way (appended once whole, or
 named). A message whose relay broke on a wrong length is not relayed again.
+
+What a folder fetches behind a relayed message cannot be appended before it
+(the destination connection writes the literal meanwhile), so the folder asks
+for its next batch only once the batch holding a message to relay was read.
 """
 
 from __future__ import annotations
@@ -59,11 +63,8 @@ class Relay:
     def feed(self, have: bytes) -> None:
         """The first ``len(have)`` bytes are read; more are coming. The first call starts
         the relay (``on_start``: its APPEND may be queued)."""
-        if self._whole or self.error is not None:
-            return
-        if len(have) >= self.size:  # not "more to come": only ``finish`` ends a relay
-            self.fail(f"{len(have):,} bytes read of a message sized {self.size:,}")
-            return
+        if self._whole or self.error is not None or len(have) >= self.size:
+            return  # all of it, or more: only ``finish`` (the length checked) lets it end
         self._have = have
         self._changed.set()
         if self._on_start is not None:

@@ -323,7 +323,7 @@ class FolderCopy:
                 )
             )  # fmt: skip
             fetches.append(future)
-            if any(relays(m) for m in batch):  # nothing fetched behind it waits for its relay
+            if any(relays(m) for m in batch if m.size > opts.range_above):  # see relay.py
                 await asyncio.wait([future])
         while fetches:
             await fetches.pop(0)
