@@ -188,8 +188,8 @@ async def test_relayed_messages_through_a_slow_link_that_keeps_dropping(servers,
     got = accounts.dst_snapshot()
     assert runcli.extra_messages(expected, got) == []  # nothing doubled
     assert runcli.exact_copy_problems(expected, got) == []
-    sizes = {len(m.raw) for m in large}
-    assert sizes & set(relayed_sizes(trace))  # relays went through
     assert min(network.cuts.values()) >= 2, network.cuts
+    # Relays began, and cuts fell inside them (a relay cut is sent whole once read).
+    sizes = {len(m.raw) for m in large}
     begun = [n for n in announced(trace) if n in sizes]
     assert len(begun) > len(relayed_sizes(trace)), "no relayed literal was cut"
