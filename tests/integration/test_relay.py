@@ -50,9 +50,9 @@ def relayed_sizes(trace: Path) -> list[int]:
     return [int(n) for n in re.findall(r"…(\d+) bytes relayed", trace.read_text())]
 
 
-def announced(trace: Path) -> list[int]:
-    """The sizes of every APPEND literal announced to the destination."""
-    return [int(n) for n in re.findall(r"APPEND .*\{(\d+)\+?\}", trace.read_text())]
+def relays_begun(trace: Path) -> list[int]:
+    """The sizes of the relayed literals whose bytes began to be written, in order."""
+    return [int(n) for n in re.findall(r"…relaying (\d+) bytes", trace.read_text())]
 
 
 async def test_a_relayed_large_message_arrives_exact(servers, tmp_path) -> None:
@@ -95,7 +95,7 @@ async def test_a_source_that_sends_less_than_it_announced(servers, tmp_path) -> 
     assert emu.errors == []
     assert out.code == 1, str(out)
     # The relay began (its literal announced at the size the source gave) and never ended.
-    assert size + 7 in announced(trace)
+    assert size + 7 in relays_begun(trace)
     assert size + 7 not in relayed_sizes(trace)
     failures = [f for folder in out.report["folders"] for f in folder["failures"]]
     assert [f["uid"] for f in failures] == [wrong], failures
@@ -144,6 +144,7 @@ async def test_a_message_deleted_on_the_source_while_it_is_relayed(servers, tmp_
     (folder,) = [f for f in report["folders"] if f["folder"] == "INBOX"]
     assert folder["vanished"] == 1, folder
     assert report["copied"] == len(inbox) - 1, report
+    assert len(inbox[doomed - 1].raw) in relays_begun(trace)
     assert len(inbox[doomed - 1].raw) not in relayed_sizes(trace)
     rest = runcli.folders(INBOX=inbox[: doomed - 1] + inbox[doomed:])
     assert runcli.exact_copy_problems(snapshot.corpus_snapshot(rest), accounts.dst_snapshot()) == []
@@ -191,5 +192,5 @@ async def test_relayed_messages_through_a_slow_link_that_keeps_dropping(servers,
     assert min(network.cuts.values()) >= 2, network.cuts
     # Relays began, and cuts fell inside them (a relay cut is sent whole once read).
     sizes = {len(m.raw) for m in large}
-    begun = [n for n in announced(trace) if n in sizes]
+    begun = [n for n in relays_begun(trace) if n in sizes]
     assert len(begun) > len(relayed_sizes(trace)), "no relayed literal was cut"

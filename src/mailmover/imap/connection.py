@@ -307,6 +307,8 @@ class Connection:
     async def _write_stream(self, command: Command, stream: LiteralStream) -> None:
         """The streamed literal's bytes; its error (or a wrong length) ends the connection,
         once the commands sent before it are answered (servers run them first)."""
+        if self._trace:
+            self._trace.sent(f"{command.tag} …relaying {stream.size} bytes")
         sent = 0
         try:
             async for chunk in stream.chunks():
