@@ -11,11 +11,13 @@ Bandwidth: both Dovecots behind one line of 40 Mbit/s each way and 50 ms round
 trips. The copy runs side by side (interleaved rounds) with merely downloading
 the same mailbox through the same line (imaplib, ``UID FETCH 1:* BODY.PEEK[]``
 per folder, one connection). Target: download time / copy time >= 0.95 (best
-of the rounds).
+of the rounds). With ``--baseline SRC`` each round also copies with the
+mailmover of another tree (``PYTHONPATH=SRC``, e.g. main exported by ``git
+archive``), before and after this tree's copy in turn.
 
 Every copy is checked against the source afterwards (bytes, flags, dates).
 
-    .venv/bin/python bench/flaky_bench.py [--only cuts|bandwidth] [--repeat 3]
+    .venv/bin/python bench/flaky_bench.py [--only cuts|bandwidth] [--repeat 3] [--baseline SRC]
     .venv/bin/python bench/flaky_bench.py --only cuts --rev main --rev cuts  # side by side
 """
 
@@ -174,6 +176,7 @@ def bandwidth(args: argparse.Namespace) -> None:
     print(f"\n== bandwidth: {args.mbit:g} Mbit/s each way, {args.rtt_ms:g} ms round trips")
     copies: list[float] = []
     downloads: list[float] = []
+    bases: list[float] = []
 
     def body(bench: Bench) -> None:
         ports = [bench.src.port, bench.dst.port]
@@ -181,18 +184,31 @@ def bandwidth(args: argparse.Namespace) -> None:
             for round_ in range(1, args.repeat + 1):
                 fetched = bench.download(through[0])
                 downloads.append(fetched.seconds)
-                result, verified, _ = bench.copy(through, len(messages))
-                copies.append(result.seconds)
                 print(
                     f"round {round_}: download {fetched.seconds:6.1f} s"
-                    f" ({int(fetched.stdout) / 1e6:.1f} MB), copy {result.seconds:6.1f} s"
-                    f" ({verified}, peak RSS {result.peak_rss / 1e6:.0f} MB)",
+                    f" ({int(fetched.stdout) / 1e6:.1f} MB)",
                     flush=True,
                 )
-                if verified.startswith("DIFF"):
-                    raise SystemExit("the copy was NOT correct")
+                order: list[tuple[str, str | None, list[float]]] = [("copy", None, copies)]
+                if args.baseline:  # side by side, in turn first and second
+                    order.insert(round_ % 2, ("baseline copy", args.baseline, bases))
+                for label, src, times in order:
+                    result, verified, _ = bench.copy(through, len(messages), src)
+                    times.append(result.seconds)
+                    print(
+                        f"round {round_}: {label} {result.seconds:6.1f} s"
+                        f" ({verified}, peak RSS {result.peak_rss / 1e6:.0f} MB)",
+                        flush=True,
+                    )
+                    if verified.startswith("DIFF"):
+                        raise SystemExit("the copy was NOT correct")
 
     with_servers(messages, body)
+    if bases:
+        print(
+            f"\nbaseline ({args.baseline}): best copy {min(bases):.1f} s,"
+            f" download / copy = {min(downloads) / min(bases):.2f}"
+        )
     ratio = min(downloads) / min(copies)
     verdict = "met" if ratio >= BANDWIDTH_TARGET else "NOT met"
     print(
@@ -215,6 +231,7 @@ def main() -> None:
     parser.add_argument("--bw-total-mb", type=float, default=66.0, help="MB, bandwidth")
     parser.add_argument("--mbit", type=float, default=40.0)
     parser.add_argument("--rtt-ms", type=float, default=50.0)
+    parser.add_argument("--baseline", help="bandwidth: also copy with the mailmover in SRC")
     parser.add_argument("--download", type=int, help=argparse.SUPPRESS)  # the child's port
     args = parser.parse_args()
     if args.download:

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 
 from mailmover.imap.proto.commands import (
+    Announced,
     Arg,
     Atom,
     FlagList,
@@ -45,6 +46,19 @@ def test_append_literal_plus() -> None:
     assert serialize("A7", "APPEND", APPEND_ARGS, literal_plus=True) == [
         APPEND_LINE + b"{%d+}\r\n" % len(MESSAGE) + MESSAGE + b"\r\n"
     ]
+
+
+@pytest.mark.parametrize("plus", [False, True])
+def test_append_announced_literal_ends_a_part(plus: bool) -> None:
+    """A relayed message: the announcement ends the first part, synchronising or not, and
+    the sender writes the data between the parts."""
+    args = [*APPEND_ARGS[:-1], Announced(len(MESSAGE))]
+    parts = serialize("A7", "APPEND", args, literal_plus=plus)
+    announcement = b"{%d+}\r\n" if plus else b"{%d}\r\n"
+    assert parts == [APPEND_LINE + announcement % len(MESSAGE), b"\r\n"]
+    assert b"".join([parts[0], MESSAGE, parts[1]]) == b"".join(
+        serialize("A7", "APPEND", APPEND_ARGS, literal_plus=plus)
+    )
 
 
 @pytest.mark.parametrize("size", [0, 1, 4095, 4096])

@@ -68,6 +68,12 @@ class Carry:
     ambiguous: dict[int, float] = field(default_factory=dict)
     #: SHA-256 of destination messages read to find what is already there (engine.dedup)
     dest_digests: Digests = field(default_factory=dict)
+    #: source UIDs not to relay again (their relay broke on a wrong length)
+    no_relay: set[int] = field(default_factory=set)
+    #: source UIDs whose relayed APPEND began but whose body the source then did not send
+    #: (deleted meanwhile?), the attempt failing with the relay: those the next attempt
+    #: no longer lists count as deleted on the source when the folder ends
+    gone: set[int] = field(default_factory=set)
 
     def progress(self) -> None:
         """Something was done that no later attempt has to do again."""

@@ -13,6 +13,7 @@ from mailmover.imap.connection import Result
 
 if TYPE_CHECKING:
     from mailmover.engine.attempt import BatchSize
+    from mailmover.engine.relay import Relay
 
 
 @dataclass(slots=True)
@@ -38,6 +39,7 @@ class Item:
     reason: str | None = None  # why it is not sent (no body)
     held: bool = True  # its cost was taken from the byte budget when it was fetched
     vanished: bool = False  # deleted on the source while the pass copied it
+    relay: Relay | None = None  # handed on before its body was whole (engine.relay)
 
 
 @dataclass(slots=True)

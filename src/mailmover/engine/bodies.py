@@ -10,7 +10,9 @@ from the RFC822.SIZE the server announced is read again; after
 
 A caller that wants to append while the rest of a batch arrives passes
 ``on_body``: it gets each message once, the moment its whole body is read at
-the announced length, and never one that is not.
+the announced length, and never one that is not. With ``relay_of`` a large
+message may also be relayed as its ranges arrive (engine.relay): each full
+range is fed to its relay, which is finished with the whole body or broken.
 """
 
 from __future__ import annotations
@@ -19,9 +21,11 @@ import asyncio
 import contextlib
 from collections import deque
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from mailmover.engine.attempt import Carry
 from mailmover.engine.batches import Meta
+from mailmover.engine.relay import Relay
 from mailmover.errors import ProtocolError
 from mailmover.imap.client import IMAPClient, Result
 from mailmover.imap.proto.responses import Fetch
@@ -55,6 +59,7 @@ async def read_bodies(
     range_size: int = RANGE,
     on_body: OnBody | None = None,
     on_fetched: Callable[[], None] | None = None,
+    relay_of: Callable[[Meta], Relay | None] | None = None,
 ) -> dict[int, Body]:
     """Each message of ``batch`` by UID; the commands are queued before the first wait.
     ``on_body`` is told of each body as soon as it is whole (see the module docstring),
@@ -96,8 +101,19 @@ async def read_bodies(
     future = src.uid_fetch_nowait(list(wanted), BODY, on_fetch=keep) if whole else None
 
     async def one_large(meta: Meta) -> Body:
-        body = await _checked(src, meta, await read_ranges(src, meta, carry, range_size),
-                              carry, range_size)  # fmt: skip
+        relay = relay_of(meta) if relay_of is not None else None
+        try:
+            read = await read_ranges(src, meta, carry, range_size, relay=relay)
+            if relay is not None and (read is None or len(read) != meta.size):
+                relay.fail("the source sent it at another length than announced, or none")
+                carry.no_relay.add(meta.uid)
+            body = await _checked(src, meta, read, carry, range_size)
+        except BaseException:
+            if relay is not None:
+                relay.fail("the source link failed")
+            raise
+        if relay is not None and isinstance(body, bytes):
+            relay.finish(body)
         tell(meta, body)
         return body
 
@@ -120,16 +136,25 @@ async def read_bodies(
 
 
 async def read_ranges(
-    src: IMAPClient, meta: Meta, carry: Carry, size: int, ahead: int = RANGES_AHEAD
+    src: IMAPClient,
+    meta: Meta,
+    carry: Carry,
+    size: int,
+    ahead: int = RANGES_AHEAD,
+    relay: Relay | None = None,
 ) -> bytes | None:
     """The whole body of one message, read from where earlier attempts stopped, ``ahead``
-    ranges asked for at once and kept in order."""
+    ranges asked for at once and kept in order; what is read so far is fed to ``relay``
+    after each full range (more is coming)."""
     have = carry.partial.get(meta.uid, b"")
     parts: dict[int | None, bytes] = {}  # by origin; None: the whole body
+    news: list[asyncio.Future[None]] = []
 
     def keep(fetch: Fetch) -> None:  # every range's FETCH data, whichever command gets it
         if fetch.uid == meta.uid and "" in fetch.body:
             parts[fetch.origins.get("")] = fetch.body[""]
+            if news and not news[0].done():
+                news[0].set_result(None)
 
     asked: deque[tuple[int, asyncio.Future[Result]]] = deque()
     offset = len(have)
@@ -139,8 +164,17 @@ async def read_ranges(
                 items = f"(UID BODY.PEEK[]<{offset}.{size}>)"
                 asked.append((offset, src.uid_fetch_nowait([meta.uid], items, on_fetch=keep)))
                 offset += size
-            start, future = asked.popleft()
-            await future
+            start, future = asked[0]
+            # On with the range's data, not its tagged answer: Dovecot sends that only
+            # after the data of the FETCHes pipelined behind it (the next range would
+            # wait for the two after it).
+            while start not in parts and None not in parts and not future.done():
+                news[:] = [asyncio.get_running_loop().create_future()]
+                either: list[asyncio.Future[Any]] = [future, news[0]]
+                await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
+            asked.popleft()
+            if start not in parts and None not in parts:
+                await future  # its error; or answered without this range
             if None in parts:  # the server sent the whole body, not the range
                 carry.partial.pop(meta.uid, None)
                 return parts[None]
@@ -160,6 +194,8 @@ async def read_ranges(
                 carry.progress()
             if len(data) < size:
                 return have
+            if relay is not None:
+                relay.feed(have)
     finally:
         for _, future in asked:  # asked beyond the end: their answers are not needed
             future.cancel()

@@ -57,6 +57,10 @@ class DestinationIndex:
     def __len__(self) -> int:
         return sum(len(uids) for uids in self._by_size.values())
 
+    def has_size(self, size: int) -> bool:
+        """Whether an unclaimed destination message is ``size`` bytes long."""
+        return bool(self._by_size.get(size))
+
     async def claim(self, size: int, digest: bytes) -> int | None:
         """The UID of an unclaimed destination message with exactly these bytes, if any."""
         candidates = self._by_size.get(size)

@@ -237,12 +237,13 @@ class _Pass:
                     first = await self.connector.open_pair(0)
                 src, dst = first
                 self.profiles = Profiles.of(self.pair, self.settings, src, dst)
-                recorded = await self.journal.folders()
-                self.recorded = frozenset(r.source_name for r in recorded)
+                recorded = asyncio.ensure_future(self.journal.folders())  # may still open
                 planned = await plan_mailbox(
                     src, dst, self.settings, self.profiles, recorded,
                     exact_sizes=self.kind == "preflight",
                 )  # fmt: skip
+                records = recorded.result()
+                self.recorded = frozenset(r.source_name for r in records)
                 if self.kind != "preflight":
                     delimiter = self._delimiter(planned)
                     self.create = self._created_by_workers(src, dst, planned)
@@ -250,7 +251,7 @@ class _Pass:
                         dst, planned.plans, planned.dest, delimiter, self.create
                     )
                     planned = replace(planned, plans=plans)
-                    self.skip = await self._unchanged(dst, planned, recorded)
+                    self.skip = await self._unchanged(dst, planned, records)
                 for plan in planned.plans:
                     messages, size = planned.sizes[plan.source_name]
                     self.emit(

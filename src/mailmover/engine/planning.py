@@ -8,7 +8,7 @@ each one goes (including where an earlier run put it).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Awaitable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from mailmover.engine.folders import FolderPlan, Side, plan_folders
@@ -70,11 +70,14 @@ async def plan_mailbox(
     dst: IMAPClient,
     settings: PassSettings,
     profiles: Profiles,
-    recorded: Sequence[FolderRecord] = (),
+    recorded: Sequence[FolderRecord] | Awaitable[Sequence[FolderRecord]] = (),
     *,
     exact_sizes: bool = False,
 ) -> MailboxPlan:
     """List both sides, plan the folders (presets, filters, maps, earlier names), size them.
+
+    ``recorded`` (the folders the job database knows) may still be on its way: the
+    listing goes out meanwhile (a ``copy`` opens its database while it logs in).
 
     ``exact_sizes``: byte totals even without STATUS=SIZE (one FETCH per folder),
     for plans that show them; a copy only needs message counts to order folders.
@@ -84,8 +87,8 @@ async def plan_mailbox(
     items += ["SIZE"] if src.has("STATUS=SIZE") else []
     # Both sides at once; where the servers offer LIST-STATUS, each folder's STATUS
     # comes with the LIST: what a rerun needs to tell which folders changed.
-    (src_side, src_status), (dst_side, dst_status) = await asyncio.gather(
-        read_side(src, items), read_side(dst, ["UIDVALIDITY"])
+    (src_side, src_status), (dst_side, dst_status), earlier = await asyncio.gather(
+        read_side(src, items), read_side(dst, ["UIDVALIDITY"]), _ready(recorded)
     )
     plans = plan_folders(
         src_side,
@@ -96,7 +99,7 @@ async def plan_mailbox(
         source_preset=profiles.source.preset,
         dest_profile=profiles.dest,
     )
-    plans = keep_earlier_names(plans, recorded, dst_side, settings.mapping)
+    plans = keep_earlier_names(plans, earlier, dst_side, settings.mapping)
     # What LIST-STATUS did not give: one pipelined round trip.
     names = [p.source_name for p in plans]
     missing = [n for n in names if n not in src_status]
@@ -107,6 +110,12 @@ async def plan_mailbox(
     else:
         sizes = {n: (s.get("MESSAGES", 0), s.get("SIZE", 0)) for n, s in status.items()}
     return MailboxPlan(plans, sizes, src_side, dst_side, status, dst_status)
+
+
+async def _ready(
+    records: Sequence[FolderRecord] | Awaitable[Sequence[FolderRecord]],
+) -> Sequence[FolderRecord]:
+    return await records if isinstance(records, Awaitable) else records
 
 
 async def statuses(

@@ -46,7 +46,7 @@ async def append_outcomes(
                 item = sent.batch[indexes[0]]
                 outcomes[indexes[0]] = await retry_refused(dst, mailbox, item, exc, dest, result)
                 continue
-        singles = [(i, dst.append_nowait(mailbox, _message(sent.batch[i]))) for i in indexes]
+        singles = [(i, dst.append_nowait(mailbox, message_of(sent.batch[i]))) for i in indexes]
         for i, single in singles:
             try:
                 outcomes[i] = append_result(await single)
@@ -56,7 +56,8 @@ async def append_outcomes(
     return outcomes
 
 
-def _message(item: Item) -> Message:
+def message_of(item: Item) -> Message:
+    """The APPEND of an item whose body arrived whole."""
     assert item.body is not None
     return Message(item.body, item.flags, item.meta.internaldate)
 

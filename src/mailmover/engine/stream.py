@@ -10,6 +10,10 @@ sent all it will (not at its tagged answer, which Dovecot may send only after
 the data of the FETCHes pipelined behind it); what did not arrive whole
 (deleted on the source, unreadable) goes in the batch's last piece, with its
 reason. A message is never in two pieces, and never appended unless whole.
+
+A large message that ``may_relay`` allows is handed on alone, in a piece of
+its own, once its first range has arrived (engine.relay); its item gets its
+body when the body is whole, or its reason when the read ends without one.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from mailmover.engine.attempt import Carry
 from mailmover.engine.batches import Item, Meta, Piece, Sent, answers
 from mailmover.engine.bodies import EMPTY, read_bodies
 from mailmover.engine.listing import VANISHED, vanished
+from mailmover.engine.relay import Relay, fill
 from mailmover.imap.client import IMAPClient
 
 #: a piece is handed on once its bodies reach this many bytes (256 KiB halved the small
@@ -45,6 +50,7 @@ async def stream_batch(
     range_size: int,
     piece_bytes: int = PIECE_BYTES,
     piece_messages: int = 250,
+    may_relay: Callable[[Meta], bool] | None = None,
 ) -> None:
     """Fetch ``batch`` and hand every message of it on, in pieces (see the module
     docstring). When the link drops, what arrived whole is still handed on."""
@@ -52,6 +58,7 @@ async def stream_batch(
     size = 0
     whole: set[int] = set()
     closed = False
+    relayed: dict[int, Item] = {}  # by UID: handed on before their bodies were whole
 
     def flush(closes: bool = False) -> None:
         nonlocal size, closed
@@ -65,36 +72,60 @@ async def stream_batch(
     def arrived(meta: Meta, body: bytes) -> None:
         nonlocal size
         whole.add(meta.uid)
-        pending.append(make(meta, body, None, False))
-        size += meta.size
+        item = relayed.get(meta.uid)
+        if item is not None:  # handed on already
+            assert item.relay is not None
+            fill(item, body)
+            item.relay.end()
+        else:
+            pending.append(make(meta, body, None, False))
+            size += meta.size
         if len(whole) == len(batch):
             flush(closes=True)
         elif size >= piece_bytes or len(pending) >= piece_messages:
             flush()
 
+    def relay_of(meta: Meta) -> Relay | None:
+        if may_relay is None or not may_relay(meta):
+            return None
+
+        def start(relay: Relay) -> None:
+            item = relayed[meta.uid] = make(meta, None, None, False)
+            item.relay = relay
+            hand_on(Piece([item]))
+
+        return Relay(meta.uid, meta.size, start)
+
     try:
-        read = await read_bodies(
-            src, batch, carry, range_above=range_above, range_size=range_size,
-            on_body=arrived, on_fetched=flush,
-        )  # fmt: skip
-    except BaseException:
-        flush()
-        raise
-    rest = [m for m in batch if m.uid not in whole]
-    unread = [m.uid for m in rest if read.get(m.uid) is None or read.get(m.uid) == EMPTY]
-    try:
-        gone = await vanished(src, unread)
-    except BaseException:
-        flush()
-        raise
-    for meta in rest:  # every body read whole was handed on: these have none
-        found, reason = read.get(meta.uid), None
-        if meta.uid in gone:
-            reason = VANISHED
-        elif isinstance(found, str):
-            reason = found
-        pending.append(make(meta, None, reason, meta.uid in gone))
-    flush(closes=True)
+        try:
+            read = await read_bodies(
+                src, batch, carry, range_above=range_above, range_size=range_size,
+                on_body=arrived, on_fetched=flush, relay_of=relay_of,
+            )  # fmt: skip
+            rest = [m for m in batch if m.uid not in whole]
+            unread = [m.uid for m in rest if read.get(m.uid) in (None, EMPTY)]
+            gone = await vanished(src, unread)
+        except BaseException:
+            flush()
+            raise
+        for meta in rest:  # every body read whole was handed on: these have none
+            found, reason = read.get(meta.uid), None
+            if meta.uid in gone:
+                reason = VANISHED
+            elif isinstance(found, str):
+                reason = found
+            item = relayed.get(meta.uid)
+            if item is None:
+                pending.append(make(meta, None, reason, meta.uid in gone))
+                continue
+            item.reason, item.vanished = reason, meta.uid in gone  # handed on already
+            if meta.uid in unread and item.relay is not None and item.relay.taken:
+                carry.gone.add(meta.uid)  # its APPEND's link is dropped: see Carry.gone
+        flush(closes=True)
+    finally:
+        for item in relayed.values():
+            assert item.relay is not None
+            item.relay.end()
 
 
 def all_answered(sent: Sent) -> bool:

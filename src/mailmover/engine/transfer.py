@@ -16,9 +16,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from functools import partial
 
 from mailmover.engine import unanswered
 from mailmover.engine.attempt import Carry, new_carry
@@ -36,12 +37,13 @@ from mailmover.engine.opening import open_folder
 from mailmover.engine.planning import opened_unchanged
 from mailmover.engine.ports import Control, Journal
 from mailmover.engine.profile import ServerProfile
-from mailmover.engine.refusals import append_outcomes
+from mailmover.engine.refusals import append_outcomes, message_of
+from mailmover.engine.relay import RELAY_ABOVE, append_relayed, may_relay, settled
 from mailmover.engine.report import Failure, FolderResult
 from mailmover.engine.stream import Arrivals, all_answered, answered_first, stream_batch
 from mailmover.engine.syncflags import CopiedRow, sync_flags
 from mailmover.errors import CommandFailed, MailmoverError
-from mailmover.imap.client import AppendResult, IMAPClient, Message
+from mailmover.imap.client import AppendResult, IMAPClient
 from mailmover.imap.proto.responses import Fetch
 from mailmover.store.records import FolderRecord, MessageRecord
 
@@ -60,6 +62,7 @@ class TransferOptions:
     range_above: int = 1024 * 1024  # larger messages are fetched in ranges of range_size
     range_size: int = 512 * 1024
     fetch_ahead: int = 8  # fetches in flight at most (the byte budget bounds them too)
+    relay_above: int = RELAY_ABOVE  # larger messages are relayed (engine.relay); 0: never
 
 
 class FolderCopy:
@@ -119,6 +122,7 @@ class FolderCopy:
             first=rec is None, carry=self.carry,
         )  # fmt: skip
         sel, dsel, uids, self.known = opened.source, opened.dest, opened.uids, opened.known
+        self.carry.gone.difference_update(uids)  # still listed: not deleted, fetched again
         self.policy = FlagPolicy(
             None if dsel.permanentflags is None else frozenset(dsel.permanentflags),
             keywords=self.dest.keywords if self.dest else None,
@@ -193,6 +197,7 @@ class FolderCopy:
         rec.highestmodseq = sel.highestmodseq
         rec.messages_total = len(uids)
         rec.bytes_total = self.done_bytes + self.listed_bytes
+        self.result.vanished += len(self.carry.gone)
         if self.undated:
             undated = f"{self.undated} messages without a date on the source, dated on arrival"
             self.result.note = f"{self.result.note}; {undated}" if self.result.note else undated
@@ -298,6 +303,7 @@ class FolderCopy:
         ``last`` segment of a folder ends in the short tail batches."""
         opts = self.options
         start, left = 0, sum(m.size for m in metas) if last else 1 << 62
+        relays = partial(may_relay, above=opts.relay_above, carry=self.carry, index=self.index)
         while start < len(metas):
             if self._stopping():
                 break  # what was fetched is still appended and recorded
@@ -315,10 +321,12 @@ class FolderCopy:
                 stream_batch(
                     self.src, batch, self.carry, self._item, self._hand_on(queue),
                     range_above=opts.range_above, range_size=opts.range_size,
-                    piece_messages=self.carry.size.messages,
+                    piece_messages=self.carry.size.messages, may_relay=relays,
                 )
             )  # fmt: skip
             fetches.append(future)
+            if any(relays(m) for m in batch if m.size > opts.range_above):  # see relay.py
+                await asyncio.wait([future])
         while fetches:
             await fetches.pop(0)
 
@@ -380,6 +388,12 @@ class FolderCopy:
             self.index, self.settled = await unanswered.settle(self.carry, self.dst, ours), True
         to_send: list[int] = []
         for i, item in enumerate(batch):
+            if item.relay is not None and item.body is None:
+                relayed = await append_relayed(self.dst, self.plan.dest_name, item)
+                if relayed is not None:
+                    sent.commands.append(([i], relayed))
+                    self.result.attempted.add(item.meta.uid)
+                    continue
             if item.body is None or item.digest is None:
                 continue  # unreadable: recorded as failed
             if self.index is not None:
@@ -391,20 +405,15 @@ class FolderCopy:
             to_send.append(i)
             self.result.attempted.add(item.meta.uid)
         if len(to_send) > 1 and self.dst.has("MULTIAPPEND"):
-            messages = [self._message(batch[i]) for i in to_send]
+            messages = [message_of(batch[i]) for i in to_send]
             sent.commands.append(
                 (to_send, self.dst.multiappend_nowait(self.plan.dest_name, messages))
             )
         else:
             for i in to_send:
-                future = self.dst.append_nowait(self.plan.dest_name, self._message(batch[i]))
+                future = self.dst.append_nowait(self.plan.dest_name, message_of(batch[i]))
                 sent.commands.append(([i], future))
         return sent
-
-    def _message(self, item: Item, flags: Sequence[str] | None = None) -> Message:
-        assert item.body is not None
-        flags = item.flags if flags is None else flags
-        return Message(item.body, flags, item.meta.internaldate)
 
     async def _record(
         self, sent: Sent, outcomes: dict[int, AppendResult | str] | None = None
@@ -413,6 +422,7 @@ class FolderCopy:
         dropped), only the messages they confirm."""
         final = outcomes is None
         if outcomes is None:
+            await settled(sent.batch)
             outcomes = await append_outcomes(
                 self.dst, self.plan.dest_name, sent, self.dest, self.result
             )
@@ -440,7 +450,7 @@ class FolderCopy:
             elif not final:
                 continue  # its answer never came: looked up by the next attempt
             elif item.vanished:  # not a failure; the next pass will not list it
-                self.result.vanished += 1
+                self.result.vanished += item.meta.uid not in self.carry.gone  # counted at the end
                 continue
             else:
                 reason = outcome or item.reason or "the source server did not return its body"

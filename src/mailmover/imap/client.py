@@ -19,7 +19,7 @@ from mailmover.errors import (
     ProtocolError,
 )
 from mailmover.imap import sasl
-from mailmover.imap.connection import Command, Connection, Result, UidRange
+from mailmover.imap.connection import Command, Connection, LiteralStream, Result, UidRange
 from mailmover.imap.handshake import greet
 from mailmover.imap.proto.commands import (
     Arg,
@@ -138,8 +138,10 @@ class IMAPClient:
         on_continuation: Callable[[str], bytes | None] | None = None,
         on_fetch: Callable[[Fetch], None] | None = None,
         after_ok: Callable[[], None] | None = None,
+        stream: LiteralStream | None = None,
     ) -> asyncio.Future[Result]:
-        """Serialise and queue one command; returns its future without waiting."""
+        """Serialise and queue one command; returns its future without waiting. ``stream``
+        gives the data of its last argument, an ``Announced`` literal."""
         tag = next(self._tags)
         if literal_plus is None:
             literal_plus = self.has("LITERAL+")
@@ -165,6 +167,7 @@ class IMAPClient:
             on_continuation=on_continuation,
             on_fetch=on_fetch,
             after_ok=after_ok,
+            stream=stream,
         )
         return self._conn.submit(command)
 

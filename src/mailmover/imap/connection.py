@@ -22,8 +22,9 @@ import copy
 import logging
 import zlib
 from collections import Counter, deque
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from mailmover.errors import ConnectionLost, IMAPTimeout, MailmoverError, ProtocolError
 from mailmover.imap.failures import error_for
@@ -83,6 +84,16 @@ class Result:
 ContinuationHandler = Callable[[str], bytes | None]
 
 
+class LiteralStream(Protocol):
+    """The data of a command's last literal (``Announced``), written as it comes: exactly
+    ``size`` bytes, or an error, which drops the connection so that the server never
+    completes the command (an unfinished APPEND stores nothing)."""
+
+    size: int
+
+    def chunks(self) -> AsyncIterator[bytes | memoryview]: ...
+
+
 @dataclass(eq=False)
 class Command:
     """A serialised command and how to route its responses."""
@@ -102,6 +113,7 @@ class Command:
     on_continuation: ContinuationHandler | None = None
     on_fetch: Callable[[Fetch], None] | None = None
     after_ok: Callable[[], None] | None = None  # runs in the reader, before any later byte
+    stream: LiteralStream | None = None  # written between the last two parts
     untagged: list[Untagged] = field(default_factory=list)
     fetches: list[Fetch] = field(default_factory=list)
     result: Result | None = None
@@ -269,15 +281,21 @@ class Connection:
             summary = f"{command.tag} {command.name}" if command.secret else None
             self._trace.sent(summary or summarize_part(command.parts[0]))
         last = len(command.parts) - 1
+        streamed = last - 1 if command.stream is not None else -1
         for i, part in enumerate(command.parts):
-            if i < last or command.on_continuation is not None:
+            # Every part but the last ends in a literal's announcement: a synchronising
+            # one waits for "+"; the streamed literal's may be non-synchronising.
+            sync = i < last and not (i == streamed and part.endswith(b"+}\r\n"))
+            if sync or (i == last and command.on_continuation is not None):
                 self._expect_continuation(command)
             if i and self._trace and not command.secret:
                 self._trace.sent(f"{command.tag} …{len(part)} bytes")
             await self._write(part, command if i == last else None)
             # A synchronising literal: wait for "+" (or a tagged refusal).
-            if i < last and await self._continuation_text() is None:
+            if sync and await self._continuation_text() is None:
                 return
+            if i == streamed and command.stream is not None:
+                await self._write_stream(command, command.stream)
         while command.on_continuation is not None:
             text = await self._continuation_text()
             reply = None if text is None else command.on_continuation(text)
@@ -287,6 +305,30 @@ class Connection:
                 self._trace.sent(f"{command.tag} <continuation reply>")
             self._expect_continuation(command)
             await self._write(reply + b"\r\n")
+
+    async def _write_stream(self, command: Command, stream: LiteralStream) -> None:
+        """The streamed literal's bytes; its error (or a wrong length) ends the connection,
+        once the commands sent before it are answered (servers run them first)."""
+        if self._trace:
+            self._trace.sent(f"{command.tag} …relaying {stream.size} bytes")
+        sent = 0
+        try:
+            async for chunk in stream.chunks():
+                sent += len(chunk)
+                if sent > stream.size:
+                    break
+                await self._write(chunk)
+            if sent != stream.size:
+                raise ConnectionLost(
+                    f"a literal of {stream.size:,} bytes got {sent:,}: connection dropped"
+                )
+        except MailmoverError:
+            before = [c.future for c in self._inflight.values() if c is not command]
+            if before:
+                await asyncio.wait(before, timeout=self.read_timeout)
+            raise
+        if self._trace:
+            self._trace.sent(f"{command.tag} …{sent} bytes relayed")
 
     def _expect_continuation(self, command: Command) -> None:
         future: asyncio.Future[str | None] = asyncio.get_running_loop().create_future()
@@ -301,7 +343,7 @@ class Connection:
         finally:
             self._continuation = None
 
-    async def _write(self, data: bytes, ends: Command | None = None) -> None:
+    async def _write(self, data: bytes | memoryview, ends: Command | None = None) -> None:
         """Write ``data``; ``ends``: the command it ends, ``written`` once its last byte
         is handed to the socket (before then the server cannot have all of it)."""
         view = memoryview(data)

@@ -18,6 +18,7 @@ from mailmover.imap.proto.dates import imap_date, imap_datetime, parse_imap_date
 from mailmover.imap.proto.utf7 import encode as utf7_encode
 
 __all__ = [
+    "Announced",
     "Arg",
     "Atom",
     "FlagList",
@@ -49,6 +50,15 @@ class Literal:
 
 
 @dataclass(frozen=True, slots=True)
+class Announced:
+    """A literal of ``size`` bytes whose data is not part of the command: the
+    serialised command ends a part with its announcement, and whoever sends the
+    parts writes the data before the next part (a message relayed as it arrives)."""
+
+    size: int
+
+
+@dataclass(frozen=True, slots=True)
 class Mailbox:
     """A mailbox name: modified UTF-7 encoded (unless utf8), then as an astring."""
 
@@ -75,7 +85,9 @@ def flag_list(flags: tuple[str, ...]) -> FlagList:
     return FlagList(flags)
 
 
-Arg = str | int | bytes | Atom | Literal | Mailbox | ParenList | FlagList | datetime | None
+Arg = (
+    str | int | bytes | Atom | Literal | Announced | Mailbox | ParenList | FlagList | datetime
+) | None
 """str: astring (atom if it can be, else quoted, else literal); int: number;
 bytes: literal; datetime: quoted IMAP date-time; None: NIL."""
 
@@ -183,6 +195,8 @@ class _Writer:
             self.paren_list(arg)
         elif isinstance(arg, FlagList):
             self.out.append(_flag_list_bytes(arg.flags))
+        elif isinstance(arg, Announced):
+            self.announced(arg.size)
         else:
             raise TypeError(f"cannot send {type(arg).__name__} as an IMAP argument")
 
@@ -217,6 +231,13 @@ class _Writer:
             self.out += (announce, b"}\r\n")
             self.parts.append(b"".join(self.out))
             self.out = [data]
+
+    def announced(self, size: int) -> None:
+        """The announcement alone; it ends a part (``{n+}`` too), the data goes between."""
+        nonsync = self.literal_plus or (self.literal_minus and size <= LITERAL_MINUS_MAX)
+        self.out += (b"{%d" % size, b"+}\r\n" if nonsync else b"}\r\n")
+        self.parts.append(b"".join(self.out))
+        self.out = []
 
 
 @functools.lru_cache(maxsize=4096)
