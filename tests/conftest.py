@@ -19,6 +19,7 @@
 from __future__ import annotations
 
 import itertools
+import os
 import secrets
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
@@ -45,6 +46,19 @@ SESSION_USERS = ("alice", "bob", "carol", "dave", "erin")
 DovecotFactory = Callable[..., DevServer]
 
 _user_numbers = itertools.count(1)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def own_data_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """The user data directory (the CLI's default job database, OAuth tokens) in a
+    temporary directory: the suite never reads or migrates the real one."""
+    saved = os.environ.get("XDG_DATA_HOME")
+    os.environ["XDG_DATA_HOME"] = str(tmp_path_factory.mktemp("data-home"))
+    yield
+    if saved is None:
+        os.environ.pop("XDG_DATA_HOME", None)
+    else:
+        os.environ["XDG_DATA_HOME"] = saved
 
 
 @pytest.fixture(scope="session")

@@ -48,7 +48,9 @@ def summary(raw: bytes) -> tuple[str | None, str]:
         subject = message.get("Subject", "")
     except Exception:  # a header so broken the parser gives up: report without it
         return None, ""
-    return (_text(message_id).strip() or None if message_id else None), _decode(subject)
+    # whitespace inside collapsed as message_id() does (a folded or mistyped field)
+    found = " ".join(_text(message_id).split()) or None if message_id else None
+    return found, _decode(subject)
 
 
 def _text(value: object) -> str:
