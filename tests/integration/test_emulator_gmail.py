@@ -14,8 +14,8 @@ import pytest
 from mailmover.devserver import Account, DevServer
 from mailmover.errors import MessageRefused
 from mailmover.imap.client import IMAPClient, Message, append_result
-from mailmover.imap.connection import UidRange
 from mailmover.imap.proto.commands import Atom, ParenList
+from mailmover.imap.proto.sequences import UidRange
 from support.emulator import Emulator, run_emulator
 from support.emulator.quota import Bandwidth
 

@@ -20,10 +20,9 @@ from typing import Literal
 
 from mailmover.engine.folders import FolderPlan
 from mailmover.imap.client import IMAPClient
-from mailmover.imap.connection import UidRange
 from mailmover.imap.proto import utf7
 from mailmover.imap.proto.commands import Arg, Atom, Mailbox, ParenList
-from mailmover.imap.proto.sequences import sequence_set
+from mailmover.imap.proto.sequences import UidRange, sequence_set
 
 Policy = Literal["folders", "primary"]
 CHUNK = 5000

@@ -37,7 +37,7 @@ from mailmover.engine.opening import open_folder
 from mailmover.engine.planning import opened_unchanged
 from mailmover.engine.ports import Control, Journal
 from mailmover.engine.profile import ServerProfile
-from mailmover.engine.refusals import append_outcomes, message_of
+from mailmover.engine.refusals import append_outcomes, queue_appends
 from mailmover.engine.relay import RELAY_ABOVE, append_relayed, may_relay, settled
 from mailmover.engine.report import Failure, FolderResult
 from mailmover.engine.stream import Arrivals, all_answered, answered_first, stream_batch
@@ -375,12 +375,7 @@ class FolderCopy:
         await self.budget.release(fetched)
 
     async def _append(self, piece: Piece) -> Sent:
-        """Claim what the destination already has, queue the APPENDs for the rest.
-
-        With MULTIAPPEND the piece goes as one command: Dovecot stores a
-        MULTIAPPEND of 1,000 small messages about seven times faster than
-        1,000 pipelined APPENDs, each of which is its own transaction there.
-        """
+        """Claim what the destination already has, queue the APPENDs for the rest."""
         batch = piece.items
         sent = Sent(batch, closes=piece.closes)
         if not self.settled and any(i.meta.uid in self.carry.ambiguous for i in batch):
@@ -404,15 +399,7 @@ class FolderCopy:
                     continue
             to_send.append(i)
             self.result.attempted.add(item.meta.uid)
-        if len(to_send) > 1 and self.dst.has("MULTIAPPEND"):
-            messages = [message_of(batch[i]) for i in to_send]
-            sent.commands.append(
-                (to_send, self.dst.multiappend_nowait(self.plan.dest_name, messages))
-            )
-        else:
-            for i in to_send:
-                future = self.dst.append_nowait(self.plan.dest_name, message_of(batch[i]))
-                sent.commands.append(([i], future))
+        queue_appends(self.dst, self.plan.dest_name, sent, to_send)
         return sent
 
     async def _record(

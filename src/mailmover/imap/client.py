@@ -19,7 +19,7 @@ from mailmover.errors import (
     ProtocolError,
 )
 from mailmover.imap import sasl
-from mailmover.imap.connection import Command, Connection, LiteralStream, Result, UidRange
+from mailmover.imap.connection import Command, Connection, LiteralStream, Result
 from mailmover.imap.handshake import greet
 from mailmover.imap.proto.commands import (
     Arg,
@@ -45,7 +45,7 @@ from mailmover.imap.proto.responses import (
     UntaggedOther,
     UntaggedStatus,
 )
-from mailmover.imap.proto.sequences import sequence_set
+from mailmover.imap.proto.sequences import UidRange, uid_set
 from mailmover.imap.results import (
     AppendResult,
     Message,
@@ -434,7 +434,7 @@ class IMAPClient:
         """Queue ``UID FETCH uids (items)``; responses are routed here by UID."""
         return self.submit(
             "UID FETCH",
-            [Atom(_uid_set(uids)), Atom(items)],
+            [Atom(uid_set(uids)), Atom(items)],
             uids=UidRange.of(uids),
             on_fetch=on_fetch,
         )
@@ -448,7 +448,7 @@ class IMAPClient:
         """``UID STORE uids operation (flags)``, e.g. operation ``FLAGS.SILENT``."""
         return self.submit(
             "UID STORE",
-            [Atom(_uid_set(uids)), Atom(operation), flag_list(tuple(flags))],
+            [Atom(uid_set(uids)), Atom(operation), flag_list(tuple(flags))],
             uids=UidRange.of(uids),
         )
 
@@ -482,13 +482,6 @@ class IMAPClient:
     async def multiappend(self, mailbox: str, messages: Sequence[Message]) -> list[AppendResult]:
         """One MULTIAPPEND; the UIDs the server gave, in order (None without UIDPLUS)."""
         return append_results(await self.multiappend_nowait(mailbox, messages), len(messages))
-
-
-def _uid_set(uids: Sequence[int] | range) -> str:
-    if isinstance(uids, range):
-        stop = "*" if uids.stop >= 2**32 else str(uids.stop - 1)
-        return f"{uids.start}:{stop}"
-    return sequence_set(uids)
 
 
 __all__ = [

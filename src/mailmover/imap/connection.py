@@ -22,7 +22,7 @@ import copy
 import logging
 import zlib
 from collections import Counter, deque
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -39,37 +39,13 @@ from mailmover.imap.proto.responses import (
     Untagged,
     UntaggedStatus,
 )
+from mailmover.imap.proto.sequences import UidRange
 from mailmover.imap.trace import ProtocolTrace, summarize_part
 
 log = logging.getLogger(__name__)
 
 _WRITE_CHUNK = 256 * 1024
 _STATUS: frozenset[type] = frozenset({MailboxStatus})
-
-
-@dataclass(frozen=True, slots=True)
-class UidRange:
-    """The UIDs (or sequence numbers) a FETCH-producing command asked for."""
-
-    low: int
-    high: int
-    members: frozenset[int] | None = None  # None: every number in [low, high]
-
-    def __contains__(self, n: object) -> bool:
-        if not isinstance(n, int) or not self.low <= n <= self.high:
-            return False
-        return self.members is None or n in self.members
-
-    def overlaps(self, other: UidRange) -> bool:
-        return self.low <= other.high and other.low <= self.high
-
-    @classmethod
-    def of(cls, numbers: Sequence[int] | range) -> UidRange:
-        if isinstance(numbers, range):
-            return cls(numbers.start, numbers.stop - 1)
-        lo, hi = min(numbers), max(numbers)
-        dense = hi - lo + 1 == len(set(numbers))
-        return cls(lo, hi, None if dense else frozenset(numbers))
 
 
 @dataclass(slots=True)

@@ -4,7 +4,8 @@ from responses (APPENDUID and COPYUID of RFC 4315, ESEARCH ALL of RFC 4731)."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 _SEQ_ITEM = re.compile(r"([0-9]+)(?::([0-9]+))?", re.ASCII)
 _MAX_NZ = 0xFFFFFFFF
@@ -34,6 +35,14 @@ def sequence_set(numbers: Iterable[int]) -> str:
     return ",".join(ranges)
 
 
+def uid_set(uids: Sequence[int] | range) -> str:
+    """The set of a command's UIDs; a range reaching 2**32 or beyond ends in ``*``."""
+    if isinstance(uids, range):
+        stop = "*" if uids.stop >= 2**32 else str(uids.stop - 1)
+        return f"{uids.start}:{stop}"
+    return sequence_set(uids)
+
+
 def parse_sequence_set(text: str | bytes, *, limit: int = MAX_SET_SIZE) -> list[int]:
     """Expand ``1:3,7`` into ``[1, 2, 3, 7]`` (``*`` is not allowed).
 
@@ -57,3 +66,28 @@ def parse_sequence_set(text: str | bytes, *, limit: int = MAX_SET_SIZE) -> list[
             raise ValueError(f"sequence set expands beyond {limit} numbers")
         numbers.extend(range(low, high + 1))
     return numbers
+
+
+@dataclass(frozen=True, slots=True)
+class UidRange:
+    """The UIDs (or sequence numbers) a FETCH-producing command asked for."""
+
+    low: int
+    high: int
+    members: frozenset[int] | None = None  # None: every number in [low, high]
+
+    def __contains__(self, n: object) -> bool:
+        if not isinstance(n, int) or not self.low <= n <= self.high:
+            return False
+        return self.members is None or n in self.members
+
+    def overlaps(self, other: UidRange) -> bool:
+        return self.low <= other.high and other.low <= self.high
+
+    @classmethod
+    def of(cls, numbers: Sequence[int] | range) -> UidRange:
+        if isinstance(numbers, range):
+            return cls(numbers.start, numbers.stop - 1)
+        lo, hi = min(numbers), max(numbers)
+        dense = hi - lo + 1 == len(set(numbers))
+        return cls(lo, hi, None if dense else frozenset(numbers))
