@@ -146,20 +146,24 @@ async def test_a_folder_that_fails_unexpectedly(
             pair_of(src, dst), PassSettings(batch_messages=10, connections=4), "full",
             journal=journal, credentials=EndpointCredentials(src.endpoint, dst.endpoint),
         )  # fmt: skip
-        assert asyncio.all_tasks() <= before, "a worker outlived run_pass"
+        left = asyncio.all_tasks() - before
+        assert not left, f"outlived run_pass: {[t.get_coro() for t in left]}"
     finally:
         store.close()
     boom = next(f for f in report.folders if f.source_name == "Boom")
+    others = [f for f in report.folders if f.source_name in FOLDERS and f is not boom]
+    after_return = await dst.contents()
     if mailbox_level:
         assert report.outcome == "failed" and report.reason == str(error), report
         assert not report.retryable
-        assert any(f.interrupted for f in report.folders if f.source_name != "Boom")
+        # The others stop (the job database failed: APPENDs in flight may be stored
+        # unrecorded, found by digest on the next pass); none claims more than is there.
+        for f in others:
+            assert f.copied <= sum(after_return.get(f.source_name, Counter()).values()), f
     else:
         assert report.outcome == "completed_with_errors", report.reason
         assert boom.error is not None and "journal exploded" in boom.error
-        others = [f for f in report.folders if f.source_name in FOLDERS and f is not boom]
         assert [f.copied for f in others] == [120] * 3
-    after_return = await dst.contents()
     await asyncio.sleep(1.0)
     assert await dst.contents() == after_return, "something was appended after run_pass returned"
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from mailmover import __version__
@@ -104,16 +105,32 @@ class Connector:
             raise
 
     async def open_pair(self, n: int) -> Pair:
-        """Both sides at once; when either fails the other is closed and the error raised."""
-        src, dst = await asyncio.gather(
-            self.open("source", f"src{n}"), self.open("dest", f"dst{n}"), return_exceptions=True
-        )
-        if isinstance(src, BaseException) or isinstance(dst, BaseException):
-            for client in (src, dst):
-                if isinstance(client, IMAPClient):
-                    await client.close()
-            raise src if isinstance(src, BaseException) else dst  # type: ignore[misc]
-        return src, dst
+        """Both sides at once; when either fails, or the caller is cancelled meanwhile, the
+        other is closed (none is left connected) and the error raised."""
+        opening = [
+            asyncio.ensure_future(self.open("source", f"src{n}")),
+            asyncio.ensure_future(self.open("dest", f"dst{n}")),
+        ]
+        try:
+            await asyncio.wait(opening)
+        except BaseException:  # cancelled: one side may have connected already
+            for task in opening:
+                task.cancel()
+            await _close_opened(opening)
+            raise
+        for task in opening:
+            if (error := task.exception()) is not None:
+                await _close_opened(opening)
+                raise error
+        return opening[0].result(), opening[1].result()
+
+
+async def _close_opened(opening: Sequence[asyncio.Future[IMAPClient]]) -> None:
+    """Close the sessions of ``opening`` that did open (waiting for every one to end)."""
+    await asyncio.wait(opening)
+    for task in opening:
+        if not task.cancelled() and task.exception() is None:
+            await task.result().close()
 
 
 async def close_pair(pair: Pair | None, *, logout: bool) -> None:

@@ -111,10 +111,14 @@ class IMAPClient:
             host,
             port,
         )
-        if caps is None:
-            await client.capability()
-        else:
+        if caps is not None:
             client.capabilities = caps
+            return client
+        try:
+            await client.capability()
+        except BaseException:  # its reader and writer tasks end with it
+            await client.close()
+            raise
         return client
 
     def has(self, capability: str) -> bool:
@@ -302,14 +306,16 @@ class IMAPClient:
         await self.run("NOOP")
 
     async def logout(self) -> None:
-        """LOGOUT and close; never raises for a connection that is already gone."""
-        if self._conn.broken is None:
-            self._conn.expect_close()
-            with contextlib.suppress(MailmoverError, TimeoutError):  # leaving: nothing to do
-                await asyncio.wait_for(
-                    self.run("LOGOUT", barrier=True, collects=[UntaggedStatus]), 10
-                )
-        await self._conn.close()
+        """LOGOUT and close (even when cancelled meanwhile); never raises for a connection
+        that is already gone."""
+        try:
+            if self._conn.broken is None:
+                self._conn.expect_close()
+                logout = self.run("LOGOUT", barrier=True, collects=[UntaggedStatus])
+                with contextlib.suppress(MailmoverError, TimeoutError):  # leaving: no matter
+                    await asyncio.wait_for(logout, 10)
+        finally:
+            await self._conn.close()
 
     async def close(self) -> None:
         """Drop the connection without LOGOUT."""
@@ -484,13 +490,7 @@ class IMAPClient:
         return append_results(await self.multiappend_nowait(mailbox, messages), len(messages))
 
 
-__all__ = [
-    "AppendResult",
-    "IMAPClient",
-    "Message",
-    "Result",
-    "SelectedMailbox",
-    "Untagged",
-    "append_result",
-    "append_results",
-]
+__all__ = [  # re-exported from imap.results and imap.connection
+    "AppendResult", "IMAPClient", "Message", "Result", "SelectedMailbox", "Untagged",
+    "append_result", "append_results",
+]  # fmt: skip
