@@ -7,11 +7,15 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import func, select, update
 
 from mailmover.service import jobs, leases, retention, schedule
+from mailmover.service.accounts import USER, create_account
 from mailmover.service.batchfile import BatchOptions, parse_batch
+from mailmover.service.drafts import Drafts
+from mailmover.service.pending import PendingRecords
 from mailmover.service.secrets import SecretBox
-from mailmover.store import Store
+from mailmover.store import Store, schema
 
 USERS = ("paused", "scheduled", "failed", "queued")
 
@@ -71,3 +75,27 @@ def test_paused_and_scheduled_mailboxes_keep_their_credentials(store: Store) -> 
     }
     assert erased == 3
     assert retention.erase_stale_credentials(store, 7, in_eight_days) == 0
+
+
+def test_expired_drafts_and_sign_ins_on_their_way_are_deleted(store: Store, tmp_path: Path) -> None:
+    """Nobody comes back to a draft (with its passwords) or a sign-in: the sweep deletes
+    them once expired, though no new one was written to delete them."""
+    box = SecretBox.open(tmp_path, env={})
+    owner = create_account(store, "ann@example.com", "a long enough password", USER).id
+    drafts = Drafts(store, box)
+    old_draft, new_draft = drafts.new(owner, name="old"), drafts.new(owner, name="new")
+    PendingRecords(store, box, "oauth", timedelta(minutes=10)).put("state", {"pw": "x"})
+    with store.write_engine.begin() as conn:
+        an_hour_ago = datetime.now(UTC) - timedelta(hours=1, seconds=1)
+        conn.execute(
+            update(schema.web_draft)
+            .where(schema.web_draft.c.id == old_draft.id)
+            .values(touched_at=an_hour_ago)
+        )
+    assert retention.sweep(store, 7).forms == 1  # the old draft; the sign-in is 10 min old
+    assert drafts.get(new_draft.id, owner).name == "new"
+    later = datetime.now(UTC) + timedelta(hours=2)
+    assert retention.sweep(store, 7, later).forms == 2  # the new draft and the sign-in
+    with store.engine.connect() as conn:
+        for table in (schema.web_draft, schema.web_pending):
+            assert conn.execute(select(func.count()).select_from(table)).scalar() == 0

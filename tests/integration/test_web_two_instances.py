@@ -10,9 +10,13 @@ from pathlib import Path
 
 import httpx
 from fastapi import FastAPI
+from sqlalchemy import select
 
 from mailmover.service.accounts import USER, create_account
+from mailmover.service.drafts import Drafts
 from mailmover.service.jobs import list_jobs
+from mailmover.service.secrets import SecretBox
+from mailmover.service.signinlimits import person_key
 from mailmover.store import Store, schema
 from mailmover.web.app import create_app
 from mailmover.web.config import WebConfig
@@ -110,3 +114,47 @@ async def test_a_draft_made_through_one_process_is_started_through_the_other_onc
     assert stored and mail_pw.encode() not in stored
     for app in apps:
         app.state.web.store.close()
+
+
+async def test_what_is_typed_as_an_email_is_neither_kept_nor_another_budget(
+    database_url: str, tmp_path: Path
+) -> None:
+    """A sign-in as ``wizard:<id>`` spends no person's mail-password budget, and the text
+    typed in the email box (here a password typed in the wrong box) is not stored."""
+    with Store.open(database_url) as store:
+        ann = create_account(store, "ann@example.com", secrets.token_urlsafe(12), USER)
+    config = WebConfig(
+        data_dir=tmp_path, database_url=database_url, env={}, start_runner=False,
+        cookie_secure=False,
+    )  # fmt: skip
+    app = create_app(config)
+    typed = f"pw-{secrets.token_urlsafe(9)}"
+    async with client(app) as one:
+        for _ in range(10):
+            assert (await sign_in(one, person_key(ann.id), "x")).status_code == 401
+        assert (await sign_in(one, person_key(ann.id), "x")).status_code == 429
+        assert (await sign_in(one, typed, "x")).status_code == 401
+    web = app.state.web
+    assert web.limiter.remaining(person_key(ann.id)) == 10  # ann's budget untouched
+    with web.store.engine.connect() as conn:
+        keys = [str(k) for k in conn.execute(select(schema.signin_failure.c.key)).scalars()]
+    assert len(keys) == 22 and not any(typed in k or "wizard" in k for k in keys), keys
+    web.store.close()
+
+
+def test_a_stale_copy_of_a_draft_cannot_undo_its_job(database_url: str, tmp_path: Path) -> None:
+    """One request made the draft's job (its passwords forgotten) while another held the
+    draft as it was: the other's save changes nothing, so no second job can be made."""
+    with Store.open(database_url) as store:
+        ann = create_account(store, "ann@example.com", secrets.token_urlsafe(12), USER)
+        drafts = Drafts(store, SecretBox.open(tmp_path, {}))
+        drafts.new(ann.id)
+        draft_id = drafts.new(ann.id, name="batch").id
+        stale, making = drafts.get(draft_id, ann.id), drafts.get(draft_id, ann.id)
+        stale.secrets["source"] = b"sealed password"
+        making.made("job-1")
+        drafts.save(making)
+        drafts.save(stale)  # the older copy, with its password, saved last
+        kept = drafts.get(draft_id, ann.id)
+        assert kept.job == "job-1" and not kept.secrets
+        assert not drafts.begin_making(kept)

@@ -117,11 +117,13 @@ class Drafts:
         return draft
 
     def save(self, draft: Draft) -> None:
-        """Keep what the draft holds now."""
+        """Keep what the draft holds now; never over a draft whose job was made meanwhile
+        (another request's, which forgot its passwords): a stale copy cannot undo that."""
+        made = draft_t.c.job.is_(None) | (draft_t.c.job == draft.job)
         with self.store.write_engine.begin() as conn:
             conn.execute(
                 update(draft_t)
-                .where(draft_t.c.id == draft.id, draft_t.c.owner_id == draft.owner)
+                .where(draft_t.c.id == draft.id, draft_t.c.owner_id == draft.owner, made)
                 .values(data=self._seal(draft), job=draft.job, touched_at=datetime.now(UTC))
             )
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Final
 
 from sqlalchemy import delete, select
 
@@ -20,12 +20,16 @@ from mailmover.store.connect import insert_for
 from mailmover.store.database import Store
 
 pending_t = schema.web_pending
+#: the longest a kind of record may be kept (``service.retention`` deletes older ones)
+KEEP_AT_MOST: Final = timedelta(hours=1)
 
 
 class PendingRecords:
     """Records of one kind (``kind``), kept ``keep`` after they were last written."""
 
     def __init__(self, store: Store, box: SecretBox, kind: str, keep: timedelta) -> None:
+        if keep > KEEP_AT_MOST:
+            raise ValueError(f"records are kept {KEEP_AT_MOST} at most")
         self.store = store
         self.box = box
         self.kind = kind

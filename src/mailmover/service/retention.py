@@ -14,6 +14,9 @@ by themselves, and are settled here:
   link expired unused, or no link was ever made for it ``unsent`` after its job was
   created. It fails with the reason, and what the administrator gave for the other
   side is erased with the rest.
+
+The web app's drafts and sign-ins on their way (encrypted passwords among them) are
+deleted once expired, even when no new one comes to delete them.
 """
 
 from __future__ import annotations
@@ -22,8 +25,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
-from sqlalchemy import Connection, and_, or_, select, update
+from sqlalchemy import Connection, and_, delete, or_, select, update
 
+from mailmover.service import drafts, pending
 from mailmover.service.leases import record_state
 from mailmover.service.states import AWAITING_USER
 from mailmover.store import schema
@@ -45,13 +49,23 @@ class Erased:
 
     stale: int  # idle mailboxes past the retention period
     expired: list[int]  # mailboxes whose user never came, now failed
+    forms: int = 0  # expired drafts and sign-ins on their way
 
 
 def sweep(store: Store, days: float, now: datetime | None = None) -> Erased:
     """Erase every credential no longer needed (see the module); what was erased."""
     now = now or datetime.now(UTC)
     expired = give_up_on_absent_users(store, now)
-    return Erased(erase_stale_credentials(store, days, now), expired)
+    return Erased(erase_stale_credentials(store, days, now), expired, forget_forms(store, now))
+
+
+def forget_forms(store: Store, now: datetime) -> int:
+    """Delete the expired drafts and sign-ins on their way; how many."""
+    with store.write_engine.begin() as conn:
+        old_drafts = schema.web_draft.c.touched_at < now - drafts.KEEP_FOR
+        old_pending = schema.web_pending.c.touched_at < now - pending.KEEP_AT_MOST
+        gone = conn.execute(delete(schema.web_draft).where(old_drafts)).rowcount
+        return int(gone + conn.execute(delete(schema.web_pending).where(old_pending)).rowcount)
 
 
 #: States in which a mailbox runs again only if a person asks (synced: with no delta due).

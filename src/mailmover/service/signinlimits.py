@@ -14,6 +14,8 @@ passes of that person's jobs (``service.loginguard``).
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -81,11 +83,20 @@ class SigninLimiter:
         address_limit: int = ADDRESS_LIMIT,
         window: float = WINDOW,
         clock: Callable[[], float] = time.time,
+        secret: bytes = b"",
     ) -> None:
         self.store = store
         self.limits = {"account": account_limit, "address": address_limit}
         self.window = window
         self.clock = clock
+        self._secret = secret  # keys the hash of what people type as their email
+
+    def account_key(self, email: str) -> str:
+        """The budget's key for sign-ins as ``email`` (normalised when it is an address):
+        a keyed hash, so what is typed (a password in the wrong box, say) is never stored,
+        and no typed text can name another budget (``person_key``, an invitation's)."""
+        digest = hmac.new(self._secret, email.encode()[:1024], hashlib.sha256).hexdigest()
+        return f"signin:{digest}"
 
     def _now(self) -> datetime:
         return datetime.fromtimestamp(self.clock(), UTC)

@@ -57,13 +57,14 @@ def change_password(
     password: Annotated[str, Form()] = "",
 ) -> Response:
     address = request.client.host if request.client else "unknown"
-    if not web.limiter.allowed(user.email, address):
+    key = web.limiter.account_key(user.email)
+    if not web.limiter.allowed(key, address):
         error = "Too many wrong passwords. Wait a minute, then try again."
         return _page(request, web, user, 429, password_error=error)
     try:
         change_own_password(web.store, user, current, password)
     except AccountError as exc:
         if isinstance(exc, WrongPassword):
-            web.limiter.failed(user.email, address)
+            web.limiter.failed(key, address)
         return _page(request, web, user, 400, password_error=exc.message)
     return RedirectResponse("/signin?changed=1", status_code=303)

@@ -55,15 +55,12 @@ SECURITY_HEADERS: Final = {
 def create_app(config: WebConfig) -> FastAPI:
     """The web app over the job database of ``config``, with its local runner if asked."""
     store = Store.open(config.url)
-    web = WebState(
-        config=config,
-        store=store,
-        box=SecretBox.open(config.data_dir, config.env),
-        limiter=SigninLimiter(
-            store, config.signin_account_limit, config.signin_address_limit, config.signin_window
-        ),
-        templates=make_templates(),
-    )
+    box = SecretBox.open(config.data_dir, config.env)
+    limiter = SigninLimiter(
+        store, config.signin_account_limit, config.signin_address_limit, config.signin_window,
+        secret=box.derived_key("mailmover sign-in limits"),
+    )  # fmt: skip
+    web = WebState(config=config, store=store, box=box, limiter=limiter, templates=make_templates())
     anonymous = AnonymousTokens(web.box.derived_key("mailmover anonymous CSRF tokens"))
 
     @asynccontextmanager

@@ -92,9 +92,9 @@ def signin(
 ) -> Response:
     address = request.client.host if request.client else "unknown"
     try:
-        key = normal_email(email)
+        key = web.limiter.account_key(normal_email(email))
     except AccountError:
-        key = email.strip().lower()
+        key = web.limiter.account_key(email.strip().lower())
     context = {"next": safe_next(next), "email": email.strip()}
     if not web.limiter.allowed(key, address):
         error = "Too many wrong passwords. Wait a minute, then try again."
