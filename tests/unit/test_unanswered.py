@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from mailmover.engine.attempt import new_carry
 from mailmover.engine.batches import Item, Meta, Sent
 from mailmover.engine.folders import FolderPlan
+from mailmover.engine.relay import may_relay
 from mailmover.engine.unanswered import note
 from mailmover.errors import CommandFailed, ConnectionLost
 from mailmover.imap.connection import Result
@@ -42,3 +43,13 @@ async def test_only_an_append_sent_whole_and_never_answered_is_ambiguous() -> No
     note(carry, [sent])
     assert sorted(carry.ambiguous) == [4, 5, 6, 7, 8]
     pending.cancel()
+
+
+def test_a_message_left_ambiguous_is_not_relayed() -> None:
+    """Relayed, it would skip the settle's look at the destination (where a late store of
+    its unanswered APPEND may be) and could be stored twice."""
+    carry = new_carry(FolderPlan("INBOX", ("INBOX",), "INBOX", True, False), 1 << 20, 100)
+    big = Meta(7, (), None, 5 << 20)
+    assert may_relay(big, above=1 << 20, carry=carry, index=None)
+    carry.ambiguous[7] = 0.0
+    assert not may_relay(big, above=1 << 20, carry=carry, index=None)

@@ -122,8 +122,12 @@ class Relay:
 def may_relay(meta: Meta, *, above: int, carry: Carry, index: DestinationIndex | None) -> bool:
     """Whether ``meta`` may be appended while it arrives: large enough (``above``; 0:
     never), not relayed in vain before, and no destination message of its size that it
-    must be compared with first (a copy made before: engine.dedup)."""
+    must be compared with first (a copy made before: engine.dedup), nor one whose
+    earlier APPEND a cut left unanswered (engine.unanswered: the server may store it
+    late, so it must be looked for after the settle, which a relay would skip)."""
     if not above or meta.size < above or meta.uid in carry.no_relay:
+        return False
+    if meta.uid in carry.ambiguous:
         return False
     return index is None or not index.has_size(meta.size)
 
