@@ -20,14 +20,19 @@ from pathlib import Path
 
 import pytest
 
+from mailmover.config import Endpoint
 from mailmover.devserver import DevServer
-from support import corpus, runcli, snapshot
+from mailmover.engine.events import Event, MessageFailed
+from mailmover.engine.transfer import TransferOptions
+from support import corpus, passes, runcli, snapshot
 from support.emulator import Emulator
 from support.proxy import Direction, Network, Proxy
 
 SEED = 41
 #: bytes per second each way on the source's line: a 3 MB message takes about 2 s
 RATE = 1_500_000
+#: the size of the ranges large messages are read in
+RANGE = TransferOptions().range_size
 
 
 @pytest.fixture(scope="module")
@@ -194,3 +199,60 @@ async def test_relayed_messages_through_a_slow_link_that_keeps_dropping(servers,
     sizes = {len(m.raw) for m in large}
     begun = [n for n in relays_begun(trace) if n in sizes]
     assert len(begun) > len(relayed_sizes(trace)), "no relayed literal was cut"
+
+
+async def test_a_relay_whose_source_read_is_cut_before_its_append_began(servers, tmp_path) -> None:
+    """The destination is slow, so the large message is handed on to be relayed while the
+    small ones' APPENDs ahead of it still wait for their answers; the source link drops in
+    its second range, before its APPEND began. The message is not named as failed, the
+    next attempt reads on from the range already read, and the copy ends exact."""
+    src, dst = servers
+    accounts = runcli.Accounts(src, dst, tmp_path, "relaywait")
+    small = corpus.bulk(12, seed=SEED + 8, size_dist="small")
+    (large,) = corpus.bulk(1, seed=SEED + 9, total_bytes=2_000_000)
+    inbox = [*small, large]
+    mail = runcli.folders(INBOX=inbox)
+    accounts.load(mail)
+    uid, head = len(inbox), b"{%d" % len(large.raw)
+    second_range = b"BODY[]<%d>" % RANGE
+    fetches = rb"UID FETCH %d \(UID BODY\.PEEK\[\]<(\d+)\." % uid
+    line = Network(rate=5_000)  # the destination's: its small APPENDs answered in seconds
+    seen: list[str] = []  # "cut armed", "append began", in the order they happened
+    asked: list[int] = []  # the offsets the source was asked for the large message, in order
+    tail = {"to_client": b"", "to_server": b""}
+
+    def watch_src(connection: int, direction: Direction, data: bytes) -> bytes:
+        text = tail[direction] + data
+        tail[direction] = data[-64:]
+        if direction == "to_server":
+            asked.extend(int(n) for n in re.findall(fetches, text))
+        elif second_range in text and "cut armed" not in seen:
+            seen.append("cut armed")
+            src_proxy.cut_after(100_000)  # inside the second range
+            asyncio.get_running_loop().call_later(0.5, setattr, line, "rate", None)
+        return data
+
+    def watch_dst(connection: int, direction: Direction, data: bytes) -> bytes:
+        if direction == "to_server" and head in data:
+            seen.append("append began")
+        return data
+
+    events: list[Event] = []
+    async with (
+        Proxy(src.host, src.port) as src_proxy,
+        Proxy(dst.host, dst.port, network=line) as dst_proxy,
+    ):
+        src_proxy.tap, dst_proxy.tap = watch_src, watch_dst
+        source = Endpoint(accounts.user, "127.0.0.1", src_proxy.port, "plain")
+        dest = Endpoint(accounts.user, "127.0.0.1", dst_proxy.port, "plain")
+        report = await passes.copy_pass(
+            source.with_secret(accounts.src_pw), dest.with_secret(accounts.dst_pw),
+            str(tmp_path / "state.db"), events, connections=1, batch_messages=1,
+        )  # fmt: skip
+    assert seen[:2] == ["cut armed", "append began"], seen
+    assert src_proxy.accepted >= 2, "the source link was never cut"
+    assert [e for e in events if isinstance(e, MessageFailed)] == []
+    assert report.failures == 0 and report.copied == len(inbox), report
+    # Read on from where the cut left it: the first range is not asked for again.
+    assert asked[0] == 0 and 0 not in asked[1:] and len(asked) >= 2, asked
+    assert runcli.exact_copy_problems(snapshot.corpus_snapshot(mail), accounts.dst_snapshot()) == []

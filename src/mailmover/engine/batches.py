@@ -40,6 +40,7 @@ class Item:
     held: bool = True  # its cost was taken from the byte budget when it was fetched
     vanished: bool = False  # deleted on the source while the pass copied it
     relay: Relay | None = None  # handed on before its body was whole (engine.relay)
+    cut: bool = False  # relayed, and the source link dropped before its body was whole
 
 
 @dataclass(slots=True)

@@ -106,6 +106,8 @@ async def stream_batch(
             unread = [m.uid for m in rest if read.get(m.uid) in (None, EMPTY)]
             gone = await vanished(src, unread)
         except BaseException:
+            for uid, waiting in relayed.items():  # read on by the next attempt: no failure
+                waiting.cut = uid not in whole
             flush()
             raise
         for meta in rest:  # every body read whole was handed on: these have none

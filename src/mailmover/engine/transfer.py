@@ -434,8 +434,8 @@ class FolderCopy:
                 record.flags = item.flags
                 copied += 1
                 copied_bytes += item.meta.size
-            elif not final:
-                continue  # its answer never came: looked up by the next attempt
+            elif not final or item.cut:
+                continue  # its answer never came, or its read was cut: the next attempt
             elif item.vanished:  # not a failure; the next pass will not list it
                 self.result.vanished += item.meta.uid not in self.carry.gone  # counted at the end
                 continue
