@@ -98,8 +98,9 @@ async def dedicate(
     ahead = [p for p in queue if p.dest_name in create]
     if workers < 2 or len(ready) < workers or len(ahead) <= AHEAD_PER_WORKER * workers:
         return None
-    src, dst = ready.pop(workers - 1)
+    src, dst = ready[workers - 1]
     await src.logout()
+    del ready[workers - 1]  # not before: cancelled meanwhile, the caller closes it
     return Creator(dst, ahead)
 
 

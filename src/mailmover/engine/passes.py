@@ -418,11 +418,18 @@ class _Pass:
         # one to finish is a small one.
         sizes = planned.sizes
         queue = sorted(todo, key=lambda p: (-sizes[p.source_name][1], -sizes[p.source_name][0]))
-        shared.creator = await dedicate(ready, count, queue, self.create)
-        count -= shared.creator is not None
+        try:
+            shared.creator = await dedicate(ready, count, queue, self.create)
+            count -= shared.creator is not None
+            for unused in ready[count:]:
+                await close_pair(unused, logout=True)
+        except BaseException:  # cancelled before the workers took the pairs: none left open
+            for pair in ready:
+                await close_pair(pair, logout=False)
+            if shared.creator is not None:
+                await shared.creator.close(wait=False)
+            raise
         workers = [Worker(shared, n, ready[n] if n < len(ready) else None) for n in range(count)]
-        for unused in ready[count:]:
-            await close_pair(unused, logout=True)
         ended = False
         try:
             async with asyncio.TaskGroup() as group:
@@ -432,6 +439,8 @@ class _Pass:
         except BaseExceptionGroup as group_error:
             raise _first_error(group_error) from None
         finally:
+            for worker in workers:  # cancelled before it began: its pair is still open
+                await close_pair(worker.pair, logout=False)
             if shared.creator is not None:  # its SUBSCRIBEs answered, unless stopping
                 await shared.creator.close(wait=ended)
                 shared.creator = None
