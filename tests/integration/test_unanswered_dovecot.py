@@ -9,12 +9,16 @@ import time
 
 import pytest
 
+from mailmover.config import Endpoint
 from mailmover.engine.attempt import new_carry
+from mailmover.engine.events import Event, Retrying
 from mailmover.engine.folders import FolderPlan
 from mailmover.engine.unanswered import settle
 from mailmover.errors import MailmoverError
 from mailmover.imap.client import SYNC_LITERAL_ABOVE, IMAPClient, Message, append_result
-from support.proxy import Proxy
+from support import corpus, runcli, snapshot
+from support.passes import copy_pass
+from support.proxy import Direction, Proxy
 
 MESSAGE = b"From: a@example.com\r\nSubject: stored late\r\n\r\nbody\r\n"
 
@@ -69,3 +73,41 @@ async def test_settle_finds_a_message_stored_after_the_folder_was_opened(
     index = await settle(carry, ours, ())
     assert await index.claim(len(MESSAGE), hashlib.sha256(MESSAGE).digest()) == stored.uid
     await ours.logout()
+
+
+async def test_twins_appended_before_the_settle_are_not_claimed_for_their_ambiguous_twins(
+    dovecot_factory, tmp_path
+) -> None:
+    """A folder whose first nine messages come again at its end, byte for byte. The first
+    APPENDs are lost with the link (sent whole, never stored), so the next attempt sends
+    them last, after the settle; their twins at the end are appended before the settle,
+    and some are still unanswered then. The settle must not take a twin's fresh copy for
+    the first one's: every message arrives, twins included, once each."""
+    src, dst = dovecot_factory(layout="fs"), dovecot_factory(layout="maildir++")
+    accounts = runcli.Accounts(src, dst, tmp_path, "twins")
+    msgs = corpus.bulk(22, seed=47, size_dist="small")
+    mail = runcli.folders(INBOX=[*msgs, *msgs[:9]])
+    accounts.load(mail)
+    marker = msgs[0].raw[-60:]
+    dropped: list[bytes] = []
+
+    def drop_first(connection: int, direction: Direction, data: bytes) -> bytes:
+        if direction == "to_server" and marker in data and not dropped:
+            dropped.append(data)
+            proxy.cut_after(0, "to_server")  # this chunk never reaches the server
+        return data
+
+    events: list[Event] = []
+    async with Proxy(dst.host, dst.port, delay_ms=50) as proxy:  # APPENDs answered late
+        proxy.tap = drop_first
+        source = Endpoint(accounts.user, src.host, src.port, "plain")
+        dest = Endpoint(accounts.user, "127.0.0.1", proxy.port, "plain")
+        report = await copy_pass(
+            source.with_secret(accounts.src_pw), dest.with_secret(accounts.dst_pw),
+            str(tmp_path / "state.db"), events, connections=1, batch_messages=1,
+        )  # fmt: skip
+    assert dropped, "the first APPEND was not cut"
+    assert any(isinstance(e, Retrying) for e in events), "no second attempt"
+    assert report.failures == 0 and report.copied == len(msgs) + 9, report
+    got = accounts.dst_snapshot()
+    assert runcli.exact_copy_problems(snapshot.corpus_snapshot(mail), got) == []

@@ -4,11 +4,11 @@ Bodies are fetched in batches bounded by bytes, and each batch's messages are
 appended in pieces as they arrive whole (engine.stream), so neither side waits
 for the other's round trips. Each piece is recorded ``done`` (with its
 APPENDUIDs) once answered, in one transaction: a message is written once. A
-crash leaves the pieces in flight unrecorded; the
-destination then holds more than the journal accounts for, and those are
-looked up in it (size, then SHA-256) before anything is sent again. When a
-link drops, every APPEND already answered is recorded first, and what the
-next attempt needs is handed over in a ``Carry`` (engine.attempt).
+crash leaves the pieces in flight unrecorded; the destination then holds more
+than the journal accounts for, and those are looked up in it (size, then
+SHA-256) before anything is sent again. When a link drops, every APPEND
+already answered is recorded first, and what the next attempt needs is handed
+over in a ``Carry`` (engine.attempt).
 """
 
 from __future__ import annotations
@@ -233,15 +233,14 @@ class FolderCopy:
                     self.result.interrupted = True
                     await self._give_back(piece.items)
                     continue
+                await self._settle(piece, appended)
                 appended.append(await self._append(piece))
                 # Pieces in flight to the destination: enough to keep a bandwidth-bound
                 # upload busy while the oldest one's answer comes back.
                 if len(appended) > APPENDS_AHEAD:
                     await self._record(appended[0])
                     appended.pop(0)
-            while appended:
-                await self._record(appended[0])
-                appended.pop(0)
+            await self._record_all(appended)
             await producer
         except MailmoverError as exc:
             if isinstance(exc, CommandFailed):  # the link is up: every APPEND sent is answered
@@ -378,9 +377,6 @@ class FolderCopy:
         """Claim what the destination already has, queue the APPENDs for the rest."""
         batch = piece.items
         sent = Sent(batch, closes=piece.closes)
-        if not self.settled and any(i.meta.uid in self.carry.ambiguous for i in batch):
-            ours = {d for d, _ in self.done.values() if d is not None} | self.ours
-            self.index, self.settled = await unanswered.settle(self.carry, self.dst, ours), True
         to_send: list[int] = []
         for i, item in enumerate(batch):
             if item.relay is not None and item.body is None:
@@ -401,6 +397,22 @@ class FolderCopy:
             self.result.attempted.add(item.meta.uid)
         queue_appends(self.dst, self.plan.dest_name, sent, to_send)
         return sent
+
+    async def _settle(self, piece: Piece, appended: list[Sent]) -> None:
+        """Before the first ambiguous message is sent: record every piece sent before (the
+        settle must know this attempt's copies, or a twin's would be taken for its own),
+        then read the destination again (engine.unanswered)."""
+        if self.settled or not any(i.meta.uid in self.carry.ambiguous for i in piece.items):
+            return
+        await self._record_all(appended)
+        ours = {d for d, _ in self.done.values() if d is not None} | self.ours
+        self.index, self.settled = await unanswered.settle(self.carry, self.dst, ours), True
+
+    async def _record_all(self, appended: list[Sent]) -> None:
+        """Record every piece of ``appended``, in order, each once answered."""
+        while appended:
+            await self._record(appended[0])
+            appended.pop(0)  # not before: if recording fails, the piece is still there
 
     async def _record(
         self, sent: Sent, outcomes: dict[int, AppendResult | str] | None = None
