@@ -17,13 +17,13 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Final
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import Connection, delete, or_, select, update
 
 from mailmover.engine.settings import endpoint_dict, endpoint_from_dict
 from mailmover.service.batchfile import BatchOptions, BatchRow
 from mailmover.service.credentials import AdminLogin
 from mailmover.service.jobs import NotFound
-from mailmover.service.secrets import SecretBox
+from mailmover.service.secrets import SecretBox, SecretsUnreadable
 from mailmover.service.transfers import (
     Choices,
     FolderInfo,
@@ -156,6 +156,22 @@ class Drafts:
 
     def _seal(self, draft: Draft) -> bytes:
         return self.box.encrypt(_data(draft))
+
+
+def reseal_all(conn: Connection, box: SecretBox) -> None:
+    """Every draft encrypted again under ``box``'s current key (a key rotation), the
+    passwords inside it too; one no key opens is deleted (it could not be used)."""
+    for row in conn.execute(select(draft_t.c.id, draft_t.c.data)).all():
+        try:
+            data = box.decrypt(row.data)
+            data["secrets"] = {
+                side: base64.b64encode(box.reencrypt(base64.b64decode(token))).decode()
+                for side, token in data["secrets"].items()
+            }
+        except SecretsUnreadable:
+            conn.execute(delete(draft_t).where(draft_t.c.id == row.id))
+            continue
+        conn.execute(update(draft_t).where(draft_t.c.id == row.id).values(data=box.encrypt(data)))
 
 
 def _data(draft: Draft) -> dict[str, Any]:

@@ -12,9 +12,9 @@ import hashlib
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
-from sqlalchemy import delete, select
+from sqlalchemy import Connection, delete, select, update
 
-from mailmover.service.secrets import SecretBox
+from mailmover.service.secrets import SecretBox, SecretsUnreadable
 from mailmover.store import schema
 from mailmover.store.connect import insert_for
 from mailmover.store.database import Store
@@ -79,3 +79,14 @@ class PendingRecords:
     def forget(self, key: str) -> None:
         with self.store.write_engine.begin() as conn:
             conn.execute(delete(pending_t).where(pending_t.c.key == self._key(key)))
+
+
+def reseal_all(conn: Connection, box: SecretBox) -> None:
+    """Every record encrypted again under ``box``'s current key (a key rotation); one no
+    key opens is deleted (it could not be used)."""
+    for row in conn.execute(select(pending_t.c.key, pending_t.c.data)).all():
+        where = pending_t.c.key == row.key
+        try:
+            conn.execute(update(pending_t).where(where).values(data=box.reencrypt(row.data)))
+        except SecretsUnreadable:
+            conn.execute(delete(pending_t).where(where))

@@ -101,7 +101,8 @@ class SecretBox:
 
 
 def rotate(store: Store, data_dir: Path, env: Mapping[str, str] | None = None) -> int:
-    """Re-encrypt every stored credential under a new key; the number re-encrypted.
+    """Re-encrypt every stored credential under a new key (the web's drafts and pending
+    records too); the number of credentials re-encrypted.
 
     With a key file: a new key is added first (so a crash leaves every secret
     readable), everything is re-encrypted in one transaction, then the old keys are
@@ -120,10 +121,15 @@ def rotate(store: Store, data_dir: Path, env: Mapping[str, str] | None = None) -
 
 
 def reencrypt_all(store: Store, box: SecretBox) -> int:
-    """Every mailbox's stored credentials re-encrypted under ``box``'s current key."""
+    """Every mailbox's stored credentials re-encrypted under ``box``'s current key (the
+    number returned), and the web's drafts and pending records with them."""
+    from mailmover.service import drafts, pending  # they build on this module
+
     mb = schema.mailbox
     count = 0
     with store.write_engine.begin() as conn:
+        drafts.reseal_all(conn, box)
+        pending.reseal_all(conn, box)
         rows = conn.execute(select(mb.c.id, mb.c.source_secret, mb.c.dest_secret)).all()
         for row in rows:
             values = {
