@@ -5,7 +5,9 @@ was tried for and one for the address it came from. ``account_limit`` wrong pass
 for one account, or ``address_limit`` from one address, within ``window`` seconds
 close sign-in for it until the oldest leaves the window. Every web worker process
 (``uvicorn --workers``, several machines in a fleet) and every runner reads and writes
-the same rows, so running more processes does not multiply the budget.
+the same rows, so running more processes does not multiply the budget. A sign-in is
+counted before its password is checked (``begin``; given back when it was right), one
+transaction at a time per key, so sign-ins checked at once do not multiply it either.
 
 The same budget guards the mail passwords a person has tried for: the wizard, the
 API and a batch's pre-flight (``service.preflight``) under ``person_key``, and the
@@ -119,6 +121,26 @@ class SigninLimiter:
             counts = count_recent(conn, self._keys(account, address), since)
         return min(self.limits[kind] - n for kind, n in counts.items())
 
+    def begin(self, account: str, address: str | None = None) -> Attempt | None:
+        """A sign-in about to be checked, counted as a wrong password before the check, so
+        that checks running at once (other requests, processes, machines) see each other
+        and together never pass the limits; None, and nothing counted, when no budget is
+        left. ``Attempt.succeeded`` takes it back when the password was right."""
+        keys = self._keys(account, address)
+        now = self._now()
+        with self.store.write_engine.begin() as conn:
+            serialize(conn, keys)
+            counts = count_recent(conn, keys, now - timedelta(seconds=self.window))
+            if any(n >= self.limits[kind] for kind, n in counts.items()):
+                return None
+            ids = [
+                conn.execute(
+                    failure_t.insert().values(kind=kind, key=key, at=now).returning(failure_t.c.id)
+                ).scalar_one()
+                for kind, key in keys.items()
+            ]
+        return Attempt(self.store, tuple(ids))
+
     def failed(self, account: str, address: str | None = None) -> None:
         """Count a wrong password for ``account`` from ``address``."""
         with self.store.write_engine.begin() as conn:
@@ -128,6 +150,29 @@ class SigninLimiter:
     def bound(self, account: str, address: str) -> BoundLimit:
         """The limit of ``account`` from ``address``, as ``service.preflight`` counts it."""
         return BoundLimit(self, account, address)
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """A sign-in counted as wrong until ``succeeded`` says otherwise."""
+
+    store: Store
+    ids: tuple[int, ...]
+
+    def succeeded(self) -> None:
+        """The password was right: the attempt no longer counts."""
+        with self.store.write_engine.begin() as conn:
+            conn.execute(delete(failure_t).where(failure_t.c.id.in_(self.ids)))
+
+
+def serialize(conn: Connection, keys: dict[str, str]) -> None:
+    """Until ``conn``'s transaction ends, no other one counts and adds for ``keys``: on
+    PostgreSQL a transaction lock per key, in one order; SQLite's write transactions
+    are one at a time already."""
+    if conn.dialect.name != "postgresql":
+        return
+    for name in sorted(f"{kind}:{key}" for kind, key in keys.items()):
+        conn.execute(select(func.pg_advisory_xact_lock(func.hashtextextended(name, 0))))
 
 
 @dataclass(frozen=True)

@@ -58,13 +58,15 @@ def change_password(
 ) -> Response:
     address = request.client.host if request.client else "unknown"
     key = web.limiter.account_key(user.email)
-    if not web.limiter.allowed(key, address):
+    attempt = web.limiter.begin(key, address)  # counted as wrong until it is right
+    if attempt is None:
         error = "Too many wrong passwords. Wait a minute, then try again."
         return _page(request, web, user, 429, password_error=error)
     try:
         change_own_password(web.store, user, current, password)
     except AccountError as exc:
-        if isinstance(exc, WrongPassword):
-            web.limiter.failed(key, address)
+        if not isinstance(exc, WrongPassword):  # the current one was right
+            attempt.succeeded()
         return _page(request, web, user, 400, password_error=exc.message)
+    attempt.succeeded()
     return RedirectResponse("/signin?changed=1", status_code=303)

@@ -92,7 +92,8 @@ async def new_transfer(body: NewTransfer, request: Request, web: State, user: Cu
     """Check both sides (logins, folders, limits, renames), then make the transfer."""
     key = login_budget(user)
     address = request.client.host if request.client else "unknown"
-    if not web.limiter.allowed(key, address):  # the wizard's limit: no password oracle here
+    attempt = web.limiter.begin(key, address)  # the wizard's limit: no password oracle here
+    if attempt is None:
         return JSONResponse({"error": TOO_MANY}, status_code=429)
     source, dest = body.source.form(), body.dest.form()
     specs: dict[SideName, dict[str, Any]] = {
@@ -102,8 +103,8 @@ async def new_transfer(body: NewTransfer, request: Request, web: State, user: Cu
     choices = Choices(tuple(body.exclude), dict(body.mapping), body.since, body.before)
     result = await preflight(source, dest, specs, choices)
     checked = _preflight(result)
-    if any(result.logins.values()):
-        web.limiter.failed(key, address)
+    if not any(result.logins.values()):
+        attempt.succeeded()
     if not result.ok:
         return JSONResponse({"error": "the pre-flight failed"} | checked, status_code=422)
     if body.check_only:

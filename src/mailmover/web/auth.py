@@ -96,14 +96,15 @@ def signin(
     except AccountError:
         key = web.limiter.account_key(email.strip().lower())
     context = {"next": safe_next(next), "email": email.strip()}
-    if not web.limiter.allowed(key, address):
+    attempt = web.limiter.begin(key, address)  # counted as wrong until it is right
+    if attempt is None:
         error = "Too many wrong passwords. Wait a minute, then try again."
         return render(request, "signin.html", context | {"error": error}, status_code=429)
     account = authenticate(web.store, email, password)
     if account is None:
-        web.limiter.failed(key, address)
         error = "That email and password do not match an account."
         return render(request, "signin.html", context | {"error": error}, status_code=401)
+    attempt.succeeded()
     earlier = request.cookies.get(SESSION_COOKIE)
     if earlier:  # signing in over a session ends it: one browser, one live session
         close_session(web.store, earlier)

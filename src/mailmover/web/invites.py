@@ -104,7 +104,8 @@ async def invite_answer(request: Request, token: str, web: State) -> Response:
         return _refused(request, exc)
     key = f"invite:{found.mailbox_id}"
     address = request.client.host if request.client else "unknown"
-    if not web.limiter.allowed(key, address):
+    attempt = web.limiter.begin(key, address)  # counted as wrong until it signs in
+    if attempt is None:
         errors = dict.fromkeys(found.sides, TOO_MANY)
         return _page(request, token, found, errors, status=429)
     form = await request.form()
@@ -116,9 +117,11 @@ async def invite_answer(request: Request, token: str, web: State) -> Response:
     try:
         refused = await answer(web.store, web.box, token, given)
     except InviteRefused as exc:
+        attempt.succeeded()
         return _refused(request, exc)
-    if refused:
-        web.limiter.failed(key, address)
+    if not refused:
+        attempt.succeeded()
+    else:
         errors = {side: f"Could not sign in: {why}" for side, why in refused.items()}
         oauth_given(request).forget(token, refused)
         return _page(request, token, found, errors)

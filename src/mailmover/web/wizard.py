@@ -145,16 +145,17 @@ async def signin_post(
         return _signin(request, draft, errors, 400)
     key = login_budget(user)
     address = request.client.host if request.client else "unknown"
-    if not web.limiter.allowed(key, address):
+    attempt = web.limiter.begin(key, address)  # counted as wrong until both sign in
+    if attempt is None:
         return _signin(request, draft, {"all": TOO_MANY}, 429)
     assert draft.source is not None and draft.dest is not None
     result = await preflight(draft.source, draft.dest, draft.specs(web.box))
     draft.preflight = result
+    if not any(result.logins.values()):
+        attempt.succeeded()
     if result.ok:
         store.save(draft)
         return RedirectResponse(f"/new/{draft.id}/check", status_code=303)
-    if any(result.logins.values()):
-        web.limiter.failed(key, address)
     for side in SIDES:
         reason = result.logins[side]
         if reason is not None:
