@@ -10,7 +10,9 @@ from mailmover.cli.runopts import shared
 from mailmover.errors import UsageError
 from mailmover.service.budgets import Budgets
 from mailmover.service.fleet import FleetOptions
+from mailmover.service.loginguard import LoginLimits
 from mailmover.service.runner import RunnerOptions
+from mailmover.service.signinlimits import ACCOUNT_LIMIT, WINDOW
 
 
 def flags(**given: Any) -> dict[str, Any]:
@@ -50,3 +52,13 @@ def test_run_and_worker_make_the_same_shared_options(monkeypatch: pytest.MonkeyP
         assert options.smtp is not None and options.smtp.host == "smtp.example.com"
         assert options.notify_users and options.settle_seconds == 30.0
     assert "s3" not in repr(runner) + repr(fleet)
+
+
+def test_the_signin_window_reaches_the_runners(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``run`` and ``worker`` take ``--signin-window`` (MAILMOVER_SIGNIN_WINDOW, as serve
+    does), so a person's wrong mail passwords are counted over one window everywhere."""
+    monkeypatch.delenv("MAILMOVER_SMTP_HOST", raising=False)
+    assert shared(**flags())["logins"].window == WINDOW  # the default is serve's
+    common = shared(**flags(signin_window=900.0))
+    for options in (RunnerOptions(**common, workers=1), FleetOptions(**common)):
+        assert options.logins == LoginLimits(per_person=ACCOUNT_LIMIT, window=900.0)

@@ -34,6 +34,7 @@ def worker_command(
     settle: runopts.SettleOpt = 30.0,
     webhook_url: runopts.WebhookUrlOpt = None,
     notify_users: runopts.NotifyUsersOpt = False,
+    signin_window: runopts.SigninWindowOpt = 60.0,
     json_: JsonOpt = False,
     data: DataDir = None,
     database: DatabaseUrl = None,
@@ -54,7 +55,7 @@ def worker_command(
             concurrency=concurrency, max_connections=max_connections,
             max_per_server=max_per_server, max_per_account=max_per_account,
             retention_days=retention_days, metrics_port=metrics_port, settle=settle,
-            webhook_url=webhook_url, notify_users=notify_users,
+            webhook_url=webhook_url, notify_users=notify_users, signin_window=signin_window,
         )  # fmt: skip
     except MailmoverError as exc:
         _fail(exc)

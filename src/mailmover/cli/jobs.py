@@ -28,6 +28,7 @@ from mailmover.cli.runopts import (
     NotifyUsersOpt,
     RetentionOpt,
     SettleOpt,
+    SigninWindowOpt,
     WebhookUrlOpt,
     shared,
 )
@@ -274,6 +275,7 @@ def run_command(
     retention_days: RetentionOpt = 7.0,
     webhook_url: WebhookUrlOpt = None,
     notify_users: NotifyUsersOpt = False,
+    signin_window: SigninWindowOpt = 60.0,
     metrics_port: MetricsPortOpt = None,
     settle: SettleOpt = 30.0,
     json_: JsonOpt = False,
@@ -292,7 +294,7 @@ def run_command(
             concurrency=concurrency, max_connections=max_connections,
             max_per_server=max_per_server, max_per_account=max_per_account,
             retention_days=retention_days, metrics_port=metrics_port, settle=settle,
-            webhook_url=webhook_url, notify_users=notify_users,
+            webhook_url=webhook_url, notify_users=notify_users, signin_window=signin_window,
         )  # fmt: skip
     except MailmoverError as exc:
         _fail(exc)

@@ -47,6 +47,15 @@ WebhookUrlOpt = Annotated[
         help="POST every state change here, signed with $MAILMOVER_WEBHOOK_SECRET",
     ),
 ]
+SigninWindowOpt = Annotated[
+    float,
+    typer.Option(
+        envvar="MAILMOVER_SIGNIN_WINDOW",
+        min=1.0,
+        help="Seconds in which 10 wrong mail passwords in a person's checks and jobs stop "
+        "their jobs' logins (give serve the same)",
+    ),
+]
 NotifyUsersOpt = Annotated[
     bool,
     typer.Option(
@@ -67,6 +76,7 @@ def shared(
     settle: float,
     webhook_url: list[str] | None,
     notify_users: bool,
+    signin_window: float = 60.0,
 ) -> dict[str, Any]:
     """The ``service.runoptions.RunOptions`` fields from the flags both commands take,
     and the webhook secret and SMTP settings from the environment.
@@ -76,6 +86,7 @@ def shared(
     """
     from mailmover.service.budgets import Budgets
     from mailmover.service.emails import SmtpSettings
+    from mailmover.service.loginguard import LoginLimits
 
     if concurrency < 1:
         raise UsageError("--concurrency must be at least 1")
@@ -94,4 +105,5 @@ def shared(
         "webhook_secret": secret,
         "smtp": SmtpSettings.from_env(),
         "notify_users": notify_users,
+        "logins": LoginLimits(window=signin_window),
     }
