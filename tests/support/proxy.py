@@ -7,7 +7,7 @@ reading goes on, so order and throughput are kept and each round trip grows by
 Faults, armed from the test while connections run: ``cut_after`` forwards N
 more bytes in a direction and then closes both sides; ``stall_after`` forwards
 N more bytes and then nothing more in that direction, keeping the connection
-open; ``close_connections`` drops every connection now. Bytes are counted
+open; ``close_connections`` drops every connection (or one) now. Bytes are counted
 per connection from when the fault is armed (or the connection opened); a fault
 fires when its N-th byte has gone through (N = 0: when data next arrives), once,
 on the first connection to get there, unless ``every_connection`` is set.
@@ -213,10 +213,11 @@ class Proxy:
         """Disarm the faults that have not fired (stalled connections stay stalled)."""
         self._rules.clear()
 
-    def close_connections(self) -> None:
-        """Drop every open connection now."""
+    def close_connections(self, number: int | None = None) -> None:
+        """Drop every open connection now (or the one ``number``, as ``tap`` numbers them)."""
         for link in list(self._links):
-            link.abort()
+            if number is None or link.number == number:
+                link.abort()
 
     def _arm(self, kind: _Fault, nbytes: int, direction: Direction, every: bool) -> None:
         if nbytes < 0:

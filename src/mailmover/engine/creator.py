@@ -15,7 +15,9 @@ destination connection sends every CREATE, pipelined, in the order the
 workers take the folders, and a worker sends a folder's APPEND once its
 CREATE is answered. A SUBSCRIBE follows a CREATE only once it succeeded (a
 refused name is not left subscribed). A CREATE that fails is the worker's to
-report as before (the pass finds the folder a name by engine.naming).
+report as before (the pass finds the folder a name by engine.naming). When the
+creator's link drops, each worker sends the CREATEs it lost itself, and those of
+the folders it starts from then on.
 ``created_by_workers`` says which folders the workers create at all.
 """
 

@@ -192,6 +192,7 @@ class _SmallCopy:
     ) -> None:
         self.shared, self.plan, self.result, self.src, self.dst = shared, plan, result, src, dst
         self.created: asyncio.Future[Result] | None = None  # the CREATE, when ours to send
+        self.ahead = False  # ``created`` is the creator's (engine.creator)
         self.created_ok = False
         self.error: MailmoverError | None = None  # a refusal a retry can mend (throttled)
 
@@ -204,8 +205,10 @@ class _SmallCopy:
         held: asyncio.Future[dict[str, int]] | None = None
         ahead = None
         if name in self.shared.create:
-            ahead = creator.created(name) if creator is not None else None
+            if creator is not None and not creator.client.broken:  # else ours to send
+                ahead = creator.created(name)
             self.created = ahead or dst.submit("CREATE", [Mailbox(name)])
+            self.ahead = ahead is not None
             if ahead is None:
                 subscribe_after(dst, self.created, self.plan)
         else:  # a CREATE answered OK says the folder is new; STATUS asks only otherwise
@@ -220,12 +223,28 @@ class _SmallCopy:
         opened.add_done_callback(lambda t: t.cancelled() or t.exception())
         return opened
 
+    async def _create(self) -> None:
+        """Wait for the folder's CREATE; one the creator sent but its link lost (the
+        creator's, not this worker's) is sent again here."""
+        assert self.created is not None
+        try:
+            await self.created
+        except CommandFailed:
+            raise
+        except MailmoverError:
+            if not self.ahead or self.dst.broken:
+                raise
+            self.ahead = False
+            self.created = self.dst.submit("CREATE", [Mailbox(self.plan.dest_name)])
+            subscribe_after(self.dst, self.created, self.plan)
+            await self.created
+
     async def finish(self, sent: Awaitable[_Opened]) -> bool:
         """Copy what was read; False when the folder is handed back."""
         s, plan = self.shared, self.plan
         if self.created is not None:
             try:
-                await self.created
+                await self._create()
             except CommandFailed as exc:
                 if exc.retryable or not exists_already(exc):
                     with contextlib.suppress(Exception):
