@@ -8,10 +8,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import delete
 
 from mailmover.devserver import DevServer
 from mailmover.service.jobs import list_jobs, status
-from mailmover.store import Store
+from mailmover.service.signinlimits import ADDRESS_LIMIT, SigninLimiter
+from mailmover.store import Store, schema
 from support import corpus, runcli
 from support.service import wait_for
 from support.web import WebServer, signed_in
@@ -117,3 +119,33 @@ def test_the_api_tries_no_more_wrong_passwords_than_the_wizard(
     assert codes == [422] * 10
     assert right.status_code == 429 and "Too many wrong passwords" in right.json()["error"]
     assert account.dst_pw not in right.text
+
+
+def test_wrong_passwords_from_a_shared_address_do_not_refuse_a_person_s_jobs(
+    web: WebServer, servers: tuple[DevServer, DevServer], tmp_path: Path
+) -> None:
+    """Thirty wrong passwords from one address (an office behind one NAT) close sign-in
+    from it for a while, but a person whose own budget is whole still makes jobs from
+    there: jobs are refused on the person's budget alone, as the runners count it."""
+    account = runcli.Accounts(*servers, tmp_path, "nat")
+    account.load(runcli.folders(INBOX=corpus.bulk(1, seed=5, size_dist="small")))
+    line = f"{account.src_url()},{account.src_pw},{account.dst_url()},{account.dst_pw}\n"
+    csv = "source,source_password,dest,dest_password\n" + line
+    failures = schema.signin_failure
+    with closing(signed_in(web, "office")) as client, web.store() as store:
+        limiter = SigninLimiter(store)
+        try:
+            for n in range(ADDRESS_LIMIT):  # other people's, from the same address
+                limiter.failed(limiter.account_key(f"colleague{n}@example.com"), "127.0.0.1")
+            assert not limiter.allowed(limiter.account_key("office@example.com"), "127.0.0.1")
+            made = client.post("/api/batches", json={"csv": csv, "name": "nat-batch"})
+            assert made.status_code == 201, made.text
+            wait_for(lambda: status(store, "nat-batch")[0].state == "completed", "nat done")
+        finally:
+            with store.write_engine.begin() as conn:  # the address is this server's tests'
+                conn.execute(
+                    delete(failures).where(
+                        failures.c.kind == "address", failures.c.key == "127.0.0.1"
+                    )
+                )
+    assert runcli.exact_copy_problems(account.src_snapshot(), account.dst_snapshot()) == []

@@ -106,7 +106,9 @@ async def batch_upload(
         address = request.client.host if request.client else "unknown"
         budget = web.limiter.bound(login_budget(user), address)
         checked = not problems and values.get("preflight") == "on"
-        if not problems and budget.remaining() <= 0:
+        # Jobs are refused on the person's budget alone, as the runners count it.
+        left = budget.remaining() if checked else web.limiter.remaining(login_budget(user))
+        if not problems and left <= 0:
             return _upload(request, values, 429, error=TOO_MANY if checked else JOBS_REFUSED)
         if checked:
             known = [r for r in rows if not options.asked(r)]
@@ -190,8 +192,7 @@ async def batch_start(
     if draft.job is not None:  # started already (a second click)
         return RedirectResponse(f"/transfers/{draft.job}", status_code=303)
     asked = any((draft.options or BatchOptions()).asked(r) for r in draft.rows)
-    address = request.client.host if request.client else "unknown"
-    if not draft.checked and not web.limiter.allowed(login_budget(user), address):
+    if not draft.checked and not web.limiter.allowed(login_budget(user)):
         return _preview(request, draft, JOBS_REFUSED, 429)
     try:
         job, made = await make_once(store, draft, create)
