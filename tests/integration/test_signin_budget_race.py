@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from sqlalchemy import func, select
 
-from mailmover.service.signinlimits import SigninLimiter
+from mailmover.service.signinlimits import KEEP, SigninLimiter
 from mailmover.store import Store, schema
 
 LIMIT = 5
@@ -59,3 +59,17 @@ def test_a_right_password_gives_its_attempt_back(stores: list[Store]) -> None:
     assert limiter.begin("signin:bob", "192.0.2.8") is not None  # wrong, counted
     assert limiter.begin("signin:bob", "192.0.2.8") is None  # the budget is spent
     assert limiter.begin("signin:carol", "192.0.2.8") is not None  # another account's
+
+
+def test_attempts_forget_rows_older_than_they_are_kept(stores: list[Store]) -> None:
+    """Rows past ``KEEP`` (or the window) are deleted as new attempts are counted."""
+    now = [1_000_000.0]
+    limiter = SigninLimiter(stores[0], account_limit=3, clock=lambda: now[0])
+    for _ in range(3):
+        assert limiter.begin("signin:dan", "192.0.2.9") is not None
+    assert limiter.begin("signin:dan", "192.0.2.9") is None
+    now[0] += KEEP + 1
+    assert limiter.begin("signin:dan", "192.0.2.9") is not None
+    with stores[0].engine.connect() as conn:
+        rows = conn.execute(select(func.count()).select_from(schema.signin_failure)).scalar()
+    assert rows == 2  # this attempt's two rows; the old six are gone

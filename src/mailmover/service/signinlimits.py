@@ -139,6 +139,8 @@ class SigninLimiter:
                 ).scalar_one()
                 for kind, key in keys.items()
             ]
+            keep = timedelta(seconds=max(self.window, KEEP))
+            conn.execute(delete(failure_t).where(failure_t.c.at < now - keep))
         return Attempt(self.store, tuple(ids))
 
     def failed(self, account: str, address: str | None = None) -> None:
