@@ -240,8 +240,7 @@ async def test_a_creator_whose_link_drops_leaves_the_folders_to_the_workers(
     """The connection creating every new folder ahead (engine.creator) is cut once its
     CREATEs are on their way: the worker creates the folders whose CREATE it lost (at
     once for those not yet under way), and the folders still go several at once, none
-    handed back to wait and retry one at a time (60 folders through 25 ms: 7.1 s that
-    way, 4.2–4.5 s now, 2.1–2.5 s with no cut), every one exact."""
+    handed back to wait and retry one at a time, every one exact."""
     src = dovecot_factory(layout="fs")
     dst = dovecot_factory(layout="maildir++")
     accounts = runcli.Accounts(src, dst, tmp_path, "creatorcut")
