@@ -3,10 +3,14 @@ script can read, and never a password in them."""
 
 from __future__ import annotations
 
+import email
+import email.policy
+import re
 from contextlib import closing
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy import delete
 
@@ -16,6 +20,7 @@ from mailmover.service.signinlimits import ADDRESS_LIMIT, SigninLimiter
 from mailmover.store import Store, schema
 from support import corpus, runcli
 from support.service import wait_for
+from support.smtp_server import SmtpServer
 from support.web import WebServer, signed_in
 
 
@@ -149,3 +154,55 @@ def test_wrong_passwords_from_a_shared_address_do_not_refuse_a_person_s_jobs(
                     )
                 )
     assert runcli.exact_copy_problems(account.src_snapshot(), account.dst_snapshot()) == []
+
+
+def links_to(smtp: SmtpServer, web: WebServer, to: str) -> list[str]:
+    found: list[str] = []
+    for received in smtp.received:
+        if received.recipients == [to]:
+            msg = email.message_from_bytes(received.content, policy=email.policy.default)
+            body = msg.get_body().get_content()  # type: ignore[union-attr]
+            found += re.findall(re.escape(web.base) + r"/invite/\S+", body)
+    return found
+
+
+def test_inviting_oneself_gives_no_more_guesses_than_the_wizard(
+    web: WebServer, servers: tuple[DevServer, DevServer], smtp: SmtpServer, tmp_path: Path
+) -> None:
+    """A person who invites themselves to three mailboxes and guesses on each link spends
+    their own budget of wrong mail passwords, as in the wizard: after ten, the third
+    link tries nothing (not even the right password), and nor does their wizard."""
+    src, dst = servers
+    users = [runcli.Accounts(src, dst, tmp_path, f"self{n}") for n in range(3)]
+    lines = "".join(f"{u.user},{u.user},{u.dst_pw},{u.user}@example.com\n" for u in users)
+    batch = {
+        "csv": "source,dest,dest_password,email\n" + lines, "ask_users": True,
+        "source_server": f"imap://{src.host}:{src.port}?tls=none",
+        "dest_server": f"imap://{dst.host}:{dst.port}?tls=none",
+    }  # fmt: skip
+    try:
+        with closing(signed_in(web, "self-inviter")) as owner, httpx.Client() as visitor:
+            made = owner.post("/api/batches", json=batch)
+            assert made.status_code == 201 and made.json()["invited"] == 3, made.text
+
+            def guess(link: str, password: str) -> int:
+                page = visitor.get(link).text
+                token = page.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+                form = {"csrf_token": token, "source_password": password}
+                return visitor.post(link, data=form).status_code
+
+            first, second, third = (links_to(smtp, web, f"{u.user}@example.com")[-1] for u in users)
+            codes = [guess(first, f"guess-{n}") for n in range(5)]
+            codes += [guess(second, f"guess-{n}") for n in range(5)]
+            assert codes == [400] * 10  # each said wrong, the link still open
+            assert guess(third, users[2].src_pw) == 429
+            u = users[2]
+            body = {"source": side(src, u.user, u.src_pw), "dest": side(dst, u.user, u.dst_pw),
+                    "check_only": True}  # fmt: skip
+            assert owner.post("/api/transfers", json=body).status_code == 429
+    finally:
+        with web.store() as store, store.write_engine.begin() as conn:
+            failures = schema.signin_failure  # the address is this server's other tests' too
+            conn.execute(
+                delete(failures).where(failures.c.kind == "address", failures.c.key == "127.0.0.1")
+            )

@@ -64,6 +64,7 @@ class Invitation:
     mailbox_id: int
     job: str
     owner: str | None
+    owner_id: int | None  # the account that made the job (None: made by the command line)
     email: str
     sides: tuple[SideName, ...]
     users: dict[SideName, str]  # the login names of both sides
@@ -299,6 +300,7 @@ def _query() -> Any:
             job_t.c.settings.label("job_settings"),
             job_t.c.name.label("job"),
             job_t.c.owner,
+            job_t.c.owner_id,
         )
         .join(mb, mb.c.id == inv.c.mailbox_id)
         .join(job_t, job_t.c.id == mb.c.job_id)
@@ -313,6 +315,7 @@ def _invitation(row: Any) -> Invitation:
         mailbox_id=row.mailbox_id,
         job=row.job,
         owner=row.owner,
+        owner_id=row.owner_id,
         email=row.email,
         sides=sides,
         users={side: str(ends[side].get("user", "")) for side in ("source", "dest")},

@@ -143,6 +143,19 @@ class SigninLimiter:
             conn.execute(delete(failure_t).where(failure_t.c.at < now - keep))
         return Attempt(self.store, tuple(ids))
 
+    def begin_all(self, budgets: list[tuple[str, str | None]]) -> Attempt | None:
+        """``begin`` on several budgets (account and address each): None, and nothing
+        counted, when any of them is spent."""
+        taken: list[Attempt] = []
+        for account, address in budgets:
+            attempt = self.begin(account, address)
+            if attempt is None:
+                for earlier in taken:
+                    earlier.succeeded()
+                return None
+            taken.append(attempt)
+        return Attempt(self.store, tuple(i for t in taken for i in t.ids))
+
     def failed(self, account: str, address: str | None = None) -> None:
         """Count a wrong password for ``account`` from ``address``."""
         with self.store.write_engine.begin() as conn:

@@ -19,6 +19,7 @@ from mailmover.service.credentials import password_spec
 from mailmover.service.invites import Invitation, InviteRefused, answer, open_invitation
 from mailmover.service.pending import PendingRecords
 from mailmover.service.secrets import SecretBox
+from mailmover.service.signinlimits import person_key
 from mailmover.service.transfers import OAUTH_PROVIDERS, SideName
 from mailmover.store.database import Store
 from mailmover.web.auth import State
@@ -102,9 +103,13 @@ async def invite_answer(request: Request, token: str, web: State) -> Response:
         found = open_invitation(web.store, token)
     except InviteRefused as exc:
         return _refused(request, exc)
-    key = f"invite:{found.mailbox_id}"
     address = request.client.host if request.client else "unknown"
-    attempt = web.limiter.begin(key, address)  # counted as wrong until it signs in
+    # Counted as wrong until it signs in: for the link and, so that inviting oneself
+    # gives no more guesses than the wizard, for the person who made the job.
+    budgets: list[tuple[str, str | None]] = [(f"invite:{found.mailbox_id}", address)]
+    if found.owner_id is not None:
+        budgets.append((person_key(found.owner_id), None))
+    attempt = web.limiter.begin_all(budgets)
     if attempt is None:
         errors = dict.fromkeys(found.sides, TOO_MANY)
         return _page(request, token, found, errors, status=429)
