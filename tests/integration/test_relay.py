@@ -23,7 +23,7 @@ import pytest
 from mailmover.config import Endpoint
 from mailmover.devserver import DevServer
 from mailmover.engine.events import Event, MessageFailed
-from mailmover.engine.transfer import TransferOptions
+from mailmover.engine.options import TransferOptions
 from support import corpus, passes, runcli, snapshot
 from support.emulator import Emulator
 from support.proxy import Direction, Network, Proxy

@@ -30,8 +30,8 @@ from collections.abc import Collection, Mapping, Sequence
 
 from mailmover.engine.folders import FolderPlan
 from mailmover.engine.opening import PREFETCH, PREFETCH_BYTES
+from mailmover.engine.options import TransferOptions
 from mailmover.engine.session import Pair
-from mailmover.engine.transfer import TransferOptions
 from mailmover.errors import CommandFailed
 from mailmover.imap.client import IMAPClient, Result
 from mailmover.imap.proto.commands import Mailbox

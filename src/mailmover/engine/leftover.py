@@ -11,9 +11,9 @@ from collections.abc import Sequence
 from mailmover.engine.folders import FolderPlan
 from mailmover.engine.headers import summary
 from mailmover.engine.listing import date_criteria
+from mailmover.engine.options import TransferOptions
 from mailmover.engine.ports import Journal
 from mailmover.engine.report import Failure
-from mailmover.engine.transfer import TransferOptions
 from mailmover.imap.client import IMAPClient
 
 LISTING = "(UID RFC822.SIZE INTERNALDATE BODY.PEEK[HEADER.FIELDS (SUBJECT)])"

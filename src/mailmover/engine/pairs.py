@@ -33,13 +33,14 @@ from mailmover.engine.events import FolderFinished, Listener, Retrying
 from mailmover.engine.flags import FlagRewrite
 from mailmover.engine.folders import FolderPlan
 from mailmover.engine.gmail import LabelPlan
+from mailmover.engine.options import TransferOptions
 from mailmover.engine.ports import Control, Journal, Stop
 from mailmover.engine.profile import ServerProfile, daily_cap
 from mailmover.engine.report import FolderResult
 from mailmover.engine.retry import RetryClock
 from mailmover.engine.session import Connector, Pair, close_pair
 from mailmover.engine.smallfolders import Destination, SmallFolders
-from mailmover.engine.transfer import FolderCopy, TransferOptions
+from mailmover.engine.transfer import FolderCopy
 from mailmover.errors import (
     CommandFailed,
     ConnectionLost,

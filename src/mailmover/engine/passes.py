@@ -31,6 +31,7 @@ from mailmover.engine.events import (
 from mailmover.engine.folders import FolderPlan
 from mailmover.engine.gmail import LabelPlan
 from mailmover.engine.leftover import left_behind
+from mailmover.engine.options import TransferOptions
 from mailmover.engine.pairs import Halting, Shared, Worker
 from mailmover.engine.planning import (
     MailboxPlan,
@@ -46,7 +47,6 @@ from mailmover.engine.report import FailureKind, FolderResult, Outcome, PassRepo
 from mailmover.engine.retry import RetryClock, RetryPolicy
 from mailmover.engine.session import Connector, Pair, SessionOptions, close_pair
 from mailmover.engine.settings import MailboxPair, PassKind, PassSettings
-from mailmover.engine.transfer import TransferOptions
 from mailmover.errors import (
     AuthenticationFailed,
     MailmoverError,

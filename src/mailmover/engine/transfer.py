@@ -17,8 +17,7 @@ import asyncio
 import contextlib
 import hashlib
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from functools import partial
 
 from mailmover.engine import unanswered
@@ -34,11 +33,12 @@ from mailmover.engine.headers import message_id as read_message_id
 from mailmover.engine.headers import summary
 from mailmover.engine.listing import UNDESCRIBED, failed_before, list_messages, too_big
 from mailmover.engine.opening import open_folder
+from mailmover.engine.options import TransferOptions
 from mailmover.engine.planning import opened_unchanged
 from mailmover.engine.ports import Control, Journal
 from mailmover.engine.profile import ServerProfile
 from mailmover.engine.refusals import append_outcomes, queue_appends
-from mailmover.engine.relay import RELAY_ABOVE, append_relayed, may_relay, settled
+from mailmover.engine.relay import append_relayed, may_relay, settled
 from mailmover.engine.report import Failure, FolderResult
 from mailmover.engine.stream import Arrivals, all_answered, answered_first, stream_batch
 from mailmover.engine.syncflags import CopiedRow, sync_flags
@@ -48,21 +48,6 @@ from mailmover.imap.proto.responses import Fetch
 from mailmover.store.records import FolderRecord, MessageRecord
 
 APPENDS_AHEAD = 8
-
-
-@dataclass(frozen=True)
-class TransferOptions:
-    since: date | None = None
-    before: date | None = None
-    batch_bytes: int = 4 * 1024 * 1024
-    batch_messages: int = 250
-    memory_budget: int = 16 * 1024 * 1024  # message data held at once, for the whole mailbox
-    segment: int = 5000  # UIDs whose metadata is read at once
-    only_failed: bool = False  # a retry-errors pass: only messages recorded as failed
-    range_above: int = 1024 * 1024  # larger messages are fetched in ranges of range_size
-    range_size: int = 512 * 1024
-    fetch_ahead: int = 8  # fetches in flight at most (the byte budget bounds them too)
-    relay_above: int = RELAY_ABOVE  # larger messages are relayed (engine.relay); 0: never
 
 
 class FolderCopy:
